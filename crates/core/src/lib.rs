@@ -1,0 +1,13 @@
+//! certwright-core: the domain. Entities, roles and permissions, the hash-chained audit log, the services every
+//! face calls, and the ports (`Store`, `Clock`) that adapters implement. No HTTP, no SQL, no concrete crypto.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod page;
+pub mod services;
+pub mod store;
+
+pub use error::{CoreError, Result};

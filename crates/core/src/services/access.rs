@@ -1,0 +1,263 @@
+//! Access management: authenticating bearer secrets, API tokens, OAuth2 clients and the client-credentials grant.
+
+use super::Services;
+use crate::audit::EventDraft;
+use crate::auth::{
+    hash_secret, validate_name, ApiToken, Caller, Ctx, NewOAuthClient, NewToken, OAuthClient, Permission, Role,
+    Secret, TokenSource,
+};
+use crate::clock::EpochSeconds;
+use crate::page::{Listed, Page};
+use crate::store::{Store, StoreTx};
+use crate::{CoreError, Result};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Longest lifetime an OAuth2 access token may be given (one day).
+pub const MAX_OAUTH_TOKEN_TTL: i64 = 86_400;
+
+/// What an administrator asks for when creating an API token.
+#[derive(Debug, Clone)]
+pub struct NewTokenRequest {
+    pub name: String,
+    pub role: Role,
+    /// Owner of the token; defaults to the token's name.
+    pub principal: Option<String>,
+    pub ra_profiles: Vec<String>,
+    /// Lifetime in seconds; `None` never expires.
+    pub expires_in: Option<i64>,
+}
+
+/// What an administrator asks for when registering an OAuth2 client.
+#[derive(Debug, Clone)]
+pub struct NewOAuthClientRequest {
+    pub name: String,
+    pub role: Role,
+    pub ra_profiles: Vec<String>,
+    /// Lifetime of access tokens issued to this client; the server default when `None`.
+    pub token_ttl_seconds: Option<i64>,
+}
+
+/// An access token issued by the client-credentials grant.
+#[derive(Debug)]
+pub struct IssuedOAuthToken {
+    pub token: ApiToken,
+    pub secret: Secret,
+    pub expires_in: i64,
+}
+
+fn validate_profiles(profiles: &[String]) -> Result<Vec<String>> {
+    profiles.iter().map(|p| validate_name("ra_profiles[]", p)).collect()
+}
+
+impl<S: Store> Services<S> {
+    /// Resolves a presented bearer secret to its caller, or fails with `auth.unauthenticated`.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Caller> {
+        let token = self
+            .store
+            .token_by_hash(&hash_secret(bearer))
+            .await?
+            .ok_or(CoreError::Unauthenticated("the bearer token is not known"))?;
+        let now = self.clock.now();
+        if token.revoked_at.is_some() {
+            return Err(CoreError::Unauthenticated("the bearer token has been revoked"));
+        }
+        if !token.is_active(now) {
+            return Err(CoreError::Unauthenticated("the bearer token has expired"));
+        }
+        Ok(Caller {
+            principal: token.principal,
+            token: Some(token.uuid),
+            role: token.role,
+            ra_profiles: token.ra_profiles,
+        })
+    }
+
+    /// Creates an API token; the secret is returned once and only its hash is kept.
+    pub async fn create_token(&self, ctx: &Ctx, req: NewTokenRequest) -> Result<(ApiToken, Secret)> {
+        ctx.caller.require(Permission::ManageAccess)?;
+        let name = validate_name("name", &req.name)?;
+        let principal = validate_name("principal", req.principal.as_deref().unwrap_or(&name))?;
+        let ra_profiles = validate_profiles(&req.ra_profiles)?;
+        let now = self.clock.now();
+        let expires_at = match req.expires_in {
+            None => None,
+            Some(s) if s > 0 => Some(now.saturating_add(s)),
+            Some(s) => {
+                return Err(CoreError::invalid(
+                    "token.invalid_expiry",
+                    format!("expires_in_seconds must be positive, got {s}"),
+                ))
+            }
+        };
+        let secret = Secret::generate("cwt_")?;
+        let new = NewToken {
+            uuid: Uuid::new_v4(),
+            name,
+            principal,
+            role: req.role,
+            ra_profiles,
+            source: TokenSource::Static,
+            secret_hash: secret.hash(),
+            created_at: now,
+            expires_at,
+            oauth_client: None,
+        };
+
+        let (mut tx, head) = self.begin().await?;
+        tx.ensure_principal(&new.principal, now).await?;
+        let token = tx.insert_token(&new).await?;
+        let draft = EventDraft::success("token.create", "token", token.uuid).with_details(json!({
+            "name": token.name, "principal": token.principal, "role": token.role.as_str(),
+            "ra_profiles": token.ra_profiles, "expires_at": token.expires_at,
+        }));
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+        Ok((token, secret))
+    }
+
+    /// Lists API tokens (never secrets).
+    pub async fn list_tokens(&self, ctx: &Ctx, page: Page, include_inactive: bool) -> Result<Listed<ApiToken>> {
+        ctx.caller.require(Permission::ReadAccess)?;
+        self.store.list_tokens(page, include_inactive, self.clock.now()).await
+    }
+
+    /// Revokes an API token; it stops authenticating at once.
+    pub async fn revoke_token(&self, ctx: &Ctx, uuid: Uuid) -> Result<ApiToken> {
+        ctx.caller.require(Permission::ManageAccess)?;
+        let (mut tx, head) = self.begin().await?;
+        let token = tx
+            .revoke_token(uuid, self.clock.now())
+            .await?
+            .ok_or_else(|| CoreError::not_found("token.not_found", "token", uuid))?;
+        let draft = EventDraft::success("token.revoke", "token", uuid)
+            .with_details(json!({ "name": token.name, "principal": token.principal }));
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+        Ok(token)
+    }
+
+    /// Registers an OAuth2 client; its secret is returned once.
+    pub async fn create_oauth_client(&self, ctx: &Ctx, req: NewOAuthClientRequest) -> Result<(OAuthClient, Secret)> {
+        ctx.caller.require(Permission::ManageAccess)?;
+        let name = validate_name("name", &req.name)?;
+        let ra_profiles = validate_profiles(&req.ra_profiles)?;
+        let ttl = req.token_ttl_seconds.unwrap_or(self.settings.default_oauth_token_ttl);
+        if !(60..=MAX_OAUTH_TOKEN_TTL).contains(&ttl) {
+            return Err(CoreError::invalid(
+                "oauth_client.invalid_ttl",
+                format!("token_ttl_seconds must be between 60 and {MAX_OAUTH_TOKEN_TTL}, got {ttl}"),
+            ));
+        }
+        let now = self.clock.now();
+        let secret = Secret::generate("cwc_")?;
+        let new = NewOAuthClient {
+            uuid: Uuid::new_v4(),
+            principal: name.clone(),
+            name,
+            role: req.role,
+            ra_profiles,
+            token_ttl_seconds: ttl,
+            secret_hash: secret.hash(),
+            created_at: now,
+        };
+        let (mut tx, head) = self.begin().await?;
+        tx.ensure_principal(&new.principal, now).await?;
+        let client = tx.insert_oauth_client(&new).await?;
+        let draft = EventDraft::success("oauth_client.create", "oauth_client", client.uuid).with_details(json!({
+            "name": client.name, "role": client.role.as_str(), "ra_profiles": client.ra_profiles,
+            "token_ttl_seconds": client.token_ttl_seconds,
+        }));
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+        Ok((client, secret))
+    }
+
+    /// Lists OAuth2 clients (never secrets).
+    pub async fn list_oauth_clients(&self, ctx: &Ctx, page: Page) -> Result<Listed<OAuthClient>> {
+        ctx.caller.require(Permission::ReadAccess)?;
+        self.store.list_oauth_clients(page).await
+    }
+
+    /// Deletes an OAuth2 client and revokes the tokens it holds.
+    pub async fn delete_oauth_client(&self, ctx: &Ctx, uuid: Uuid) -> Result<OAuthClient> {
+        ctx.caller.require(Permission::ManageAccess)?;
+        let (mut tx, head) = self.begin().await?;
+        let client = tx
+            .delete_oauth_client(uuid, self.clock.now())
+            .await?
+            .ok_or_else(|| CoreError::not_found("oauth_client.not_found", "OAuth client", uuid))?;
+        let draft = EventDraft::success("oauth_client.delete", "oauth_client", uuid)
+            .with_details(json!({ "name": client.name }));
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+        Ok(client)
+    }
+
+    /// The OAuth2 client-credentials grant (RFC 6749 §4.4): a short-lived access token for a registered client.
+    /// Wrong id or secret both fail with the same `oauth.invalid_client`, so ids cannot be probed.
+    pub async fn oauth_client_credentials(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        request_id: Option<String>,
+    ) -> Result<IssuedOAuthToken> {
+        let invalid = || CoreError::Unauthenticated("client authentication failed");
+        let uuid = Uuid::parse_str(client_id.trim()).map_err(|_| invalid())?;
+        let record = self.store.oauth_client(uuid).await?.ok_or_else(invalid)?;
+        if !constant_time_eq(record.secret_hash.as_bytes(), hash_secret(client_secret).as_bytes()) {
+            return Err(invalid());
+        }
+        let client = record.client;
+        let now: EpochSeconds = self.clock.now();
+        let secret = Secret::generate("cwo_")?;
+        let new = NewToken {
+            uuid: Uuid::new_v4(),
+            name: format!("oauth:{}", client.name),
+            principal: client.principal.clone(),
+            role: client.role,
+            ra_profiles: client.ra_profiles.clone(),
+            source: TokenSource::Oauth,
+            secret_hash: secret.hash(),
+            created_at: now,
+            expires_at: Some(now.saturating_add(client.token_ttl_seconds)),
+            oauth_client: Some(client.uuid),
+        };
+        let ctx = Ctx {
+            caller: Caller {
+                principal: client.principal.clone(),
+                token: None,
+                role: client.role,
+                ra_profiles: client.ra_profiles.clone(),
+            },
+            request_id,
+        };
+        let (mut tx, head) = self.begin().await?;
+        let token = tx.insert_token(&new).await?;
+        let draft = EventDraft::success("oauth.token_issued", "token", token.uuid)
+            .with_details(json!({ "client_id": client.uuid, "expires_at": token.expires_at }));
+        self.commit_with_event(tx, &head, &ctx, draft).await?;
+        Ok(IssuedOAuthToken {
+            token,
+            secret,
+            expires_in: client.token_ttl_seconds,
+        })
+    }
+
+    /// First-start bootstrap: an `admin` principal with a never-expiring admin token. Returns the secret.
+    pub async fn bootstrap_admin(&self) -> Result<Secret> {
+        let (_, secret) = self
+            .create_token(
+                &Ctx::system(),
+                NewTokenRequest {
+                    name: "bootstrap admin".to_owned(),
+                    role: Role::Admin,
+                    principal: Some("admin".to_owned()),
+                    ra_profiles: Vec::new(),
+                    expires_in: None,
+                },
+            )
+            .await?;
+        Ok(secret)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,72 @@
+//! Core services: the one place that decides. Faces parse their wire format, call a service with a [`Ctx`], and
+//! render the result. Every change runs in one store transaction together with its audit event.
+
+mod access;
+mod audit;
+
+pub use access::{IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest};
+pub use audit::AuditReport;
+
+use crate::audit::{ChainHead, Event, EventDraft};
+use crate::auth::Ctx;
+use crate::clock::Clock;
+use crate::store::{Store, StoreTx};
+use crate::Result;
+use std::sync::Arc;
+
+/// Tunables of the services, from configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The audit chain this node appends to.
+    pub node_id: String,
+    /// Lifetime of OAuth2 access tokens when the client does not set one.
+    pub default_oauth_token_ttl: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            node_id: "node-1".to_owned(),
+            default_oauth_token_ttl: 3600,
+        }
+    }
+}
+
+/// The services over one store.
+#[derive(Debug)]
+pub struct Services<S: Store> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+}
+
+impl<S: Store> Services<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        Self { store, clock, settings }
+    }
+
+    /// The store, for read paths owned by other services and for readiness checks.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Starts a write transaction and locks this node's audit chain. Every change begins here and ends with
+    /// [`Services::commit_with_event`], so the change and its event are stored together or not at all.
+    async fn begin(&self) -> Result<(S::Tx, ChainHead)> {
+        let mut tx = self.store.begin().await?;
+        let head = tx.lock_chain(&self.settings.node_id).await?;
+        Ok((tx, head))
+    }
+
+    /// Appends the event describing the change made in `tx`, then commits both.
+    async fn commit_with_event(&self, mut tx: S::Tx, head: &ChainHead, ctx: &Ctx, draft: EventDraft) -> Result<()> {
+        let event = Event::chained(head, ctx, self.clock.now(), draft);
+        tx.append_event(&event).await?;
+        tx.commit().await
+    }
+}

@@ -1,0 +1,114 @@
+//! The `Store` port: the narrow, async, transaction-capable persistence interface that core services use.
+//! Reads that need no transaction go through [`Store`]; every change goes through a [`StoreTx`], which also
+//! appends the audit event of that change, so the change and its event commit or vanish together.
+
+use crate::audit::{ChainHead, Event, EventFilter};
+use crate::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
+use crate::clock::EpochSeconds;
+use crate::page::{Listed, Page};
+use crate::Result;
+use std::future::Future;
+use uuid::Uuid;
+
+/// Whether the database can serve requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// Migrations this build knows.
+    pub migrations_expected: i64,
+    /// Migrations applied to the database.
+    pub migrations_applied: i64,
+}
+
+impl Readiness {
+    pub fn is_current(&self) -> bool {
+        self.migrations_applied == self.migrations_expected
+    }
+}
+
+/// A token found by its secret's hash, for authentication.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub token: ApiToken,
+}
+
+/// An OAuth2 client with the hash of its secret, for the client-credentials grant.
+#[derive(Debug, Clone)]
+pub struct OAuthClientRecord {
+    pub client: OAuthClient,
+    pub secret_hash: String,
+}
+
+/// Persistence for the domain. Implemented by `certwright-store` for SQLite and PostgreSQL.
+pub trait Store: Send + Sync + 'static {
+    type Tx: StoreTx;
+
+    /// Starts a write transaction.
+    fn begin(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+
+    /// Checks the connection and the migration level.
+    fn readiness(&self) -> impl Future<Output = Result<Readiness>> + Send;
+
+    /// The token whose secret hashes to `secret_hash`, if any (revoked and expired ones included).
+    fn token_by_hash(&self, secret_hash: &str) -> impl Future<Output = Result<Option<ApiToken>>> + Send;
+
+    /// Tokens, newest first. `include_inactive` adds revoked and expired ones.
+    fn list_tokens(
+        &self,
+        page: Page,
+        include_inactive: bool,
+        now: EpochSeconds,
+    ) -> impl Future<Output = Result<Listed<ApiToken>>> + Send;
+
+    /// An OAuth2 client that has not been deleted.
+    fn oauth_client(&self, uuid: Uuid) -> impl Future<Output = Result<Option<OAuthClientRecord>>> + Send;
+
+    /// OAuth2 clients that have not been deleted, newest first.
+    fn list_oauth_clients(&self, page: Page) -> impl Future<Output = Result<Listed<OAuthClient>>> + Send;
+
+    /// Audit events matching `filter`, newest first.
+    fn list_events(&self, filter: &EventFilter, page: Page) -> impl Future<Output = Result<Listed<Event>>> + Send;
+
+    /// Every chain head.
+    fn chain_heads(&self) -> impl Future<Output = Result<Vec<ChainHead>>> + Send;
+
+    /// Up to `limit` events of `chain` with `seq > after_seq`, in sequence order.
+    fn chain_events(
+        &self,
+        chain: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Event>>> + Send;
+}
+
+/// One write transaction. Dropping it without [`StoreTx::commit`] rolls everything back.
+pub trait StoreTx: Send {
+    /// Locks the head of `chain` for the rest of the transaction (creating it when new) and returns it. Called
+    /// first in every write transaction, so concurrent writers of one chain queue here instead of forking it.
+    fn lock_chain(&mut self, chain: &str) -> impl Future<Output = Result<ChainHead>> + Send;
+
+    /// Appends `event` (already chained onto the locked head) and moves the head to it.
+    fn append_event(&mut self, event: &Event) -> impl Future<Output = Result<i64>> + Send;
+
+    /// The principal called `name`, created when missing.
+    fn ensure_principal(
+        &mut self,
+        name: &str,
+        now: EpochSeconds,
+    ) -> impl Future<Output = Result<Principal>> + Send;
+
+    fn insert_token(&mut self, token: &NewToken) -> impl Future<Output = Result<ApiToken>> + Send;
+
+    /// Marks a token revoked; `None` when no such token exists. Revoking twice keeps the first time.
+    fn revoke_token(&mut self, uuid: Uuid, now: EpochSeconds) -> impl Future<Output = Result<Option<ApiToken>>> + Send;
+
+    fn insert_oauth_client(&mut self, client: &NewOAuthClient) -> impl Future<Output = Result<OAuthClient>> + Send;
+
+    /// Deletes a client and revokes every token it was issued; `None` when no such live client exists.
+    fn delete_oauth_client(
+        &mut self,
+        uuid: Uuid,
+        now: EpochSeconds,
+    ) -> impl Future<Output = Result<Option<OAuthClient>>> + Send;
+
+    fn commit(self) -> impl Future<Output = Result<()>> + Send;
+}
