@@ -1,0 +1,64 @@
+-- Principals, API tokens, OAuth2 clients and the hash-chained audit log.
+CREATE TABLE principals (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid        TEXT    NOT NULL UNIQUE,
+    name        TEXT    NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE oauth_clients (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid               TEXT    NOT NULL UNIQUE,
+    name               TEXT    NOT NULL,
+    principal_id       INTEGER NOT NULL REFERENCES principals (id),
+    role               TEXT    NOT NULL,
+    ra_profiles        TEXT    NOT NULL,
+    token_ttl_seconds  INTEGER NOT NULL,
+    secret_hash        TEXT    NOT NULL,
+    created_at         INTEGER NOT NULL,
+    deleted_at         INTEGER
+);
+
+CREATE TABLE api_tokens (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid             TEXT    NOT NULL UNIQUE,
+    name             TEXT    NOT NULL,
+    principal_id     INTEGER NOT NULL REFERENCES principals (id),
+    role             TEXT    NOT NULL,
+    ra_profiles      TEXT    NOT NULL,
+    source           TEXT    NOT NULL,
+    oauth_client_id  INTEGER REFERENCES oauth_clients (id),
+    secret_hash      TEXT    NOT NULL UNIQUE,
+    created_at       INTEGER NOT NULL,
+    expires_at       INTEGER,
+    revoked_at       INTEGER
+);
+CREATE INDEX api_tokens_oauth_client ON api_tokens (oauth_client_id);
+
+CREATE TABLE audit_chains (
+    chain  TEXT    PRIMARY KEY,
+    seq    INTEGER NOT NULL,
+    hash   TEXT    NOT NULL
+);
+
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid         TEXT    NOT NULL UNIQUE,
+    chain        TEXT    NOT NULL,
+    seq          INTEGER NOT NULL,
+    time         INTEGER NOT NULL,
+    actor        TEXT    NOT NULL,
+    actor_token  TEXT,
+    action       TEXT    NOT NULL,
+    object_type  TEXT    NOT NULL,
+    object_id    TEXT,
+    result       TEXT    NOT NULL,
+    request_id   TEXT,
+    details      TEXT    NOT NULL,
+    prev_hash    TEXT    NOT NULL,
+    hash         TEXT    NOT NULL,
+    UNIQUE (chain, seq)
+);
+CREATE INDEX events_time ON events (time);
+CREATE INDEX events_object ON events (object_type, object_id);
+CREATE INDEX events_actor ON events (actor);

@@ -1,0 +1,257 @@
+//! The sqlx-backed store: connection set-up per backend and the read side of the `Store` port.
+
+use crate::rows;
+use crate::tx::SqlTx;
+use certwright_core::audit::{ChainHead, Event, EventFilter};
+use certwright_core::auth::{ApiToken, OAuthClient};
+use certwright_core::clock::EpochSeconds;
+use certwright_core::page::{Listed, Page};
+use certwright_core::store::{OAuthClientRecord, Readiness, Store};
+use certwright_core::{CoreError, Result};
+use sqlx::any::{AnyArguments, AnyPoolOptions};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, Executor, Row};
+use std::path::Path;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Which database engine a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Picks the backend from a database URL.
+    pub fn from_url(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(CoreError::invalid(
+                "config.invalid_database_url",
+                "database_url must start with sqlite: or postgres://",
+            ))
+        }
+    }
+}
+
+pub(crate) fn storage(e: sqlx::Error) -> CoreError {
+    CoreError::Storage(e.to_string())
+}
+
+/// A `Store` on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    /// Opens (creating when missing) the SQLite database file at `path` and applies migrations.
+    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        let path = path.to_str().ok_or_else(|| {
+            CoreError::invalid("config.invalid_data_dir", "the data directory path must be valid UTF-8")
+        })?;
+        Self::connect(&format!("sqlite://{path}?mode=rwc")).await
+    }
+
+    /// Connects to `url` (`sqlite:` or `postgres://`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            Backend::Sqlite => options
+                .max_connections(8)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                        )
+                        .await
+                        .map(|_| ())
+                    })
+                })
+                .connect(url)
+                .await,
+            Backend::Postgres => options.max_connections(16).connect(url).await,
+        }
+        .map_err(|e| CoreError::Storage(format!("cannot open the database: {e}")))?;
+        crate::migrate::run(&pool, backend).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every pooled connection (checkpointing SQLite's WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The connection pool, for tests that need to reach under the port (tampering with audit rows).
+    pub fn danger_pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+async fn count<'q>(pool: &AnyPool, q: Query<'q, Any, AnyArguments<'q>>) -> Result<u64> {
+    let n: i64 = q.fetch_one(pool).await.and_then(|r| r.try_get(0)).map_err(storage)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn window(page: Page) -> (i64, i64) {
+    (i64::from(page.limit()), i64::try_from(page.offset()).unwrap_or(i64::MAX))
+}
+
+impl Store for SqlStore {
+    type Tx = SqlTx;
+
+    async fn begin(&self) -> Result<SqlTx> {
+        let tx = self.pool.begin().await.map_err(storage)?;
+        Ok(SqlTx::new(tx, self.backend))
+    }
+
+    async fn readiness(&self) -> Result<Readiness> {
+        Ok(Readiness {
+            migrations_expected: crate::migrate::expected(),
+            migrations_applied: crate::migrate::applied(&self.pool).await?,
+        })
+    }
+
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
+        let sql = format!("{} WHERE t.secret_hash = $1", rows::TOKEN_SELECT);
+        let row = sqlx::query(&sql)
+            .bind(secret_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.as_ref().map(rows::token).transpose()
+    }
+
+    async fn list_tokens(&self, page: Page, include_inactive: bool, now: EpochSeconds) -> Result<Listed<ApiToken>> {
+        let filter = "WHERE ($2 = 1 OR (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $1)))";
+        let all = i64::from(include_inactive);
+        let total = count(
+            &self.pool,
+            sqlx::query(&format!("SELECT COUNT(*) FROM api_tokens t {filter}"))
+                .bind(now)
+                .bind(all),
+        )
+        .await?;
+        let (limit, offset) = window(page);
+        let sql = format!("{} {filter} ORDER BY t.id DESC LIMIT $3 OFFSET $4", rows::TOKEN_SELECT);
+        let items = sqlx::query(&sql)
+            .bind(now)
+            .bind(all)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(rows::token)
+            .collect::<Result<_>>()?;
+        Ok(Listed { items, total })
+    }
+
+    async fn oauth_client(&self, uuid: Uuid) -> Result<Option<OAuthClientRecord>> {
+        let sql = format!("{} WHERE c.uuid = $1 AND c.deleted_at IS NULL", rows::CLIENT_SELECT);
+        let row = sqlx::query(&sql)
+            .bind(uuid.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.as_ref()
+            .map(|r| {
+                Ok(OAuthClientRecord {
+                    client: rows::client(r)?,
+                    secret_hash: r.try_get("secret_hash").map_err(storage)?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn list_oauth_clients(&self, page: Page) -> Result<Listed<OAuthClient>> {
+        let total = count(
+            &self.pool,
+            sqlx::query("SELECT COUNT(*) FROM oauth_clients WHERE deleted_at IS NULL"),
+        )
+        .await?;
+        let (limit, offset) = window(page);
+        let sql = format!(
+            "{} WHERE c.deleted_at IS NULL ORDER BY c.id DESC LIMIT $1 OFFSET $2",
+            rows::CLIENT_SELECT
+        );
+        let items = sqlx::query(&sql)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(rows::client)
+            .collect::<Result<_>>()?;
+        Ok(Listed { items, total })
+    }
+
+    async fn list_events(&self, filter: &EventFilter, page: Page) -> Result<Listed<Event>> {
+        let (clause, binds) = rows::event_filter(filter);
+        let total = count(
+            &self.pool,
+            rows::bind_all(sqlx::query(&format!("SELECT COUNT(*) FROM events {clause}")), &binds),
+        )
+        .await?;
+        let (limit, offset) = window(page);
+        let n = binds.len();
+        let sql = format!(
+            "{} {clause} ORDER BY id DESC LIMIT ${} OFFSET ${}",
+            rows::EVENT_SELECT,
+            n + 1,
+            n + 2
+        );
+        let items = rows::bind_all(sqlx::query(&sql), &binds)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(rows::event)
+            .collect::<Result<_>>()?;
+        Ok(Listed { items, total })
+    }
+
+    async fn chain_heads(&self) -> Result<Vec<ChainHead>> {
+        sqlx::query("SELECT chain, seq, hash FROM audit_chains ORDER BY chain")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(rows::chain_head)
+            .collect()
+    }
+
+    async fn chain_events(&self, chain: &str, after_seq: i64, limit: u32) -> Result<Vec<Event>> {
+        let sql = format!(
+            "{} WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            rows::EVENT_SELECT
+        );
+        sqlx::query(&sql)
+            .bind(chain)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(rows::event)
+            .collect()
+    }
+}

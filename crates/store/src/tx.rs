@@ -1,0 +1,233 @@
+//! The write side of the `Store` port: one database transaction, audit chain included.
+
+use crate::rows;
+use crate::sql::{storage, Backend};
+use certwright_core::audit::{ChainHead, Event, GENESIS_HASH};
+use certwright_core::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
+use certwright_core::clock::EpochSeconds;
+use certwright_core::store::StoreTx;
+use certwright_core::{CoreError, Result};
+use sqlx::{Any, Row, Transaction};
+use uuid::Uuid;
+
+/// An open write transaction; rolled back when dropped uncommitted.
+#[derive(Debug)]
+pub struct SqlTx {
+    tx: Transaction<'static, Any>,
+    backend: Backend,
+}
+
+impl SqlTx {
+    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Self {
+        Self { tx, backend }
+    }
+
+    async fn token_by_uuid(&mut self, uuid: Uuid) -> Result<Option<ApiToken>> {
+        let sql = format!("{} WHERE t.uuid = $1", rows::TOKEN_SELECT);
+        let row = sqlx::query(&sql)
+            .bind(uuid.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(storage)?;
+        row.as_ref().map(rows::token).transpose()
+    }
+
+    async fn client_by_uuid(&mut self, uuid: Uuid) -> Result<Option<OAuthClient>> {
+        let sql = format!("{} WHERE c.uuid = $1", rows::CLIENT_SELECT);
+        let row = sqlx::query(&sql)
+            .bind(uuid.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(storage)?;
+        row.as_ref().map(rows::client).transpose()
+    }
+}
+
+impl StoreTx for SqlTx {
+    async fn lock_chain(&mut self, chain: &str) -> Result<ChainHead> {
+        // On SQLite this insert is the transaction's first write, which takes the database write lock (waiting
+        // out the busy timeout) before anything is read; on PostgreSQL the row lock below serializes the chain.
+        sqlx::query("INSERT INTO audit_chains (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING")
+            .bind(chain)
+            .bind(GENESIS_HASH)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?;
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        };
+        let row = sqlx::query(&format!("SELECT chain, seq, hash FROM audit_chains WHERE chain = $1{lock}"))
+            .bind(chain)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(storage)?;
+        rows::chain_head(&row)
+    }
+
+    async fn append_event(&mut self, e: &Event) -> Result<i64> {
+        let id: i64 = sqlx::query(
+            "INSERT INTO events (uuid, chain, seq, time, actor, actor_token, action, object_type, object_id, \
+             result, request_id, details, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+        )
+        .bind(e.uuid.to_string())
+        .bind(e.chain.as_str())
+        .bind(e.seq)
+        .bind(e.time)
+        .bind(e.actor.as_str())
+        .bind(e.actor_token.map(|u| u.to_string()))
+        .bind(e.action.as_str())
+        .bind(e.object_type.as_str())
+        .bind(e.object_id.as_deref())
+        .bind(e.result.as_str())
+        .bind(e.request_id.as_deref())
+        .bind(e.details.as_str())
+        .bind(e.prev_hash.as_str())
+        .bind(e.hash.as_str())
+        .fetch_one(&mut *self.tx)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(storage)?;
+        let moved = sqlx::query("UPDATE audit_chains SET seq = $1, hash = $2 WHERE chain = $3 AND seq = $4")
+            .bind(e.seq)
+            .bind(e.hash.as_str())
+            .bind(e.chain.as_str())
+            .bind(e.seq - 1)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?
+            .rows_affected();
+        if moved != 1 {
+            return Err(CoreError::Storage(format!(
+                "audit chain '{}' moved while locked; the event was not appended",
+                e.chain
+            )));
+        }
+        Ok(id)
+    }
+
+    async fn ensure_principal(&mut self, name: &str, now: EpochSeconds) -> Result<Principal> {
+        sqlx::query("INSERT INTO principals (uuid, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+            .bind(Uuid::new_v4().to_string())
+            .bind(name)
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?;
+        let row = sqlx::query("SELECT id, uuid, name, created_at FROM principals WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(storage)?;
+        let uuid: String = row.try_get("uuid").map_err(storage)?;
+        Ok(Principal {
+            id: row.try_get("id").map_err(storage)?,
+            uuid: Uuid::parse_str(&uuid).map_err(|e| CoreError::Storage(e.to_string()))?,
+            name: row.try_get("name").map_err(storage)?,
+            created_at: row.try_get("created_at").map_err(storage)?,
+        })
+    }
+
+    async fn insert_token(&mut self, t: &NewToken) -> Result<ApiToken> {
+        let id: i64 = sqlx::query(
+            "INSERT INTO api_tokens (uuid, name, principal_id, role, ra_profiles, source, oauth_client_id, \
+             secret_hash, created_at, expires_at) \
+             VALUES ($1, $2, (SELECT id FROM principals WHERE name = $3), $4, $5, $6, \
+             (SELECT id FROM oauth_clients WHERE uuid = $7), $8, $9, $10) RETURNING id",
+        )
+        .bind(t.uuid.to_string())
+        .bind(t.name.as_str())
+        .bind(t.principal.as_str())
+        .bind(t.role.as_str())
+        .bind(rows::profiles_to_json(&t.ra_profiles))
+        .bind(t.source.as_str())
+        .bind(t.oauth_client.map(|u| u.to_string()))
+        .bind(t.secret_hash.as_str())
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .fetch_one(&mut *self.tx)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(storage)?;
+        Ok(ApiToken {
+            id,
+            uuid: t.uuid,
+            name: t.name.clone(),
+            principal: t.principal.clone(),
+            role: t.role,
+            ra_profiles: t.ra_profiles.clone(),
+            source: t.source,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: None,
+        })
+    }
+
+    async fn revoke_token(&mut self, uuid: Uuid, now: EpochSeconds) -> Result<Option<ApiToken>> {
+        sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE uuid = $2")
+            .bind(now)
+            .bind(uuid.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?;
+        self.token_by_uuid(uuid).await
+    }
+
+    async fn insert_oauth_client(&mut self, c: &NewOAuthClient) -> Result<OAuthClient> {
+        let id: i64 = sqlx::query(
+            "INSERT INTO oauth_clients (uuid, name, principal_id, role, ra_profiles, token_ttl_seconds, \
+             secret_hash, created_at) \
+             VALUES ($1, $2, (SELECT id FROM principals WHERE name = $3), $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(c.uuid.to_string())
+        .bind(c.name.as_str())
+        .bind(c.principal.as_str())
+        .bind(c.role.as_str())
+        .bind(rows::profiles_to_json(&c.ra_profiles))
+        .bind(c.token_ttl_seconds)
+        .bind(c.secret_hash.as_str())
+        .bind(c.created_at)
+        .fetch_one(&mut *self.tx)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(storage)?;
+        Ok(OAuthClient {
+            id,
+            uuid: c.uuid,
+            name: c.name.clone(),
+            principal: c.principal.clone(),
+            role: c.role,
+            ra_profiles: c.ra_profiles.clone(),
+            token_ttl_seconds: c.token_ttl_seconds,
+            created_at: c.created_at,
+        })
+    }
+
+    async fn delete_oauth_client(&mut self, uuid: Uuid, now: EpochSeconds) -> Result<Option<OAuthClient>> {
+        let deleted = sqlx::query("UPDATE oauth_clients SET deleted_at = $1 WHERE uuid = $2 AND deleted_at IS NULL")
+            .bind(now)
+            .bind(uuid.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(None);
+        }
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE revoked_at IS NULL \
+             AND oauth_client_id = (SELECT id FROM oauth_clients WHERE uuid = $2)",
+        )
+        .bind(now)
+        .bind(uuid.to_string())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(storage)?;
+        self.client_by_uuid(uuid).await
+    }
+
+    async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(storage)
+    }
+}
