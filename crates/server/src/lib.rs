@@ -1,1 +1,14 @@
-//! placeholder
+//! certwright-server: the HTTP faces over the core services — the native `/v1` API with its OpenAPI document,
+//! health probes, authentication, configuration, the data directory and its first-start bootstrap.
+
+pub mod api;
+pub mod app;
+pub mod bootstrap;
+pub mod config;
+pub mod extract;
+pub mod openapi;
+pub mod problem;
+pub mod state;
+
+pub use app::{router, start, Running};
+pub use state::AppState;

@@ -95,6 +95,17 @@ impl SqlStore {
         self.pool.close().await;
     }
 
+    /// Folds SQLite's write-ahead log into the database file (a no-op on PostgreSQL).
+    pub async fn checkpoint_wal(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+
     /// The connection pool, for tests that need to reach under the port (tampering with audit rows).
     pub fn danger_pool(&self) -> &AnyPool {
         &self.pool

@@ -1,0 +1,255 @@
+//! The `certwright` binary: runs the server (`serve`, `init`), shows configuration, verifies the audit log,
+//! and talks to a running server as a client (`token …`).
+
+mod client;
+
+use certwright_server::bootstrap;
+use certwright_server::config::{LogFormat, Overrides, Settings, DEFAULT_DATA_DIR};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "certwright", version, about = "Certificate lifecycle manager with a built-in private CA")]
+struct Cli {
+    /// Data directory: SQLite database, master key, admin token, configuration file.
+    #[arg(long, global = true, env = "CERTWRIGHT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Configuration file (default: <data-dir>/certwright.toml when present).
+    #[arg(long, global = true, env = "CERTWRIGHT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server, bootstrapping the data directory on first start.
+    Serve(ServerArgs),
+    /// Bootstrap the data directory without serving.
+    Init(ServerArgs),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// API tokens of a running server.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted.
+    Show(ServerArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Re-compute every audit chain; exits 1 naming each modified or deleted row.
+    Verify(ServerArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token; its secret is printed once.
+    Create {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Owner of the token (default: the token's name).
+        #[arg(long)]
+        principal: Option<String>,
+        /// Limit the token to an RA profile (repeatable).
+        #[arg(long = "ra-profile")]
+        ra_profiles: Vec<String>,
+        /// Lifetime in seconds (default: no expiry).
+        #[arg(long)]
+        expires_in: Option<i64>,
+    },
+    /// List API tokens.
+    List {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        /// Include revoked and expired tokens.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke an API token by id.
+    Revoke {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Operator,
+    Requester,
+    Auditor,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+/// Settings that flags (and `CERTWRIGHT_*` variables) override.
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// HTTPS listener address.
+    #[arg(long, env = "CERTWRIGHT_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Plain-HTTP listener address.
+    #[arg(long, env = "CERTWRIGHT_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
+    /// Serve every API on the plain-HTTP listener (local use and tests).
+    #[arg(long, env = "CERTWRIGHT_INSECURE_HTTP", num_args = 0..=1, default_missing_value = "true")]
+    insecure_http: Option<bool>,
+    /// postgres://… to use PostgreSQL instead of the embedded SQLite database.
+    #[arg(long, env = "CERTWRIGHT_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "CERTWRIGHT_BODY_LIMIT_BYTES")]
+    body_limit_bytes: Option<usize>,
+    /// This node's audit chain name (default: host name).
+    #[arg(long, env = "CERTWRIGHT_NODE_ID")]
+    node_id: Option<String>,
+    /// Log filter, e.g. info or certwright_server=debug.
+    #[arg(long, env = "CERTWRIGHT_LOG_LEVEL")]
+    log_level: Option<String>,
+    #[arg(long, env = "CERTWRIGHT_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormatArg>,
+}
+
+impl ServerArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen,
+            http_listen: self.http_listen,
+            insecure_http: self.insecure_http,
+            database_url: self.database_url.clone(),
+            body_limit_bytes: self.body_limit_bytes,
+            node_id: self.node_id.clone(),
+            log_level: self.log_level.clone(),
+            log_format: self.log_format.map(|f| match f {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            }),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(cli: &Cli, args: &ServerArgs) -> Result<Settings, String> {
+    Settings::load(cli.data_dir.clone(), cli.config.clone(), args.overrides()).map_err(|e| e.to_string())
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = match settings.config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn announce_admin_token(settings: &Settings, token: &str) {
+    let path = settings.data_dir.join(bootstrap::ADMIN_TOKEN_FILE);
+    println!("certwright: bootstrapped {}", settings.data_dir.display());
+    println!("certwright: admin API token (shown once, also saved to {}):", path.display());
+    println!("{token}");
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    match &cli.command {
+        Command::Serve(args) => {
+            let settings = load(&cli, args)?;
+            init_logging(&settings);
+            serve(settings).await
+        }
+        Command::Init(args) => {
+            let settings = load(&cli, args)?;
+            init_logging(&settings);
+            let opened = bootstrap::open(&settings).await.map_err(|e| e.to_string())?;
+            match &opened.new_admin_token {
+                Some(token) => announce_admin_token(&settings, token),
+                None => println!("certwright: {} is already initialised", settings.data_dir.display()),
+            }
+            opened.services.store().close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Show(args)) => {
+            print!("{}", load(&cli, args)?.render_redacted());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify(args)) => {
+            let settings = load(&cli, args)?;
+            let opened = bootstrap::open_existing(&settings).await.map_err(|e| e.to_string())?;
+            let report = opened.services.verify_audit().await.map_err(|e| e.to_string())?;
+            opened.services.store().close().await;
+            for v in &report.violations {
+                println!("TAMPERED: {v}");
+            }
+            println!(
+                "checked {} events in {} chains: {}",
+                report.events,
+                report.chains,
+                if report.is_intact() { "intact" } else { "NOT intact" }
+            );
+            Ok(if report.is_intact() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Token(cmd) => client::token(&cli.data_dir, cmd).await,
+    }
+}
+
+async fn serve(settings: Settings) -> Result<ExitCode, String> {
+    let opened = bootstrap::open(&settings).await.map_err(|e| e.to_string())?;
+    if let Some(token) = &opened.new_admin_token {
+        announce_admin_token(&settings, token);
+    }
+    let services = opened.services.clone();
+    let state = certwright_server::AppState {
+        services: opened.services,
+        keyring: opened.keyring,
+    };
+    let running = certwright_server::start(state, &settings.config)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.config.http_listen))?;
+    let stop = running.shutdown_handle();
+    tokio::spawn(async move {
+        certwright_server::app::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    running.wait().await.map_err(|e| e.to_string())?;
+    services.store().close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,36 @@
+//! The native REST API under `/v1`: request and response types, and handlers that translate them to one core
+//! service call each.
+
+pub mod events;
+pub mod health;
+pub mod oauth;
+pub mod tokens;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The envelope of every list endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct List<T: ToSchema> {
+    pub items: Vec<T>,
+    /// Matches in all pages.
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl<T: ToSchema> List<T> {
+    pub fn new<U>(listed: certwright_core::page::Listed<U>, page: certwright_core::page::Page, f: impl Fn(U) -> T) -> Self {
+        Self {
+            items: listed.items.into_iter().map(f).collect(),
+            total: listed.total,
+            limit: page.limit(),
+            offset: page.offset(),
+        }
+    }
+}
+
+/// Epoch seconds as RFC 3339.
+pub(crate) fn time(t: i64) -> String {
+    certwright_core::clock::to_rfc3339(t)
+}

@@ -1,0 +1,177 @@
+//! Router assembly, cross-cutting middleware (request ids, body limit, access log) and the listeners with
+//! graceful shutdown.
+
+use crate::api::{events, health, oauth, tokens};
+use crate::config::Config;
+use crate::extract::RequestId;
+use crate::openapi::ApiDoc;
+use crate::problem::{self, REQUEST_ID};
+use crate::state::AppState;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Header carrying the request id, in both directions.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Routes every listener serves: health probes (and, later, OCSP, CRLs and CA certificates).
+fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+}
+
+/// The native API and its documentation.
+fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/me", get(tokens::me))
+        .route("/v1/tokens", post(tokens::create).get(tokens::list))
+        .route("/v1/tokens/{id}", delete(tokens::revoke))
+        .route("/v1/oauth-clients", post(oauth::create).get(oauth::list))
+        .route("/v1/oauth-clients/{id}", delete(oauth::delete))
+        .route("/v1/oauth/token", post(oauth::token))
+        .route("/v1/events", get(events::list))
+        .merge(SwaggerUi::new("/docs").url("/v1/openapi.json", ApiDoc::openapi()))
+}
+
+/// The application. `with_api` adds the native API to the public routes.
+pub fn router(state: AppState, config: &Config, with_api: bool) -> Router {
+    let mut routes = public_routes();
+    if with_api {
+        routes = routes.merge(api_routes());
+    }
+    routes
+        .fallback(problem::not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
+}
+
+/// Gives every request an id (the caller's `x-request-id` when sane, else a new uuid), echoes it in the
+/// response, makes it available to error bodies and logs one access line.
+async fn request_context(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    tracing::info!(
+        request_id = %id,
+        %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
+    }
+    resp
+}
+
+/// A server whose listeners are bound and serving.
+#[derive(Debug)]
+pub struct Running {
+    /// The plain-HTTP listener's address (useful with port 0).
+    pub http_addr: SocketAddr,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// Waits until the server stops on its own (it does not, unless shut down).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// A handle that stops the server when sent `true`.
+    pub fn shutdown_handle(&self) -> tokio::sync::watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Binds the listeners and starts serving in the background.
+pub async fn start(state: AppState, config: &Config) -> std::io::Result<Running> {
+    let listener = TcpListener::bind(config.http_listen).await?;
+    let http_addr = listener.local_addr()?;
+    if config.insecure_http {
+        tracing::warn!(%http_addr, "serving every API over plain HTTP (--insecure-http): use only on trusted networks");
+    } else {
+        tracing::warn!(
+            listen = %config.listen,
+            "the HTTPS listener starts once the built-in CA issues the server certificate; until then only health \
+             probes are served on {http_addr} — start with --insecure-http to reach the API"
+        );
+    }
+    let app = router(state, config, config.insecure_http);
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let task = tokio::spawn(async move {
+        let mut stop = rx.clone();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+        let drain_deadline = async move {
+            let _ = rx.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            r = serve => r,
+            _ = drain_deadline => {
+                tracing::warn!("in-flight requests did not finish within the grace period; closing");
+                Ok(())
+            }
+        }
+    });
+    tracing::info!(%http_addr, "listening (http)");
+    Ok(Running {
+        http_addr,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

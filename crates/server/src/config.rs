@@ -1,0 +1,278 @@
+//! Configuration, layered: built-in defaults < `<data-dir>/certwright.toml` (or `--config`) < `CERTWRIGHT_*`
+//! environment < command-line flags. Unknown keys in the file are an error naming the key; secrets are redacted
+//! whenever the configuration is shown.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The data directory used when none is given.
+pub const DEFAULT_DATA_DIR: &str = "./certwright-data";
+/// The configuration file looked for inside the data directory.
+pub const CONFIG_FILE: &str = "certwright.toml";
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Every setting of a running server (the data directory itself is chosen before the file is read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTPS listener for every API (served once the PKI engine provides the server certificate).
+    pub listen: SocketAddr,
+    /// Plain-HTTP listener for health checks (and every API with `insecure_http`).
+    pub http_listen: SocketAddr,
+    /// Serve every API on the plain-HTTP listener. For local use and tests only.
+    pub insecure_http: bool,
+    /// `postgres://…` to use PostgreSQL; empty means SQLite inside the data directory.
+    pub database_url: Option<String>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Name of this node's audit chain; defaults to the host name.
+    pub node_id: String,
+    /// Default lifetime of OAuth2 access tokens, in seconds.
+    pub oauth_token_ttl_seconds: i64,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    pub shutdown_grace_seconds: u64,
+    /// `tracing` filter directive, e.g. `info` or `certwright_server=debug`.
+    pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            insecure_http: false,
+            database_url: None,
+            body_limit_bytes: 1024 * 1024,
+            node_id: default_node_id(),
+            oauth_token_ttl_seconds: 3600,
+            shutdown_grace_seconds: 30,
+            log_level: "info".to_owned(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+fn default_node_id() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node-1".to_owned())
+}
+
+/// Values from the environment and the command line, which win over the file. `None` leaves a setting alone.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
+    pub insecure_http: Option<bool>,
+    pub database_url: Option<String>,
+    pub body_limit_bytes: Option<usize>,
+    pub node_id: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<LogFormat>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration in {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid setting {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// The data directory and the effective configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    /// The file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    pub config: Config,
+}
+
+impl Settings {
+    /// Loads the layers. An explicit `config_file` must exist; the default one inside the data dir may not.
+    pub fn load(data_dir: PathBuf, config_file: Option<PathBuf>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let (path, required) = match config_file {
+            Some(p) => (p, true),
+            None => (data_dir.join(CONFIG_FILE), false),
+        };
+        let (mut config, config_file) = match std::fs::read_to_string(&path) {
+            Ok(text) => (parse(&path, &text)?, Some(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => (Config::default(), None),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        config.apply(overrides);
+        config.validate()?;
+        Ok(Self {
+            data_dir,
+            config_file,
+            config,
+        })
+    }
+
+    /// The effective configuration as TOML, with the database password redacted.
+    pub fn render_redacted(&self) -> String {
+        let mut shown = self.config.clone();
+        shown.database_url = shown.database_url.as_deref().map(redact_url);
+        let body = toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+        let file = self
+            .config_file
+            .as_deref()
+            .map(Path::display)
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "none (defaults)".to_owned());
+        format!("# data_dir = {}\n# config file: {file}\n{body}", self.data_dir.display())
+    }
+}
+
+fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+impl Config {
+    fn apply(&mut self, o: Overrides) {
+        fn set<T>(slot: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        set(&mut self.listen, o.listen);
+        set(&mut self.http_listen, o.http_listen);
+        set(&mut self.insecure_http, o.insecure_http);
+        if o.database_url.is_some() {
+            self.database_url = o.database_url;
+        }
+        set(&mut self.body_limit_bytes, o.body_limit_bytes);
+        set(&mut self.node_id, o.node_id);
+        set(&mut self.log_level, o.log_level);
+        set(&mut self.log_format, o.log_format);
+        if self.database_url.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            self.database_url = None;
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return invalid("database_url", "must be a postgres:// URL (leave it unset for SQLite)");
+            }
+        }
+        if self.body_limit_bytes < 1024 {
+            return invalid("body_limit_bytes", "must be at least 1024");
+        }
+        if self.node_id.trim().is_empty() || self.node_id.len() > 128 {
+            return invalid("node_id", "must be 1 to 128 characters");
+        }
+        if !(60..=86_400).contains(&self.oauth_token_ttl_seconds) {
+            return invalid("oauth_token_ttl_seconds", "must be between 60 and 86400");
+        }
+        Ok(())
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; also hides `password=` parameters.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest_start + colon + 1..rest_start + at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (base, query) = out.split_at(q + 1);
+        let redacted: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out = format!("{base}{}", redacted.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_file_then_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "http_listen = \"127.0.0.1:9000\"\nnode_id = \"from-file\"\n")
+            .unwrap();
+        let s = Settings::load(
+            dir.path().to_owned(),
+            None,
+            Overrides {
+                node_id: Some("from-flag".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.config.http_listen.port(), 9000);
+        assert_eq!(s.config.node_id, "from-flag");
+        assert_eq!(s.config.listen.port(), 8443);
+    }
+
+    #[test]
+    fn unknown_key_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = Settings::load(dir.path().to_owned(), None, Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn explicit_config_file_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        assert!(Settings::load(dir.path().to_owned(), Some(missing), Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn database_password_is_redacted() {
+        assert_eq!(redact_url("postgres://u:hunter2@db:5432/cw"), "postgres://u:***@db:5432/cw");
+        assert_eq!(redact_url("postgres://db/cw?user=u&password=x"), "postgres://db/cw?user=u&password=***");
+        assert_eq!(redact_url("postgres://u@db/cw"), "postgres://u@db/cw");
+        let s = Settings {
+            data_dir: "d".into(),
+            config_file: None,
+            config: Config {
+                database_url: Some("postgres://u:hunter2@db/cw".into()),
+                ..Default::default()
+            },
+        };
+        assert!(!s.render_redacted().contains("hunter2"));
+    }
+}

@@ -1,0 +1,37 @@
+//! The OpenAPI document of the native API, generated from the handlers' annotations.
+
+use crate::api::{events, health, oauth, tokens, List};
+use crate::problem::Problem;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The native API document, served at `/v1/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "certwright", description = "Certificate lifecycle manager with a built-in private CA: native API."),
+    paths(
+        health::healthz, health::readyz,
+        tokens::me, tokens::create, tokens::list, tokens::revoke,
+        oauth::create, oauth::list, oauth::delete, oauth::token,
+        events::list,
+    ),
+    components(schemas(Problem, List<tokens::TokenView>, List<oauth::OAuthClientView>, List<events::EventView>)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "access", description = "API tokens, OAuth2 clients and the client-credentials grant"),
+        (name = "audit", description = "The hash-chained audit log"),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+#[derive(Debug)]
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
