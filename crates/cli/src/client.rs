@@ -10,7 +10,11 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 pub struct ClientArgs {
     /// Base URL of the server.
-    #[arg(long, env = "CERTWRIGHT_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "CERTWRIGHT_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     server: String,
     /// Bearer token (default: <data-dir>/admin.token).
     #[arg(long, env = "CERTWRIGHT_TOKEN", hide_env_values = true)]
@@ -31,7 +35,12 @@ impl Client {
                 let path = data_dir.join(certwright_server::bootstrap::ADMIN_TOKEN_FILE);
                 std::fs::read_to_string(&path)
                     .map(|t| t.trim().to_owned())
-                    .map_err(|e| format!("no --token given and {} cannot be read: {e}", path.display()))?
+                    .map_err(|e| {
+                        format!(
+                            "no --token given and {} cannot be read: {e}",
+                            path.display()
+                        )
+                    })?
             }
         };
         Ok(Self {
@@ -52,8 +61,14 @@ impl Client {
         if status.is_success() {
             Ok(body)
         } else {
-            let detail = body.get("detail").and_then(Value::as_str).unwrap_or("no detail");
-            let code = body.get("code").and_then(Value::as_str).unwrap_or("unknown");
+            let detail = body
+                .get("detail")
+                .and_then(Value::as_str)
+                .unwrap_or("no detail");
+            let code = body
+                .get("code")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
             Err(format!("{status}: {detail} ({code})"))
         }
     }
@@ -92,7 +107,10 @@ pub async fn token(data_dir: &Path, cmd: &TokenCommand) -> Result<ExitCode, Stri
         }
         TokenCommand::Revoke { client, id } => {
             let c = Client::new(client, data_dir)?;
-            print(&c.send(c.http.delete(c.url(&format!("/v1/tokens/{id}")))).await?);
+            print(
+                &c.send(c.http.delete(c.url(&format!("/v1/tokens/{id}"))))
+                    .await?,
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "certwright", version, about = "Certificate lifecycle manager with a built-in private CA")]
+#[command(
+    name = "certwright",
+    version,
+    about = "Certificate lifecycle manager with a built-in private CA"
+)]
 struct Cli {
     /// Data directory: SQLite database, master key, admin token, configuration file.
     #[arg(long, global = true, env = "CERTWRIGHT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
@@ -150,7 +154,10 @@ impl ServerArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -167,13 +174,16 @@ fn main() -> ExitCode {
 }
 
 fn load(cli: &Cli, args: &ServerArgs) -> Result<Settings, String> {
-    Settings::load(cli.data_dir.clone(), cli.config.clone(), args.overrides()).map_err(|e| e.to_string())
+    Settings::load(cli.data_dir.clone(), cli.config.clone(), args.overrides())
+        .map_err(|e| e.to_string())
 }
 
 fn init_logging(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match settings.config.log_format {
         LogFormat::Json => builder.json().try_init(),
@@ -184,7 +194,10 @@ fn init_logging(settings: &Settings) {
 fn announce_admin_token(settings: &Settings, token: &str) {
     let path = settings.data_dir.join(bootstrap::ADMIN_TOKEN_FILE);
     println!("certwright: bootstrapped {}", settings.data_dir.display());
-    println!("certwright: admin API token (shown once, also saved to {}):", path.display());
+    println!(
+        "certwright: admin API token (shown once, also saved to {}):",
+        path.display()
+    );
     println!("{token}");
 }
 
@@ -198,10 +211,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Init(args) => {
             let settings = load(&cli, args)?;
             init_logging(&settings);
-            let opened = bootstrap::open(&settings).await.map_err(|e| e.to_string())?;
+            let opened = bootstrap::open(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
             match &opened.new_admin_token {
                 Some(token) => announce_admin_token(&settings, token),
-                None => println!("certwright: {} is already initialised", settings.data_dir.display()),
+                None => println!(
+                    "certwright: {} is already initialised",
+                    settings.data_dir.display()
+                ),
             }
             opened.services.store().close().await;
             Ok(ExitCode::SUCCESS)
@@ -212,8 +230,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Audit(AuditCommand::Verify(args)) => {
             let settings = load(&cli, args)?;
-            let opened = bootstrap::open_existing(&settings).await.map_err(|e| e.to_string())?;
-            let report = opened.services.verify_audit().await.map_err(|e| e.to_string())?;
+            let opened = bootstrap::open_existing(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let report = opened
+                .services
+                .verify_audit()
+                .await
+                .map_err(|e| e.to_string())?;
             opened.services.store().close().await;
             for v in &report.violations {
                 println!("TAMPERED: {v}");
@@ -222,16 +246,26 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 "checked {} events in {} chains: {}",
                 report.events,
                 report.chains,
-                if report.is_intact() { "intact" } else { "NOT intact" }
+                if report.is_intact() {
+                    "intact"
+                } else {
+                    "NOT intact"
+                }
             );
-            Ok(if report.is_intact() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.is_intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Token(cmd) => client::token(&cli.data_dir, cmd).await,
     }
 }
 
 async fn serve(settings: Settings) -> Result<ExitCode, String> {
-    let opened = bootstrap::open(&settings).await.map_err(|e| e.to_string())?;
+    let opened = bootstrap::open(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
     if let Some(token) = &opened.new_admin_token {
         announce_admin_token(&settings, token);
     }

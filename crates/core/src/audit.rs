@@ -52,7 +52,11 @@ pub struct EventDraft {
 
 impl EventDraft {
     /// A successful action on an object.
-    pub fn success(action: &'static str, object_type: &'static str, object_id: impl ToString) -> Self {
+    pub fn success(
+        action: &'static str,
+        object_type: &'static str,
+        object_id: impl ToString,
+    ) -> Self {
         Self {
             action,
             object_type,
@@ -143,7 +147,12 @@ impl Event {
         h.field(self.uuid.as_bytes());
         h.field(&self.time.to_be_bytes());
         h.field(self.actor.as_bytes());
-        h.field(self.actor_token.map(|u| u.to_string()).unwrap_or_default().as_bytes());
+        h.field(
+            self.actor_token
+                .map(|u| u.to_string())
+                .unwrap_or_default()
+                .as_bytes(),
+        );
         h.field(self.action.as_bytes());
         h.field(self.object_type.as_bytes());
         h.field(self.object_id.as_deref().unwrap_or_default().as_bytes());
@@ -191,8 +200,16 @@ pub struct Violation {
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.event_id {
-            Some(id) => write!(f, "chain '{}' seq {} (event id {}): {}", self.chain, self.seq, id, self.reason),
-            None => write!(f, "chain '{}' seq {}: {}", self.chain, self.seq, self.reason),
+            Some(id) => write!(
+                f,
+                "chain '{}' seq {} (event id {}): {}",
+                self.chain, self.seq, id, self.reason
+            ),
+            None => write!(
+                f,
+                "chain '{}' seq {}: {}",
+                self.chain, self.seq, self.reason
+            ),
         }
     }
 }
@@ -238,7 +255,9 @@ impl ChainVerifier {
             fail("prev_hash does not match the hash of the previous event".to_owned());
         }
         if event.compute_hash() != event.hash {
-            fail("stored hash does not match the event's contents: the row was modified".to_owned());
+            fail(
+                "stored hash does not match the event's contents: the row was modified".to_owned(),
+            );
         }
         self.expected = event.as_head();
     }
@@ -269,7 +288,12 @@ mod tests {
         let mut head = ChainHead::empty("node-a");
         let mut events = Vec::new();
         for i in 0..n {
-            let mut e = Event::chained(&head, &ctx, 1000 + i as i64, EventDraft::success("token.create", "token", i));
+            let mut e = Event::chained(
+                &head,
+                &ctx,
+                1000 + i as i64,
+                EventDraft::success("token.create", "token", i),
+            );
             e.id = i as i64 + 1;
             head = e.as_head();
             events.push(e);

@@ -45,7 +45,9 @@ impl Role {
             .ok_or_else(|| {
                 CoreError::invalid(
                     "auth.unknown_role",
-                    format!("unknown role '{s}'; expected one of admin, operator, requester, auditor"),
+                    format!(
+                        "unknown role '{s}'; expected one of admin, operator, requester, auditor"
+                    ),
                 )
             })
     }
@@ -54,7 +56,9 @@ impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         match permission {
             Permission::ManageAccess => self == Role::Admin,
-            Permission::ReadAccess | Permission::ReadAudit => matches!(self, Role::Admin | Role::Auditor),
+            Permission::ReadAccess | Permission::ReadAudit => {
+                matches!(self, Role::Admin | Role::Auditor)
+            }
         }
     }
 }
@@ -166,7 +170,9 @@ impl TokenSource {
         match s {
             "static" => Ok(TokenSource::Static),
             "oauth" => Ok(TokenSource::Oauth),
-            other => Err(CoreError::Storage(format!("unknown token source '{other}'"))),
+            other => Err(CoreError::Storage(format!(
+                "unknown token source '{other}'"
+            ))),
         }
     }
 }
@@ -278,7 +284,8 @@ pub fn hash_secret(secret: &str) -> String {
 /// Validates a human-chosen name (token, client, principal): 1..=128 characters, no control characters.
 pub fn validate_name(field: &'static str, name: &str) -> Result<String> {
     let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 128 || trimmed.chars().any(char::is_control) {
+    if trimmed.is_empty() || trimmed.chars().count() > 128 || trimmed.chars().any(char::is_control)
+    {
         return Err(CoreError::invalid(
             "request.invalid_name",
             format!("{field} must be 1 to 128 characters without control characters"),

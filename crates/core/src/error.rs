@@ -11,7 +11,11 @@ pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 pub enum CoreError {
     /// The named object does not exist (or is not visible to the caller).
     #[error("{what} '{id}' was not found")]
-    NotFound { code: &'static str, what: &'static str, id: String },
+    NotFound {
+        code: &'static str,
+        what: &'static str,
+        id: String,
+    },
     /// The input is well-formed but not acceptable; the message says what to change.
     #[error("{message}")]
     Invalid { code: &'static str, message: String },

@@ -26,7 +26,10 @@ impl Page {
         }
         let offset = offset.unwrap_or(0);
         if offset > i64::MAX as u64 {
-            return Err(CoreError::invalid("request.invalid_offset", "offset is too large"));
+            return Err(CoreError::invalid(
+                "request.invalid_offset",
+                "offset is too large",
+            ));
         }
         Ok(Self { limit, offset })
     }

@@ -49,7 +49,10 @@ pub trait Store: Send + Sync + 'static {
     fn readiness(&self) -> impl Future<Output = Result<Readiness>> + Send;
 
     /// The token whose secret hashes to `secret_hash`, if any (revoked and expired ones included).
-    fn token_by_hash(&self, secret_hash: &str) -> impl Future<Output = Result<Option<ApiToken>>> + Send;
+    fn token_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> impl Future<Output = Result<Option<ApiToken>>> + Send;
 
     /// Tokens, newest first. `include_inactive` adds revoked and expired ones.
     fn list_tokens(
@@ -60,13 +63,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Listed<ApiToken>>> + Send;
 
     /// An OAuth2 client that has not been deleted.
-    fn oauth_client(&self, uuid: Uuid) -> impl Future<Output = Result<Option<OAuthClientRecord>>> + Send;
+    fn oauth_client(
+        &self,
+        uuid: Uuid,
+    ) -> impl Future<Output = Result<Option<OAuthClientRecord>>> + Send;
 
     /// OAuth2 clients that have not been deleted, newest first.
-    fn list_oauth_clients(&self, page: Page) -> impl Future<Output = Result<Listed<OAuthClient>>> + Send;
+    fn list_oauth_clients(
+        &self,
+        page: Page,
+    ) -> impl Future<Output = Result<Listed<OAuthClient>>> + Send;
 
     /// Audit events matching `filter`, newest first.
-    fn list_events(&self, filter: &EventFilter, page: Page) -> impl Future<Output = Result<Listed<Event>>> + Send;
+    fn list_events(
+        &self,
+        filter: &EventFilter,
+        page: Page,
+    ) -> impl Future<Output = Result<Listed<Event>>> + Send;
 
     /// Every chain head.
     fn chain_heads(&self) -> impl Future<Output = Result<Vec<ChainHead>>> + Send;
@@ -99,9 +112,16 @@ pub trait StoreTx: Send {
     fn insert_token(&mut self, token: &NewToken) -> impl Future<Output = Result<ApiToken>> + Send;
 
     /// Marks a token revoked; `None` when no such token exists. Revoking twice keeps the first time.
-    fn revoke_token(&mut self, uuid: Uuid, now: EpochSeconds) -> impl Future<Output = Result<Option<ApiToken>>> + Send;
+    fn revoke_token(
+        &mut self,
+        uuid: Uuid,
+        now: EpochSeconds,
+    ) -> impl Future<Output = Result<Option<ApiToken>>> + Send;
 
-    fn insert_oauth_client(&mut self, client: &NewOAuthClient) -> impl Future<Output = Result<OAuthClient>> + Send;
+    fn insert_oauth_client(
+        &mut self,
+        client: &NewOAuthClient,
+    ) -> impl Future<Output = Result<OAuthClient>> + Send;
 
     /// Deletes a client and revokes every token it was issued; `None` when no such live client exists.
     fn delete_oauth_client(

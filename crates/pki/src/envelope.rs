@@ -41,7 +41,9 @@ impl MasterKey {
             && id.len() <= 64
             && id.bytes().all(|b| b.is_ascii_graphic() && b != b':');
         if !valid_id {
-            return Err(PkiError::InvalidKey("master key id must be 1-64 printable characters"));
+            return Err(PkiError::InvalidKey(
+                "master key id must be 1-64 printable characters",
+            ));
         }
         Ok(Self {
             id: id.to_owned(),
@@ -96,7 +98,9 @@ impl Keyring {
 
     /// Renders the keyring file format parsed by [`Keyring::parse`]. The result is secret.
     pub fn danger_render(&self) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::from("# certwright master keyring: id:key, active key first\n"));
+        let mut out = Zeroizing::new(String::from(
+            "# certwright master keyring: id:key, active key first\n",
+        ));
         for k in &self.keys {
             out.push_str(&k.id);
             out.push(':');
@@ -118,10 +122,12 @@ impl Keyring {
             .first()
             .ok_or(PkiError::InvalidKey("keyring holds no key"))?;
         let kid = key.id.as_bytes();
-        let kid_len = u8::try_from(kid.len()).map_err(|_| PkiError::InvalidKey("key id too long"))?;
+        let kid_len =
+            u8::try_from(kid.len()).map_err(|_| PkiError::InvalidKey("key id too long"))?;
         let nonce_bytes = random::bytes::<NONCE_LEN>()?;
 
-        let mut out = Vec::with_capacity(MAGIC.len() + 1 + kid.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
+        let mut out =
+            Vec::with_capacity(MAGIC.len() + 1 + kid.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(MAGIC);
         out.push(kid_len);
         out.extend_from_slice(kid);
@@ -131,7 +137,11 @@ impl Keyring {
         let mut body = plaintext.to_vec();
         let aad = aad(&out[..header_len], context);
         key.aead()?
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(aad), &mut body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(aad),
+                &mut body,
+            )
             .map_err(|_| PkiError::Envelope("sealing failed"))?;
         out.extend_from_slice(&body);
         Ok(out)
@@ -153,15 +163,20 @@ impl Keyring {
             .keys
             .iter()
             .find(|k| k.id.as_bytes() == kid)
-            .ok_or(PkiError::Envelope("sealed by a master key that is not in the keyring"))?;
+            .ok_or(PkiError::Envelope(
+                "sealed by a master key that is not in the keyring",
+            ))?;
         let header_len = MAGIC.len() + 1 + kid_len + NONCE_LEN;
         let aad = aad(&envelope[..header_len], context);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| PkiError::Envelope("bad nonce"))?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| PkiError::Envelope("bad nonce"))?;
         let mut body = Zeroizing::new(sealed.to_vec());
         let plain_len = key
             .aead()?
             .open_in_place(nonce, Aad::from(aad), body.as_mut_slice())
-            .map_err(|_| PkiError::Envelope("authentication failed: wrong key, context or tampered data"))?
+            .map_err(|_| {
+                PkiError::Envelope("authentication failed: wrong key, context or tampered data")
+            })?
             .len();
         body.truncate(plain_len);
         Ok(body)
@@ -206,7 +221,10 @@ mod tests {
     fn sealed_secret_opens_with_same_context_only() {
         let ring = Keyring::new(MasterKey::generate().unwrap(), vec![]);
         let env = ring.seal(b"private key bytes", b"key-1").unwrap();
-        assert_eq!(ring.open(&env, b"key-1").unwrap().as_slice(), b"private key bytes");
+        assert_eq!(
+            ring.open(&env, b"key-1").unwrap().as_slice(),
+            b"private key bytes"
+        );
         assert!(ring.open(&env, b"key-2").is_err());
     }
 
@@ -228,13 +246,19 @@ mod tests {
         let rotated = Keyring::new(MasterKey::generate().unwrap(), old_again.keys);
         assert_eq!(rotated.open(&env, b"ctx").unwrap().as_slice(), b"secret");
         let new_env = rotated.seal(b"s2", b"").unwrap();
-        assert_eq!(&new_env[5..5 + rotated.active_id().len()], rotated.active_id().as_bytes());
+        assert_eq!(
+            &new_env[5..5 + rotated.active_id().len()],
+            rotated.active_id().as_bytes()
+        );
         assert!(old.open(&new_env, b"").is_err());
     }
 
     #[test]
     fn keyring_file_round_trips() {
-        let ring = Keyring::new(MasterKey::generate().unwrap(), vec![MasterKey::generate().unwrap()]);
+        let ring = Keyring::new(
+            MasterKey::generate().unwrap(),
+            vec![MasterKey::generate().unwrap()],
+        );
         let parsed = Keyring::parse(&ring.danger_render()).unwrap();
         assert_eq!(parsed.active_id(), ring.active_id());
         assert_eq!(parsed.keys.len(), 2);

@@ -58,7 +58,8 @@ pub fn router(state: AppState, config: &Config, with_api: bool) -> Router {
 
 fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| s.to_owned())
 }
 
 /// Gives every request an id (the caller's `x-request-id` when sane, else a new uuid), echoes it in the

@@ -37,7 +37,10 @@ pub enum BootstrapError {
     Core(#[from] certwright_core::CoreError),
 }
 
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BootstrapError + 'a {
+fn io<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> BootstrapError + 'a {
     move |source| BootstrapError::Io {
         action,
         path: path.to_owned(),
@@ -75,7 +78,11 @@ async fn open_with(settings: &Settings, may_bootstrap: bool) -> Result<Opened, B
     fs::create_dir_all(dir).map_err(io("cannot create the data directory", dir))?;
     let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
     let postgres = settings.config.database_url.clone();
-    let commit_file = if postgres.is_some() { MASTER_KEY_FILE } else { DATABASE_FILE };
+    let commit_file = if postgres.is_some() {
+        MASTER_KEY_FILE
+    } else {
+        DATABASE_FILE
+    };
 
     let new_admin_token = if dir.join(commit_file).exists() {
         None
@@ -131,8 +138,14 @@ async fn bootstrap(settings: &Settings, postgres: Option<&str>) -> Result<String
     let _ = fs::set_permissions(&staging, fs::Permissions::from_mode(0o700));
 
     // 1. master key
-    let keyring = Keyring::new(MasterKey::generate().map_err(certwright_core::CoreError::from)?, vec![]);
-    write_secret_file(&staging.join(MASTER_KEY_FILE), keyring.danger_render().as_bytes())?;
+    let keyring = Keyring::new(
+        MasterKey::generate().map_err(certwright_core::CoreError::from)?,
+        vec![],
+    );
+    write_secret_file(
+        &staging.join(MASTER_KEY_FILE),
+        keyring.danger_render().as_bytes(),
+    )?;
     checkpoint("master-key");
 
     // 2. database and migrations
@@ -156,7 +169,10 @@ async fn bootstrap(settings: &Settings, postgres: Option<&str>) -> Result<String
     let svc = services(store, settings);
     let secret = svc.bootstrap_admin().await?;
     let token = secret.danger_expose().to_owned();
-    write_secret_file(&staging.join(ADMIN_TOKEN_FILE), format!("{token}\n").as_bytes())?;
+    write_secret_file(
+        &staging.join(ADMIN_TOKEN_FILE),
+        format!("{token}\n").as_bytes(),
+    )?;
     if postgres.is_none() {
         svc.store().checkpoint_wal().await?;
     }

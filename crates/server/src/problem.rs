@@ -70,7 +70,8 @@ impl From<CoreError> for ApiError {
             tracing::error!(error = %e, "request failed");
             match &e {
                 CoreError::Storage(_) => "the database is unavailable; retry shortly".to_owned(),
-                _ => "an internal error occurred; the server log has details under this request id".to_owned(),
+                _ => "an internal error occurred; the server log has details under this request id"
+                    .to_owned(),
             }
         } else {
             e.to_string()
@@ -83,11 +84,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Problem {
             kind: format!("urn:certwright:problem:{}", self.code),
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_owned(),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
             detail: self.detail,
             code: self.code,
@@ -100,7 +97,10 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"certwright\""));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"certwright\""),
+            );
         }
         resp
     }
@@ -129,7 +129,11 @@ from_rejection!(FormRejection, "request.invalid_form");
 
 /// Answers unknown routes.
 pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route.not_found", "no such endpoint; see /v1/openapi.json")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route.not_found",
+        "no such endpoint; see /v1/openapi.json",
+    )
 }
 
 /// Answers a known route called with the wrong method.

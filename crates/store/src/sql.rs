@@ -53,7 +53,10 @@ impl SqlStore {
     /// Opens (creating when missing) the SQLite database file at `path` and applies migrations.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
         let path = path.to_str().ok_or_else(|| {
-            CoreError::invalid("config.invalid_data_dir", "the data directory path must be valid UTF-8")
+            CoreError::invalid(
+                "config.invalid_data_dir",
+                "the data directory path must be valid UTF-8",
+            )
         })?;
         Self::connect(&format!("sqlite://{path}?mode=rwc")).await
     }
@@ -64,20 +67,22 @@ impl SqlStore {
         let backend = Backend::from_url(url)?;
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
-            Backend::Sqlite => options
-                .max_connections(8)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+            Backend::Sqlite => {
+                options
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
                              PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                        )
-                        .await
-                        .map(|_| ())
+                            )
+                            .await
+                            .map(|_| ())
+                        })
                     })
-                })
-                .connect(url)
-                .await,
+                    .connect(url)
+                    .await
+            }
             Backend::Postgres => options.max_connections(16).connect(url).await,
         }
         .map_err(|e| CoreError::Storage(format!("cannot open the database: {e}")))?;
@@ -113,12 +118,19 @@ impl SqlStore {
 }
 
 async fn count<'q>(pool: &AnyPool, q: Query<'q, Any, AnyArguments<'q>>) -> Result<u64> {
-    let n: i64 = q.fetch_one(pool).await.and_then(|r| r.try_get(0)).map_err(storage)?;
+    let n: i64 = q
+        .fetch_one(pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(storage)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
 fn window(page: Page) -> (i64, i64) {
-    (i64::from(page.limit()), i64::try_from(page.offset()).unwrap_or(i64::MAX))
+    (
+        i64::from(page.limit()),
+        i64::try_from(page.offset()).unwrap_or(i64::MAX),
+    )
 }
 
 impl Store for SqlStore {
@@ -146,7 +158,12 @@ impl Store for SqlStore {
         row.as_ref().map(rows::token).transpose()
     }
 
-    async fn list_tokens(&self, page: Page, include_inactive: bool, now: EpochSeconds) -> Result<Listed<ApiToken>> {
+    async fn list_tokens(
+        &self,
+        page: Page,
+        include_inactive: bool,
+        now: EpochSeconds,
+    ) -> Result<Listed<ApiToken>> {
         let filter = "WHERE ($2 = 1 OR (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $1)))";
         let all = i64::from(include_inactive);
         let total = count(
@@ -157,7 +174,10 @@ impl Store for SqlStore {
         )
         .await?;
         let (limit, offset) = window(page);
-        let sql = format!("{} {filter} ORDER BY t.id DESC LIMIT $3 OFFSET $4", rows::TOKEN_SELECT);
+        let sql = format!(
+            "{} {filter} ORDER BY t.id DESC LIMIT $3 OFFSET $4",
+            rows::TOKEN_SELECT
+        );
         let items = sqlx::query(&sql)
             .bind(now)
             .bind(all)
@@ -173,7 +193,10 @@ impl Store for SqlStore {
     }
 
     async fn oauth_client(&self, uuid: Uuid) -> Result<Option<OAuthClientRecord>> {
-        let sql = format!("{} WHERE c.uuid = $1 AND c.deleted_at IS NULL", rows::CLIENT_SELECT);
+        let sql = format!(
+            "{} WHERE c.uuid = $1 AND c.deleted_at IS NULL",
+            rows::CLIENT_SELECT
+        );
         let row = sqlx::query(&sql)
             .bind(uuid.to_string())
             .fetch_optional(&self.pool)
@@ -216,7 +239,10 @@ impl Store for SqlStore {
         let (clause, binds) = rows::event_filter(filter);
         let total = count(
             &self.pool,
-            rows::bind_all(sqlx::query(&format!("SELECT COUNT(*) FROM events {clause}")), &binds),
+            rows::bind_all(
+                sqlx::query(&format!("SELECT COUNT(*) FROM events {clause}")),
+                &binds,
+            ),
         )
         .await?;
         let (limit, offset) = window(page);

@@ -57,11 +57,13 @@ impl StoreTx for SqlTx {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE",
         };
-        let row = sqlx::query(&format!("SELECT chain, seq, hash FROM audit_chains WHERE chain = $1{lock}"))
-            .bind(chain)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(storage)?;
+        let row = sqlx::query(&format!(
+            "SELECT chain, seq, hash FROM audit_chains WHERE chain = $1{lock}"
+        ))
+        .bind(chain)
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(storage)?;
         rows::chain_head(&row)
     }
 
@@ -89,15 +91,17 @@ impl StoreTx for SqlTx {
         .await
         .and_then(|r| r.try_get(0))
         .map_err(storage)?;
-        let moved = sqlx::query("UPDATE audit_chains SET seq = $1, hash = $2 WHERE chain = $3 AND seq = $4")
-            .bind(e.seq)
-            .bind(e.hash.as_str())
-            .bind(e.chain.as_str())
-            .bind(e.seq - 1)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(storage)?
-            .rows_affected();
+        let moved = sqlx::query(
+            "UPDATE audit_chains SET seq = $1, hash = $2 WHERE chain = $3 AND seq = $4",
+        )
+        .bind(e.seq)
+        .bind(e.hash.as_str())
+        .bind(e.chain.as_str())
+        .bind(e.seq - 1)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(storage)?
+        .rows_affected();
         if moved != 1 {
             return Err(CoreError::Storage(format!(
                 "audit chain '{}' moved while locked; the event was not appended",
@@ -204,14 +208,20 @@ impl StoreTx for SqlTx {
         })
     }
 
-    async fn delete_oauth_client(&mut self, uuid: Uuid, now: EpochSeconds) -> Result<Option<OAuthClient>> {
-        let deleted = sqlx::query("UPDATE oauth_clients SET deleted_at = $1 WHERE uuid = $2 AND deleted_at IS NULL")
-            .bind(now)
-            .bind(uuid.to_string())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(storage)?
-            .rows_affected();
+    async fn delete_oauth_client(
+        &mut self,
+        uuid: Uuid,
+        now: EpochSeconds,
+    ) -> Result<Option<OAuthClient>> {
+        let deleted = sqlx::query(
+            "UPDATE oauth_clients SET deleted_at = $1 WHERE uuid = $2 AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(uuid.to_string())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(storage)?
+        .rows_affected();
         if deleted == 0 {
             return Ok(None);
         }

@@ -3,8 +3,8 @@
 use super::Services;
 use crate::audit::EventDraft;
 use crate::auth::{
-    hash_secret, validate_name, ApiToken, Caller, Ctx, NewOAuthClient, NewToken, OAuthClient, Permission, Role,
-    Secret, TokenSource,
+    hash_secret, validate_name, ApiToken, Caller, Ctx, NewOAuthClient, NewToken, OAuthClient,
+    Permission, Role, Secret, TokenSource,
 };
 use crate::clock::EpochSeconds;
 use crate::page::{Listed, Page};
@@ -47,7 +47,10 @@ pub struct IssuedOAuthToken {
 }
 
 fn validate_profiles(profiles: &[String]) -> Result<Vec<String>> {
-    profiles.iter().map(|p| validate_name("ra_profiles[]", p)).collect()
+    profiles
+        .iter()
+        .map(|p| validate_name("ra_profiles[]", p))
+        .collect()
 }
 
 impl<S: Store> Services<S> {
@@ -60,7 +63,9 @@ impl<S: Store> Services<S> {
             .ok_or(CoreError::Unauthenticated("the bearer token is not known"))?;
         let now = self.clock.now();
         if token.revoked_at.is_some() {
-            return Err(CoreError::Unauthenticated("the bearer token has been revoked"));
+            return Err(CoreError::Unauthenticated(
+                "the bearer token has been revoked",
+            ));
         }
         if !token.is_active(now) {
             return Err(CoreError::Unauthenticated("the bearer token has expired"));
@@ -74,7 +79,11 @@ impl<S: Store> Services<S> {
     }
 
     /// Creates an API token; the secret is returned once and only its hash is kept.
-    pub async fn create_token(&self, ctx: &Ctx, req: NewTokenRequest) -> Result<(ApiToken, Secret)> {
+    pub async fn create_token(
+        &self,
+        ctx: &Ctx,
+        req: NewTokenRequest,
+    ) -> Result<(ApiToken, Secret)> {
         ctx.caller.require(Permission::ManageAccess)?;
         let name = validate_name("name", &req.name)?;
         let principal = validate_name("principal", req.principal.as_deref().unwrap_or(&name))?;
@@ -116,9 +125,16 @@ impl<S: Store> Services<S> {
     }
 
     /// Lists API tokens (never secrets).
-    pub async fn list_tokens(&self, ctx: &Ctx, page: Page, include_inactive: bool) -> Result<Listed<ApiToken>> {
+    pub async fn list_tokens(
+        &self,
+        ctx: &Ctx,
+        page: Page,
+        include_inactive: bool,
+    ) -> Result<Listed<ApiToken>> {
         ctx.caller.require(Permission::ReadAccess)?;
-        self.store.list_tokens(page, include_inactive, self.clock.now()).await
+        self.store
+            .list_tokens(page, include_inactive, self.clock.now())
+            .await
     }
 
     /// Revokes an API token; it stops authenticating at once.
@@ -136,15 +152,23 @@ impl<S: Store> Services<S> {
     }
 
     /// Registers an OAuth2 client; its secret is returned once.
-    pub async fn create_oauth_client(&self, ctx: &Ctx, req: NewOAuthClientRequest) -> Result<(OAuthClient, Secret)> {
+    pub async fn create_oauth_client(
+        &self,
+        ctx: &Ctx,
+        req: NewOAuthClientRequest,
+    ) -> Result<(OAuthClient, Secret)> {
         ctx.caller.require(Permission::ManageAccess)?;
         let name = validate_name("name", &req.name)?;
         let ra_profiles = validate_profiles(&req.ra_profiles)?;
-        let ttl = req.token_ttl_seconds.unwrap_or(self.settings.default_oauth_token_ttl);
+        let ttl = req
+            .token_ttl_seconds
+            .unwrap_or(self.settings.default_oauth_token_ttl);
         if !(60..=MAX_OAUTH_TOKEN_TTL).contains(&ttl) {
             return Err(CoreError::invalid(
                 "oauth_client.invalid_ttl",
-                format!("token_ttl_seconds must be between 60 and {MAX_OAUTH_TOKEN_TTL}, got {ttl}"),
+                format!(
+                    "token_ttl_seconds must be between 60 and {MAX_OAUTH_TOKEN_TTL}, got {ttl}"
+                ),
             ));
         }
         let now = self.clock.now();
@@ -201,7 +225,10 @@ impl<S: Store> Services<S> {
         let invalid = || CoreError::Unauthenticated("client authentication failed");
         let uuid = Uuid::parse_str(client_id.trim()).map_err(|_| invalid())?;
         let record = self.store.oauth_client(uuid).await?.ok_or_else(invalid)?;
-        if !constant_time_eq(record.secret_hash.as_bytes(), hash_secret(client_secret).as_bytes()) {
+        if !constant_time_eq(
+            record.secret_hash.as_bytes(),
+            hash_secret(client_secret).as_bytes(),
+        ) {
             return Err(invalid());
         }
         let client = record.client;

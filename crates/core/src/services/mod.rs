@@ -42,7 +42,11 @@ pub struct Services<S: Store> {
 
 impl<S: Store> Services<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, settings: Settings) -> Self {
-        Self { store, clock, settings }
+        Self {
+            store,
+            clock,
+            settings,
+        }
     }
 
     /// The store, for read paths owned by other services and for readiness checks.
@@ -64,7 +68,13 @@ impl<S: Store> Services<S> {
     }
 
     /// Appends the event describing the change made in `tx`, then commits both.
-    async fn commit_with_event(&self, mut tx: S::Tx, head: &ChainHead, ctx: &Ctx, draft: EventDraft) -> Result<()> {
+    async fn commit_with_event(
+        &self,
+        mut tx: S::Tx,
+        head: &ChainHead,
+        ctx: &Ctx,
+        draft: EventDraft,
+    ) -> Result<()> {
         let event = Event::chained(head, ctx, self.clock.now(), draft);
         tx.append_event(&event).await?;
         tx.commit().await

@@ -41,7 +41,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
                 r.migrations_applied, r.migrations_expected
             )),
         ),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", Some(e.to_string())),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            Some(e.to_string()),
+        ),
     };
     (code, Json(Health { status, detail })).into_response()
 }

@@ -20,7 +20,11 @@ pub struct List<T: ToSchema> {
 }
 
 impl<T: ToSchema> List<T> {
-    pub fn new<U>(listed: certwright_core::page::Listed<U>, page: certwright_core::page::Page, f: impl Fn(U) -> T) -> Self {
+    pub fn new<U>(
+        listed: certwright_core::page::Listed<U>,
+        page: certwright_core::page::Page,
+        f: impl Fn(U) -> T,
+    ) -> Self {
         Self {
             items: listed.items.into_iter().map(f).collect(),
             total: listed.total,

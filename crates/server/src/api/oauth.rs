@@ -131,7 +131,13 @@ pub async fn delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<OAuthClientView>, ApiError> {
-    Ok(Json(state.services.delete_oauth_client(&auth.ctx, id).await?.into()))
+    Ok(Json(
+        state
+            .services
+            .delete_oauth_client(&auth.ctx, id)
+            .await?
+            .into(),
+    ))
 }
 
 /// Form body of `POST /v1/oauth/token`.
@@ -198,7 +204,10 @@ impl IntoResponse for OAuthError {
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.basic_challenge {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"certwright\""));
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"certwright\""),
+            );
         }
         resp
     }
@@ -208,7 +217,11 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let bad = || OAuthError::invalid_request("the Authorization header must be 'Basic base64(client_id:client_secret)'");
+    let bad = || {
+        OAuthError::invalid_request(
+            "the Authorization header must be 'Basic base64(client_id:client_secret)'",
+        )
+    };
     let value = value.to_str().map_err(|_| bad())?;
     let (scheme, encoded) = value.split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -263,7 +276,9 @@ pub async fn token(
             return Err(OAuthError {
                 status: StatusCode::BAD_REQUEST,
                 error: "unsupported_grant_type",
-                description: format!("grant_type '{other}' is not supported; use client_credentials"),
+                description: format!(
+                    "grant_type '{other}' is not supported; use client_credentials"
+                ),
                 basic_challenge: false,
             })
         }
@@ -279,7 +294,11 @@ pub async fn token(
         }
         (Some(pair), None, None) => pair,
         (None, Some(id), Some(secret)) => (id, secret),
-        _ => return Err(OAuthError::invalid_request("client_id and client_secret are required")),
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "client_id and client_secret are required",
+            ))
+        }
     };
     let issued = state
         .services

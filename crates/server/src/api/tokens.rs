@@ -1,7 +1,6 @@
 //! `/v1/tokens`: API tokens. Secrets are shown once, at creation; lists never contain them.
 
 use super::{time, List};
-use certwright_core::page::Page;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Authorized, ManageAccess, ReadAccess};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -9,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use certwright_core::auth::{ApiToken, Role};
+use certwright_core::page::Page;
 use certwright_core::services::NewTokenRequest;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -155,7 +155,10 @@ pub async fn list(
     ApiQuery(q): ApiQuery<TokenListParams>,
 ) -> Result<Json<List<TokenView>>, ApiError> {
     let page = Page::new(q.limit, q.offset)?;
-    let listed = state.services.list_tokens(&auth.ctx, page, q.include_inactive).await?;
+    let listed = state
+        .services
+        .list_tokens(&auth.ctx, page, q.include_inactive)
+        .await?;
     Ok(Json(List::new(listed, page, TokenView::from)))
 }
 
@@ -169,7 +172,9 @@ pub async fn revoke(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<TokenView>, ApiError> {
-    Ok(Json(state.services.revoke_token(&auth.ctx, id).await?.into()))
+    Ok(Json(
+        state.services.revoke_token(&auth.ctx, id).await?.into(),
+    ))
 }
 
 /// Who the presented token belongs to.

@@ -1,0 +1,381 @@
+//! The `certwright` binary as an operator runs it: first-start bootstrap and restart, crash safety of the
+//! bootstrap (fault injection at every step and real `kill -9`), graceful shutdown on SIGTERM, the client
+//! commands, `audit verify` against a tampered database, and `config show`.
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_certwright");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Extra arguments selecting the database: none for SQLite, `--database-url` on a fresh schema for PostgreSQL.
+async fn backends() -> Vec<(&'static str, Vec<String>)> {
+    let mut v = vec![("sqlite", vec![])];
+    if let Some(base) = certwright_store::testing::postgres_url() {
+        let url = certwright_store::testing::fresh_postgres_schema(&base)
+            .await
+            .unwrap();
+        v.push(("postgres", vec!["--database-url".to_owned(), url]));
+    }
+    v
+}
+
+fn certwright(data_dir: &Path, args: &[&str], db: &[String]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--data-dir").arg(data_dir).args(args).args(db);
+    c.env_remove("CERTWRIGHT_TOKEN")
+        .env_remove("CERTWRIGHT_SERVER")
+        .env("CERTWRIGHT_LOG_LEVEL", "warn");
+    c
+}
+
+fn run(data_dir: &Path, args: &[&str], db: &[String]) -> Output {
+    certwright(data_dir, args, db).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    async fn start(data_dir: &Path, db: &[String]) -> Server {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = certwright(
+            data_dir,
+            &["serve", "--insecure-http", "--http-listen", &listen],
+            db,
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let s = Server {
+            child,
+            url: format!("http://{listen}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/healthz", s.url)).await {
+                if r.status() == 200 {
+                    return s;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, then wait: the exit must be clean and quick. Returns stdout.
+    fn terminate(self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let out = self.child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "exit after SIGTERM: {:?}\n{}",
+            out.status,
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+}
+
+async fn me(url: &str, token: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .get(format!("{url}/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn mode(p: PathBuf) -> u32 {
+    std::fs::metadata(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_bootstraps_once_and_restart_reuses_the_data() {
+    for (name, db) in backends().await {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let server = Server::start(&dir, &db).await;
+        let token = std::fs::read_to_string(dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert_eq!(mode(dir.join("admin.token")), 0o600, "{name}");
+        assert_eq!(mode(dir.join("master.key")), 0o600, "{name}");
+        if db.is_empty() {
+            assert_eq!(mode(dir.join("certwright.db")), 0o600);
+        }
+        assert!(!dir.join(".bootstrap").exists());
+        assert_eq!(me(&server.url, &token).await, 200, "{name}");
+        let first_out = server.terminate();
+        assert!(
+            first_out.contains(&token),
+            "the token is printed once at bootstrap: {first_out}"
+        );
+
+        let key = std::fs::read(dir.join("master.key")).unwrap();
+        let server = Server::start(&dir, &db).await;
+        assert_eq!(
+            me(&server.url, &token).await,
+            200,
+            "{name}: the same token works after a restart"
+        );
+        let second_out = server.terminate();
+        assert!(
+            !second_out.contains("admin API token"),
+            "{name}: no second bootstrap: {second_out}"
+        );
+        assert_eq!(std::fs::read(dir.join("master.key")).unwrap(), key);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_interrupted_at_any_step_recovers_on_the_next_start() {
+    for step in ["master-key", "database", "admin-token", "partial-commit"] {
+        // A fresh PostgreSQL schema for every step.
+        for (name, db) in backends().await {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("data");
+            let crashed = certwright(&dir, &["init"], &db)
+                .env("CERTWRIGHT_BOOTSTRAP_ABORT_AFTER", step)
+                .output()
+                .unwrap();
+            assert!(
+                !crashed.status.success(),
+                "{name}/{step}: the injected crash happened"
+            );
+            let retry = run(&dir, &["init"], &db);
+            assert!(
+                retry.status.success(),
+                "{name}/{step}: {}",
+                text(&retry.stderr)
+            );
+            let token = std::fs::read_to_string(dir.join("admin.token"))
+                .unwrap()
+                .trim()
+                .to_owned();
+            assert!(text(&retry.stdout).contains(&token));
+            let server = Server::start(&dir, &db).await;
+            assert_eq!(me(&server.url, &token).await, 200, "{name}/{step}");
+            server.terminate();
+            let verify = run(&dir, &["audit", "verify"], &db);
+            assert!(
+                verify.status.success(),
+                "{name}/{step}: {}",
+                text(&verify.stdout)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_first_start_then_restart_yields_a_working_server() {
+    for delay_ms in [0u64, 2, 5, 10, 20, 40] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let mut child = certwright(&dir, &["serve", "--http-listen", "127.0.0.1:0"], &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let server = Server::start(&dir, &[]).await;
+        let token = std::fs::read_to_string(dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert_eq!(
+            me(&server.url, &token).await,
+            200,
+            "killed after {delay_ms} ms"
+        );
+        server.terminate();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_commands_and_audit_verify_names_the_tampered_row() {
+    for (name, db) in backends().await {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let server = Server::start(&dir, &db).await;
+        let client = |args: &[&str]| {
+            let mut full = args.to_vec();
+            full.extend(["--server", server.url.as_str()]);
+            let out = run(&dir, &full, &[]);
+            assert!(
+                out.status.success(),
+                "{name} {args:?}: {}",
+                text(&out.stderr)
+            );
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        };
+        let created = client(&[
+            "token",
+            "create",
+            "--name",
+            "ops",
+            "--role",
+            "operator",
+            "--ra-profile",
+            "web",
+        ]);
+        let id = created["token"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            me(&server.url, created["secret"].as_str().unwrap()).await,
+            200
+        );
+        client(&[
+            "token",
+            "create",
+            "--name",
+            "aud",
+            "--role",
+            "auditor",
+            "--expires-in",
+            "600",
+        ]);
+        assert_eq!(client(&["token", "list"])["total"], 3);
+        client(&["token", "revoke", &id]);
+        assert_eq!(client(&["token", "list"])["total"], 2);
+        assert_eq!(client(&["token", "list", "--all"])["total"], 3);
+        let denied = run(
+            &dir,
+            &[
+                "token",
+                "list",
+                "--server",
+                server.url.as_str(),
+                "--token",
+                "cwt_bogus",
+            ],
+            &[],
+        );
+        assert_eq!(denied.status.code(), Some(2));
+        assert!(
+            text(&denied.stderr).contains("401"),
+            "{}",
+            text(&denied.stderr)
+        );
+        server.terminate();
+
+        let ok = run(&dir, &["audit", "verify"], &db);
+        assert!(ok.status.success(), "{name}: {}", text(&ok.stdout));
+        assert!(
+            text(&ok.stdout).contains("checked 4 events"),
+            "{}",
+            text(&ok.stdout)
+        );
+
+        let store = match db.get(1) {
+            Some(url) => certwright_store::SqlStore::connect(url).await.unwrap(),
+            None => certwright_store::SqlStore::open_sqlite(&dir.join("certwright.db"))
+                .await
+                .unwrap(),
+        };
+        let tampered_id: i64 = sqlx::query_scalar("SELECT id FROM events WHERE seq = 2")
+            .fetch_one(store.danger_pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE events SET details = '{}' WHERE seq = 2")
+            .execute(store.danger_pool())
+            .await
+            .unwrap();
+        let bad = run(&dir, &["audit", "verify"], &db);
+        assert_eq!(bad.status.code(), Some(1), "{name}");
+        let report = text(&bad.stdout);
+        assert!(
+            report.contains(&format!("seq 2 (event id {tampered_id})")),
+            "{name}: {report}"
+        );
+
+        sqlx::query("DELETE FROM events WHERE seq = 3")
+            .execute(store.danger_pool())
+            .await
+            .unwrap();
+        store.close().await;
+        let report = text(&run(&dir, &["audit", "verify"], &db).stdout);
+        assert!(
+            report.contains("events 3..3 were deleted"),
+            "{name}: {report}"
+        );
+    }
+}
+
+#[test]
+fn config_show_redacts_secrets_and_unknown_keys_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("certwright.toml"),
+        "database_url = \"postgres://cw:hunter2@db.internal/cw\"\nnode_id = \"from-file\"\n",
+    )
+    .unwrap();
+    let out = run(&dir, &["config", "show", "--node-id", "from-flag"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains("postgres://cw:***@db.internal/cw"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("node_id = \"from-flag\""),
+        "flags beat the file: {shown}"
+    );
+    let env = certwright(&dir, &["config", "show"], &[])
+        .env("CERTWRIGHT_NODE_ID", "from-env")
+        .output()
+        .unwrap();
+    assert!(
+        text(&env.stdout).contains("node_id = \"from-env\""),
+        "env beats the file"
+    );
+
+    std::fs::write(
+        dir.join("certwright.toml"),
+        "http_lisen = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let bad = run(&dir, &["config", "show"], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("http_lisen"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    let version = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(text(&version.stdout).starts_with("certwright "));
+}
