@@ -116,7 +116,8 @@ struct ServerArgs {
     #[arg(long, env = "CERTWRIGHT_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
     /// Serve every API on the plain-HTTP listener (local use and tests).
-    #[arg(long, env = "CERTWRIGHT_INSECURE_HTTP", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "CERTWRIGHT_INSECURE_HTTP", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
     insecure_http: Option<bool>,
     /// postgres://… to use PostgreSQL instead of the embedded SQLite database.
     #[arg(long, env = "CERTWRIGHT_DATABASE_URL")]
@@ -127,6 +128,12 @@ struct ServerArgs {
     /// This node's audit chain name (default: host name).
     #[arg(long, env = "CERTWRIGHT_NODE_ID")]
     node_id: Option<String>,
+    /// Default lifetime of OAuth2 access tokens in seconds (60 to 86400).
+    #[arg(long, env = "CERTWRIGHT_OAUTH_TOKEN_TTL_SECONDS")]
+    oauth_token_ttl_seconds: Option<i64>,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "CERTWRIGHT_SHUTDOWN_GRACE_SECONDS")]
+    shutdown_grace_seconds: Option<u64>,
     /// Log filter, e.g. info or certwright_server=debug.
     #[arg(long, env = "CERTWRIGHT_LOG_LEVEL")]
     log_level: Option<String>,
@@ -143,6 +150,8 @@ impl ServerArgs {
             database_url: self.database_url.clone(),
             body_limit_bytes: self.body_limit_bytes,
             node_id: self.node_id.clone(),
+            oauth_token_ttl_seconds: self.oauth_token_ttl_seconds,
+            shutdown_grace_seconds: self.shutdown_grace_seconds,
             log_level: self.log_level.clone(),
             log_format: self.log_format.map(|f| match f {
                 LogFormatArg::Text => LogFormat::Text,

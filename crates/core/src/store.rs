@@ -111,12 +111,13 @@ pub trait StoreTx: Send {
 
     fn insert_token(&mut self, token: &NewToken) -> impl Future<Output = Result<ApiToken>> + Send;
 
-    /// Marks a token revoked; `None` when no such token exists. Revoking twice keeps the first time.
+    /// Marks a token revoked; `None` when no such token exists, else the token and whether this call revoked
+    /// it (`false` when it already was: the first revocation time is kept).
     fn revoke_token(
         &mut self,
         uuid: Uuid,
         now: EpochSeconds,
-    ) -> impl Future<Output = Result<Option<ApiToken>>> + Send;
+    ) -> impl Future<Output = Result<Option<(ApiToken, bool)>>> + Send;
 
     fn insert_oauth_client(
         &mut self,

@@ -79,6 +79,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     pub body_limit_bytes: Option<usize>,
     pub node_id: Option<String>,
+    pub oauth_token_ttl_seconds: Option<i64>,
+    pub shutdown_grace_seconds: Option<u64>,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
 }
@@ -173,6 +175,8 @@ impl Config {
         }
         set(&mut self.body_limit_bytes, o.body_limit_bytes);
         set(&mut self.node_id, o.node_id);
+        set(&mut self.oauth_token_ttl_seconds, o.oauth_token_ttl_seconds);
+        set(&mut self.shutdown_grace_seconds, o.shutdown_grace_seconds);
         set(&mut self.log_level, o.log_level);
         set(&mut self.log_format, o.log_format);
         if self

@@ -168,14 +168,21 @@ impl StoreTx for SqlTx {
         })
     }
 
-    async fn revoke_token(&mut self, uuid: Uuid, now: EpochSeconds) -> Result<Option<ApiToken>> {
-        sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE uuid = $2")
-            .bind(now)
-            .bind(uuid.to_string())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(storage)?;
-        self.token_by_uuid(uuid).await
+    async fn revoke_token(
+        &mut self,
+        uuid: Uuid,
+        now: EpochSeconds,
+    ) -> Result<Option<(ApiToken, bool)>> {
+        let changed = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE uuid = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(uuid.to_string())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(storage)?
+        .rows_affected();
+        Ok(self.token_by_uuid(uuid).await?.map(|t| (t, changed == 1)))
     }
 
     async fn insert_oauth_client(&mut self, c: &NewOAuthClient) -> Result<OAuthClient> {

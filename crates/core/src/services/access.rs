@@ -6,7 +6,7 @@ use crate::auth::{
     hash_secret, validate_name, ApiToken, Caller, Ctx, NewOAuthClient, NewToken, OAuthClient,
     Permission, Role, Secret, TokenSource,
 };
-use crate::clock::EpochSeconds;
+use crate::clock::{to_rfc3339, EpochSeconds};
 use crate::page::{Listed, Page};
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
@@ -118,7 +118,7 @@ impl<S: Store> Services<S> {
         let token = tx.insert_token(&new).await?;
         let draft = EventDraft::success("token.create", "token", token.uuid).with_details(json!({
             "name": token.name, "principal": token.principal, "role": token.role.as_str(),
-            "ra_profiles": token.ra_profiles, "expires_at": token.expires_at,
+            "ra_profiles": token.ra_profiles, "expires_at": token.expires_at.map(to_rfc3339),
         }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
         Ok((token, secret))
@@ -141,12 +141,16 @@ impl<S: Store> Services<S> {
     pub async fn revoke_token(&self, ctx: &Ctx, uuid: Uuid) -> Result<ApiToken> {
         ctx.caller.require(Permission::ManageAccess)?;
         let (mut tx, head) = self.begin().await?;
-        let token = tx
-            .revoke_token(uuid, self.clock.now())
+        let now = self.clock.now();
+        let (token, newly) = tx
+            .revoke_token(uuid, now)
             .await?
             .ok_or_else(|| CoreError::not_found("token.not_found", "token", uuid))?;
-        let draft = EventDraft::success("token.revoke", "token", uuid)
-            .with_details(json!({ "name": token.name, "principal": token.principal }));
+        let draft = EventDraft::success("token.revoke", "token", uuid).with_details(json!({
+            "name": token.name, "principal": token.principal,
+            "revoked_at": token.revoked_at.map(to_rfc3339),
+            "already_revoked": !newly,
+        }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
         Ok(token)
     }
@@ -257,8 +261,9 @@ impl<S: Store> Services<S> {
         };
         let (mut tx, head) = self.begin().await?;
         let token = tx.insert_token(&new).await?;
-        let draft = EventDraft::success("oauth.token_issued", "token", token.uuid)
-            .with_details(json!({ "client_id": client.uuid, "expires_at": token.expires_at }));
+        let draft = EventDraft::success("oauth.token_issued", "token", token.uuid).with_details(
+            json!({ "client_id": client.uuid, "expires_at": token.expires_at.map(to_rfc3339) }),
+        );
         self.commit_with_event(tx, &head, &ctx, draft).await?;
         Ok(IssuedOAuthToken {
             token,

@@ -68,6 +68,7 @@ pub struct CreatedOAuthClient {
 /// `limit` and `offset`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ClientListParams {
     /// Page size, 1 to 1000 (default 50).
     pub limit: Option<u32>,

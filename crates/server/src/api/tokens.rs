@@ -104,6 +104,7 @@ pub struct CreatedToken {
 /// Filters of `GET /v1/tokens`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct TokenListParams {
     /// Page size, 1 to 1000 (default 50).
     pub limit: Option<u32>,
