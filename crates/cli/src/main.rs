@@ -11,11 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "certwright",
-    version,
-    about = "Certificate lifecycle manager with a built-in private CA"
-)]
+#[command(name = "certwright", version, about = "Certificate lifecycle manager with a built-in private CA")]
 struct Cli {
     /// Data directory: SQLite database, master key, admin token, configuration file.
     #[arg(long, global = true, env = "CERTWRIGHT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
@@ -90,6 +86,9 @@ enum TokenCommand {
         client: client::ClientArgs,
         id: String,
     },
+    /// Issue a fresh admin token directly in the database (no server needed), for when every admin token is
+    /// lost; writes it to <data-dir>/admin.token.
+    Recover(ServerArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -142,6 +141,22 @@ struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// No overrides: the file and the environment decide.
+    fn none() -> Self {
+        Self {
+            listen: None,
+            http_listen: None,
+            insecure_http: None,
+            database_url: None,
+            body_limit_bytes: None,
+            node_id: None,
+            oauth_token_ttl_seconds: None,
+            shutdown_grace_seconds: None,
+            log_level: None,
+            log_format: None,
+        }
+    }
+
     fn overrides(&self) -> Overrides {
         Overrides {
             listen: self.listen,
@@ -163,10 +178,7 @@ impl ServerArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -183,8 +195,7 @@ fn main() -> ExitCode {
 }
 
 fn load(cli: &Cli, args: &ServerArgs) -> Result<Settings, String> {
-    Settings::load(cli.data_dir.clone(), cli.config.clone(), args.overrides())
-        .map_err(|e| e.to_string())
+    Settings::load(cli.data_dir.clone(), cli.config.clone(), args.overrides()).map_err(|e| e.to_string())
 }
 
 fn init_logging(settings: &Settings) {
@@ -203,10 +214,7 @@ fn init_logging(settings: &Settings) {
 fn announce_admin_token(settings: &Settings, token: &str) {
     let path = settings.data_dir.join(bootstrap::ADMIN_TOKEN_FILE);
     println!("certwright: bootstrapped {}", settings.data_dir.display());
-    println!(
-        "certwright: admin API token (shown once, also saved to {}):",
-        path.display()
-    );
+    println!("certwright: admin API token (shown once, also saved to {}):", path.display());
     println!("{token}");
 }
 
@@ -220,15 +228,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Init(args) => {
             let settings = load(&cli, args)?;
             init_logging(&settings);
-            let opened = bootstrap::open(&settings)
-                .await
-                .map_err(|e| e.to_string())?;
+            let opened = bootstrap::open(&settings).await.map_err(|e| e.to_string())?;
             match &opened.new_admin_token {
                 Some(token) => announce_admin_token(&settings, token),
-                None => println!(
-                    "certwright: {} is already initialised",
-                    settings.data_dir.display()
-                ),
+                None => println!("certwright: {} is already initialised", settings.data_dir.display()),
             }
             opened.services.store().close().await;
             Ok(ExitCode::SUCCESS)
@@ -239,14 +242,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Audit(AuditCommand::Verify(args)) => {
             let settings = load(&cli, args)?;
-            let opened = bootstrap::open_existing(&settings)
-                .await
-                .map_err(|e| e.to_string())?;
-            let report = opened
-                .services
-                .verify_audit()
-                .await
-                .map_err(|e| e.to_string())?;
+            let opened = bootstrap::open_existing(&settings).await.map_err(|e| e.to_string())?;
+            let report = opened.services.verify_audit().await.map_err(|e| e.to_string())?;
             opened.services.store().close().await;
             for v in &report.violations {
                 println!("TAMPERED: {v}");
@@ -255,34 +252,36 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 "checked {} events in {} chains: {}",
                 report.events,
                 report.chains,
-                if report.is_intact() {
-                    "intact"
-                } else {
-                    "NOT intact"
-                }
+                if report.is_intact() { "intact" } else { "NOT intact" }
             );
-            Ok(if report.is_intact() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(if report.is_intact() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Token(cmd) => client::token(&cli.data_dir, cmd).await,
+        Command::Token(TokenCommand::Recover(args)) => {
+            let settings = load(&cli, args)?;
+            let opened = bootstrap::open_existing(&settings).await.map_err(|e| e.to_string())?;
+            let (token, secret) = opened.services.recover_admin_token().await.map_err(|e| e.to_string())?;
+            opened.services.store().close().await;
+            let path = settings.data_dir.join(bootstrap::ADMIN_TOKEN_FILE);
+            bootstrap::write_secret_file(&path, format!("{}\n", secret.danger_expose()).as_bytes())
+                .map_err(|e| e.to_string())?;
+            println!("certwright: new admin token {} (also saved to {}):", token.uuid, path.display());
+            println!("{}", secret.danger_expose());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(cmd) => {
+            let default_server = load(&cli, &ServerArgs::none()).ok().map(|s| s.config.http_listen);
+            client::token(&cli.data_dir, default_server, cmd).await
+        }
     }
 }
 
 async fn serve(settings: Settings) -> Result<ExitCode, String> {
-    let opened = bootstrap::open(&settings)
-        .await
-        .map_err(|e| e.to_string())?;
+    let opened = bootstrap::open(&settings).await.map_err(|e| e.to_string())?;
     if let Some(token) = &opened.new_admin_token {
         announce_admin_token(&settings, token);
     }
     let services = opened.services.clone();
-    let state = certwright_server::AppState {
-        services: opened.services,
-        keyring: opened.keyring,
-    };
+    let state = certwright_server::AppState { services: opened.services, keyring: opened.keyring };
     let running = certwright_server::start(state, &settings.config)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.config.http_listen))?;

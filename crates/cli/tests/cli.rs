@@ -11,20 +11,14 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_certwright");
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Extra arguments selecting the database: none for SQLite, `--database-url` on a fresh schema for PostgreSQL.
 async fn backends() -> Vec<(&'static str, Vec<String>)> {
     let mut v = vec![("sqlite", vec![])];
     if let Some(base) = certwright_store::testing::postgres_url() {
-        let url = certwright_store::testing::fresh_postgres_schema(&base)
-            .await
-            .unwrap();
+        let url = certwright_store::testing::fresh_postgres_schema(&base).await.unwrap();
         v.push(("postgres", vec!["--database-url".to_owned(), url]));
     }
     v
@@ -33,9 +27,7 @@ async fn backends() -> Vec<(&'static str, Vec<String>)> {
 fn certwright(data_dir: &Path, args: &[&str], db: &[String]) -> Command {
     let mut c = Command::new(BIN);
     c.arg("--data-dir").arg(data_dir).args(args).args(db);
-    c.env_remove("CERTWRIGHT_TOKEN")
-        .env_remove("CERTWRIGHT_SERVER")
-        .env("CERTWRIGHT_LOG_LEVEL", "warn");
+    c.env_remove("CERTWRIGHT_TOKEN").env_remove("CERTWRIGHT_SERVER").env("CERTWRIGHT_LOG_LEVEL", "warn");
     c
 }
 
@@ -55,20 +47,23 @@ struct Server {
 impl Server {
     async fn start(data_dir: &Path, db: &[String]) -> Server {
         let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let child = certwright(
-            data_dir,
-            &["serve", "--insecure-http", "--http-listen", &listen],
-            db,
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-        let s = Server {
-            child,
-            url: format!("http://{listen}"),
-        };
+        let mut args = vec!["--http-listen".to_owned(), format!("127.0.0.1:{port}")];
+        args.extend_from_slice(db);
+        Self::spawn(data_dir, &args, port).await
+    }
+
+    /// Starts with the listener taken from the configuration file, which must say `port`.
+    async fn start_configured(data_dir: &Path, port: u16) -> Server {
+        Self::spawn(data_dir, &[], port).await
+    }
+
+    async fn spawn(data_dir: &Path, args: &[String], port: u16) -> Server {
+        let child = certwright(data_dir, &["serve", "--insecure-http"], args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let s = Server { child, url: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(r) = reqwest::get(format!("{}/healthz", s.url)).await {
@@ -84,38 +79,19 @@ impl Server {
     /// SIGTERM, then wait: the exit must be clean and quick. Returns stdout.
     fn terminate(self) -> String {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let out = self.child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "exit after SIGTERM: {:?}\n{}",
-            out.status,
-            text(&out.stderr)
-        );
+        assert!(out.status.success(), "exit after SIGTERM: {:?}\n{}", out.status, text(&out.stderr));
         text(&out.stdout)
     }
 }
 
 async fn me(url: &str, token: &str) -> reqwest::StatusCode {
-    reqwest::Client::new()
-        .get(format!("{url}/v1/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    reqwest::Client::new().get(format!("{url}/v1/me")).bearer_auth(token).send().await.unwrap().status()
 }
 
 fn mode(p: PathBuf) -> u32 {
-    std::fs::metadata(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .permissions()
-        .mode()
-        & 0o777
+    std::fs::metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,10 +100,7 @@ async fn first_start_bootstraps_once_and_restart_reuses_the_data() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
         let server = Server::start(&dir, &db).await;
-        let token = std::fs::read_to_string(dir.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
+        let token = std::fs::read_to_string(dir.join("admin.token")).unwrap().trim().to_owned();
         assert_eq!(mode(dir.join("admin.token")), 0o600, "{name}");
         assert_eq!(mode(dir.join("master.key")), 0o600, "{name}");
         if db.is_empty() {
@@ -136,23 +109,13 @@ async fn first_start_bootstraps_once_and_restart_reuses_the_data() {
         assert!(!dir.join(".bootstrap").exists());
         assert_eq!(me(&server.url, &token).await, 200, "{name}");
         let first_out = server.terminate();
-        assert!(
-            first_out.contains(&token),
-            "the token is printed once at bootstrap: {first_out}"
-        );
+        assert!(first_out.contains(&token), "the token is printed once at bootstrap: {first_out}");
 
         let key = std::fs::read(dir.join("master.key")).unwrap();
         let server = Server::start(&dir, &db).await;
-        assert_eq!(
-            me(&server.url, &token).await,
-            200,
-            "{name}: the same token works after a restart"
-        );
+        assert_eq!(me(&server.url, &token).await, 200, "{name}: the same token works after a restart");
         let second_out = server.terminate();
-        assert!(
-            !second_out.contains("admin API token"),
-            "{name}: no second bootstrap: {second_out}"
-        );
+        assert!(!second_out.contains("admin API token"), "{name}: no second bootstrap: {second_out}");
         assert_eq!(std::fs::read(dir.join("master.key")).unwrap(), key);
     }
 }
@@ -164,34 +127,18 @@ async fn bootstrap_interrupted_at_any_step_recovers_on_the_next_start() {
         for (name, db) in backends().await {
             let tmp = tempfile::tempdir().unwrap();
             let dir = tmp.path().join("data");
-            let crashed = certwright(&dir, &["init"], &db)
-                .env("CERTWRIGHT_BOOTSTRAP_ABORT_AFTER", step)
-                .output()
-                .unwrap();
-            assert!(
-                !crashed.status.success(),
-                "{name}/{step}: the injected crash happened"
-            );
+            let crashed =
+                certwright(&dir, &["init"], &db).env("CERTWRIGHT_BOOTSTRAP_ABORT_AFTER", step).output().unwrap();
+            assert!(!crashed.status.success(), "{name}/{step}: the injected crash happened");
             let retry = run(&dir, &["init"], &db);
-            assert!(
-                retry.status.success(),
-                "{name}/{step}: {}",
-                text(&retry.stderr)
-            );
-            let token = std::fs::read_to_string(dir.join("admin.token"))
-                .unwrap()
-                .trim()
-                .to_owned();
+            assert!(retry.status.success(), "{name}/{step}: {}", text(&retry.stderr));
+            let token = std::fs::read_to_string(dir.join("admin.token")).unwrap().trim().to_owned();
             assert!(text(&retry.stdout).contains(&token));
             let server = Server::start(&dir, &db).await;
             assert_eq!(me(&server.url, &token).await, 200, "{name}/{step}");
             server.terminate();
             let verify = run(&dir, &["audit", "verify"], &db);
-            assert!(
-                verify.status.success(),
-                "{name}/{step}: {}",
-                text(&verify.stdout)
-            );
+            assert!(verify.status.success(), "{name}/{step}: {}", text(&verify.stdout));
         }
     }
 }
@@ -210,15 +157,8 @@ async fn kill_9_during_first_start_then_restart_yields_a_working_server() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let server = Server::start(&dir, &[]).await;
-        let token = std::fs::read_to_string(dir.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        assert_eq!(
-            me(&server.url, &token).await,
-            200,
-            "killed after {delay_ms} ms"
-        );
+        let token = std::fs::read_to_string(dir.join("admin.token")).unwrap().trim().to_owned();
+        assert_eq!(me(&server.url, &token).await, 200, "killed after {delay_ms} ms");
         server.terminate();
     }
 }
@@ -233,102 +173,42 @@ async fn client_commands_and_audit_verify_names_the_tampered_row() {
             let mut full = args.to_vec();
             full.extend(["--server", server.url.as_str()]);
             let out = run(&dir, &full, &[]);
-            assert!(
-                out.status.success(),
-                "{name} {args:?}: {}",
-                text(&out.stderr)
-            );
+            assert!(out.status.success(), "{name} {args:?}: {}", text(&out.stderr));
             serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
         };
-        let created = client(&[
-            "token",
-            "create",
-            "--name",
-            "ops",
-            "--role",
-            "operator",
-            "--ra-profile",
-            "web",
-        ]);
+        let created = client(&["token", "create", "--name", "ops", "--role", "operator", "--ra-profile", "web"]);
         let id = created["token"]["id"].as_str().unwrap().to_owned();
-        assert_eq!(
-            me(&server.url, created["secret"].as_str().unwrap()).await,
-            200
-        );
-        client(&[
-            "token",
-            "create",
-            "--name",
-            "aud",
-            "--role",
-            "auditor",
-            "--expires-in",
-            "600",
-        ]);
+        assert_eq!(me(&server.url, created["secret"].as_str().unwrap()).await, 200);
+        client(&["token", "create", "--name", "aud", "--role", "auditor", "--expires-in", "600"]);
         assert_eq!(client(&["token", "list"])["total"], 3);
         client(&["token", "revoke", &id]);
         assert_eq!(client(&["token", "list"])["total"], 2);
         assert_eq!(client(&["token", "list", "--all"])["total"], 3);
-        let denied = run(
-            &dir,
-            &[
-                "token",
-                "list",
-                "--server",
-                server.url.as_str(),
-                "--token",
-                "cwt_bogus",
-            ],
-            &[],
-        );
+        let denied = run(&dir, &["token", "list", "--server", server.url.as_str(), "--token", "cwt_bogus"], &[]);
         assert_eq!(denied.status.code(), Some(2));
-        assert!(
-            text(&denied.stderr).contains("401"),
-            "{}",
-            text(&denied.stderr)
-        );
+        assert!(text(&denied.stderr).contains("401"), "{}", text(&denied.stderr));
         server.terminate();
 
         let ok = run(&dir, &["audit", "verify"], &db);
         assert!(ok.status.success(), "{name}: {}", text(&ok.stdout));
-        assert!(
-            text(&ok.stdout).contains("checked 4 events"),
-            "{}",
-            text(&ok.stdout)
-        );
+        assert!(text(&ok.stdout).contains("checked 4 events"), "{}", text(&ok.stdout));
 
         let store = match db.get(1) {
             Some(url) => certwright_store::SqlStore::connect(url).await.unwrap(),
-            None => certwright_store::SqlStore::open_sqlite(&dir.join("certwright.db"))
-                .await
-                .unwrap(),
+            None => certwright_store::SqlStore::open_sqlite(&dir.join("certwright.db")).await.unwrap(),
         };
-        let tampered_id: i64 = sqlx::query_scalar("SELECT id FROM events WHERE seq = 2")
-            .fetch_one(store.danger_pool())
-            .await
-            .unwrap();
-        sqlx::query("UPDATE events SET details = '{}' WHERE seq = 2")
-            .execute(store.danger_pool())
-            .await
-            .unwrap();
+        let tampered_id: i64 =
+            sqlx::query_scalar("SELECT id FROM events WHERE seq = 2").fetch_one(store.danger_pool()).await.unwrap();
+        sqlx::query("UPDATE events SET details = '{}' WHERE seq = 2").execute(store.danger_pool()).await.unwrap();
         let bad = run(&dir, &["audit", "verify"], &db);
         assert_eq!(bad.status.code(), Some(1), "{name}");
         let report = text(&bad.stdout);
-        assert!(
-            report.contains(&format!("seq 2 (event id {tampered_id})")),
-            "{name}: {report}"
-        );
+        assert!(report.contains(&format!("seq 2 (event id {tampered_id})")), "{name}: {report}");
 
-        sqlx::query("DELETE FROM events WHERE seq = 3")
-            .execute(store.danger_pool())
-            .await
-            .unwrap();
+        sqlx::query("DELETE FROM events WHERE seq = 3").execute(store.danger_pool()).await.unwrap();
         store.close().await;
         let report = text(&run(&dir, &["audit", "verify"], &db).stdout);
-        assert!(
-            report.contains("events 3..3 were deleted"),
-            "{name}: {report}"
-        );
+        assert!(report.contains("events 3..3 were deleted"), "{name}: {report}");
     }
 }
 
@@ -346,36 +226,83 @@ fn config_show_redacts_secrets_and_unknown_keys_are_named() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
     assert!(!shown.contains("hunter2"), "{shown}");
-    assert!(
-        shown.contains("postgres://cw:***@db.internal/cw"),
-        "{shown}"
-    );
-    assert!(
-        shown.contains("node_id = \"from-flag\""),
-        "flags beat the file: {shown}"
-    );
-    let env = certwright(&dir, &["config", "show"], &[])
-        .env("CERTWRIGHT_NODE_ID", "from-env")
-        .output()
-        .unwrap();
-    assert!(
-        text(&env.stdout).contains("node_id = \"from-env\""),
-        "env beats the file"
-    );
+    assert!(shown.contains("postgres://cw:***@db.internal/cw"), "{shown}");
+    assert!(shown.contains("node_id = \"from-flag\""), "flags beat the file: {shown}");
+    let env = certwright(&dir, &["config", "show"], &[]).env("CERTWRIGHT_NODE_ID", "from-env").output().unwrap();
+    assert!(text(&env.stdout).contains("node_id = \"from-env\""), "env beats the file");
 
-    std::fs::write(
-        dir.join("certwright.toml"),
-        "http_lisen = \"127.0.0.1:1\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("certwright.toml"), "http_lisen = \"127.0.0.1:1\"\n").unwrap();
     let bad = run(&dir, &["config", "show"], &[]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(
-        text(&bad.stderr).contains("http_lisen"),
-        "{}",
-        text(&bad.stderr)
-    );
+    assert!(text(&bad.stderr).contains("http_lisen"), "{}", text(&bad.stderr));
 
     let version = Command::new(BIN).arg("--version").output().unwrap();
     assert!(text(&version.stdout).starts_with("certwright "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_postgres_node_needs_the_first_nodes_master_key() {
+    let Some(base) = certwright_store::testing::postgres_url() else {
+        eprintln!("CERTWRIGHT_TEST_POSTGRES_URL is not set: PostgreSQL case not run");
+        return;
+    };
+    let url = certwright_store::testing::fresh_postgres_schema(&base).await.unwrap();
+    let db = vec!["--database-url".to_owned(), url];
+    let tmp = tempfile::tempdir().unwrap();
+    let (node_a, node_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    assert!(run(&node_a, &["init"], &db).status.success());
+    let token = std::fs::read_to_string(node_a.join("admin.token")).unwrap().trim().to_owned();
+
+    let refused = run(&node_b, &["init"], &db);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("copy master.key"), "{}", text(&refused.stderr));
+    assert!(!node_b.join("master.key").exists(), "no key of its own was made");
+
+    // A foreign key is refused, the right one accepted.
+    let other = tempfile::tempdir().unwrap();
+    assert!(run(&other.path().join("d"), &["init"], &[]).status.success());
+    std::fs::copy(other.path().join("d/master.key"), node_b.join("master.key")).unwrap();
+    let wrong = run(&node_b, &["init"], &db);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(text(&wrong.stderr).contains("not the master key"), "{}", text(&wrong.stderr));
+
+    std::fs::copy(node_a.join("master.key"), node_b.join("master.key")).unwrap();
+    let server = Server::start(&node_b, &db).await;
+    assert_eq!(me(&server.url, &token).await, 200, "node A's admin token works on node B");
+    assert!(!server.terminate().contains("admin API token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_admin_token_is_recovered_locally_and_a_swapped_master_key_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    assert!(run(&dir, &["init"], &[]).status.success());
+    let old = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    std::fs::remove_file(dir.join("admin.token")).unwrap();
+
+    let recovered = run(&dir, &["token", "recover"], &[]);
+    assert!(recovered.status.success(), "{}", text(&recovered.stderr));
+    let new = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    assert_ne!(old, new);
+    assert_eq!(mode(dir.join("admin.token")), 0o600);
+    assert!(text(&recovered.stdout).contains(new.trim()));
+
+    // The client finds the server from the configuration file when --server is not given.
+    let port = free_port();
+    std::fs::write(dir.join("certwright.toml"), format!("http_listen = \"127.0.0.1:{port}\"\n")).unwrap();
+    let server = Server::start_configured(&dir, port).await;
+    assert_eq!(me(&server.url, new.trim()).await, 200);
+    assert_eq!(me(&server.url, old.trim()).await, 200, "recovery adds a token, it revokes none");
+    let listed = run(&dir, &["token", "list"], &[]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["total"], 2);
+    server.terminate();
+
+    let other = tempfile::tempdir().unwrap();
+    assert!(run(&other.path().join("d"), &["init"], &[]).status.success());
+    std::fs::copy(other.path().join("d/master.key"), dir.join("master.key")).unwrap();
+    let refused = run(&dir, &["init"], &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("not the master key"), "{}", text(&refused.stderr));
 }

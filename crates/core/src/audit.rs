@@ -52,11 +52,7 @@ pub struct EventDraft {
 
 impl EventDraft {
     /// A successful action on an object.
-    pub fn success(
-        action: &'static str,
-        object_type: &'static str,
-        object_id: impl ToString,
-    ) -> Self {
+    pub fn success(action: &'static str, object_type: &'static str, object_id: impl ToString) -> Self {
         Self {
             action,
             object_type,
@@ -84,11 +80,7 @@ pub struct ChainHead {
 impl ChainHead {
     /// The head of a chain with no events yet.
     pub fn empty(chain: &str) -> Self {
-        Self {
-            chain: chain.to_owned(),
-            seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-        }
+        Self { chain: chain.to_owned(), seq: 0, hash: GENESIS_HASH.to_owned() }
     }
 }
 
@@ -147,12 +139,7 @@ impl Event {
         h.field(self.uuid.as_bytes());
         h.field(&self.time.to_be_bytes());
         h.field(self.actor.as_bytes());
-        h.field(
-            self.actor_token
-                .map(|u| u.to_string())
-                .unwrap_or_default()
-                .as_bytes(),
-        );
+        h.field(self.actor_token.map(|u| u.to_string()).unwrap_or_default().as_bytes());
         h.field(self.action.as_bytes());
         h.field(self.object_type.as_bytes());
         h.field(self.object_id.as_deref().unwrap_or_default().as_bytes());
@@ -165,11 +152,7 @@ impl Event {
 
     /// The head of the chain once this event is appended.
     pub fn as_head(&self) -> ChainHead {
-        ChainHead {
-            chain: self.chain.clone(),
-            seq: self.seq,
-            hash: self.hash.clone(),
-        }
+        ChainHead { chain: self.chain.clone(), seq: self.seq, hash: self.hash.clone() }
     }
 }
 
@@ -200,16 +183,8 @@ pub struct Violation {
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.event_id {
-            Some(id) => write!(
-                f,
-                "chain '{}' seq {} (event id {}): {}",
-                self.chain, self.seq, id, self.reason
-            ),
-            None => write!(
-                f,
-                "chain '{}' seq {}: {}",
-                self.chain, self.seq, self.reason
-            ),
+            Some(id) => write!(f, "chain '{}' seq {} (event id {}): {}", self.chain, self.seq, id, self.reason),
+            None => write!(f, "chain '{}' seq {}: {}", self.chain, self.seq, self.reason),
         }
     }
 }
@@ -225,11 +200,7 @@ pub struct ChainVerifier {
 
 impl ChainVerifier {
     pub fn new(chain: &str) -> Self {
-        Self {
-            expected: ChainHead::empty(chain),
-            violations: Vec::new(),
-            checked: 0,
-        }
+        Self { expected: ChainHead::empty(chain), violations: Vec::new(), checked: 0 }
     }
 
     /// Checks the next event of the chain.
@@ -255,9 +226,7 @@ impl ChainVerifier {
             fail("prev_hash does not match the hash of the previous event".to_owned());
         }
         if event.compute_hash() != event.hash {
-            fail(
-                "stored hash does not match the event's contents: the row was modified".to_owned(),
-            );
+            fail("stored hash does not match the event's contents: the row was modified".to_owned());
         }
         self.expected = event.as_head();
     }
@@ -288,12 +257,7 @@ mod tests {
         let mut head = ChainHead::empty("node-a");
         let mut events = Vec::new();
         for i in 0..n {
-            let mut e = Event::chained(
-                &head,
-                &ctx,
-                1000 + i as i64,
-                EventDraft::success("token.create", "token", i),
-            );
+            let mut e = Event::chained(&head, &ctx, 1000 + i as i64, EventDraft::success("token.create", "token", i));
             e.id = i as i64 + 1;
             head = e.as_head();
             events.push(e);

@@ -39,17 +39,12 @@ impl Role {
 
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Result<Self> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                CoreError::invalid(
-                    "auth.unknown_role",
-                    format!(
-                        "unknown role '{s}'; expected one of admin, operator, requester, auditor"
-                    ),
-                )
-            })
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            CoreError::invalid(
+                "auth.unknown_role",
+                format!("unknown role '{s}'; expected one of admin, operator, requester, auditor"),
+            )
+        })
     }
 
     /// Whether this role grants `permission`.
@@ -101,12 +96,7 @@ pub struct Caller {
 impl Caller {
     /// The server acting on its own behalf (bootstrap, jobs).
     pub fn system() -> Self {
-        Self {
-            principal: "system".to_owned(),
-            token: None,
-            role: Role::Admin,
-            ra_profiles: Vec::new(),
-        }
+        Self { principal: "system".to_owned(), token: None, role: Role::Admin, ra_profiles: Vec::new() }
     }
 
     /// Fails with [`CoreError::Forbidden`] unless the caller's role grants `permission`.
@@ -114,10 +104,7 @@ impl Caller {
         if self.role.allows(permission) {
             Ok(())
         } else {
-            Err(CoreError::Forbidden {
-                role: self.role.as_str().to_owned(),
-                action: permission.action(),
-            })
+            Err(CoreError::Forbidden { role: self.role.as_str().to_owned(), action: permission.action() })
         }
     }
 }
@@ -132,10 +119,7 @@ pub struct Ctx {
 impl Ctx {
     /// A context for work the server does on its own behalf.
     pub fn system() -> Self {
-        Self {
-            caller: Caller::system(),
-            request_id: None,
-        }
+        Self { caller: Caller::system(), request_id: None }
     }
 }
 
@@ -170,9 +154,7 @@ impl TokenSource {
         match s {
             "static" => Ok(TokenSource::Static),
             "oauth" => Ok(TokenSource::Oauth),
-            other => Err(CoreError::Storage(format!(
-                "unknown token source '{other}'"
-            ))),
+            other => Err(CoreError::Storage(format!("unknown token source '{other}'"))),
         }
     }
 }
@@ -284,8 +266,7 @@ pub fn hash_secret(secret: &str) -> String {
 /// Validates a human-chosen name (token, client, principal): 1..=128 characters, no control characters.
 pub fn validate_name(field: &'static str, name: &str) -> Result<String> {
     let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 128 || trimmed.chars().any(char::is_control)
-    {
+    if trimmed.is_empty() || trimmed.chars().count() > 128 || trimmed.chars().any(char::is_control) {
         return Err(CoreError::invalid(
             "request.invalid_name",
             format!("{field} must be 1 to 128 characters without control characters"),

@@ -51,12 +51,7 @@ pub fn to_rfc3339(t: EpochSeconds) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Parses epoch seconds (`1800000000`) or an RFC 3339 date-time (`2026-11-23T10:00:00Z`,
@@ -67,11 +62,7 @@ pub fn parse_time(s: &str) -> Option<EpochSeconds> {
         return Some(n);
     }
     let b = s.as_bytes();
-    if b.len() < 20
-        || b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || b.get(13) != Some(&b':')
-    {
+    if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(13) != Some(&b':') {
         return None;
     }
     if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(16) != Some(&b':') {
@@ -79,18 +70,9 @@ pub fn parse_time(s: &str) -> Option<EpochSeconds> {
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
+        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
     };
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
+    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -142,15 +124,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
 }
 
 #[cfg(test)]
@@ -169,10 +143,7 @@ mod tests {
 
     #[test]
     fn parse_time_accepts_offsets_fractions_and_epochs() {
-        assert_eq!(
-            parse_time("2000-02-29T02:00:00.123+02:00"),
-            Some(951_782_400)
-        );
+        assert_eq!(parse_time("2000-02-29T02:00:00.123+02:00"), Some(951_782_400));
         assert_eq!(parse_time("1800000000"), Some(1_800_000_000));
         assert_eq!(parse_time("2000-13-01T00:00:00Z"), None);
         assert_eq!(parse_time("yesterday"), None);

@@ -11,11 +11,7 @@ pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 pub enum CoreError {
     /// The named object does not exist (or is not visible to the caller).
     #[error("{what} '{id}' was not found")]
-    NotFound {
-        code: &'static str,
-        what: &'static str,
-        id: String,
-    },
+    NotFound { code: &'static str, what: &'static str, id: String },
     /// The input is well-formed but not acceptable; the message says what to change.
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
@@ -40,9 +36,9 @@ impl CoreError {
     /// The stable machine code, e.g. `token.not_found`.
     pub fn code(&self) -> &'static str {
         match self {
-            CoreError::NotFound { code, .. }
-            | CoreError::Invalid { code, .. }
-            | CoreError::Conflict { code, .. } => code,
+            CoreError::NotFound { code, .. } | CoreError::Invalid { code, .. } | CoreError::Conflict { code, .. } => {
+                code
+            }
             CoreError::Unauthenticated(_) => "auth.unauthenticated",
             CoreError::Forbidden { .. } => "auth.forbidden",
             CoreError::Storage(_) => "storage.failure",
@@ -52,18 +48,11 @@ impl CoreError {
 
     /// Shorthand for an [`CoreError::Invalid`] error.
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        CoreError::Invalid {
-            code,
-            message: message.into(),
-        }
+        CoreError::Invalid { code, message: message.into() }
     }
 
     /// Shorthand for a [`CoreError::NotFound`] error.
     pub fn not_found(code: &'static str, what: &'static str, id: impl std::fmt::Display) -> Self {
-        CoreError::NotFound {
-            code,
-            what,
-            id: id.to_string(),
-        }
+        CoreError::NotFound { code, what, id: id.to_string() }
     }
 }

@@ -26,10 +26,7 @@ impl Page {
         }
         let offset = offset.unwrap_or(0);
         if offset > i64::MAX as u64 {
-            return Err(CoreError::invalid(
-                "request.invalid_offset",
-                "offset is too large",
-            ));
+            return Err(CoreError::invalid("request.invalid_offset", "offset is too large"));
         }
         Ok(Self { limit, offset })
     }
@@ -47,10 +44,7 @@ impl Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Self {
-            limit: DEFAULT_LIMIT,
-            offset: 0,
-        }
+        Self { limit: DEFAULT_LIMIT, offset: 0 }
     }
 }
 

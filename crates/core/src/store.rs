@@ -49,10 +49,7 @@ pub trait Store: Send + Sync + 'static {
     fn readiness(&self) -> impl Future<Output = Result<Readiness>> + Send;
 
     /// The token whose secret hashes to `secret_hash`, if any (revoked and expired ones included).
-    fn token_by_hash(
-        &self,
-        secret_hash: &str,
-    ) -> impl Future<Output = Result<Option<ApiToken>>> + Send;
+    fn token_by_hash(&self, secret_hash: &str) -> impl Future<Output = Result<Option<ApiToken>>> + Send;
 
     /// Tokens, newest first. `include_inactive` adds revoked and expired ones.
     fn list_tokens(
@@ -63,34 +60,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Listed<ApiToken>>> + Send;
 
     /// An OAuth2 client that has not been deleted.
-    fn oauth_client(
-        &self,
-        uuid: Uuid,
-    ) -> impl Future<Output = Result<Option<OAuthClientRecord>>> + Send;
+    fn oauth_client(&self, uuid: Uuid) -> impl Future<Output = Result<Option<OAuthClientRecord>>> + Send;
 
     /// OAuth2 clients that have not been deleted, newest first.
-    fn list_oauth_clients(
-        &self,
-        page: Page,
-    ) -> impl Future<Output = Result<Listed<OAuthClient>>> + Send;
+    fn list_oauth_clients(&self, page: Page) -> impl Future<Output = Result<Listed<OAuthClient>>> + Send;
 
     /// Audit events matching `filter`, newest first.
-    fn list_events(
-        &self,
-        filter: &EventFilter,
-        page: Page,
-    ) -> impl Future<Output = Result<Listed<Event>>> + Send;
+    fn list_events(&self, filter: &EventFilter, page: Page) -> impl Future<Output = Result<Listed<Event>>> + Send;
+
+    /// A fact about the installation (see [`StoreTx::insert_meta`]).
+    fn meta(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
 
     /// Every chain head.
     fn chain_heads(&self) -> impl Future<Output = Result<Vec<ChainHead>>> + Send;
 
     /// Up to `limit` events of `chain` with `seq > after_seq`, in sequence order.
-    fn chain_events(
-        &self,
-        chain: &str,
-        after_seq: i64,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<Event>>> + Send;
+    fn chain_events(&self, chain: &str, after_seq: i64, limit: u32) -> impl Future<Output = Result<Vec<Event>>> + Send;
 }
 
 /// One write transaction. Dropping it without [`StoreTx::commit`] rolls everything back.
@@ -103,11 +88,7 @@ pub trait StoreTx: Send {
     fn append_event(&mut self, event: &Event) -> impl Future<Output = Result<i64>> + Send;
 
     /// The principal called `name`, created when missing.
-    fn ensure_principal(
-        &mut self,
-        name: &str,
-        now: EpochSeconds,
-    ) -> impl Future<Output = Result<Principal>> + Send;
+    fn ensure_principal(&mut self, name: &str, now: EpochSeconds) -> impl Future<Output = Result<Principal>> + Send;
 
     fn insert_token(&mut self, token: &NewToken) -> impl Future<Output = Result<ApiToken>> + Send;
 
@@ -119,10 +100,7 @@ pub trait StoreTx: Send {
         now: EpochSeconds,
     ) -> impl Future<Output = Result<Option<(ApiToken, bool)>>> + Send;
 
-    fn insert_oauth_client(
-        &mut self,
-        client: &NewOAuthClient,
-    ) -> impl Future<Output = Result<OAuthClient>> + Send;
+    fn insert_oauth_client(&mut self, client: &NewOAuthClient) -> impl Future<Output = Result<OAuthClient>> + Send;
 
     /// Deletes a client and revokes every token it was issued; `None` when no such live client exists.
     fn delete_oauth_client(
@@ -130,6 +108,9 @@ pub trait StoreTx: Send {
         uuid: Uuid,
         now: EpochSeconds,
     ) -> impl Future<Output = Result<Option<OAuthClient>>> + Send;
+
+    /// Records a fact about the installation once; `false` when the key is already set (nothing changes).
+    fn insert_meta(&mut self, key: &str, value: &str) -> impl Future<Output = Result<bool>> + Send;
 
     fn commit(self) -> impl Future<Output = Result<()>> + Send;
 }

@@ -20,10 +20,7 @@ pub struct MasterKey {
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterKey")
-            .field("id", &self.id)
-            .field("key", &"<redacted>")
-            .finish()
+        f.debug_struct("MasterKey").field("id", &self.id).field("key", &"<redacted>").finish()
     }
 }
 
@@ -37,18 +34,11 @@ impl MasterKey {
 
     /// A key from its parts; the id must be 1..=64 printable ASCII characters without `:`.
     pub fn from_parts(id: &str, key: [u8; 32]) -> Result<Self, PkiError> {
-        let valid_id = !id.is_empty()
-            && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        let valid_id = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic() && b != b':');
         if !valid_id {
-            return Err(PkiError::InvalidKey(
-                "master key id must be 1-64 printable characters",
-            ));
+            return Err(PkiError::InvalidKey("master key id must be 1-64 printable characters"));
         }
-        Ok(Self {
-            id: id.to_owned(),
-            key: Zeroizing::new(key),
-        })
+        Ok(Self { id: id.to_owned(), key: Zeroizing::new(key) })
     }
 
     /// The key id written into every envelope this key seals.
@@ -84,23 +74,17 @@ impl Keyring {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (id, hex) = line
-                .split_once(':')
-                .ok_or(PkiError::InvalidKey("keyring line must be id:hex"))?;
+            let (id, hex) = line.split_once(':').ok_or(PkiError::InvalidKey("keyring line must be id:hex"))?;
             keys.push(MasterKey::from_parts(id, decode_hex32(hex)?)?);
         }
         let mut iter = keys.into_iter();
-        let active = iter
-            .next()
-            .ok_or(PkiError::InvalidKey("keyring holds no key"))?;
+        let active = iter.next().ok_or(PkiError::InvalidKey("keyring holds no key"))?;
         Ok(Self::new(active, iter.collect()))
     }
 
     /// Renders the keyring file format parsed by [`Keyring::parse`]. The result is secret.
     pub fn danger_render(&self) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::from(
-            "# certwright master keyring: id:key, active key first\n",
-        ));
+        let mut out = Zeroizing::new(String::from("# certwright master keyring: id:key, active key first\n"));
         for k in &self.keys {
             out.push_str(&k.id);
             out.push(':');
@@ -117,17 +101,12 @@ impl Keyring {
 
     /// Seals `plaintext`, binding it to `context`.
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, PkiError> {
-        let key = self
-            .keys
-            .first()
-            .ok_or(PkiError::InvalidKey("keyring holds no key"))?;
+        let key = self.keys.first().ok_or(PkiError::InvalidKey("keyring holds no key"))?;
         let kid = key.id.as_bytes();
-        let kid_len =
-            u8::try_from(kid.len()).map_err(|_| PkiError::InvalidKey("key id too long"))?;
+        let kid_len = u8::try_from(kid.len()).map_err(|_| PkiError::InvalidKey("key id too long"))?;
         let nonce_bytes = random::bytes::<NONCE_LEN>()?;
 
-        let mut out =
-            Vec::with_capacity(MAGIC.len() + 1 + kid.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
+        let mut out = Vec::with_capacity(MAGIC.len() + 1 + kid.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(MAGIC);
         out.push(kid_len);
         out.extend_from_slice(kid);
@@ -137,11 +116,7 @@ impl Keyring {
         let mut body = plaintext.to_vec();
         let aad = aad(&out[..header_len], context);
         key.aead()?
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(aad),
-                &mut body,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(aad), &mut body)
             .map_err(|_| PkiError::Envelope("sealing failed"))?;
         out.extend_from_slice(&body);
         Ok(out)
@@ -149,9 +124,7 @@ impl Keyring {
 
     /// Opens an envelope sealed by any key of this keyring with the same `context`.
     pub fn open(&self, envelope: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>, PkiError> {
-        let rest = envelope
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or(PkiError::Envelope("not a certwright envelope"))?;
+        let rest = envelope.strip_prefix(MAGIC.as_slice()).ok_or(PkiError::Envelope("not a certwright envelope"))?;
         let (&kid_len, rest) = rest.split_first().ok_or(PkiError::Envelope("truncated"))?;
         let kid_len = usize::from(kid_len);
         if rest.len() < kid_len + NONCE_LEN + TAG_LEN {
@@ -163,20 +136,15 @@ impl Keyring {
             .keys
             .iter()
             .find(|k| k.id.as_bytes() == kid)
-            .ok_or(PkiError::Envelope(
-                "sealed by a master key that is not in the keyring",
-            ))?;
+            .ok_or(PkiError::Envelope("sealed by a master key that is not in the keyring"))?;
         let header_len = MAGIC.len() + 1 + kid_len + NONCE_LEN;
         let aad = aad(&envelope[..header_len], context);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce).map_err(|_| PkiError::Envelope("bad nonce"))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| PkiError::Envelope("bad nonce"))?;
         let mut body = Zeroizing::new(sealed.to_vec());
         let plain_len = key
             .aead()?
             .open_in_place(nonce, Aad::from(aad), body.as_mut_slice())
-            .map_err(|_| {
-                PkiError::Envelope("authentication failed: wrong key, context or tampered data")
-            })?
+            .map_err(|_| PkiError::Envelope("authentication failed: wrong key, context or tampered data"))?
             .len();
         body.truncate(plain_len);
         Ok(body)
@@ -221,10 +189,7 @@ mod tests {
     fn sealed_secret_opens_with_same_context_only() {
         let ring = Keyring::new(MasterKey::generate().unwrap(), vec![]);
         let env = ring.seal(b"private key bytes", b"key-1").unwrap();
-        assert_eq!(
-            ring.open(&env, b"key-1").unwrap().as_slice(),
-            b"private key bytes"
-        );
+        assert_eq!(ring.open(&env, b"key-1").unwrap().as_slice(), b"private key bytes");
         assert!(ring.open(&env, b"key-2").is_err());
     }
 
@@ -246,19 +211,13 @@ mod tests {
         let rotated = Keyring::new(MasterKey::generate().unwrap(), old_again.keys);
         assert_eq!(rotated.open(&env, b"ctx").unwrap().as_slice(), b"secret");
         let new_env = rotated.seal(b"s2", b"").unwrap();
-        assert_eq!(
-            &new_env[5..5 + rotated.active_id().len()],
-            rotated.active_id().as_bytes()
-        );
+        assert_eq!(&new_env[5..5 + rotated.active_id().len()], rotated.active_id().as_bytes());
         assert!(old.open(&new_env, b"").is_err());
     }
 
     #[test]
     fn keyring_file_round_trips() {
-        let ring = Keyring::new(
-            MasterKey::generate().unwrap(),
-            vec![MasterKey::generate().unwrap()],
-        );
+        let ring = Keyring::new(MasterKey::generate().unwrap(), vec![MasterKey::generate().unwrap()]);
         let parsed = Keyring::parse(&ring.danger_render()).unwrap();
         assert_eq!(parsed.active_id(), ring.active_id());
         assert_eq!(parsed.keys.len(), 2);

@@ -6,9 +6,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 /// Returns `N` random bytes from the system CSPRNG.
 pub fn bytes<const N: usize>() -> Result<[u8; N], PkiError> {
     let mut out = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut out)
-        .map_err(|_| PkiError::Random)?;
+    SystemRandom::new().fill(&mut out).map_err(|_| PkiError::Random)?;
     Ok(out)
 }
 

@@ -24,9 +24,7 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Routes every listener serves: health probes (and, later, OCSP, CRLs and CA certificates).
 fn public_routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz))
 }
 
 /// The native API and its documentation.
@@ -58,8 +56,7 @@ pub fn router(state: AppState, config: &Config, with_api: bool) -> Router {
 
 fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
-        .then(|| s.to_owned())
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
 }
 
 /// Gives every request an id (the caller's `x-request-id` when sane, else a new uuid), echoes it in the
@@ -150,11 +147,7 @@ pub async fn start(state: AppState, config: &Config) -> std::io::Result<Running>
         }
     });
     tracing::info!(%http_addr, "listening (http)");
-    Ok(Running {
-        http_addr,
-        shutdown: tx,
-        task,
-    })
+    Ok(Running { http_addr, shutdown: tx, task })
 }
 
 /// Resolves on SIGTERM or SIGINT.

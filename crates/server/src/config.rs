@@ -89,10 +89,7 @@ pub struct Overrides {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid configuration in {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid setting {key}: {message}")]
@@ -110,29 +107,19 @@ pub struct Settings {
 
 impl Settings {
     /// Loads the layers. An explicit `config_file` must exist; the default one inside the data dir may not.
-    pub fn load(
-        data_dir: PathBuf,
-        config_file: Option<PathBuf>,
-        overrides: Overrides,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(data_dir: PathBuf, config_file: Option<PathBuf>, overrides: Overrides) -> Result<Self, ConfigError> {
         let (path, required) = match config_file {
             Some(p) => (p, true),
             None => (data_dir.join(CONFIG_FILE), false),
         };
         let (mut config, config_file) = match std::fs::read_to_string(&path) {
             Ok(text) => (parse(&path, &text)?, Some(path)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-                (Config::default(), None)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => (Config::default(), None),
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
         config.apply(overrides);
         config.validate()?;
-        Ok(Self {
-            data_dir,
-            config_file,
-            config,
-        })
+        Ok(Self { data_dir, config_file, config })
     }
 
     /// The effective configuration as TOML, with the database password redacted.
@@ -146,18 +133,12 @@ impl Settings {
             .map(Path::display)
             .map(|p| p.to_string())
             .unwrap_or_else(|| "none (defaults)".to_owned());
-        format!(
-            "# data_dir = {}\n# config file: {file}\n{body}",
-            self.data_dir.display()
-        )
+        format!("# data_dir = {}\n# config file: {file}\n{body}", self.data_dir.display())
     }
 }
 
 fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
+    toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
 }
 
 impl Config {
@@ -179,28 +160,16 @@ impl Config {
         set(&mut self.shutdown_grace_seconds, o.shutdown_grace_seconds);
         set(&mut self.log_level, o.log_level);
         set(&mut self.log_format, o.log_format);
-        if self
-            .database_url
-            .as_deref()
-            .is_some_and(|u| u.trim().is_empty())
-        {
+        if self.database_url.as_deref().is_some_and(|u| u.trim().is_empty()) {
             self.database_url = None;
         }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                message: message.to_owned(),
-            })
-        };
+        let invalid = |key, message: &str| Err(ConfigError::Invalid { key, message: message.to_owned() });
         if let Some(url) = &self.database_url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return invalid(
-                    "database_url",
-                    "must be a postgres:// URL (leave it unset for SQLite)",
-                );
+                return invalid("database_url", "must be a postgres:// URL (leave it unset for SQLite)");
             }
         }
         if self.body_limit_bytes < 1024 {
@@ -221,9 +190,7 @@ pub fn redact_url(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = out.find("://") {
         let rest_start = scheme_end + 3;
-        let authority_end = out[rest_start..]
-            .find(['/', '?'])
-            .map_or(out.len(), |i| rest_start + i);
+        let authority_end = out[rest_start..].find(['/', '?']).map_or(out.len(), |i| rest_start + i);
         if let Some(at) = out[rest_start..authority_end].rfind('@') {
             let userinfo = &out[rest_start..rest_start + at];
             if let Some(colon) = userinfo.find(':') {
@@ -252,18 +219,12 @@ mod tests {
     #[test]
     fn layers_apply_in_order_file_then_overrides() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join(CONFIG_FILE),
-            "http_listen = \"127.0.0.1:9000\"\nnode_id = \"from-file\"\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "http_listen = \"127.0.0.1:9000\"\nnode_id = \"from-file\"\n")
+            .unwrap();
         let s = Settings::load(
             dir.path().to_owned(),
             None,
-            Overrides {
-                node_id: Some("from-flag".into()),
-                ..Default::default()
-            },
+            Overrides { node_id: Some("from-flag".into()), ..Default::default() },
         )
         .unwrap();
         assert_eq!(s.config.http_listen.port(), 9000);
@@ -283,29 +244,18 @@ mod tests {
     fn explicit_config_file_must_exist() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.toml");
-        assert!(
-            Settings::load(dir.path().to_owned(), Some(missing), Overrides::default()).is_err()
-        );
+        assert!(Settings::load(dir.path().to_owned(), Some(missing), Overrides::default()).is_err());
     }
 
     #[test]
     fn database_password_is_redacted() {
-        assert_eq!(
-            redact_url("postgres://u:hunter2@db:5432/cw"),
-            "postgres://u:***@db:5432/cw"
-        );
-        assert_eq!(
-            redact_url("postgres://db/cw?user=u&password=x"),
-            "postgres://db/cw?user=u&password=***"
-        );
+        assert_eq!(redact_url("postgres://u:hunter2@db:5432/cw"), "postgres://u:***@db:5432/cw");
+        assert_eq!(redact_url("postgres://db/cw?user=u&password=x"), "postgres://db/cw?user=u&password=***");
         assert_eq!(redact_url("postgres://u@db/cw"), "postgres://u@db/cw");
         let s = Settings {
             data_dir: "d".into(),
             config_file: None,
-            config: Config {
-                database_url: Some("postgres://u:hunter2@db/cw".into()),
-                ..Default::default()
-            },
+            config: Config { database_url: Some("postgres://u:hunter2@db/cw".into()), ..Default::default() },
         };
         assert!(!s.render_redacted().contains("hunter2"));
     }

@@ -4,9 +4,10 @@
 
 use crate::problem::ApiError;
 use crate::state::AppState;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
+use certwright_core::audit::EventDraft;
 use certwright_core::auth::{Caller, Ctx, Permission};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
@@ -36,8 +37,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Query(v) =
-            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(Self(v))
     }
 }
@@ -50,8 +50,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path(v) =
-            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        let axum::extract::Path(v) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(Self(v))
     }
 }
@@ -129,13 +128,22 @@ impl<P: Policy> FromRequestParts<AppState> for Authorized<P> {
             )
         })?;
         let caller: Caller = state.services.authenticate(token).await?;
-        if let Some(p) = P::PERMISSION {
-            caller.require(p)?;
-        }
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
-        Ok(Self {
-            ctx: Ctx { caller, request_id },
-            _policy: PhantomData,
-        })
+        let ctx = Ctx { caller, request_id };
+        if let Some(p) = P::PERMISSION {
+            if let Err(denied) = ctx.caller.require(p) {
+                let route = parts
+                    .extensions
+                    .get::<MatchedPath>()
+                    .map_or_else(|| parts.uri.path().chars().take(256).collect(), |m| m.as_str().to_owned());
+                let draft = EventDraft::success("access.denied", "route", format!("{} {route}", parts.method))
+                    .with_details(serde_json::json!({ "role": ctx.caller.role.as_str(), "needed": p.action() }));
+                if let Err(e) = state.services.record_failure(&ctx, draft).await {
+                    tracing::error!(error = %e, "could not record a denied request in the audit log");
+                }
+                return Err(denied.into());
+            }
+        }
+        Ok(Self { ctx, _policy: PhantomData })
     }
 }

@@ -47,11 +47,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: code.into(),
-            detail: detail.into(),
-        }
+        Self { status, code: code.into(), detail: detail.into() }
     }
 }
 
@@ -70,8 +66,7 @@ impl From<CoreError> for ApiError {
             tracing::error!(error = %e, "request failed");
             match &e {
                 CoreError::Storage(_) => "the database is unavailable; retry shortly".to_owned(),
-                _ => "an internal error occurred; the server log has details under this request id"
-                    .to_owned(),
+                _ => "an internal error occurred; the server log has details under this request id".to_owned(),
             }
         } else {
             e.to_string()
@@ -92,15 +87,9 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
         let headers = resp.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"certwright\""),
-            );
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"certwright\""));
         }
         resp
     }
@@ -129,11 +118,7 @@ from_rejection!(FormRejection, "request.invalid_form");
 
 /// Answers unknown routes.
 pub async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "route.not_found",
-        "no such endpoint; see /v1/openapi.json",
-    )
+    ApiError::new(StatusCode::NOT_FOUND, "route.not_found", "no such endpoint; see /v1/openapi.json")
 }
 
 /// Answers a known route called with the wrong method.

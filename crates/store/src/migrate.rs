@@ -34,16 +34,11 @@ fn checksum(sql: &str) -> String {
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
     let mut conn = pool.acquire().await.map_err(storage)?;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_lock(7340451)")
-            .execute(&mut *conn)
-            .await
-            .map_err(storage)?;
+        sqlx::query("SELECT pg_advisory_lock(7340451)").execute(&mut *conn).await.map_err(storage)?;
     }
     let outcome = apply(&mut conn, backend).await;
     if backend == Backend::Postgres {
-        let _ = sqlx::query("SELECT pg_advisory_unlock(7340451)")
-            .execute(&mut *conn)
-            .await;
+        let _ = sqlx::query("SELECT pg_advisory_unlock(7340451)").execute(&mut *conn).await;
     }
     outcome
 }
@@ -81,24 +76,19 @@ async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<()> {
     for m in MIGRATIONS.iter().skip(applied.len()) {
         let sql = m.sql(backend);
         let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(storage)?;
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
-        sqlx::query("INSERT INTO schema_migrations (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)")
-            .bind(m.version)
-            .bind(m.description)
-            .bind(checksum(sql))
-            .bind(certwright_core::clock::Clock::now(&certwright_core::clock::SystemClock))
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(storage)?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(m.version)
+        .bind(m.description)
+        .bind(checksum(sql))
+        .bind(certwright_core::clock::Clock::now(&certwright_core::clock::SystemClock))
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?;
         tx.commit().await.map_err(storage)?;
-        tracing::info!(
-            version = m.version,
-            description = m.description,
-            "applied migration"
-        );
+        tracing::info!(version = m.version, description = m.description, "applied migration");
     }
     Ok(())
 }

@@ -15,8 +15,7 @@ pub(crate) const TOKEN_SELECT: &str = "SELECT t.id, t.uuid, t.name, p.name AS pr
 pub(crate) const CLIENT_SELECT: &str = "SELECT c.id, c.uuid, c.name, p.name AS principal, c.role, c.ra_profiles, \
      c.token_ttl_seconds, c.created_at, c.secret_hash FROM oauth_clients c JOIN principals p ON p.id = c.principal_id";
 
-pub(crate) const EVENT_SELECT: &str =
-    "SELECT id, uuid, chain, seq, time, actor, actor_token, action, object_type, \
+pub(crate) const EVENT_SELECT: &str = "SELECT id, uuid, chain, seq, time, actor, actor_token, action, object_type, \
      object_id, result, request_id, details, prev_hash, hash FROM events";
 
 fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
@@ -28,8 +27,7 @@ where
 
 fn uuid(row: &AnyRow, column: &str) -> Result<Uuid> {
     let text: String = get(row, column)?;
-    Uuid::parse_str(&text)
-        .map_err(|e| CoreError::Storage(format!("column {column} holds a bad uuid: {e}")))
+    Uuid::parse_str(&text).map_err(|e| CoreError::Storage(format!("column {column} holds a bad uuid: {e}")))
 }
 
 pub(crate) fn profiles_to_json(profiles: &[String]) -> String {
@@ -38,14 +36,12 @@ pub(crate) fn profiles_to_json(profiles: &[String]) -> String {
 
 fn profiles(row: &AnyRow) -> Result<Vec<String>> {
     let text: String = get(row, "ra_profiles")?;
-    serde_json::from_str(&text)
-        .map_err(|e| CoreError::Storage(format!("ra_profiles is not a JSON list: {e}")))
+    serde_json::from_str(&text).map_err(|e| CoreError::Storage(format!("ra_profiles is not a JSON list: {e}")))
 }
 
 fn role(row: &AnyRow) -> Result<Role> {
     let text: String = get(row, "role")?;
-    Role::parse(&text)
-        .map_err(|_| CoreError::Storage(format!("unknown role '{text}' in the database")))
+    Role::parse(&text).map_err(|_| CoreError::Storage(format!("unknown role '{text}' in the database")))
 }
 
 pub(crate) fn token(row: &AnyRow) -> Result<ApiToken> {
@@ -103,11 +99,7 @@ pub(crate) fn event(row: &AnyRow) -> Result<Event> {
 }
 
 pub(crate) fn chain_head(row: &AnyRow) -> Result<ChainHead> {
-    Ok(ChainHead {
-        chain: get(row, "chain")?,
-        seq: get(row, "seq")?,
-        hash: get(row, "hash")?,
-    })
+    Ok(ChainHead { chain: get(row, "chain")?, seq: get(row, "seq")?, hash: get(row, "hash")? })
 }
 
 /// A value bound into a dynamically built WHERE clause.
@@ -145,11 +137,7 @@ pub(crate) fn event_filter(f: &EventFilter) -> (String, Vec<Bind>) {
     if let Some(t) = f.until {
         push("time <", Bind::Int(t));
     }
-    let clause = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
+    let clause = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
     (clause, binds)
 }
 

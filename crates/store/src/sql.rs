@@ -38,6 +38,13 @@ impl Backend {
     }
 }
 
+fn sqlite_url(path: &Path, mode: &str) -> Result<String> {
+    let path = path
+        .to_str()
+        .ok_or_else(|| CoreError::invalid("config.invalid_data_dir", "the data directory path must be valid UTF-8"))?;
+    Ok(format!("sqlite://{path}?mode={mode}"))
+}
+
 pub(crate) fn storage(e: sqlx::Error) -> CoreError {
     CoreError::Storage(e.to_string())
 }
@@ -53,16 +60,25 @@ impl SqlStore {
     /// Opens (creating when missing) the SQLite database file at `path` and applies migrations.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
         let path = path.to_str().ok_or_else(|| {
-            CoreError::invalid(
-                "config.invalid_data_dir",
-                "the data directory path must be valid UTF-8",
-            )
+            CoreError::invalid("config.invalid_data_dir", "the data directory path must be valid UTF-8")
         })?;
         Self::connect(&format!("sqlite://{path}?mode=rwc")).await
     }
 
     /// Connects to `url` (`sqlite:` or `postgres://`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
+        let store = Self::connect_unmigrated(url).await?;
+        crate::migrate::run(&store.pool, store.backend).await?;
+        Ok(store)
+    }
+
+    /// Opens an existing SQLite database without migrating it (for maintenance commands).
+    pub async fn open_sqlite_unmigrated(path: &Path) -> Result<Self> {
+        Self::connect_unmigrated(&sqlite_url(path, "rw")?).await
+    }
+
+    /// Connects without applying migrations (for maintenance commands that must not change the schema).
+    pub async fn connect_unmigrated(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
@@ -86,7 +102,6 @@ impl SqlStore {
             Backend::Postgres => options.max_connections(16).connect(url).await,
         }
         .map_err(|e| CoreError::Storage(format!("cannot open the database: {e}")))?;
-        crate::migrate::run(&pool, backend).await?;
         Ok(Self { pool, backend })
     }
 
@@ -103,10 +118,7 @@ impl SqlStore {
     /// Folds SQLite's write-ahead log into the database file (a no-op on PostgreSQL).
     pub async fn checkpoint_wal(&self) -> Result<()> {
         if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.pool)
-                .await
-                .map_err(storage)?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await.map_err(storage)?;
         }
         Ok(())
     }
@@ -118,19 +130,12 @@ impl SqlStore {
 }
 
 async fn count<'q>(pool: &AnyPool, q: Query<'q, Any, AnyArguments<'q>>) -> Result<u64> {
-    let n: i64 = q
-        .fetch_one(pool)
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(storage)?;
+    let n: i64 = q.fetch_one(pool).await.and_then(|r| r.try_get(0)).map_err(storage)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
 fn window(page: Page) -> (i64, i64) {
-    (
-        i64::from(page.limit()),
-        i64::try_from(page.offset()).unwrap_or(i64::MAX),
-    )
+    (i64::from(page.limit()), i64::try_from(page.offset()).unwrap_or(i64::MAX))
 }
 
 impl Store for SqlStore {
@@ -150,34 +155,18 @@ impl Store for SqlStore {
 
     async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
         let sql = format!("{} WHERE t.secret_hash = $1", rows::TOKEN_SELECT);
-        let row = sqlx::query(&sql)
-            .bind(secret_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
+        let row = sqlx::query(&sql).bind(secret_hash).fetch_optional(&self.pool).await.map_err(storage)?;
         row.as_ref().map(rows::token).transpose()
     }
 
-    async fn list_tokens(
-        &self,
-        page: Page,
-        include_inactive: bool,
-        now: EpochSeconds,
-    ) -> Result<Listed<ApiToken>> {
+    async fn list_tokens(&self, page: Page, include_inactive: bool, now: EpochSeconds) -> Result<Listed<ApiToken>> {
         let filter = "WHERE ($2 = 1 OR (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $1)))";
         let all = i64::from(include_inactive);
-        let total = count(
-            &self.pool,
-            sqlx::query(&format!("SELECT COUNT(*) FROM api_tokens t {filter}"))
-                .bind(now)
-                .bind(all),
-        )
-        .await?;
+        let total =
+            count(&self.pool, sqlx::query(&format!("SELECT COUNT(*) FROM api_tokens t {filter}")).bind(now).bind(all))
+                .await?;
         let (limit, offset) = window(page);
-        let sql = format!(
-            "{} {filter} ORDER BY t.id DESC LIMIT $3 OFFSET $4",
-            rows::TOKEN_SELECT
-        );
+        let sql = format!("{} {filter} ORDER BY t.id DESC LIMIT $3 OFFSET $4", rows::TOKEN_SELECT);
         let items = sqlx::query(&sql)
             .bind(now)
             .bind(all)
@@ -193,15 +182,8 @@ impl Store for SqlStore {
     }
 
     async fn oauth_client(&self, uuid: Uuid) -> Result<Option<OAuthClientRecord>> {
-        let sql = format!(
-            "{} WHERE c.uuid = $1 AND c.deleted_at IS NULL",
-            rows::CLIENT_SELECT
-        );
-        let row = sqlx::query(&sql)
-            .bind(uuid.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
+        let sql = format!("{} WHERE c.uuid = $1 AND c.deleted_at IS NULL", rows::CLIENT_SELECT);
+        let row = sqlx::query(&sql).bind(uuid.to_string()).fetch_optional(&self.pool).await.map_err(storage)?;
         row.as_ref()
             .map(|r| {
                 Ok(OAuthClientRecord {
@@ -213,16 +195,10 @@ impl Store for SqlStore {
     }
 
     async fn list_oauth_clients(&self, page: Page) -> Result<Listed<OAuthClient>> {
-        let total = count(
-            &self.pool,
-            sqlx::query("SELECT COUNT(*) FROM oauth_clients WHERE deleted_at IS NULL"),
-        )
-        .await?;
+        let total =
+            count(&self.pool, sqlx::query("SELECT COUNT(*) FROM oauth_clients WHERE deleted_at IS NULL")).await?;
         let (limit, offset) = window(page);
-        let sql = format!(
-            "{} WHERE c.deleted_at IS NULL ORDER BY c.id DESC LIMIT $1 OFFSET $2",
-            rows::CLIENT_SELECT
-        );
+        let sql = format!("{} WHERE c.deleted_at IS NULL ORDER BY c.id DESC LIMIT $1 OFFSET $2", rows::CLIENT_SELECT);
         let items = sqlx::query(&sql)
             .bind(limit)
             .bind(offset)
@@ -237,22 +213,12 @@ impl Store for SqlStore {
 
     async fn list_events(&self, filter: &EventFilter, page: Page) -> Result<Listed<Event>> {
         let (clause, binds) = rows::event_filter(filter);
-        let total = count(
-            &self.pool,
-            rows::bind_all(
-                sqlx::query(&format!("SELECT COUNT(*) FROM events {clause}")),
-                &binds,
-            ),
-        )
-        .await?;
+        let total =
+            count(&self.pool, rows::bind_all(sqlx::query(&format!("SELECT COUNT(*) FROM events {clause}")), &binds))
+                .await?;
         let (limit, offset) = window(page);
         let n = binds.len();
-        let sql = format!(
-            "{} {clause} ORDER BY id DESC LIMIT ${} OFFSET ${}",
-            rows::EVENT_SELECT,
-            n + 1,
-            n + 2
-        );
+        let sql = format!("{} {clause} ORDER BY id DESC LIMIT ${} OFFSET ${}", rows::EVENT_SELECT, n + 1, n + 2);
         let items = rows::bind_all(sqlx::query(&sql), &binds)
             .bind(limit)
             .bind(offset)
@@ -263,6 +229,15 @@ impl Store for SqlStore {
             .map(rows::event)
             .collect::<Result<_>>()?;
         Ok(Listed { items, total })
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .and_then(|r| r.map(|r| r.try_get(0)).transpose())
+            .map_err(storage)
     }
 
     async fn chain_heads(&self) -> Result<Vec<ChainHead>> {
@@ -276,10 +251,7 @@ impl Store for SqlStore {
     }
 
     async fn chain_events(&self, chain: &str, after_seq: i64, limit: u32) -> Result<Vec<Event>> {
-        let sql = format!(
-            "{} WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            rows::EVENT_SELECT
-        );
+        let sql = format!("{} WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3", rows::EVENT_SELECT);
         sqlx::query(&sql)
             .bind(chain)
             .bind(after_seq)

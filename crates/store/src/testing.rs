@@ -10,9 +10,7 @@ pub const POSTGRES_ENV: &str = "CERTWRIGHT_TEST_POSTGRES_URL";
 
 /// The PostgreSQL URL for tests, when configured. Set but empty counts as unset.
 pub fn postgres_url() -> Option<String> {
-    std::env::var(POSTGRES_ENV)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
+    std::env::var(POSTGRES_ENV).ok().filter(|u| !u.trim().is_empty())
 }
 
 /// Creates a new, uniquely named schema on `base_url` and returns a URL whose connections use it.
@@ -21,17 +19,10 @@ pub async fn fresh_postgres_schema(base_url: &str) -> Result<String> {
     sqlx::any::install_default_drivers();
     let schema = format!("cw_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::AnyConnection::connect(base_url).await.map_err(|e| {
-        CoreError::Storage(format!(
-            "{POSTGRES_ENV} is set to {base_url} but it cannot be reached: {e}"
-        ))
+        CoreError::Storage(format!("{POSTGRES_ENV} is set to {base_url} but it cannot be reached: {e}"))
     })?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
-        .await
-        .map_err(storage)?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.map_err(storage)?;
     let _ = conn.close().await;
     let sep = if base_url.contains('?') { '&' } else { '?' };
-    Ok(format!(
-        "{base_url}{sep}options=-c%20search_path%3D{schema}"
-    ))
+    Ok(format!("{base_url}{sep}options=-c%20search_path%3D{schema}"))
 }

@@ -24,21 +24,13 @@ impl SqlTx {
 
     async fn token_by_uuid(&mut self, uuid: Uuid) -> Result<Option<ApiToken>> {
         let sql = format!("{} WHERE t.uuid = $1", rows::TOKEN_SELECT);
-        let row = sqlx::query(&sql)
-            .bind(uuid.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(storage)?;
+        let row = sqlx::query(&sql).bind(uuid.to_string()).fetch_optional(&mut *self.tx).await.map_err(storage)?;
         row.as_ref().map(rows::token).transpose()
     }
 
     async fn client_by_uuid(&mut self, uuid: Uuid) -> Result<Option<OAuthClient>> {
         let sql = format!("{} WHERE c.uuid = $1", rows::CLIENT_SELECT);
-        let row = sqlx::query(&sql)
-            .bind(uuid.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(storage)?;
+        let row = sqlx::query(&sql).bind(uuid.to_string()).fetch_optional(&mut *self.tx).await.map_err(storage)?;
         row.as_ref().map(rows::client).transpose()
     }
 }
@@ -57,13 +49,11 @@ impl StoreTx for SqlTx {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE",
         };
-        let row = sqlx::query(&format!(
-            "SELECT chain, seq, hash FROM audit_chains WHERE chain = $1{lock}"
-        ))
-        .bind(chain)
-        .fetch_one(&mut *self.tx)
-        .await
-        .map_err(storage)?;
+        let row = sqlx::query(&format!("SELECT chain, seq, hash FROM audit_chains WHERE chain = $1{lock}"))
+            .bind(chain)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(storage)?;
         rows::chain_head(&row)
     }
 
@@ -91,17 +81,15 @@ impl StoreTx for SqlTx {
         .await
         .and_then(|r| r.try_get(0))
         .map_err(storage)?;
-        let moved = sqlx::query(
-            "UPDATE audit_chains SET seq = $1, hash = $2 WHERE chain = $3 AND seq = $4",
-        )
-        .bind(e.seq)
-        .bind(e.hash.as_str())
-        .bind(e.chain.as_str())
-        .bind(e.seq - 1)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(storage)?
-        .rows_affected();
+        let moved = sqlx::query("UPDATE audit_chains SET seq = $1, hash = $2 WHERE chain = $3 AND seq = $4")
+            .bind(e.seq)
+            .bind(e.hash.as_str())
+            .bind(e.chain.as_str())
+            .bind(e.seq - 1)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?
+            .rows_affected();
         if moved != 1 {
             return Err(CoreError::Storage(format!(
                 "audit chain '{}' moved while locked; the event was not appended",
@@ -112,13 +100,15 @@ impl StoreTx for SqlTx {
     }
 
     async fn ensure_principal(&mut self, name: &str, now: EpochSeconds) -> Result<Principal> {
-        sqlx::query("INSERT INTO principals (uuid, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
-            .bind(Uuid::new_v4().to_string())
-            .bind(name)
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(storage)?;
+        sqlx::query(
+            "INSERT INTO principals (uuid, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(name)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(storage)?;
         let row = sqlx::query("SELECT id, uuid, name, created_at FROM principals WHERE name = $1")
             .bind(name)
             .fetch_one(&mut *self.tx)
@@ -168,20 +158,14 @@ impl StoreTx for SqlTx {
         })
     }
 
-    async fn revoke_token(
-        &mut self,
-        uuid: Uuid,
-        now: EpochSeconds,
-    ) -> Result<Option<(ApiToken, bool)>> {
-        let changed = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE uuid = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(uuid.to_string())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(storage)?
-        .rows_affected();
+    async fn revoke_token(&mut self, uuid: Uuid, now: EpochSeconds) -> Result<Option<(ApiToken, bool)>> {
+        let changed = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE uuid = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(uuid.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?
+            .rows_affected();
         Ok(self.token_by_uuid(uuid).await?.map(|t| (t, changed == 1)))
     }
 
@@ -215,20 +199,14 @@ impl StoreTx for SqlTx {
         })
     }
 
-    async fn delete_oauth_client(
-        &mut self,
-        uuid: Uuid,
-        now: EpochSeconds,
-    ) -> Result<Option<OAuthClient>> {
-        let deleted = sqlx::query(
-            "UPDATE oauth_clients SET deleted_at = $1 WHERE uuid = $2 AND deleted_at IS NULL",
-        )
-        .bind(now)
-        .bind(uuid.to_string())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(storage)?
-        .rows_affected();
+    async fn delete_oauth_client(&mut self, uuid: Uuid, now: EpochSeconds) -> Result<Option<OAuthClient>> {
+        let deleted = sqlx::query("UPDATE oauth_clients SET deleted_at = $1 WHERE uuid = $2 AND deleted_at IS NULL")
+            .bind(now)
+            .bind(uuid.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?
+            .rows_affected();
         if deleted == 0 {
             return Ok(None);
         }
@@ -242,6 +220,17 @@ impl StoreTx for SqlTx {
         .await
         .map_err(storage)?;
         self.client_by_uuid(uuid).await
+    }
+
+    async fn insert_meta(&mut self, key: &str, value: &str) -> Result<bool> {
+        let inserted = sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?
+            .rows_affected();
+        Ok(inserted == 1)
     }
 
     async fn commit(self) -> Result<()> {

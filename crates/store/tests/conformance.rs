@@ -22,18 +22,12 @@ struct Fixture {
 fn services(store: SqlStore, dir: Option<tempfile::TempDir>) -> Fixture {
     let clock = Arc::new(ManualClock::at(T0));
     let svc = Services::new(store, clock.clone(), Settings::default());
-    Fixture {
-        svc: Arc::new(svc),
-        clock,
-        _dir: dir,
-    }
+    Fixture { svc: Arc::new(svc), clock, _dir: dir }
 }
 
 async fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqlStore::open_sqlite(&dir.path().join("certwright.db"))
-        .await
-        .unwrap();
+    let store = SqlStore::open_sqlite(&dir.path().join("certwright.db")).await.unwrap();
     services(store, Some(dir))
 }
 
@@ -44,13 +38,7 @@ async fn postgres() -> Option<Fixture> {
 }
 
 fn token_request(name: &str, role: Role) -> NewTokenRequest {
-    NewTokenRequest {
-        name: name.to_owned(),
-        role,
-        principal: None,
-        ra_profiles: vec![],
-        expires_in: None,
-    }
+    NewTokenRequest { name: name.to_owned(), role, principal: None, ra_profiles: vec![], expires_in: None }
 }
 
 mod cases {
@@ -78,79 +66,38 @@ mod cases {
             .unwrap();
         let caller = f.svc.authenticate(secret.danger_expose()).await.unwrap();
         assert_eq!(caller.role, Role::Operator);
-        assert_eq!(
-            caller.ra_profiles,
-            vec!["web".to_string(), "mail".to_string()]
-        );
+        assert_eq!(caller.ra_profiles, vec!["web".to_string(), "mail".to_string()]);
         assert_eq!(caller.token, Some(tok.uuid));
         assert!(f.svc.authenticate("cwt_wrong").await.is_err());
 
-        let listed = f
-            .svc
-            .list_tokens(&ctx, Page::default(), false)
-            .await
-            .unwrap();
+        let listed = f.svc.list_tokens(&ctx, Page::default(), false).await.unwrap();
         assert_eq!(listed.total, 1);
         assert_eq!(listed.items[0], tok);
 
         f.svc.revoke_token(&ctx, tok.uuid).await.unwrap();
         assert!(f.svc.authenticate(secret.danger_expose()).await.is_err());
-        assert_eq!(
-            f.svc
-                .list_tokens(&ctx, Page::default(), false)
-                .await
-                .unwrap()
-                .total,
-            0
-        );
-        let all = f
-            .svc
-            .list_tokens(&ctx, Page::default(), true)
-            .await
-            .unwrap();
+        assert_eq!(f.svc.list_tokens(&ctx, Page::default(), false).await.unwrap().total, 0);
+        let all = f.svc.list_tokens(&ctx, Page::default(), true).await.unwrap();
         assert_eq!(all.total, 1);
         assert_eq!(all.items[0].revoked_at, Some(T0));
-        assert!(f
-            .svc
-            .revoke_token(&ctx, uuid::Uuid::new_v4())
-            .await
-            .is_err());
+        assert!(f.svc.revoke_token(&ctx, uuid::Uuid::new_v4()).await.is_err());
     }
 
     pub async fn expired_token_stops_authenticating(f: Fixture) {
         let ctx = Ctx::system();
         let (_, secret) = f
             .svc
-            .create_token(
-                &ctx,
-                NewTokenRequest {
-                    expires_in: Some(60),
-                    ..token_request("short", Role::Auditor)
-                },
-            )
+            .create_token(&ctx, NewTokenRequest { expires_in: Some(60), ..token_request("short", Role::Auditor) })
             .await
             .unwrap();
         assert!(f.svc.authenticate(secret.danger_expose()).await.is_ok());
         f.clock.advance(60);
-        let err = f
-            .svc
-            .authenticate(secret.danger_expose())
-            .await
-            .unwrap_err();
+        let err = f.svc.authenticate(secret.danger_expose()).await.unwrap_err();
         assert!(err.to_string().contains("expired"), "{err}");
-        assert_eq!(
-            f.svc
-                .list_tokens(&ctx, Page::default(), false)
-                .await
-                .unwrap()
-                .total,
-            0
-        );
+        assert_eq!(f.svc.list_tokens(&ctx, Page::default(), false).await.unwrap().total, 0);
     }
 
-    pub async fn oauth_client_credentials_issue_expiring_tokens_revoked_with_the_client(
-        f: Fixture,
-    ) {
+    pub async fn oauth_client_credentials_issue_expiring_tokens_revoked_with_the_client(f: Fixture) {
         let ctx = Ctx::system();
         let (client, secret) = f
             .svc
@@ -166,141 +113,51 @@ mod cases {
             .await
             .unwrap();
         let id = client.uuid.to_string();
-        assert!(f
-            .svc
-            .oauth_client_credentials(&id, "wrong", None)
-            .await
-            .is_err());
-        assert!(f
-            .svc
-            .oauth_client_credentials("not-a-uuid", secret.danger_expose(), None)
-            .await
-            .is_err());
-        let issued = f
-            .svc
-            .oauth_client_credentials(&id, secret.danger_expose(), None)
-            .await
-            .unwrap();
+        assert!(f.svc.oauth_client_credentials(&id, "wrong", None).await.is_err());
+        assert!(f.svc.oauth_client_credentials("not-a-uuid", secret.danger_expose(), None).await.is_err());
+        let issued = f.svc.oauth_client_credentials(&id, secret.danger_expose(), None).await.unwrap();
         assert_eq!(issued.expires_in, 300);
         assert_eq!(issued.token.source, TokenSource::Oauth);
-        let caller = f
-            .svc
-            .authenticate(issued.secret.danger_expose())
-            .await
-            .unwrap();
-        assert_eq!(
-            (caller.role, caller.principal.as_str()),
-            (Role::Requester, "deployer")
-        );
+        let caller = f.svc.authenticate(issued.secret.danger_expose()).await.unwrap();
+        assert_eq!((caller.role, caller.principal.as_str()), (Role::Requester, "deployer"));
 
-        assert_eq!(
-            f.svc
-                .list_oauth_clients(&ctx, Page::default())
-                .await
-                .unwrap()
-                .items,
-            vec![client.clone()]
-        );
+        assert_eq!(f.svc.list_oauth_clients(&ctx, Page::default()).await.unwrap().items, vec![client.clone()]);
         f.svc.delete_oauth_client(&ctx, client.uuid).await.unwrap();
-        assert!(f
-            .svc
-            .authenticate(issued.secret.danger_expose())
-            .await
-            .is_err());
-        assert!(f
-            .svc
-            .oauth_client_credentials(&id, secret.danger_expose(), None)
-            .await
-            .is_err());
+        assert!(f.svc.authenticate(issued.secret.danger_expose()).await.is_err());
+        assert!(f.svc.oauth_client_credentials(&id, secret.danger_expose(), None).await.is_err());
         assert!(f.svc.delete_oauth_client(&ctx, client.uuid).await.is_err());
-        assert_eq!(
-            f.svc
-                .list_oauth_clients(&ctx, Page::default())
-                .await
-                .unwrap()
-                .total,
-            0
-        );
+        assert_eq!(f.svc.list_oauth_clients(&ctx, Page::default()).await.unwrap().total, 0);
     }
 
     pub async fn every_change_is_chained_filterable_and_paginated(f: Fixture) {
-        let ctx = Ctx {
-            request_id: Some("req-1".into()),
-            ..Ctx::system()
-        };
+        let ctx = Ctx { request_id: Some("req-1".into()), ..Ctx::system() };
         for i in 0..5 {
-            f.svc
-                .create_token(&ctx, token_request(&format!("t{i}"), Role::Auditor))
-                .await
-                .unwrap();
+            f.svc.create_token(&ctx, token_request(&format!("t{i}"), Role::Auditor)).await.unwrap();
             f.clock.advance(10);
         }
-        let (tok, _) = f
-            .svc
-            .create_token(&Ctx::system(), token_request("last", Role::Auditor))
-            .await
-            .unwrap();
+        let (tok, _) = f.svc.create_token(&Ctx::system(), token_request("last", Role::Auditor)).await.unwrap();
         f.svc.revoke_token(&Ctx::system(), tok.uuid).await.unwrap();
 
-        let all = f
-            .svc
-            .list_events(&ctx, &EventFilter::default(), Page::default())
-            .await
-            .unwrap();
+        let all = f.svc.list_events(&ctx, &EventFilter::default(), Page::default()).await.unwrap();
         assert_eq!(all.total, 7);
         assert_eq!(all.items[0].action, "token.revoke");
         assert_eq!(all.items[0].seq, 7);
-        let page = f
-            .svc
-            .list_events(
-                &ctx,
-                &EventFilter::default(),
-                Page::new(Some(2), Some(5)).unwrap(),
-            )
-            .await
-            .unwrap();
+        let page =
+            f.svc.list_events(&ctx, &EventFilter::default(), Page::new(Some(2), Some(5)).unwrap()).await.unwrap();
         assert_eq!((page.total, page.items.len()), (7, 2));
         assert_eq!(page.items[1].seq, 1);
 
-        let by_request = EventFilter {
-            request_id: Some("req-1".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            f.svc
-                .list_events(&ctx, &by_request, Page::default())
-                .await
-                .unwrap()
-                .total,
-            5
-        );
+        let by_request = EventFilter { request_id: Some("req-1".into()), ..Default::default() };
+        assert_eq!(f.svc.list_events(&ctx, &by_request, Page::default()).await.unwrap().total, 5);
         let by_object = EventFilter {
             object_type: Some("token".into()),
             object_id: Some(tok.uuid.to_string()),
             result: Some(EventResult::Success),
             ..Default::default()
         };
-        assert_eq!(
-            f.svc
-                .list_events(&ctx, &by_object, Page::default())
-                .await
-                .unwrap()
-                .total,
-            2
-        );
-        let window = EventFilter {
-            since: Some(T0 + 10),
-            until: Some(T0 + 30),
-            ..Default::default()
-        };
-        assert_eq!(
-            f.svc
-                .list_events(&ctx, &window, Page::default())
-                .await
-                .unwrap()
-                .total,
-            2
-        );
+        assert_eq!(f.svc.list_events(&ctx, &by_object, Page::default()).await.unwrap().total, 2);
+        let window = EventFilter { since: Some(T0 + 10), until: Some(T0 + 30), ..Default::default() };
+        assert_eq!(f.svc.list_events(&ctx, &window, Page::default()).await.unwrap().total, 2);
 
         let report = f.svc.verify_audit().await.unwrap();
         assert!(report.is_intact(), "{:?}", report.violations);
@@ -310,31 +167,18 @@ mod cases {
     pub async fn tampered_and_deleted_rows_are_reported(f: Fixture) {
         let ctx = Ctx::system();
         for i in 0..4 {
-            f.svc
-                .create_token(&ctx, token_request(&format!("t{i}"), Role::Auditor))
-                .await
-                .unwrap();
+            f.svc.create_token(&ctx, token_request(&format!("t{i}"), Role::Auditor)).await.unwrap();
         }
         let pool = f.svc.store().danger_pool();
-        sqlx::query("UPDATE events SET actor = 'mallory' WHERE seq = 2")
-            .execute(pool)
-            .await
-            .unwrap();
+        sqlx::query("UPDATE events SET actor = 'mallory' WHERE seq = 2").execute(pool).await.unwrap();
         let report = f.svc.verify_audit().await.unwrap();
         assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
         assert_eq!(report.violations[0].seq, 2);
 
-        sqlx::query("DELETE FROM events WHERE seq = 4")
-            .execute(pool)
-            .await
-            .unwrap();
+        sqlx::query("DELETE FROM events WHERE seq = 4").execute(pool).await.unwrap();
         let report = f.svc.verify_audit().await.unwrap();
         assert_eq!(report.violations.len(), 2, "{:?}", report.violations);
-        assert!(
-            report.violations[1].reason.contains("head"),
-            "{}",
-            report.violations[1]
-        );
+        assert!(report.violations[1].reason.contains("head"), "{}", report.violations[1]);
     }
 
     pub async fn uncommitted_transaction_leaves_nothing(f: Fixture) {
@@ -358,13 +202,7 @@ mod cases {
             .await
             .unwrap();
         }
-        assert!(f
-            .svc
-            .store()
-            .token_by_hash(&secret.hash())
-            .await
-            .unwrap()
-            .is_none());
+        assert!(f.svc.store().token_by_hash(&secret.hash()).await.unwrap().is_none());
         assert!(f.svc.verify_audit().await.unwrap().is_intact());
     }
 
@@ -373,11 +211,7 @@ mod cases {
             .map(|i| {
                 let svc = f.svc.clone();
                 tokio::spawn(async move {
-                    svc.create_token(
-                        &Ctx::system(),
-                        token_request(&format!("c{i}"), Role::Auditor),
-                    )
-                    .await
+                    svc.create_token(&Ctx::system(), token_request(&format!("c{i}"), Role::Auditor)).await
                 })
             })
             .collect();

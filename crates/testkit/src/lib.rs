@@ -62,32 +62,18 @@ impl TestServer {
             ..Config::default()
         };
         if backend == Backend::Postgres {
-            let base = testing::postgres_url()
-                .expect("CERTWRIGHT_TEST_POSTGRES_URL must be set for PostgreSQL tests");
-            let url = testing::fresh_postgres_schema(&base)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL for tests: {e}"));
+            let base = testing::postgres_url().expect("CERTWRIGHT_TEST_POSTGRES_URL must be set for PostgreSQL tests");
+            let url =
+                testing::fresh_postgres_schema(&base).await.unwrap_or_else(|e| panic!("PostgreSQL for tests: {e}"));
             config.database_url = Some(url);
         }
         tweak(&mut config);
-        let settings = Settings {
-            data_dir: data_dir.path().join("data"),
-            config_file: None,
-            config,
-        };
+        let settings = Settings { data_dir: data_dir.path().join("data"), config_file: None, config };
         let opened = bootstrap::open(&settings).await.expect("bootstrap");
-        let admin_token = opened
-            .new_admin_token
-            .clone()
-            .expect("a new data directory yields an admin token");
+        let admin_token = opened.new_admin_token.clone().expect("a new data directory yields an admin token");
         let services = opened.services.clone();
-        let state = certwright_server::AppState {
-            services: opened.services,
-            keyring: opened.keyring,
-        };
-        let running = certwright_server::start(state, &settings.config)
-            .await
-            .expect("listen");
+        let state = certwright_server::AppState { services: opened.services, keyring: opened.keyring };
+        let running = certwright_server::start(state, &settings.config).await.expect("listen");
         Self {
             url: format!("http://{}", running.http_addr),
             admin_token,

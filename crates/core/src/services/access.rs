@@ -3,8 +3,8 @@
 use super::Services;
 use crate::audit::EventDraft;
 use crate::auth::{
-    hash_secret, validate_name, ApiToken, Caller, Ctx, NewOAuthClient, NewToken, OAuthClient,
-    Permission, Role, Secret, TokenSource,
+    hash_secret, validate_name, ApiToken, Caller, Ctx, NewOAuthClient, NewToken, OAuthClient, Permission, Role, Secret,
+    TokenSource,
 };
 use crate::clock::{to_rfc3339, EpochSeconds};
 use crate::page::{Listed, Page};
@@ -47,10 +47,7 @@ pub struct IssuedOAuthToken {
 }
 
 fn validate_profiles(profiles: &[String]) -> Result<Vec<String>> {
-    profiles
-        .iter()
-        .map(|p| validate_name("ra_profiles[]", p))
-        .collect()
+    profiles.iter().map(|p| validate_name("ra_profiles[]", p)).collect()
 }
 
 impl<S: Store> Services<S> {
@@ -63,9 +60,7 @@ impl<S: Store> Services<S> {
             .ok_or(CoreError::Unauthenticated("the bearer token is not known"))?;
         let now = self.clock.now();
         if token.revoked_at.is_some() {
-            return Err(CoreError::Unauthenticated(
-                "the bearer token has been revoked",
-            ));
+            return Err(CoreError::Unauthenticated("the bearer token has been revoked"));
         }
         if !token.is_active(now) {
             return Err(CoreError::Unauthenticated("the bearer token has expired"));
@@ -79,11 +74,7 @@ impl<S: Store> Services<S> {
     }
 
     /// Creates an API token; the secret is returned once and only its hash is kept.
-    pub async fn create_token(
-        &self,
-        ctx: &Ctx,
-        req: NewTokenRequest,
-    ) -> Result<(ApiToken, Secret)> {
+    pub async fn create_token(&self, ctx: &Ctx, req: NewTokenRequest) -> Result<(ApiToken, Secret)> {
         ctx.caller.require(Permission::ManageAccess)?;
         let name = validate_name("name", &req.name)?;
         let principal = validate_name("principal", req.principal.as_deref().unwrap_or(&name))?;
@@ -125,16 +116,9 @@ impl<S: Store> Services<S> {
     }
 
     /// Lists API tokens (never secrets).
-    pub async fn list_tokens(
-        &self,
-        ctx: &Ctx,
-        page: Page,
-        include_inactive: bool,
-    ) -> Result<Listed<ApiToken>> {
+    pub async fn list_tokens(&self, ctx: &Ctx, page: Page, include_inactive: bool) -> Result<Listed<ApiToken>> {
         ctx.caller.require(Permission::ReadAccess)?;
-        self.store
-            .list_tokens(page, include_inactive, self.clock.now())
-            .await
+        self.store.list_tokens(page, include_inactive, self.clock.now()).await
     }
 
     /// Revokes an API token; it stops authenticating at once.
@@ -142,10 +126,8 @@ impl<S: Store> Services<S> {
         ctx.caller.require(Permission::ManageAccess)?;
         let (mut tx, head) = self.begin().await?;
         let now = self.clock.now();
-        let (token, newly) = tx
-            .revoke_token(uuid, now)
-            .await?
-            .ok_or_else(|| CoreError::not_found("token.not_found", "token", uuid))?;
+        let (token, newly) =
+            tx.revoke_token(uuid, now).await?.ok_or_else(|| CoreError::not_found("token.not_found", "token", uuid))?;
         let draft = EventDraft::success("token.revoke", "token", uuid).with_details(json!({
             "name": token.name, "principal": token.principal,
             "revoked_at": token.revoked_at.map(to_rfc3339),
@@ -156,23 +138,15 @@ impl<S: Store> Services<S> {
     }
 
     /// Registers an OAuth2 client; its secret is returned once.
-    pub async fn create_oauth_client(
-        &self,
-        ctx: &Ctx,
-        req: NewOAuthClientRequest,
-    ) -> Result<(OAuthClient, Secret)> {
+    pub async fn create_oauth_client(&self, ctx: &Ctx, req: NewOAuthClientRequest) -> Result<(OAuthClient, Secret)> {
         ctx.caller.require(Permission::ManageAccess)?;
         let name = validate_name("name", &req.name)?;
         let ra_profiles = validate_profiles(&req.ra_profiles)?;
-        let ttl = req
-            .token_ttl_seconds
-            .unwrap_or(self.settings.default_oauth_token_ttl);
+        let ttl = req.token_ttl_seconds.unwrap_or(self.settings.default_oauth_token_ttl);
         if !(60..=MAX_OAUTH_TOKEN_TTL).contains(&ttl) {
             return Err(CoreError::invalid(
                 "oauth_client.invalid_ttl",
-                format!(
-                    "token_ttl_seconds must be between 60 and {MAX_OAUTH_TOKEN_TTL}, got {ttl}"
-                ),
+                format!("token_ttl_seconds must be between 60 and {MAX_OAUTH_TOKEN_TTL}, got {ttl}"),
             ));
         }
         let now = self.clock.now();
@@ -229,10 +203,7 @@ impl<S: Store> Services<S> {
         let invalid = || CoreError::Unauthenticated("client authentication failed");
         let uuid = Uuid::parse_str(client_id.trim()).map_err(|_| invalid())?;
         let record = self.store.oauth_client(uuid).await?.ok_or_else(invalid)?;
-        if !constant_time_eq(
-            record.secret_hash.as_bytes(),
-            hash_secret(client_secret).as_bytes(),
-        ) {
+        if !constant_time_eq(record.secret_hash.as_bytes(), hash_secret(client_secret).as_bytes()) {
             return Err(invalid());
         }
         let client = record.client;
@@ -261,34 +232,75 @@ impl<S: Store> Services<S> {
         };
         let (mut tx, head) = self.begin().await?;
         let token = tx.insert_token(&new).await?;
-        let draft = EventDraft::success("oauth.token_issued", "token", token.uuid).with_details(
-            json!({ "client_id": client.uuid, "expires_at": token.expires_at.map(to_rfc3339) }),
-        );
+        let draft = EventDraft::success("oauth.token_issued", "token", token.uuid)
+            .with_details(json!({ "client_id": client.uuid, "expires_at": token.expires_at.map(to_rfc3339) }));
         self.commit_with_event(tx, &head, &ctx, draft).await?;
-        Ok(IssuedOAuthToken {
-            token,
-            secret,
-            expires_in: client.token_ttl_seconds,
-        })
+        Ok(IssuedOAuthToken { token, secret, expires_in: client.token_ttl_seconds })
     }
 
-    /// First-start bootstrap: an `admin` principal with a never-expiring admin token. Returns the secret.
-    pub async fn bootstrap_admin(&self) -> Result<Secret> {
-        let (_, secret) = self
-            .create_token(
-                &Ctx::system(),
-                NewTokenRequest {
-                    name: "bootstrap admin".to_owned(),
-                    role: Role::Admin,
-                    principal: Some("admin".to_owned()),
-                    ra_profiles: Vec::new(),
-                    expires_in: None,
-                },
-            )
-            .await?;
-        Ok(secret)
+    /// First-start bootstrap of the database, in one transaction: records `key_check` (the value that ties the
+    /// database to its master key) and creates the `admin` principal with a never-expiring admin token whose
+    /// secret the caller generated (and saved) beforehand. Fails with `bootstrap.already_done` when another
+    /// node bootstrapped the database first; then nothing is written.
+    pub async fn bootstrap_admin(&self, secret: &Secret, key_check: &str) -> Result<ApiToken> {
+        let now = self.clock.now();
+        let new = NewToken {
+            uuid: Uuid::new_v4(),
+            name: "bootstrap admin".to_owned(),
+            principal: "admin".to_owned(),
+            role: Role::Admin,
+            ra_profiles: Vec::new(),
+            source: TokenSource::Static,
+            secret_hash: secret.hash(),
+            created_at: now,
+            expires_at: None,
+            oauth_client: None,
+        };
+        let (mut tx, head) = self.begin().await?;
+        if !tx.insert_meta(MASTER_KEY_CHECK, key_check).await? {
+            return Err(CoreError::Conflict {
+                code: "bootstrap.already_done",
+                message: "the database was bootstrapped by another node at the same time".to_owned(),
+            });
+        }
+        tx.ensure_principal(&new.principal, now).await?;
+        let token = tx.insert_token(&new).await?;
+        let draft = EventDraft::success("system.bootstrap", "token", token.uuid)
+            .with_details(json!({ "principal": "admin", "role": "admin" }));
+        self.commit_with_event(tx, &head, &Ctx::system(), draft).await?;
+        Ok(token)
+    }
+
+    /// The value recorded at bootstrap that ties the database to its master key, if bootstrapped.
+    pub async fn master_key_check(&self) -> Result<Option<String>> {
+        self.store.meta(MASTER_KEY_CHECK).await
+    }
+
+    /// Issues a fresh admin token for an operator who lost theirs (run locally against the database).
+    pub async fn recover_admin_token(&self) -> Result<(ApiToken, Secret)> {
+        self.create_token(
+            &Ctx::system(),
+            NewTokenRequest {
+                name: "recovered admin".to_owned(),
+                role: Role::Admin,
+                principal: Some("admin".to_owned()),
+                ra_profiles: Vec::new(),
+                expires_in: None,
+            },
+        )
+        .await
+    }
+
+    /// Records a refused or failed attempt in the audit log (its own transaction: nothing else changed).
+    pub async fn record_failure(&self, ctx: &Ctx, mut draft: EventDraft) -> Result<()> {
+        draft.result = crate::audit::EventResult::Failure;
+        let (tx, head) = self.begin().await?;
+        self.commit_with_event(tx, &head, ctx, draft).await
     }
 }
+
+/// The `meta` key under which the master-key check value is stored.
+pub const MASTER_KEY_CHECK: &str = "master_key_check";
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

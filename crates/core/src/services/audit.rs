@@ -26,12 +26,7 @@ impl AuditReport {
 
 impl<S: Store> Services<S> {
     /// Lists audit events, newest first.
-    pub async fn list_events(
-        &self,
-        ctx: &Ctx,
-        filter: &EventFilter,
-        page: Page,
-    ) -> Result<Listed<Event>> {
+    pub async fn list_events(&self, ctx: &Ctx, filter: &EventFilter, page: Page) -> Result<Listed<Event>> {
         ctx.caller.require(Permission::ReadAudit)?;
         self.store.list_events(filter, page).await
     }
@@ -45,10 +40,7 @@ impl<S: Store> Services<S> {
             let mut verifier = ChainVerifier::new(&head.chain);
             let mut after = 0;
             loop {
-                let batch = self
-                    .store
-                    .chain_events(&head.chain, after, VERIFY_BATCH)
-                    .await?;
+                let batch = self.store.chain_events(&head.chain, after, VERIFY_BATCH).await?;
                 let Some(last) = batch.last() else { break };
                 after = last.seq;
                 batch.iter().for_each(|e| verifier.push(e));

@@ -4,7 +4,7 @@
 mod access;
 mod audit;
 
-pub use access::{IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest};
+pub use access::{IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest, MASTER_KEY_CHECK};
 pub use audit::AuditReport;
 
 use crate::audit::{ChainHead, Event, EventDraft};
@@ -25,10 +25,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self {
-            node_id: "node-1".to_owned(),
-            default_oauth_token_ttl: 3600,
-        }
+        Self { node_id: "node-1".to_owned(), default_oauth_token_ttl: 3600 }
     }
 }
 
@@ -42,11 +39,7 @@ pub struct Services<S: Store> {
 
 impl<S: Store> Services<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, settings: Settings) -> Self {
-        Self {
-            store,
-            clock,
-            settings,
-        }
+        Self { store, clock, settings }
     }
 
     /// The store, for read paths owned by other services and for readiness checks.
@@ -68,13 +61,7 @@ impl<S: Store> Services<S> {
     }
 
     /// Appends the event describing the change made in `tx`, then commits both.
-    async fn commit_with_event(
-        &self,
-        mut tx: S::Tx,
-        head: &ChainHead,
-        ctx: &Ctx,
-        draft: EventDraft,
-    ) -> Result<()> {
+    async fn commit_with_event(&self, mut tx: S::Tx, head: &ChainHead, ctx: &Ctx, draft: EventDraft) -> Result<()> {
         let event = Event::chained(head, ctx, self.clock.now(), draft);
         tx.append_event(&event).await?;
         tx.commit().await

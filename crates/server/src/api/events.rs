@@ -110,10 +110,7 @@ pub async fn list(
         .as_deref()
         .map(|r| {
             EventResult::parse(r).ok_or_else(|| {
-                CoreError::invalid(
-                    "request.invalid_result",
-                    format!("result must be success or failure, got '{r}'"),
-                )
+                CoreError::invalid("request.invalid_result", format!("result must be success or failure, got '{r}'"))
             })
         })
         .transpose()?;

@@ -21,10 +21,7 @@ pub struct Health {
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok",
-        detail: None,
-    })
+    Json(Health { status: "ok", detail: None })
 }
 
 /// The database is reachable and its migrations are current.
@@ -36,16 +33,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(r) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
-            Some(format!(
-                "{} of {} migrations applied",
-                r.migrations_applied, r.migrations_expected
-            )),
+            Some(format!("{} of {} migrations applied", r.migrations_applied, r.migrations_expected)),
         ),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            Some(e.to_string()),
-        ),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", Some(e.to_string())),
     };
     (code, Json(Health { status, detail })).into_response()
 }

@@ -132,13 +132,7 @@ pub async fn delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<OAuthClientView>, ApiError> {
-    Ok(Json(
-        state
-            .services
-            .delete_oauth_client(&auth.ctx, id)
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.services.delete_oauth_client(&auth.ctx, id).await?.into()))
 }
 
 /// Form body of `POST /v1/oauth/token`.
@@ -194,21 +188,12 @@ impl OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let mut resp = (
-            self.status,
-            Json(OAuthErrorBody {
-                error: self.error,
-                error_description: self.description,
-            }),
-        )
+        let mut resp = (self.status, Json(OAuthErrorBody { error: self.error, error_description: self.description }))
             .into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.basic_challenge {
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"certwright\""),
-            );
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"certwright\""));
         }
         resp
     }
@@ -218,26 +203,18 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let bad = || {
-        OAuthError::invalid_request(
-            "the Authorization header must be 'Basic base64(client_id:client_secret)'",
-        )
-    };
+    let bad =
+        || OAuthError::invalid_request("the Authorization header must be 'Basic base64(client_id:client_secret)'");
     let value = value.to_str().map_err(|_| bad())?;
     let (scheme, encoded) = value.split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(bad());
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| bad())?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(decoded).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
     // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-    Ok(Some((
-        form_unescape(id).ok_or_else(bad)?,
-        form_unescape(secret).ok_or_else(bad)?,
-    )))
+    Ok(Some((form_unescape(id).ok_or_else(bad)?, form_unescape(secret).ok_or_else(bad)?)))
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component (`+` and `%XX`).
@@ -277,9 +254,7 @@ pub async fn token(
             return Err(OAuthError {
                 status: StatusCode::BAD_REQUEST,
                 error: "unsupported_grant_type",
-                description: format!(
-                    "grant_type '{other}' is not supported; use client_credentials"
-                ),
+                description: format!("grant_type '{other}' is not supported; use client_credentials"),
                 basic_challenge: false,
             })
         }
@@ -295,17 +270,10 @@ pub async fn token(
         }
         (Some(pair), None, None) => pair,
         (None, Some(id), Some(secret)) => (id, secret),
-        _ => {
-            return Err(OAuthError::invalid_request(
-                "client_id and client_secret are required",
-            ))
-        }
+        _ => return Err(OAuthError::invalid_request("client_id and client_secret are required")),
     };
-    let issued = state
-        .services
-        .oauth_client_credentials(&id, &secret, request_id.map(|r| r.0 .0))
-        .await
-        .map_err(|e| match e {
+    let issued = state.services.oauth_client_credentials(&id, &secret, request_id.map(|r| r.0 .0)).await.map_err(
+        |e| match e {
             CoreError::Unauthenticated(msg) => OAuthError {
                 status: StatusCode::UNAUTHORIZED,
                 error: "invalid_client",
@@ -318,7 +286,8 @@ pub async fn token(
                 description: "the token could not be issued; retry shortly".to_owned(),
                 basic_challenge: false,
             },
-        })?;
+        },
+    )?;
     let mut resp = Json(TokenResponse {
         access_token: issued.secret.danger_expose().to_owned(),
         token_type: "Bearer",

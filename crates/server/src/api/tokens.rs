@@ -137,13 +137,7 @@ pub async fn create(
             },
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            token: token.into(),
-            secret: secret.danger_expose().to_owned(),
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(CreatedToken { token: token.into(), secret: secret.danger_expose().to_owned() })))
 }
 
 /// Lists API tokens.
@@ -156,10 +150,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<TokenListParams>,
 ) -> Result<Json<List<TokenView>>, ApiError> {
     let page = Page::new(q.limit, q.offset)?;
-    let listed = state
-        .services
-        .list_tokens(&auth.ctx, page, q.include_inactive)
-        .await?;
+    let listed = state.services.list_tokens(&auth.ctx, page, q.include_inactive).await?;
     Ok(Json(List::new(listed, page, TokenView::from)))
 }
 
@@ -173,9 +164,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<TokenView>, ApiError> {
-    Ok(Json(
-        state.services.revoke_token(&auth.ctx, id).await?.into(),
-    ))
+    Ok(Json(state.services.revoke_token(&auth.ctx, id).await?.into()))
 }
 
 /// Who the presented token belongs to.
@@ -192,10 +181,5 @@ pub struct Me {
     responses((status = 200, body = Me), (status = 401, body = Problem)))]
 pub async fn me(auth: Authorized<crate::extract::AnyRole>) -> Json<Me> {
     let c = auth.ctx.caller;
-    Json(Me {
-        principal: c.principal,
-        token: c.token,
-        role: c.role.into(),
-        ra_profiles: c.ra_profiles,
-    })
+    Json(Me { principal: c.principal, token: c.token, role: c.role.into(), ra_profiles: c.ra_profiles })
 }

@@ -62,3 +62,9 @@ CREATE TABLE events (
 CREATE INDEX events_time ON events (time);
 CREATE INDEX events_object ON events (object_type, object_id);
 CREATE INDEX events_actor ON events (actor);
+
+-- Facts about the installation itself, e.g. the check value that ties the database to its master key.
+CREATE TABLE meta (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
