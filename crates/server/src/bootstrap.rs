@@ -150,7 +150,7 @@ async fn bootstrap_sqlite(settings: &Settings) -> Result<String, BootstrapError>
     let store = SqlStore::open_sqlite(&db).await?;
     checkpoint("database");
 
-    let secret = Secret::generate("cwt_").map_err(CoreError::from)?;
+    let secret = Secret::generate("cwt_")?;
     write_secret_file(&staging.join(ADMIN_TOKEN_FILE), format!("{}\n", secret.danger_expose()).as_bytes())?;
     let svc = services(store, settings);
     svc.bootstrap_admin(&secret, &key_check(&keyring)?).await?;
@@ -230,7 +230,7 @@ async fn bootstrap_database(
     keyring: &Keyring,
     staging: &Path,
 ) -> Result<String, BootstrapError> {
-    let secret = Secret::generate("cwt_").map_err(CoreError::from)?;
+    let secret = Secret::generate("cwt_")?;
     write_secret_file(&staging.join(ADMIN_TOKEN_FILE), format!("{}\n", secret.danger_expose()).as_bytes())?;
     checkpoint("admin-token");
     let svc = services(store.clone(), settings);
