@@ -11,12 +11,13 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::Router;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use utoipa_swagger_ui::SwaggerUi;
 
 /// Header carrying the request id, in both directions.
@@ -27,17 +28,19 @@ fn public_routes() -> Router<AppState> {
     Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz))
 }
 
-/// The native API and its documentation.
+/// The native API and its documentation. Routes are registered from the handlers' OpenAPI annotations, so
+/// a route cannot exist undocumented, nor a documented path be missing.
 fn api_routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/me", get(tokens::me))
-        .route("/v1/tokens", post(tokens::create).get(tokens::list))
-        .route("/v1/tokens/{id}", delete(tokens::revoke))
-        .route("/v1/oauth-clients", post(oauth::create).get(oauth::list))
-        .route("/v1/oauth-clients/{id}", delete(oauth::delete))
-        .route("/v1/oauth/token", post(oauth::token))
-        .route("/v1/events", get(events::list))
-        .merge(SwaggerUi::new("/docs").url("/v1/openapi.json", ApiDoc::openapi()))
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(tokens::me))
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(oauth::create, oauth::list))
+        .routes(routes!(oauth::delete))
+        .routes(routes!(oauth::token))
+        .routes(routes!(events::list))
+        .split_for_parts();
+    router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }
 
 /// The application. `with_api` adds the native API to the public routes.

@@ -9,12 +9,7 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "certwright", description = "Certificate lifecycle manager with a built-in private CA: native API."),
-    paths(
-        health::healthz, health::readyz,
-        tokens::me, tokens::create, tokens::list, tokens::revoke,
-        oauth::create, oauth::list, oauth::delete, oauth::token,
-        events::list,
-    ),
+    paths(health::healthz, health::readyz),
     components(schemas(Problem, List<tokens::TokenView>, List<oauth::OAuthClientView>, List<events::EventView>)),
     modifiers(&BearerAuth),
     tags(
