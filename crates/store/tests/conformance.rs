@@ -206,6 +206,23 @@ mod cases {
         assert!(f.svc.verify_audit().await.unwrap().is_intact());
     }
 
+    pub async fn bootstrap_happens_once_and_a_second_attempt_writes_nothing(f: Fixture) {
+        assert_eq!(f.svc.master_key_check().await.unwrap(), None);
+        let first = Secret::generate("cwt_").unwrap();
+        let token = f.svc.bootstrap_admin(&first, "check-a").await.unwrap();
+        assert_eq!((token.principal.as_str(), token.role), ("admin", Role::Admin));
+        assert_eq!(f.svc.master_key_check().await.unwrap().as_deref(), Some("check-a"));
+
+        let second = Secret::generate("cwt_").unwrap();
+        let err = f.svc.bootstrap_admin(&second, "check-b").await.unwrap_err();
+        assert_eq!(err.code(), "bootstrap.already_done");
+        assert_eq!(f.svc.master_key_check().await.unwrap().as_deref(), Some("check-a"));
+        assert!(f.svc.authenticate(second.danger_expose()).await.is_err(), "the loser's token was rolled back");
+        assert!(f.svc.authenticate(first.danger_expose()).await.is_ok());
+        let report = f.svc.verify_audit().await.unwrap();
+        assert_eq!((report.events, report.is_intact()), (1, true));
+    }
+
     pub async fn concurrent_writers_keep_one_linear_chain(f: Fixture) {
         let tasks: Vec<_> = (0..24)
             .map(|i| {
@@ -257,4 +274,5 @@ conformance!(
     tampered_and_deleted_rows_are_reported,
     uncommitted_transaction_leaves_nothing,
     concurrent_writers_keep_one_linear_chain,
+    bootstrap_happens_once_and_a_second_attempt_writes_nothing,
 );
