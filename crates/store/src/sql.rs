@@ -12,7 +12,9 @@ use sqlx::any::{AnyArguments, AnyPoolOptions};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Executor, Row};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 /// Which database engine a store talks to.
@@ -54,6 +56,9 @@ pub(crate) fn storage(e: sqlx::Error) -> CoreError {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite admits one writer at a time; queueing writers here, in order, is fairer and faster than letting
+    /// them poll SQLite's busy handler.
+    writer: Option<Arc<Mutex<()>>>,
 }
 
 impl SqlStore {
@@ -102,7 +107,8 @@ impl SqlStore {
             Backend::Postgres => options.max_connections(16).connect(url).await,
         }
         .map_err(|e| CoreError::Storage(format!("cannot open the database: {e}")))?;
-        Ok(Self { pool, backend })
+        let writer = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { pool, backend, writer })
     }
 
     /// The engine behind this store.
@@ -142,8 +148,12 @@ impl Store for SqlStore {
     type Tx = SqlTx;
 
     async fn begin(&self) -> Result<SqlTx> {
+        let turn = match &self.writer {
+            Some(w) => Some(w.clone().lock_owned().await),
+            None => None,
+        };
         let tx = self.pool.begin().await.map_err(storage)?;
-        Ok(SqlTx::new(tx, self.backend))
+        Ok(SqlTx::new(tx, self.backend, turn))
     }
 
     async fn readiness(&self) -> Result<Readiness> {

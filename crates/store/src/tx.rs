@@ -8,6 +8,7 @@ use certwright_core::clock::EpochSeconds;
 use certwright_core::store::StoreTx;
 use certwright_core::{CoreError, Result};
 use sqlx::{Any, Row, Transaction};
+use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 /// An open write transaction; rolled back when dropped uncommitted.
@@ -15,11 +16,13 @@ use uuid::Uuid;
 pub struct SqlTx {
     tx: Transaction<'static, Any>,
     backend: Backend,
+    /// The SQLite writer's turn, held until commit or rollback.
+    _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl SqlTx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Self {
-        Self { tx, backend }
+    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend, turn: Option<OwnedMutexGuard<()>>) -> Self {
+        Self { tx, backend, _turn: turn }
     }
 
     async fn token_by_uuid(&mut self, uuid: Uuid) -> Result<Option<ApiToken>> {
