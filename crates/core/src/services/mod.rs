@@ -47,6 +47,11 @@ impl<S: Store> Services<S> {
         &self.store
     }
 
+    /// Whether the store can serve requests: reachable, with every migration applied.
+    pub async fn readiness(&self) -> Result<crate::store::Readiness> {
+        self.store.readiness().await
+    }
+
     /// The clock.
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use certwright_core::store::Store;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -28,7 +27,7 @@ pub async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, body = Health), (status = 503, body = Health, description = "database unreachable or migrations pending")))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let (code, status, detail) = match state.services.store().readiness().await {
+    let (code, status, detail) = match state.services.readiness().await {
         Ok(r) if r.is_current() => (StatusCode::OK, "ready", None),
         Ok(r) => (
             StatusCode::SERVICE_UNAVAILABLE,
