@@ -22,6 +22,11 @@ async fn problem(resp: reqwest::Response, status: StatusCode, code: &str) -> Val
     body
 }
 
+/// GETs `path` with `token` and parses the JSON answer.
+async fn get_json(s: &TestServer, path: &str, token: &str) -> Value {
+    s.http().get(s.at(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
 /// Every operation of the OpenAPI document: (method, concrete path, needs a bearer token).
 async fn operations(s: &TestServer) -> Vec<(Method, String, bool)> {
     let doc: Value = s.http().get(s.at("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
@@ -93,16 +98,8 @@ mod cases {
         }
         assert!(mutating >= 4);
         // Every refusal is in the audit log, attributed to the refused caller.
-        let denied: Value = s
-            .http()
-            .get(s.at("/v1/events?action=access.denied&result=failure&limit=1000"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let denied: Value =
+            get_json(&s, "/v1/events?action=access.denied&result=failure&limit=1000", &s.admin_token).await;
         assert_eq!(denied["total"], refused, "{denied}");
         assert!(denied["items"][0]["object_id"].as_str().unwrap().contains("/v1/"));
         // Reads the auditor is allowed.
@@ -129,11 +126,10 @@ mod cases {
         assert_eq!(created["token"]["ra_profiles"], json!(["web"]));
         assert!(created["token"]["expires_at"].as_str().unwrap().ends_with('Z'));
 
-        let me: Value = s.http().get(s.at("/v1/me")).bearer_auth(secret).send().await.unwrap().json().await.unwrap();
+        let me: Value = get_json(&s, "/v1/me", secret).await;
         assert_eq!((me["principal"].as_str(), me["role"].as_str()), (Some("ci"), Some("operator")));
 
-        let list: Value =
-            s.http().get(s.at("/v1/tokens")).bearer_auth(&s.admin_token).send().await.unwrap().json().await.unwrap();
+        let list: Value = get_json(&s, "/v1/tokens", &s.admin_token).await;
         assert_eq!(
             (list["total"].as_u64(), list["limit"].as_u64(), list["offset"].as_u64()),
             (Some(2), Some(50), Some(0))
@@ -149,27 +145,9 @@ mod cases {
         let body = problem(resp, StatusCode::UNAUTHORIZED, "auth.unauthenticated").await;
         assert!(body["detail"].as_str().unwrap().contains("revoked"));
 
-        let active: Value = s
-            .http()
-            .get(s.at("/v1/tokens?limit=1"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let active: Value = get_json(&s, "/v1/tokens?limit=1", &s.admin_token).await;
         assert_eq!((active["total"].as_u64(), active["items"].as_array().unwrap().len()), (Some(1), 1));
-        let all: Value = s
-            .http()
-            .get(s.at("/v1/tokens?include_inactive=true"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let all: Value = get_json(&s, "/v1/tokens?include_inactive=true", &s.admin_token).await;
         assert_eq!(all["total"].as_u64(), Some(2));
 
         let missing = s
@@ -203,7 +181,7 @@ mod cases {
         let tok: Value = resp.json().await.unwrap();
         assert_eq!((tok["token_type"].as_str(), tok["expires_in"].as_i64()), (Some("Bearer"), Some(120)));
         let access = tok["access_token"].as_str().unwrap().to_owned();
-        let me: Value = s.http().get(s.at("/v1/me")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+        let me: Value = get_json(&s, "/v1/me", &access).await;
         assert_eq!((me["principal"].as_str(), me["role"].as_str()), (Some("deployer"), Some("auditor")));
 
         let basic = s
@@ -332,7 +310,7 @@ mod cases {
         problem(resp, StatusCode::UNAUTHORIZED, "auth.unauthenticated").await;
 
         // Nothing was half-created by the failures above: only the bootstrap token exists.
-        let list: Value = s.http().get(s.at("/v1/tokens")).bearer_auth(t).send().await.unwrap().json().await.unwrap();
+        let list: Value = get_json(&s, "/v1/tokens", t).await;
         assert_eq!(list["total"], 1);
     }
 
@@ -349,16 +327,7 @@ mod cases {
         assert_eq!(resp.headers()["x-request-id"], "trace-42");
         let id = resp.json::<Value>().await.unwrap()["token"]["id"].as_str().unwrap().to_owned();
 
-        let events: Value = s
-            .http()
-            .get(s.at("/v1/events?request_id=trace-42"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let events: Value = get_json(&s, "/v1/events?request_id=trace-42", &s.admin_token).await;
         assert_eq!(events["total"], 1, "{events}");
         let e = &events["items"][0];
         assert_eq!(
@@ -369,38 +338,12 @@ mod cases {
         assert_eq!(e["details"]["role"], "auditor");
         assert_eq!(e["hash"].as_str().unwrap().len(), 64);
 
-        let by_action: Value = s
-            .http()
-            .get(s.at("/v1/events?action=token.create&since=2000-01-01T00:00:00Z"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let by_action: Value =
+            get_json(&s, "/v1/events?action=token.create&since=2000-01-01T00:00:00Z", &s.admin_token).await;
         assert_eq!(by_action["total"], 1, "{by_action}");
-        let boot: Value = s
-            .http()
-            .get(s.at("/v1/events?action=system.bootstrap&actor=system"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let boot: Value = get_json(&s, "/v1/events?action=system.bootstrap&actor=system", &s.admin_token).await;
         assert_eq!(boot["total"], 1, "the bootstrap admin token is audited: {boot}");
-        let none: Value = s
-            .http()
-            .get(s.at("/v1/events?until=2000-01-01T00:00:00Z"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let none: Value = get_json(&s, "/v1/events?until=2000-01-01T00:00:00Z", &s.admin_token).await;
         assert_eq!(none["total"], 0);
 
         // A hostile request id is replaced, not stored.
