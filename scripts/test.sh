@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests call, as "command:package".
 needs=(
   "kill:procps"
+  "openssl:openssl"
   "pg_isready:postgresql-client"
 )
 missing=()

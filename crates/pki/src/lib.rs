@@ -1,13 +1,19 @@
-//! certwright-pki: the pure cryptography of certwright. Bytes in, bytes out: digests, random secrets and the
-//! AES-256-GCM envelope that protects private keys at rest. No I/O, no async, no clock.
+//! certwright-pki: the pure cryptography of certwright. Bytes in, bytes out: key pairs and signing, digests,
+//! random secrets and the AES-256-GCM envelope that protects private keys at rest. No I/O, no async, no clock.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod alg;
+pub mod cert;
+pub mod csr;
 pub mod digest;
 pub mod envelope;
+pub mod key;
+pub mod names;
+pub mod pem;
 pub mod random;
 
 /// Errors of the pure cryptographic layer.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
 #[non_exhaustive]
 pub enum PkiError {
     /// The operating system's random source failed.
@@ -16,6 +22,27 @@ pub enum PkiError {
     /// A key had the wrong length or could not be loaded.
     #[error("invalid key material: {0}")]
     InvalidKey(&'static str),
+    /// Key bytes (PKCS#8, SubjectPublicKeyInfo) could not be read.
+    #[error("invalid key: {0}")]
+    InvalidKeyData(String),
+    /// The algorithm, size or encoding is not supported.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A certificate signing request is malformed or its signature does not verify.
+    #[error("invalid certificate request: {0}")]
+    InvalidCsr(String),
+    /// A name (DN or SAN) is malformed.
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+    /// PEM text is malformed.
+    #[error("invalid PEM: {0}")]
+    InvalidPem(String),
+    /// A certificate is malformed.
+    #[error("invalid certificate: {0}")]
+    InvalidCertificate(String),
+    /// A signature did not verify.
+    #[error("bad signature: {0}")]
+    BadSignature(String),
     /// A sealed envelope could not be opened: wrong key, truncated or tampered data.
     #[error("the envelope could not be opened: {0}")]
     Envelope(&'static str),
