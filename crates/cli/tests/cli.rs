@@ -191,7 +191,7 @@ async fn client_commands_and_audit_verify_names_the_tampered_row() {
 
         let ok = run(&dir, &["audit", "verify"], &db);
         assert!(ok.status.success(), "{name}: {}", text(&ok.stdout));
-        assert!(text(&ok.stdout).contains("checked 4 events"), "{}", text(&ok.stdout));
+        assert!(text(&ok.stdout).contains("checked 5 events"), "{}", text(&ok.stdout));
 
         let store = match db.get(1) {
             Some(url) => certwright_store::SqlStore::connect(url).await.unwrap(),

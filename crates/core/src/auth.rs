@@ -51,9 +51,10 @@ impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         match permission {
             Permission::ManageAccess => self == Role::Admin,
-            Permission::ReadAccess | Permission::ReadAudit => {
-                matches!(self, Role::Admin | Role::Auditor)
-            }
+            Permission::ReadAccess | Permission::ReadAudit => matches!(self, Role::Admin | Role::Auditor),
+            Permission::ManageAuthorities => self == Role::Admin,
+            Permission::IssueCertificates => matches!(self, Role::Admin | Role::Operator | Role::Requester),
+            Permission::ReadInventory => true,
         }
     }
 }
@@ -68,6 +69,12 @@ pub enum Permission {
     ReadAccess,
     /// Read the audit log.
     ReadAudit,
+    /// Create certificate authorities and RA profiles.
+    ManageAuthorities,
+    /// Request certificates through RA profiles.
+    IssueCertificates,
+    /// Read authorities, RA profiles and the certificate inventory.
+    ReadInventory,
 }
 
 impl Permission {
@@ -77,6 +84,9 @@ impl Permission {
             Permission::ManageAccess => "manage API tokens and OAuth clients",
             Permission::ReadAccess => "list API tokens and OAuth clients",
             Permission::ReadAudit => "read the audit log",
+            Permission::ManageAuthorities => "manage certificate authorities and RA profiles",
+            Permission::IssueCertificates => "request certificates",
+            Permission::ReadInventory => "read the certificate inventory",
         }
     }
 }
@@ -97,6 +107,11 @@ impl Caller {
     /// The server acting on its own behalf (bootstrap, jobs).
     pub fn system() -> Self {
         Self { principal: "system".to_owned(), token: None, role: Role::Admin, ra_profiles: Vec::new() }
+    }
+
+    /// Whether the caller may use the RA profile called `name`.
+    pub fn may_use_profile(&self, name: &str) -> bool {
+        self.ra_profiles.is_empty() || self.ra_profiles.iter().any(|p| p == name)
     }
 
     /// Fails with [`CoreError::Forbidden`] unless the caller's role grants `permission`.

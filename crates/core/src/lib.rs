@@ -4,10 +4,12 @@
 
 pub mod audit;
 pub mod auth;
+pub mod ca;
 pub mod clock;
 pub mod error;
 pub mod page;
 pub mod services;
 pub mod store;
+pub mod vault;
 
 pub use error::{CoreError, Result};

@@ -4,6 +4,7 @@
 
 use crate::audit::{ChainHead, Event, EventFilter};
 use crate::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
+use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewAuthority, NewKey, RaProfile, StoredKey};
 use crate::clock::EpochSeconds;
 use crate::page::{Listed, Page};
 use crate::Result;
@@ -71,6 +72,32 @@ pub trait Store: Send + Sync + 'static {
     /// A fact about the installation (see [`StoreTx::insert_meta`]).
     fn meta(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
 
+    /// Every authority, oldest first.
+    fn authorities(&self) -> impl Future<Output = Result<Vec<Authority>>> + Send;
+
+    /// A managed key by database id.
+    fn key(&self, id: i64) -> impl Future<Output = Result<Option<StoredKey>>> + Send;
+
+    /// Every RA profile, by name.
+    fn ra_profiles(&self) -> impl Future<Output = Result<Vec<RaProfile>>> + Send;
+
+    /// A certificate of the inventory.
+    fn certificate(&self, uuid: Uuid) -> impl Future<Output = Result<Option<CertificateRecord>>> + Send;
+
+    /// The certificate a caller already obtained with this idempotency key.
+    fn certificate_by_idempotency_key(
+        &self,
+        created_by: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<CertificateRecord>>> + Send;
+
+    /// Certificates matching `filter`, newest first.
+    fn list_certificates(
+        &self,
+        filter: &CertificateFilter,
+        page: Page,
+    ) -> impl Future<Output = Result<Listed<CertificateRecord>>> + Send;
+
     /// Every chain head.
     fn chain_heads(&self) -> impl Future<Output = Result<Vec<ChainHead>>> + Send;
 
@@ -108,6 +135,18 @@ pub trait StoreTx: Send {
         uuid: Uuid,
         now: EpochSeconds,
     ) -> impl Future<Output = Result<Option<OAuthClient>>> + Send;
+
+    /// Stores a sealed key; returns its id.
+    fn insert_key(&mut self, key: &NewKey) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Stores an authority; returns its id. A name already taken fails with `authority.name_taken`.
+    fn insert_authority(&mut self, authority: &NewAuthority) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Stores an RA profile; returns its id. A name already taken fails with `ra_profile.name_taken`.
+    fn insert_ra_profile(&mut self, profile: &RaProfile) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Stores a certificate (its `id` is ignored); returns its id.
+    fn insert_certificate(&mut self, cert: &CertificateRecord) -> impl Future<Output = Result<i64>> + Send;
 
     /// Records a fact about the installation once; `false` when the key is already set (nothing changes).
     fn insert_meta(&mut self, key: &str, value: &str) -> impl Future<Output = Result<bool>> + Send;

@@ -15,6 +15,7 @@ use certwright_core::clock::SystemClock;
 use certwright_core::services::{Services, Settings as ServiceSettings};
 use certwright_core::store::Store;
 use certwright_core::CoreError;
+use certwright_pki::alg::KeyAlgorithm;
 use certwright_pki::envelope::{Keyring, MasterKey};
 use certwright_store::SqlStore;
 use std::fs::{self, File, OpenOptions};
@@ -95,21 +96,30 @@ async fn open_with(settings: &Settings, may_bootstrap: bool) -> Result<Opened, B
             )));
         }
     }
-    Ok(Opened { services: Arc::new(services(store, settings)), keyring: Arc::new(keyring), new_admin_token })
+    let services = Arc::new(services(store, settings, keyring.clone()));
+    if may_bootstrap {
+        let alg = KeyAlgorithm::parse(&settings.config.ca_key_algorithm).map_err(CoreError::from)?;
+        if services.ensure_default_hierarchy(alg).await?.is_some() {
+            tracing::info!(key_algorithm = %alg.name(), "created the root CA, the issuing CA and the default RA profile");
+        }
+    }
+    Ok(Opened { services, keyring, new_admin_token })
 }
 
-fn services(store: SqlStore, settings: &Settings) -> Services<SqlStore> {
+fn services(store: SqlStore, settings: &Settings, keyring: Arc<Keyring>) -> Services<SqlStore> {
     Services::new(
         store,
         Arc::new(SystemClock),
+        keyring,
         ServiceSettings {
             node_id: settings.config.node_id.clone(),
             default_oauth_token_ttl: settings.config.oauth_token_ttl_seconds,
+            public_http_url: Some(settings.config.public_http_url()),
         },
     )
 }
 
-type Parts = (SqlStore, Keyring, Option<String>);
+type Parts = (SqlStore, Arc<Keyring>, Option<String>);
 
 async fn open_sqlite(settings: &Settings, may_bootstrap: bool) -> Result<Parts, BootstrapError> {
     let dir = &settings.data_dir;
@@ -129,7 +139,7 @@ async fn open_sqlite(settings: &Settings, may_bootstrap: bool) -> Result<Parts, 
             key_path.display()
         )));
     }
-    let keyring = read_keyring(&key_path)?;
+    let keyring = Arc::new(read_keyring(&key_path)?);
     let store =
         if may_bootstrap { SqlStore::open_sqlite(&db).await? } else { SqlStore::open_sqlite_unmigrated(&db).await? };
     check_key(&store, &keyring, &key_path).await?;
@@ -152,8 +162,9 @@ async fn bootstrap_sqlite(settings: &Settings) -> Result<String, BootstrapError>
 
     let secret = Secret::generate("cwt_")?;
     write_secret_file(&staging.join(ADMIN_TOKEN_FILE), format!("{}\n", secret.danger_expose()).as_bytes())?;
-    let svc = services(store, settings);
-    svc.bootstrap_admin(&secret, &key_check(&keyring)?).await?;
+    let check = key_check(&keyring)?;
+    let svc = services(store, settings, Arc::new(keyring));
+    svc.bootstrap_admin(&secret, &check).await?;
     svc.store().checkpoint_wal().await?;
     svc.store().close().await;
     checkpoint("admin-token");
@@ -196,7 +207,7 @@ async fn open_postgres(settings: &Settings, url: &str, may_bootstrap: bool) -> R
             None if !may_bootstrap => return Err(not_initialised(dir)),
             None => {
                 let staging = fresh_staging(dir)?;
-                let keyring = Keyring::new(MasterKey::generate().map_err(CoreError::from)?, vec![]);
+                let keyring = Arc::new(Keyring::new(MasterKey::generate().map_err(CoreError::from)?, vec![]));
                 write_secret_file(&staging.join(MASTER_KEY_FILE), keyring.danger_render().as_bytes())?;
                 checkpoint("master-key");
                 let secret = bootstrap_database(settings, &store, &keyring, &staging).await?;
@@ -207,7 +218,7 @@ async fn open_postgres(settings: &Settings, url: &str, may_bootstrap: bool) -> R
         }
     }
 
-    let keyring = read_keyring(&key_path)?;
+    let keyring = Arc::new(read_keyring(&key_path)?);
     if check.is_none() {
         if !may_bootstrap {
             return Err(not_initialised(dir));
@@ -227,13 +238,13 @@ async fn open_postgres(settings: &Settings, url: &str, may_bootstrap: bool) -> R
 async fn bootstrap_database(
     settings: &Settings,
     store: &SqlStore,
-    keyring: &Keyring,
+    keyring: &Arc<Keyring>,
     staging: &Path,
 ) -> Result<String, BootstrapError> {
     let secret = Secret::generate("cwt_")?;
     write_secret_file(&staging.join(ADMIN_TOKEN_FILE), format!("{}\n", secret.danger_expose()).as_bytes())?;
     checkpoint("admin-token");
-    let svc = services(store.clone(), settings);
+    let svc = services(store.clone(), settings, keyring.clone());
     svc.bootstrap_admin(&secret, &key_check(keyring)?).await.map_err(|e| match e {
         CoreError::Conflict { .. } => BootstrapError::State(
             "another node initialised the database at the same moment: copy its master.key into this data \

@@ -43,6 +43,12 @@ pub struct Config {
     /// `tracing` filter directive, e.g. `info` or `certwright_server=debug`.
     pub log_level: String,
     pub log_format: LogFormat,
+    /// Key algorithm of the CAs created at first start: `ecdsa-p256`, `ecdsa-p384`, `rsa-2048`, `rsa-3072`,
+    /// `rsa-4096`, `ed25519`, `ml-dsa-65`…
+    pub ca_key_algorithm: String,
+    /// Base URL clients reach the plain-HTTP listener at (CA certificates, later OCSP and CRLs); written into
+    /// issued certificates. Defaults to `http://<http_listen>`.
+    pub public_http_url: Option<String>,
 }
 
 impl Default for Config {
@@ -58,6 +64,8 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             log_level: "info".to_owned(),
             log_format: LogFormat::Text,
+            ca_key_algorithm: "ecdsa-p256".to_owned(),
+            public_http_url: None,
         }
     }
 }
@@ -142,6 +150,11 @@ fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 impl Config {
+    /// The base URL written into certificates for the plain-HTTP listener.
+    pub fn public_http_url(&self) -> String {
+        self.public_http_url.clone().unwrap_or_else(|| format!("http://{}", self.http_listen))
+    }
+
     fn apply(&mut self, o: Overrides) {
         fn set<T>(slot: &mut T, value: Option<T>) {
             if let Some(v) = value {
@@ -171,6 +184,9 @@ impl Config {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 return invalid("database_url", "must be a postgres:// URL (leave it unset for SQLite)");
             }
+        }
+        if certwright_pki::alg::KeyAlgorithm::parse(&self.ca_key_algorithm).is_err() {
+            return invalid("ca_key_algorithm", "must be one of ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-2048, rsa-3072, rsa-4096, ed25519, ml-dsa-44, ml-dsa-65, ml-dsa-87");
         }
         if self.body_limit_bytes < 1024 {
             return invalid("body_limit_bytes", "must be at least 1024");

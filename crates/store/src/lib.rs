@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod migrate;
+mod pki;
 mod rows;
 mod sql;
 pub mod testing;

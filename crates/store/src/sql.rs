@@ -4,6 +4,7 @@ use crate::rows;
 use crate::tx::SqlTx;
 use certwright_core::audit::{ChainHead, Event, EventFilter};
 use certwright_core::auth::{ApiToken, OAuthClient};
+use certwright_core::ca::{Authority, CertificateFilter, CertificateRecord, RaProfile, StoredKey};
 use certwright_core::clock::EpochSeconds;
 use certwright_core::page::{Listed, Page};
 use certwright_core::store::{OAuthClientRecord, Readiness, Store};
@@ -248,6 +249,58 @@ impl Store for SqlStore {
             .await
             .and_then(|r| r.map(|r| r.try_get(0)).transpose())
             .map_err(storage)
+    }
+
+    async fn authorities(&self) -> Result<Vec<Authority>> {
+        sqlx::query(&format!("{} ORDER BY id", crate::pki::AUTHORITY_SELECT))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(crate::pki::authority)
+            .collect()
+    }
+
+    async fn key(&self, id: i64) -> Result<Option<StoredKey>> {
+        let row = sqlx::query(&format!("{} WHERE id = $1", crate::pki::KEY_SELECT))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.as_ref().map(crate::pki::key).transpose()
+    }
+
+    async fn ra_profiles(&self) -> Result<Vec<RaProfile>> {
+        sqlx::query(&format!("{} ORDER BY name", crate::pki::PROFILE_SELECT))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(crate::pki::profile)
+            .collect()
+    }
+
+    async fn certificate(&self, uuid: Uuid) -> Result<Option<CertificateRecord>> {
+        let row = sqlx::query(&format!("{} WHERE uuid = $1", crate::pki::CERT_SELECT))
+            .bind(uuid.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.as_ref().map(crate::pki::certificate).transpose()
+    }
+
+    async fn certificate_by_idempotency_key(&self, created_by: &str, key: &str) -> Result<Option<CertificateRecord>> {
+        let row = sqlx::query(&format!("{} WHERE created_by = $1 AND idempotency_key = $2", crate::pki::CERT_SELECT))
+            .bind(created_by)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.as_ref().map(crate::pki::certificate).transpose()
+    }
+
+    async fn list_certificates(&self, filter: &CertificateFilter, page: Page) -> Result<Listed<CertificateRecord>> {
+        crate::pki::list_certificates(&self.pool, filter, page).await
     }
 
     async fn chain_heads(&self) -> Result<Vec<ChainHead>> {

@@ -4,6 +4,7 @@ use crate::rows;
 use crate::sql::{storage, Backend};
 use certwright_core::audit::{ChainHead, Event, GENESIS_HASH};
 use certwright_core::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
+use certwright_core::ca::{CertificateRecord, NewAuthority, NewKey, RaProfile};
 use certwright_core::clock::EpochSeconds;
 use certwright_core::store::StoreTx;
 use certwright_core::{CoreError, Result};
@@ -223,6 +224,22 @@ impl StoreTx for SqlTx {
         .await
         .map_err(storage)?;
         self.client_by_uuid(uuid).await
+    }
+
+    async fn insert_key(&mut self, key: &NewKey) -> Result<i64> {
+        crate::pki::insert_key(&mut self.tx, key).await
+    }
+
+    async fn insert_authority(&mut self, authority: &NewAuthority) -> Result<i64> {
+        crate::pki::insert_authority(&mut self.tx, authority).await
+    }
+
+    async fn insert_ra_profile(&mut self, profile: &RaProfile) -> Result<i64> {
+        crate::pki::insert_ra_profile(&mut self.tx, profile).await
+    }
+
+    async fn insert_certificate(&mut self, cert: &CertificateRecord) -> Result<i64> {
+        crate::pki::insert_certificate(&mut self.tx, cert).await
     }
 
     async fn insert_meta(&mut self, key: &str, value: &str) -> Result<bool> {

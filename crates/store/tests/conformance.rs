@@ -8,6 +8,7 @@ use certwright_core::clock::ManualClock;
 use certwright_core::page::Page;
 use certwright_core::services::{NewOAuthClientRequest, NewTokenRequest, Services, Settings};
 use certwright_core::store::{Store, StoreTx};
+use certwright_pki::envelope::{Keyring, MasterKey};
 use certwright_store::{testing, SqlStore};
 use std::sync::Arc;
 
@@ -21,7 +22,8 @@ struct Fixture {
 
 fn services(store: SqlStore, dir: Option<tempfile::TempDir>) -> Fixture {
     let clock = Arc::new(ManualClock::at(T0));
-    let svc = Services::new(store, clock.clone(), Settings::default());
+    let vault = Arc::new(Keyring::new(MasterKey::generate().unwrap(), vec![]));
+    let svc = Services::new(store, clock.clone(), vault, Settings::default());
     Fixture { svc: Arc::new(svc), clock, _dir: dir }
 }
 
@@ -47,7 +49,7 @@ mod cases {
     pub async fn migrations_are_current(f: Fixture) {
         let r = f.svc.store().readiness().await.unwrap();
         assert!(r.is_current(), "{r:?}");
-        assert_eq!(r.migrations_applied, 1);
+        assert_eq!(r.migrations_applied, 2);
     }
 
     pub async fn token_is_found_by_hash_listed_and_revoked(f: Fixture) {

@@ -3,16 +3,23 @@
 
 mod access;
 mod audit;
+mod ca;
+mod issuance;
 
 pub use access::{IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest, MASTER_KEY_CHECK};
 pub use audit::AuditReport;
+pub use ca::NewAuthorityRequest;
+pub use issuance::{IssueRequest, Issued};
 
 use crate::audit::{ChainHead, Event, EventDraft};
 use crate::auth::Ctx;
 use crate::clock::Clock;
 use crate::store::{Store, StoreTx};
+use crate::vault::KeyVault;
 use crate::Result;
-use std::sync::Arc;
+use certwright_pki::key::PrivateKey;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 /// Tunables of the services, from configuration.
 #[derive(Debug, Clone)]
@@ -21,11 +28,13 @@ pub struct Settings {
     pub node_id: String,
     /// Lifetime of OAuth2 access tokens when the client does not set one.
     pub default_oauth_token_ttl: i64,
+    /// Base URL of the plain-HTTP listener, written into certificates' caIssuers URLs when set.
+    pub public_http_url: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { node_id: "node-1".to_owned(), default_oauth_token_ttl: 3600 }
+        Self { node_id: "node-1".to_owned(), default_oauth_token_ttl: 3600, public_http_url: None }
     }
 }
 
@@ -34,12 +43,15 @@ impl Default for Settings {
 pub struct Services<S: Store> {
     store: S,
     clock: Arc<dyn Clock>,
+    vault: Arc<dyn KeyVault>,
     settings: Settings,
+    /// Unsealed CA keys, by authority id.
+    signers: RwLock<HashMap<i64, Arc<PrivateKey>>>,
 }
 
 impl<S: Store> Services<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, settings: Settings) -> Self {
-        Self { store, clock, settings }
+    pub fn new(store: S, clock: Arc<dyn Clock>, vault: Arc<dyn KeyVault>, settings: Settings) -> Self {
+        Self { store, clock, vault, settings, signers: RwLock::default() }
     }
 
     /// The store, for read paths owned by other services and for readiness checks.

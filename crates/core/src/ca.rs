@@ -1,0 +1,433 @@
+//! Certificate authorities, RA profiles (the policy certificates are issued under), managed keys and the
+//! certificate inventory record.
+
+use crate::clock::EpochSeconds;
+use crate::{CoreError, Result};
+use certwright_pki::alg::KeyAlgorithm;
+use certwright_pki::cert::Eku;
+use certwright_pki::key::PublicKeyKind;
+use certwright_pki::names::San;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Where an authority sits in the hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorityKind {
+    Root,
+    Intermediate,
+}
+
+impl AuthorityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorityKind::Root => "root",
+            AuthorityKind::Intermediate => "intermediate",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "root" => Ok(AuthorityKind::Root),
+            "intermediate" => Ok(AuthorityKind::Intermediate),
+            other => Err(CoreError::Storage(format!("unknown authority kind '{other}'"))),
+        }
+    }
+}
+
+/// An internal certificate authority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub name: String,
+    pub kind: AuthorityKind,
+    /// The issuing parent; `None` for a root.
+    pub parent_id: Option<i64>,
+    /// The CA's managed key.
+    pub key_id: Option<i64>,
+    pub certificate_der: Vec<u8>,
+    pub subject: String,
+    /// Hex subject key identifier.
+    pub key_identifier: String,
+    pub not_before: EpochSeconds,
+    pub not_after: EpochSeconds,
+    pub created_at: EpochSeconds,
+}
+
+/// An authority row about to be inserted.
+#[derive(Debug, Clone)]
+pub struct NewAuthority {
+    pub uuid: Uuid,
+    pub name: String,
+    pub kind: AuthorityKind,
+    pub parent_id: Option<i64>,
+    pub key_id: Option<i64>,
+    pub certificate_der: Vec<u8>,
+    pub subject: String,
+    pub key_identifier: String,
+    pub not_before: EpochSeconds,
+    pub not_after: EpochSeconds,
+    pub created_at: EpochSeconds,
+}
+
+/// A private key sealed under the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub algorithm: String,
+    /// SubjectPublicKeyInfo DER.
+    pub public_key: Vec<u8>,
+    /// The PKCS#8 key, sealed with the key's uuid as context.
+    pub sealed: Vec<u8>,
+    pub exportable: bool,
+    pub created_at: EpochSeconds,
+}
+
+/// A key row about to be inserted.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub uuid: Uuid,
+    pub algorithm: String,
+    pub public_key: Vec<u8>,
+    pub sealed: Vec<u8>,
+    pub exportable: bool,
+    pub created_at: EpochSeconds,
+}
+
+/// The rules certificates issued through an RA profile must follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Key algorithms a request may use: `rsa` (any size from `min_rsa_bits`), `ecdsa-p256`, `ecdsa-p384`,
+    /// `ecdsa-p521`, `ed25519`, `ml-dsa-44`, `ml-dsa-65`, `ml-dsa-87`.
+    pub key_algorithms: Vec<String>,
+    /// Smallest RSA modulus accepted.
+    pub min_rsa_bits: u32,
+    /// Longest validity a certificate may get, in days.
+    pub max_validity_days: u32,
+    /// Validity when the request does not ask for one.
+    pub default_validity_days: u32,
+    /// DNS names allowed in the subject CN and SANs: `example.com` admits it and its subdomains,
+    /// `*.example.com` admits subdomains only. Empty admits any name.
+    pub allowed_domains: Vec<String>,
+    pub allow_wildcards: bool,
+    pub allow_ip_sans: bool,
+    pub allow_email_sans: bool,
+    pub allow_uri_sans: bool,
+    /// Extended key usages of issued certificates: `server`, `client`, `code_signing`, `email`.
+    pub extended_key_usage: Vec<String>,
+    /// Whether the server may generate the key pair for a request.
+    pub server_side_keygen: bool,
+    /// Whether a server-generated key may be returned to the requester.
+    pub key_export: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            key_algorithms: [
+                "rsa",
+                "ecdsa-p256",
+                "ecdsa-p384",
+                "ecdsa-p521",
+                "ed25519",
+                "ml-dsa-44",
+                "ml-dsa-65",
+                "ml-dsa-87",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            min_rsa_bits: 2048,
+            max_validity_days: 397,
+            default_validity_days: 90,
+            allowed_domains: Vec::new(),
+            allow_wildcards: true,
+            allow_ip_sans: true,
+            allow_email_sans: true,
+            allow_uri_sans: true,
+            extended_key_usage: vec!["server".to_owned(), "client".to_owned()],
+            server_side_keygen: true,
+            key_export: true,
+        }
+    }
+}
+
+fn violation(code: &'static str, message: String) -> CoreError {
+    CoreError::Invalid { code, message }
+}
+
+impl Policy {
+    /// Checks the policy itself.
+    pub fn validate(&self) -> Result<()> {
+        for a in &self.key_algorithms {
+            if a != "rsa" && KeyAlgorithm::parse(a).is_err() {
+                return Err(violation("ra_profile.invalid_policy", format!("unknown key algorithm '{a}'")));
+            }
+        }
+        for e in &self.extended_key_usage {
+            eku(e)?;
+        }
+        if self.default_validity_days == 0 || self.default_validity_days > self.max_validity_days {
+            return Err(violation(
+                "ra_profile.invalid_policy",
+                "default_validity_days must be between 1 and max_validity_days".to_owned(),
+            ));
+        }
+        if self.min_rsa_bits < 1024 {
+            return Err(violation("ra_profile.invalid_policy", "min_rsa_bits must be at least 1024".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Checks a requested public key.
+    pub fn check_key(&self, kind: PublicKeyKind) -> Result<String> {
+        let (family, name) = match kind {
+            PublicKeyKind::Rsa { bits } => {
+                if bits < self.min_rsa_bits {
+                    return Err(violation(
+                        "policy.key_too_small",
+                        format!("RSA keys must have at least {} bits, this one has {bits}", self.min_rsa_bits),
+                    ));
+                }
+                ("rsa".to_owned(), format!("rsa-{bits}"))
+            }
+            PublicKeyKind::Ecdsa(c) => {
+                let n = KeyAlgorithm::Ecdsa(c).name();
+                (n.clone(), n)
+            }
+            PublicKeyKind::Ed25519 => ("ed25519".to_owned(), "ed25519".to_owned()),
+            PublicKeyKind::MlDsa(l) => {
+                let n = KeyAlgorithm::MlDsa(l).name();
+                (n.clone(), n)
+            }
+            PublicKeyKind::Dsa { bits } => {
+                return Err(violation(
+                    "policy.key_algorithm_not_allowed",
+                    format!("DSA keys ({bits} bits) are not allowed by this RA profile"),
+                ))
+            }
+            _ => return Err(violation("policy.key_algorithm_not_allowed", "unsupported key type".to_owned())),
+        };
+        if self.key_algorithms.contains(&family) {
+            Ok(name)
+        } else {
+            Err(violation(
+                "policy.key_algorithm_not_allowed",
+                format!("{name} keys are not allowed by this RA profile (allowed: {})", self.key_algorithms.join(", ")),
+            ))
+        }
+    }
+
+    /// Checks the requested names.
+    pub fn check_names(&self, common_name: Option<&str>, sans: &[San]) -> Result<()> {
+        if let Some(cn) = common_name {
+            if !sans.iter().any(|s| matches!(s, San::Dns(d) if d.eq_ignore_ascii_case(cn))) && cn.contains('.') {
+                self.check_dns(cn)?;
+            }
+        }
+        for san in sans {
+            match san {
+                San::Dns(d) => self.check_dns(d)?,
+                San::Ip(ip) if !self.allow_ip_sans => {
+                    return Err(violation("policy.san_not_allowed", format!("IP address SAN {ip} is not allowed")))
+                }
+                San::Email(e) if !self.allow_email_sans => {
+                    return Err(violation("policy.san_not_allowed", format!("email SAN {e} is not allowed")))
+                }
+                San::Uri(u) if !self.allow_uri_sans => {
+                    return Err(violation("policy.san_not_allowed", format!("URI SAN {u} is not allowed")))
+                }
+                _ => {}
+            }
+        }
+        if common_name.is_none() && sans.is_empty() {
+            return Err(violation(
+                "policy.no_names",
+                "a certificate needs a common name or at least one SAN".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_dns(&self, name: &str) -> Result<()> {
+        let name = name.to_ascii_lowercase();
+        if name.starts_with("*.") && !self.allow_wildcards {
+            return Err(violation("policy.san_not_allowed", format!("wildcard name {name} is not allowed")));
+        }
+        if self.allowed_domains.is_empty() {
+            return Ok(());
+        }
+        let bare = name.trim_start_matches("*.");
+        let allowed = self.allowed_domains.iter().any(|d| {
+            let d = d.to_ascii_lowercase();
+            match d.strip_prefix("*.") {
+                Some(parent) => bare.ends_with(&format!(".{parent}")) || (name.starts_with("*.") && bare == parent),
+                None => bare == d || bare.ends_with(&format!(".{d}")),
+            }
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(violation(
+                "policy.san_not_allowed",
+                format!("{name} is outside the allowed domains ({})", self.allowed_domains.join(", ")),
+            ))
+        }
+    }
+
+    /// The validity to issue with.
+    pub fn validity_days(&self, requested: Option<u32>) -> Result<u32> {
+        match requested {
+            None => Ok(self.default_validity_days),
+            Some(0) => Err(violation("policy.validity_too_long", "validity_days must be at least 1".to_owned())),
+            Some(d) if d > self.max_validity_days => Err(violation(
+                "policy.validity_too_long",
+                format!("validity_days may be at most {}, {d} was requested", self.max_validity_days),
+            )),
+            Some(d) => Ok(d),
+        }
+    }
+
+    /// The extended key usages to write.
+    pub fn ekus(&self) -> Result<Vec<Eku>> {
+        self.extended_key_usage.iter().map(|e| eku(e)).collect()
+    }
+}
+
+fn eku(name: &str) -> Result<Eku> {
+    match name {
+        "server" => Ok(Eku::ServerAuth),
+        "client" => Ok(Eku::ClientAuth),
+        "code_signing" => Ok(Eku::CodeSigning),
+        "email" => Ok(Eku::EmailProtection),
+        other => Err(violation(
+            "ra_profile.invalid_policy",
+            format!("unknown extended key usage '{other}' (server, client, code_signing, email)"),
+        )),
+    }
+}
+
+/// An RA profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaProfile {
+    pub id: i64,
+    pub uuid: Uuid,
+    pub name: String,
+    pub authority_id: i64,
+    pub policy: Policy,
+    pub created_at: EpochSeconds,
+    pub updated_at: EpochSeconds,
+}
+
+/// Where a certificate in the inventory came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Origin {
+    /// Issued here from a request.
+    Request,
+    /// Issued here for the server itself or a CA.
+    System,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Request => "request",
+            Origin::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "request" => Ok(Origin::Request),
+            "system" => Ok(Origin::System),
+            other => Err(CoreError::Storage(format!("unknown origin '{other}'"))),
+        }
+    }
+}
+
+/// One certificate of the inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRecord {
+    pub id: i64,
+    pub uuid: Uuid,
+    /// Lower-case hex.
+    pub serial: String,
+    pub issuer: String,
+    pub subject: String,
+    pub common_name: Option<String>,
+    /// SANs in API spelling (`dns:…`).
+    pub sans: Vec<String>,
+    pub not_before: EpochSeconds,
+    pub not_after: EpochSeconds,
+    pub key_algorithm: String,
+    pub signature_algorithm: String,
+    /// SHA-256 of the DER, hex.
+    pub fingerprint: String,
+    /// `issued` until revocation arrives.
+    pub state: String,
+    pub origin: Origin,
+    pub authority_id: Option<i64>,
+    pub ra_profile_id: Option<i64>,
+    pub key_id: Option<i64>,
+    pub der: Vec<u8>,
+    pub idempotency_key: Option<String>,
+    pub created_by: String,
+    pub created_at: EpochSeconds,
+}
+
+/// Filters of the inventory list.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateFilter {
+    /// Substring of the common name or of any SAN.
+    pub name: Option<String>,
+    pub authority_id: Option<i64>,
+    pub ra_profile_id: Option<i64>,
+    pub origin: Option<Origin>,
+    pub expires_before: Option<EpochSeconds>,
+    pub expires_after: Option<EpochSeconds>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certwright_pki::alg::Curve;
+
+    fn dns(s: &str) -> San {
+        San::Dns(s.to_owned())
+    }
+
+    #[test]
+    fn domains_and_wildcards_follow_the_policy() {
+        let p = Policy { allowed_domains: vec!["example.com".into(), "*.example.net".into()], ..Default::default() };
+        assert!(p.check_names(Some("example.com"), &[dns("www.example.com"), dns("a.b.example.com")]).is_ok());
+        assert!(p.check_names(None, &[dns("api.example.net")]).is_ok());
+        assert!(p.check_names(None, &[dns("example.net")]).is_err(), "*.example.net admits subdomains only");
+        let err = p.check_names(None, &[dns("evil.org")]).unwrap_err();
+        assert_eq!(err.code(), "policy.san_not_allowed");
+        assert!(p.check_names(None, &[dns("notexample.com")]).is_err());
+        let strict = Policy { allow_wildcards: false, allow_ip_sans: false, ..Default::default() };
+        assert!(strict.check_names(None, &[dns("*.example.com")]).is_err());
+        assert!(strict.check_names(None, &[San::Ip("10.0.0.1".parse().unwrap())]).is_err());
+        assert_eq!(strict.check_names(None, &[]).unwrap_err().code(), "policy.no_names");
+    }
+
+    #[test]
+    fn keys_and_validity_follow_the_policy() {
+        let p = Policy {
+            key_algorithms: vec!["rsa".into(), "ecdsa-p256".into()],
+            min_rsa_bits: 3072,
+            ..Default::default()
+        };
+        assert_eq!(p.check_key(PublicKeyKind::Rsa { bits: 2048 }).unwrap_err().code(), "policy.key_too_small");
+        assert_eq!(p.check_key(PublicKeyKind::Rsa { bits: 4096 }).unwrap(), "rsa-4096");
+        assert!(p.check_key(PublicKeyKind::Ecdsa(Curve::P256)).is_ok());
+        assert_eq!(p.check_key(PublicKeyKind::Ed25519).unwrap_err().code(), "policy.key_algorithm_not_allowed");
+        assert_eq!(p.validity_days(None).unwrap(), 90);
+        assert_eq!(p.validity_days(Some(398)).unwrap_err().code(), "policy.validity_too_long");
+        assert!(Policy { extended_key_usage: vec!["teleport".into()], ..Default::default() }.validate().is_err());
+    }
+}

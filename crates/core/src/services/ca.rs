@@ -1,0 +1,306 @@
+//! Certificate authorities and RA profiles: creating them, the default hierarchy made at first start, and the
+//! unsealed signing keys kept in memory.
+
+use super::Services;
+use crate::audit::EventDraft;
+use crate::auth::{validate_name, Ctx, Permission};
+use crate::ca::{Authority, AuthorityKind, NewAuthority, NewKey, Policy, RaProfile};
+use crate::store::{Store, StoreTx};
+use crate::{CoreError, Result};
+use certwright_pki::alg::KeyAlgorithm;
+use certwright_pki::cert::{self, Cert, Extensions, Issuer, Template, Usage};
+use certwright_pki::digest::hex;
+use certwright_pki::key::{PrivateKey, Signer};
+use certwright_pki::names::parse_dn;
+use serde_json::json;
+use std::sync::Arc;
+use uuid::Uuid;
+
+const DAY: i64 = 86_400;
+
+/// What an administrator asks for when creating an authority.
+#[derive(Debug, Clone)]
+pub struct NewAuthorityRequest {
+    pub name: String,
+    /// Signing parent; `None` makes a self-signed root.
+    pub parent: Option<Uuid>,
+    pub key_algorithm: KeyAlgorithm,
+    /// RFC 4514 subject; defaults to `CN=<name>`.
+    pub subject: Option<String>,
+    pub validity_days: u32,
+    /// basicConstraints pathLenConstraint.
+    pub path_len: Option<u8>,
+    /// DNS name constraints (permitted subtrees).
+    pub permitted_dns: Vec<String>,
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> CoreError {
+    CoreError::invalid(code, message)
+}
+
+impl<S: Store> Services<S> {
+    /// Every authority.
+    pub async fn list_authorities(&self, ctx: &Ctx) -> Result<Vec<Authority>> {
+        ctx.caller.require(Permission::ReadInventory)?;
+        self.store.authorities().await
+    }
+
+    /// One authority by uuid.
+    pub async fn authority(&self, ctx: &Ctx, uuid: Uuid) -> Result<Authority> {
+        ctx.caller.require(Permission::ReadInventory)?;
+        self.find_authority(uuid).await
+    }
+
+    async fn find_authority(&self, uuid: Uuid) -> Result<Authority> {
+        self.store
+            .authorities()
+            .await?
+            .into_iter()
+            .find(|a| a.uuid == uuid)
+            .ok_or_else(|| CoreError::not_found("authority.not_found", "authority", uuid))
+    }
+
+    /// The certificates from `authority` up to its root, DER, the authority's own first.
+    pub async fn authority_chain(&self, authority: &Authority) -> Result<Vec<Vec<u8>>> {
+        let all = self.store.authorities().await?;
+        let mut chain = vec![authority.certificate_der.clone()];
+        let mut parent = authority.parent_id;
+        while let Some(id) = parent {
+            let p = all
+                .iter()
+                .find(|a| a.id == id)
+                .ok_or_else(|| CoreError::Storage(format!("authority {id} is missing from its child's chain")))?;
+            chain.push(p.certificate_der.clone());
+            parent = p.parent_id;
+            if chain.len() > 16 {
+                return Err(CoreError::Storage("authority chain is longer than 16".to_owned()));
+            }
+        }
+        Ok(chain)
+    }
+
+    /// The signing key of an authority, unsealed once and kept in memory.
+    pub(crate) async fn signer(&self, authority: &Authority) -> Result<Arc<PrivateKey>> {
+        if let Some(k) = self.signers.read().ok().and_then(|m| m.get(&authority.id).cloned()) {
+            return Ok(k);
+        }
+        let key_id = authority.key_id.ok_or_else(|| {
+            invalid("authority.no_key", format!("authority '{}' holds no private key", authority.name))
+        })?;
+        let stored =
+            self.store.key(key_id).await?.ok_or_else(|| {
+                CoreError::Storage(format!("key {key_id} of authority '{}' is missing", authority.name))
+            })?;
+        let pkcs8 = self.vault.open(&stored.sealed, stored.uuid.as_bytes())?;
+        let key = Arc::new(PrivateKey::from_pkcs8_der(&pkcs8)?);
+        if let Ok(mut m) = self.signers.write() {
+            m.insert(authority.id, key.clone());
+        }
+        Ok(key)
+    }
+
+    /// Seals `key` for storage.
+    pub(crate) fn seal_key(&self, key: &PrivateKey, exportable: bool) -> Result<NewKey> {
+        let uuid = Uuid::new_v4();
+        Ok(NewKey {
+            uuid,
+            algorithm: key.algorithm().name(),
+            public_key: key.public_key_der(),
+            sealed: self.vault.seal(&key.danger_pkcs8_der()?, uuid.as_bytes())?,
+            exportable,
+            created_at: self.clock.now(),
+        })
+    }
+
+    /// Creates a root (no parent) or an intermediate authority signed by `parent`.
+    pub async fn create_authority(&self, ctx: &Ctx, req: NewAuthorityRequest) -> Result<Authority> {
+        ctx.caller.require(Permission::ManageAuthorities)?;
+        let parent = match req.parent {
+            Some(p) => {
+                let a = self.find_authority(p).await?;
+                let signer = self.signer(&a).await?;
+                Some((a, signer))
+            }
+            None => None,
+        };
+        let (mut tx, head) = self.begin().await?;
+        let (authority, _) = self.create_authority_in(&mut tx, req, parent).await?;
+        let draft = EventDraft::success("authority.create", "authority", authority.uuid).with_details(json!({
+            "name": authority.name, "kind": authority.kind.as_str(), "subject": authority.subject,
+        }));
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+        Ok(authority)
+    }
+
+    /// Makes the key and certificate of a new authority and stores both in `tx`. `parent` is the signing
+    /// authority with its key (`None` for a self-signed root).
+    async fn create_authority_in(
+        &self,
+        tx: &mut S::Tx,
+        req: NewAuthorityRequest,
+        parent: Option<(Authority, Arc<PrivateKey>)>,
+    ) -> Result<(Authority, Arc<PrivateKey>)> {
+        let name = validate_name("name", &req.name)?;
+        if req.validity_days == 0 || req.validity_days > 36_500 {
+            return Err(invalid("authority.invalid_validity", "validity_days must be between 1 and 36500"));
+        }
+        let subject = parse_dn(req.subject.as_deref().unwrap_or(&format!("CN={name}")))
+            .map_err(|e| invalid("authority.invalid_subject", e.to_string()))?;
+        let key =
+            PrivateKey::generate(req.key_algorithm).map_err(|e| invalid("authority.invalid_key", e.to_string()))?;
+        let own_ski = key.public_key()?.key_identifier()?;
+        let now = self.clock.now();
+        let mut not_after = now + i64::from(req.validity_days) * DAY;
+        if let Some((p, _)) = &parent {
+            // A CA certificate never outlives its issuer.
+            not_after = not_after.min(p.not_after);
+        }
+        let template = Template {
+            serial: cert::random_serial()?,
+            subject: subject.clone(),
+            public_key_der: key.public_key_der(),
+            not_before: now - 60,
+            not_after,
+            extensions: Extensions {
+                ca: Some(req.path_len),
+                key_usage: vec![Usage::KeyCertSign, Usage::CrlSign, Usage::DigitalSignature],
+                permitted_dns: req.permitted_dns.clone(),
+                ..Default::default()
+            },
+        };
+        let certificate = match &parent {
+            None => cert::issue(&template, &Issuer { name: &subject, key_identifier: &own_ski, signer: &key })?,
+            Some((p, signer)) => {
+                let parent_cert = Cert::from_der(&p.certificate_der)?;
+                let parent_ski = parent_cert.key_identifier()?;
+                cert::issue(
+                    &template,
+                    &Issuer { name: parent_cert.subject(), key_identifier: &parent_ski, signer: signer.as_ref() },
+                )?
+            }
+        };
+        let key_id = tx.insert_key(&self.seal_key(&key, false)?).await?;
+        let new = NewAuthority {
+            uuid: Uuid::new_v4(),
+            name,
+            kind: if parent.is_some() { AuthorityKind::Intermediate } else { AuthorityKind::Root },
+            parent_id: parent.as_ref().map(|(p, _)| p.id),
+            key_id: Some(key_id),
+            certificate_der: certificate.der().to_vec(),
+            subject: certificate.subject_string(),
+            key_identifier: hex(&own_ski),
+            not_before: certificate.not_before(),
+            not_after: certificate.not_after(),
+            created_at: now,
+        };
+        let id = tx.insert_authority(&new).await?;
+        let authority = Authority {
+            id,
+            uuid: new.uuid,
+            name: new.name,
+            kind: new.kind,
+            parent_id: new.parent_id,
+            key_id: new.key_id,
+            certificate_der: new.certificate_der,
+            subject: new.subject,
+            key_identifier: new.key_identifier,
+            not_before: new.not_before,
+            not_after: new.not_after,
+            created_at: new.created_at,
+        };
+        let key = Arc::new(key);
+        if let Ok(mut m) = self.signers.write() {
+            m.insert(authority.id, key.clone());
+        }
+        Ok((authority, key))
+    }
+
+    /// Every RA profile.
+    pub async fn list_ra_profiles(&self, ctx: &Ctx) -> Result<Vec<RaProfile>> {
+        ctx.caller.require(Permission::ReadInventory)?;
+        self.store.ra_profiles().await
+    }
+
+    /// The RA profile called `name_or_uuid`.
+    pub async fn find_ra_profile(&self, name_or_uuid: &str) -> Result<RaProfile> {
+        let uuid = Uuid::parse_str(name_or_uuid).ok();
+        self.store
+            .ra_profiles()
+            .await?
+            .into_iter()
+            .find(|p| Some(p.uuid) == uuid || p.name == name_or_uuid)
+            .ok_or_else(|| CoreError::not_found("ra_profile.not_found", "RA profile", name_or_uuid))
+    }
+
+    /// Creates an RA profile issuing from `authority` under `policy`.
+    pub async fn create_ra_profile(&self, ctx: &Ctx, name: &str, authority: Uuid, policy: Policy) -> Result<RaProfile> {
+        ctx.caller.require(Permission::ManageAuthorities)?;
+        let name = validate_name("name", name)?;
+        policy.validate()?;
+        let authority = self.find_authority(authority).await?;
+        if authority.key_id.is_none() {
+            return Err(invalid("ra_profile.authority_cannot_issue", "the authority holds no private key"));
+        }
+        let now = self.clock.now();
+        let mut profile = RaProfile {
+            id: 0,
+            uuid: Uuid::new_v4(),
+            name,
+            authority_id: authority.id,
+            policy,
+            created_at: now,
+            updated_at: now,
+        };
+        let (mut tx, head) = self.begin().await?;
+        profile.id = tx.insert_ra_profile(&profile).await?;
+        let draft = EventDraft::success("ra_profile.create", "ra_profile", profile.uuid)
+            .with_details(json!({ "name": profile.name, "authority": authority.uuid }));
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+        Ok(profile)
+    }
+
+    /// First start (and any start that finds no authority): a root CA, an issuing CA under it and the
+    /// `default` RA profile, in one transaction. Returns the issuing CA, or `None` when authorities exist.
+    pub async fn ensure_default_hierarchy(&self, key_algorithm: KeyAlgorithm) -> Result<Option<Authority>> {
+        if !self.store.authorities().await?.is_empty() {
+            return Ok(None);
+        }
+        let (mut tx, head) = self.begin().await?;
+        let root_req = NewAuthorityRequest {
+            name: "root".to_owned(),
+            parent: None,
+            key_algorithm,
+            subject: Some("CN=certwright Root CA,O=certwright".to_owned()),
+            validity_days: 3650,
+            path_len: Some(1),
+            permitted_dns: Vec::new(),
+        };
+        let (root, root_key) = self.create_authority_in(&mut tx, root_req, None).await?;
+        let issuing_req = NewAuthorityRequest {
+            name: "issuing".to_owned(),
+            parent: Some(root.uuid),
+            key_algorithm,
+            subject: Some("CN=certwright Issuing CA,O=certwright".to_owned()),
+            validity_days: 1825,
+            path_len: Some(0),
+            permitted_dns: Vec::new(),
+        };
+        let (issuing, _) = self.create_authority_in(&mut tx, issuing_req, Some((root.clone(), root_key))).await?;
+        let now = self.clock.now();
+        let profile = RaProfile {
+            id: 0,
+            uuid: Uuid::new_v4(),
+            name: "default".to_owned(),
+            authority_id: issuing.id,
+            policy: Policy::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_ra_profile(&profile).await?;
+        let draft = EventDraft::success("system.pki_bootstrap", "authority", issuing.uuid).with_details(json!({
+            "root": root.uuid, "issuing": issuing.uuid, "ra_profile": profile.uuid, "key_algorithm": key_algorithm.name(),
+        }));
+        self.commit_with_event(tx, &head, &Ctx::system(), draft).await?;
+        Ok(Some(issuing))
+    }
+}

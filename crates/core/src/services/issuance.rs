@@ -1,0 +1,253 @@
+//! Issuing certificates through an RA profile: from a CSR, or with a key generated here. The certificate and
+//! its audit event are committed before the caller hears of it.
+
+use super::Services;
+use crate::audit::EventDraft;
+use crate::auth::{Ctx, Permission};
+use crate::ca::{CertificateFilter, CertificateRecord, Origin, Policy};
+use crate::page::{Listed, Page};
+use crate::store::{Store, StoreTx};
+use crate::{CoreError, Result};
+use certwright_pki::alg::KeyAlgorithm;
+use certwright_pki::cert::{self, Cert, Extensions, Issuer, Template, Usage};
+use certwright_pki::csr::Csr;
+use certwright_pki::key::{PrivateKey, PublicKey, PublicKeyKind};
+use certwright_pki::names::{common_name, San};
+use serde_json::json;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+const DAY: i64 = 86_400;
+/// notBefore is set this far in the past, for relying parties whose clocks run slow.
+const BACKDATE: i64 = 60;
+
+/// A certificate request as every face hands it to the core.
+#[derive(Debug, Clone, Default)]
+pub struct IssueRequest {
+    /// RA profile uuid or name.
+    pub ra_profile: String,
+    /// A PKCS#10 request (PEM, DER or base64). Without it the server generates the key.
+    pub csr: Option<Vec<u8>>,
+    /// Subject CN for a server-generated key.
+    pub common_name: Option<String>,
+    /// SANs in API spelling (`dns:…`, `ip:…`, `email:…`, `uri:…`) for a server-generated key.
+    pub sans: Vec<String>,
+    /// Key algorithm for a server-generated key (`ecdsa-p256` by default).
+    pub key_algorithm: Option<String>,
+    pub validity_days: Option<u32>,
+    /// The same key from the same principal returns the first certificate instead of issuing again.
+    pub idempotency_key: Option<String>,
+}
+
+/// An issued certificate with its chain and, for server-generated exportable keys, the private key.
+#[derive(Debug)]
+pub struct Issued {
+    pub record: CertificateRecord,
+    /// Issuer chain, DER, issuing CA first, root last.
+    pub chain: Vec<Vec<u8>>,
+    /// PKCS#8 DER of a server-generated key when the profile allows export.
+    pub private_key_pkcs8: Option<Zeroizing<Vec<u8>>>,
+    /// `true` when an earlier request with the same idempotency key produced this certificate.
+    pub replayed: bool,
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> CoreError {
+    CoreError::invalid(code, message)
+}
+
+fn key_usage(kind: PublicKeyKind) -> Vec<Usage> {
+    match kind {
+        PublicKeyKind::Rsa { .. } => vec![Usage::DigitalSignature, Usage::KeyEncipherment],
+        _ => vec![Usage::DigitalSignature],
+    }
+}
+
+impl<S: Store> Services<S> {
+    /// Issues a certificate under an RA profile.
+    pub async fn issue(&self, ctx: &Ctx, req: IssueRequest) -> Result<Issued> {
+        ctx.caller.require(Permission::IssueCertificates)?;
+        let profile = self.find_ra_profile(&req.ra_profile).await?;
+        if !ctx.caller.may_use_profile(&profile.name) {
+            return Err(CoreError::Forbidden {
+                role: ctx.caller.role.as_str().to_owned(),
+                action: "use this RA profile (the token is limited to other profiles)",
+            });
+        }
+        if let Some(key) = &req.idempotency_key {
+            if key.is_empty() || key.len() > 255 {
+                return Err(invalid("request.invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
+            }
+            if let Some(record) = self.store.certificate_by_idempotency_key(&ctx.caller.principal, key).await? {
+                let chain = self.chain_of(&record).await?;
+                return Ok(Issued { record, chain, private_key_pkcs8: None, replayed: true });
+            }
+        }
+        let policy: &Policy = &profile.policy;
+
+        // The key and the names: from the CSR, or chosen by the request.
+        let (subject, public_key, sans, generated) = match &req.csr {
+            Some(csr) => {
+                if req.common_name.is_some() || !req.sans.is_empty() || req.key_algorithm.is_some() {
+                    return Err(invalid(
+                        "request.csr_and_fields",
+                        "send either a csr or common_name/sans/key_algorithm, not both",
+                    ));
+                }
+                let csr = Csr::parse(csr).map_err(|e| invalid("csr.invalid", e.to_string()))?;
+                let sans = csr.sans.clone();
+                (csr.subject.clone(), csr.public_key.clone(), sans, None)
+            }
+            None => {
+                if !policy.server_side_keygen {
+                    return Err(invalid(
+                        "policy.keygen_not_allowed",
+                        "this RA profile does not generate keys; send a csr",
+                    ));
+                }
+                let alg = KeyAlgorithm::parse(req.key_algorithm.as_deref().unwrap_or("ecdsa-p256"))
+                    .map_err(|e| invalid("request.invalid_key_algorithm", e.to_string()))?;
+                let sans = req
+                    .sans
+                    .iter()
+                    .map(|s| San::parse(s).map_err(|e| invalid("request.invalid_san", e.to_string())))
+                    .collect::<Result<Vec<_>>>()?;
+                let subject = match &req.common_name {
+                    Some(cn) => common_name(cn).map_err(|e| invalid("request.invalid_common_name", e.to_string()))?,
+                    None => Default::default(),
+                };
+                let key =
+                    PrivateKey::generate(alg).map_err(|e| invalid("request.invalid_key_algorithm", e.to_string()))?;
+                let public = key.public_key()?;
+                (subject, public, sans, Some(key))
+            }
+        };
+        let cn = certwright_pki::names::first_common_name(&subject);
+        let key_name = policy.check_key(public_key.kind)?;
+        policy.check_names(cn.as_deref(), &sans)?;
+        let days = policy.validity_days(req.validity_days)?;
+
+        let authority =
+            self.store.authorities().await?.into_iter().find(|a| a.id == profile.authority_id).ok_or_else(|| {
+                CoreError::Storage(format!("RA profile '{}' names a missing authority", profile.name))
+            })?;
+        let signer = self.signer(&authority).await?;
+        let issuer_cert = Cert::from_der(&authority.certificate_der)?;
+        let now = self.clock.now();
+        let not_after = (now + i64::from(days) * DAY).min(authority.not_after);
+        let ca_issuers = self
+            .settings
+            .public_http_url
+            .as_ref()
+            .map(|base| vec![format!("{}/ca/{}.crt", base.trim_end_matches('/'), authority.uuid)])
+            .unwrap_or_default();
+        let template = Template {
+            serial: cert::random_serial()?,
+            subject,
+            public_key_der: public_key.der().to_vec(),
+            not_before: now - BACKDATE,
+            not_after,
+            extensions: Extensions {
+                key_usage: key_usage(public_key.kind),
+                extended_key_usage: policy.ekus()?,
+                sans: sans.clone(),
+                ca_issuers_urls: ca_issuers,
+                ..Default::default()
+            },
+        };
+        let issuer_ski = issuer_cert.key_identifier()?;
+        let issued = cert::issue(
+            &template,
+            &Issuer { name: issuer_cert.subject(), key_identifier: &issuer_ski, signer: signer.as_ref() },
+        )?;
+
+        let (mut tx, head) = self.begin().await?;
+        let (key_id, export) = match &generated {
+            Some(k) => (Some(tx.insert_key(&self.seal_key(k, policy.key_export)?).await?), policy.key_export),
+            None => (None, false),
+        };
+        let mut record = record_of(&issued, &public_key, &key_name, Origin::Request, &ctx.caller.principal, now)?;
+        record.authority_id = Some(authority.id);
+        record.ra_profile_id = Some(profile.id);
+        record.key_id = key_id;
+        record.idempotency_key = req.idempotency_key.clone();
+        record.id = tx.insert_certificate(&record).await?;
+        let draft = EventDraft::success("certificate.issue", "certificate", record.uuid).with_details(json!({
+            "serial": record.serial, "subject": record.subject, "sans": record.sans, "ra_profile": profile.name,
+            "authority": authority.uuid, "key": if generated.is_some() { "generated" } else { "csr" },
+        }));
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+
+        let private_key_pkcs8 = match (&generated, export) {
+            (Some(k), true) => Some(k.danger_pkcs8_der()?),
+            _ => None,
+        };
+        let chain = self.authority_chain(&authority).await?;
+        Ok(Issued { record, chain, private_key_pkcs8, replayed: false })
+    }
+
+    async fn chain_of(&self, record: &CertificateRecord) -> Result<Vec<Vec<u8>>> {
+        let Some(id) = record.authority_id else { return Ok(Vec::new()) };
+        match self.store.authorities().await?.into_iter().find(|a| a.id == id) {
+            Some(a) => self.authority_chain(&a).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// One certificate of the inventory with its issuer chain.
+    pub async fn certificate(&self, ctx: &Ctx, uuid: Uuid) -> Result<(CertificateRecord, Vec<Vec<u8>>)> {
+        ctx.caller.require(Permission::ReadInventory)?;
+        let record = self
+            .store
+            .certificate(uuid)
+            .await?
+            .ok_or_else(|| CoreError::not_found("certificate.not_found", "certificate", uuid))?;
+        let chain = self.chain_of(&record).await?;
+        Ok((record, chain))
+    }
+
+    /// The inventory, newest first.
+    pub async fn list_certificates(
+        &self,
+        ctx: &Ctx,
+        filter: &CertificateFilter,
+        page: Page,
+    ) -> Result<Listed<CertificateRecord>> {
+        ctx.caller.require(Permission::ReadInventory)?;
+        self.store.list_certificates(filter, page).await
+    }
+}
+
+/// The inventory record of a certificate (ids and links left for the caller to fill).
+pub(crate) fn record_of(
+    cert: &Cert,
+    public_key: &PublicKey,
+    key_name: &str,
+    origin: Origin,
+    created_by: &str,
+    now: i64,
+) -> Result<CertificateRecord> {
+    let _ = public_key;
+    Ok(CertificateRecord {
+        id: 0,
+        uuid: Uuid::new_v4(),
+        serial: cert.serial_hex(),
+        issuer: cert.issuer_string(),
+        subject: cert.subject_string(),
+        common_name: cert.common_name(),
+        sans: cert.sans()?.iter().map(San::to_api).collect(),
+        not_before: cert.not_before(),
+        not_after: cert.not_after(),
+        key_algorithm: key_name.to_owned(),
+        signature_algorithm: format!("{:?}", cert.signature_algorithm()?),
+        fingerprint: cert.fingerprint_sha256(),
+        state: "issued".to_owned(),
+        origin,
+        authority_id: None,
+        ra_profile_id: None,
+        key_id: None,
+        der: cert.der().to_vec(),
+        idempotency_key: None,
+        created_by: created_by.to_owned(),
+        created_at: now,
+    })
+}

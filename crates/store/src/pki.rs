@@ -1,0 +1,256 @@
+//! Rows and queries for keys, authorities, RA profiles and the certificate inventory.
+
+use crate::rows::{bind_all, Bind};
+use crate::sql::storage;
+use certwright_core::ca::{
+    Authority, AuthorityKind, CertificateFilter, CertificateRecord, NewAuthority, NewKey, Origin, Policy, RaProfile,
+    StoredKey,
+};
+use certwright_core::page::{Listed, Page};
+use certwright_core::{CoreError, Result};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Row};
+use uuid::Uuid;
+
+pub(crate) const AUTHORITY_SELECT: &str = "SELECT id, uuid, name, kind, parent_id, key_id, certificate, subject, \
+     key_identifier, not_before, not_after, created_at FROM authorities";
+pub(crate) const KEY_SELECT: &str = "SELECT id, uuid, algorithm, public_key, sealed, exportable, created_at FROM keys";
+pub(crate) const PROFILE_SELECT: &str =
+    "SELECT id, uuid, name, authority_id, policy, created_at, updated_at FROM ra_profiles";
+pub(crate) const CERT_SELECT: &str = "SELECT id, uuid, serial, issuer, subject, common_name, sans, not_before, \
+     not_after, key_algorithm, signature_algorithm, fingerprint, state, origin, authority_id, ra_profile_id, key_id, \
+     der, idempotency_key, created_by, created_at FROM certificates";
+
+fn get<'r, T: sqlx::Decode<'r, Any> + sqlx::Type<Any>>(row: &'r AnyRow, c: &str) -> Result<T> {
+    row.try_get(c).map_err(storage)
+}
+
+fn uuid(row: &AnyRow) -> Result<Uuid> {
+    let s: String = get(row, "uuid")?;
+    Uuid::parse_str(&s).map_err(|e| CoreError::Storage(format!("bad uuid: {e}")))
+}
+
+pub(crate) fn authority(row: &AnyRow) -> Result<Authority> {
+    Ok(Authority {
+        id: get(row, "id")?,
+        uuid: uuid(row)?,
+        name: get(row, "name")?,
+        kind: AuthorityKind::parse(&get::<String>(row, "kind")?)?,
+        parent_id: get(row, "parent_id")?,
+        key_id: get(row, "key_id")?,
+        certificate_der: get(row, "certificate")?,
+        subject: get(row, "subject")?,
+        key_identifier: get(row, "key_identifier")?,
+        not_before: get(row, "not_before")?,
+        not_after: get(row, "not_after")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+pub(crate) fn key(row: &AnyRow) -> Result<StoredKey> {
+    Ok(StoredKey {
+        id: get(row, "id")?,
+        uuid: uuid(row)?,
+        algorithm: get(row, "algorithm")?,
+        public_key: get(row, "public_key")?,
+        sealed: get(row, "sealed")?,
+        exportable: get::<i64>(row, "exportable")? != 0,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+pub(crate) fn profile(row: &AnyRow) -> Result<RaProfile> {
+    let policy: String = get(row, "policy")?;
+    Ok(RaProfile {
+        id: get(row, "id")?,
+        uuid: uuid(row)?,
+        name: get(row, "name")?,
+        authority_id: get(row, "authority_id")?,
+        policy: serde_json::from_str::<Policy>(&policy)
+            .map_err(|e| CoreError::Storage(format!("RA profile policy is not valid JSON: {e}")))?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn certificate(row: &AnyRow) -> Result<CertificateRecord> {
+    let sans: String = get(row, "sans")?;
+    Ok(CertificateRecord {
+        id: get(row, "id")?,
+        uuid: uuid(row)?,
+        serial: get(row, "serial")?,
+        issuer: get(row, "issuer")?,
+        subject: get(row, "subject")?,
+        common_name: get(row, "common_name")?,
+        sans: serde_json::from_str(&sans).map_err(|e| CoreError::Storage(format!("sans: {e}")))?,
+        not_before: get(row, "not_before")?,
+        not_after: get(row, "not_after")?,
+        key_algorithm: get(row, "key_algorithm")?,
+        signature_algorithm: get(row, "signature_algorithm")?,
+        fingerprint: get(row, "fingerprint")?,
+        state: get(row, "state")?,
+        origin: Origin::parse(&get::<String>(row, "origin")?)?,
+        authority_id: get(row, "authority_id")?,
+        ra_profile_id: get(row, "ra_profile_id")?,
+        key_id: get(row, "key_id")?,
+        der: get(row, "der")?,
+        idempotency_key: get(row, "idempotency_key")?,
+        created_by: get(row, "created_by")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+/// Builds the WHERE clause of an inventory query.
+pub(crate) fn certificate_filter(f: &CertificateFilter) -> (String, Vec<Bind>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut binds = Vec::new();
+    if let Some(name) = &f.name {
+        let escaped = name.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        binds.push(Bind::Text(format!("%{escaped}%")));
+        let n = binds.len();
+        clauses.push(format!(
+            "(LOWER(COALESCE(common_name, '')) LIKE ${n} ESCAPE '\\' OR LOWER(sans) LIKE ${n} ESCAPE '\\')"
+        ));
+    }
+    let mut int = |clause: &str, v: Option<i64>| {
+        if let Some(v) = v {
+            binds.push(Bind::Int(v));
+            clauses.push(format!("{clause} ${}", binds.len()));
+        }
+    };
+    int("authority_id =", f.authority_id);
+    int("ra_profile_id =", f.ra_profile_id);
+    int("not_after <", f.expires_before);
+    int("not_after >=", f.expires_after);
+    if let Some(o) = f.origin {
+        binds.push(Bind::Text(o.as_str().to_owned()));
+        clauses.push(format!("origin = ${}", binds.len()));
+    }
+    let clause = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    (clause, binds)
+}
+
+pub(crate) async fn list_certificates(
+    pool: &sqlx::AnyPool,
+    filter: &CertificateFilter,
+    page: Page,
+) -> Result<Listed<CertificateRecord>> {
+    let (clause, binds) = certificate_filter(filter);
+    let total: i64 = bind_all(sqlx::query(&format!("SELECT COUNT(*) FROM certificates {clause}")), &binds)
+        .fetch_one(pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(storage)?;
+    let n = binds.len();
+    let sql = format!("{CERT_SELECT} {clause} ORDER BY id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2);
+    let items = bind_all(sqlx::query(&sql), &binds)
+        .bind(i64::from(page.limit()))
+        .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+        .fetch_all(pool)
+        .await
+        .map_err(storage)?
+        .iter()
+        .map(certificate)
+        .collect::<Result<_>>()?;
+    Ok(Listed { items, total: u64::try_from(total).unwrap_or(0) })
+}
+
+fn unique_or_storage(code: &'static str, what: String) -> impl FnOnce(sqlx::Error) -> CoreError {
+    move |e| match e.as_database_error().map(|d| d.is_unique_violation()) {
+        Some(true) => CoreError::Conflict { code, message: what },
+        _ => storage(e),
+    }
+}
+
+async fn returning_id<'q>(
+    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    conn: &mut AnyConnection,
+) -> std::result::Result<i64, sqlx::Error> {
+    q.fetch_one(conn).await.and_then(|r| r.try_get(0))
+}
+
+pub(crate) async fn insert_key(conn: &mut AnyConnection, k: &NewKey) -> Result<i64> {
+    let q = sqlx::query(
+        "INSERT INTO keys (uuid, algorithm, public_key, sealed, exportable, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(k.uuid.to_string())
+    .bind(k.algorithm.as_str())
+    .bind(k.public_key.as_slice())
+    .bind(k.sealed.as_slice())
+    .bind(i64::from(k.exportable))
+    .bind(k.created_at);
+    returning_id(q, conn).await.map_err(storage)
+}
+
+pub(crate) async fn insert_authority(conn: &mut AnyConnection, a: &NewAuthority) -> Result<i64> {
+    let q = sqlx::query(
+        "INSERT INTO authorities (uuid, name, kind, parent_id, key_id, certificate, subject, key_identifier, \
+         not_before, not_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(a.uuid.to_string())
+    .bind(a.name.as_str())
+    .bind(a.kind.as_str())
+    .bind(a.parent_id)
+    .bind(a.key_id)
+    .bind(a.certificate_der.as_slice())
+    .bind(a.subject.as_str())
+    .bind(a.key_identifier.as_str())
+    .bind(a.not_before)
+    .bind(a.not_after)
+    .bind(a.created_at);
+    returning_id(q, conn)
+        .await
+        .map_err(unique_or_storage("authority.name_taken", format!("an authority named '{}' exists", a.name)))
+}
+
+pub(crate) async fn insert_ra_profile(conn: &mut AnyConnection, p: &RaProfile) -> Result<i64> {
+    let policy = serde_json::to_string(&p.policy).map_err(|e| CoreError::Storage(e.to_string()))?;
+    let q = sqlx::query(
+        "INSERT INTO ra_profiles (uuid, name, authority_id, policy, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(p.uuid.to_string())
+    .bind(p.name.as_str())
+    .bind(p.authority_id)
+    .bind(policy)
+    .bind(p.created_at)
+    .bind(p.updated_at);
+    returning_id(q, conn)
+        .await
+        .map_err(unique_or_storage("ra_profile.name_taken", format!("an RA profile named '{}' exists", p.name)))
+}
+
+pub(crate) async fn insert_certificate(conn: &mut AnyConnection, c: &CertificateRecord) -> Result<i64> {
+    let sans = serde_json::Value::from(c.sans.clone()).to_string();
+    let q = sqlx::query(
+        "INSERT INTO certificates (uuid, serial, issuer, subject, common_name, sans, not_before, not_after, \
+         key_algorithm, signature_algorithm, fingerprint, state, origin, authority_id, ra_profile_id, key_id, der, \
+         idempotency_key, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING id",
+    )
+    .bind(c.uuid.to_string())
+    .bind(c.serial.as_str())
+    .bind(c.issuer.as_str())
+    .bind(c.subject.as_str())
+    .bind(c.common_name.as_deref())
+    .bind(sans)
+    .bind(c.not_before)
+    .bind(c.not_after)
+    .bind(c.key_algorithm.as_str())
+    .bind(c.signature_algorithm.as_str())
+    .bind(c.fingerprint.as_str())
+    .bind(c.state.as_str())
+    .bind(c.origin.as_str())
+    .bind(c.authority_id)
+    .bind(c.ra_profile_id)
+    .bind(c.key_id)
+    .bind(c.der.as_slice())
+    .bind(c.idempotency_key.as_deref())
+    .bind(c.created_by.as_str())
+    .bind(c.created_at);
+    returning_id(q, conn).await.map_err(unique_or_storage(
+        "certificate.duplicate",
+        "a certificate with this issuer and serial, or this idempotency key, already exists".to_owned(),
+    ))
+}
