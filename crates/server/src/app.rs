@@ -1,7 +1,7 @@
 //! Router assembly, cross-cutting middleware (request ids, body limit, access log) and the listeners with
 //! graceful shutdown.
 
-use crate::api::{events, health, oauth, tokens};
+use crate::api::{authorities, certificates, events, health, oauth, tokens};
 use crate::config::Config;
 use crate::extract::RequestId;
 use crate::openapi::ApiDoc;
@@ -23,9 +23,13 @@ use utoipa_swagger_ui::SwaggerUi;
 /// Header carrying the request id, in both directions.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Routes every listener serves: health probes (and, later, OCSP, CRLs and CA certificates).
+/// Routes every listener serves without authentication: health probes and CA certificates (later OCSP and
+/// CRLs).
 fn public_routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz))
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/ca/{file}", get(authorities::ca_certificate))
 }
 
 /// The native API and its documentation. Routes are registered from the handlers' OpenAPI annotations, so
@@ -39,6 +43,11 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(oauth::delete))
         .routes(routes!(oauth::token))
         .routes(routes!(events::list))
+        .routes(routes!(authorities::list, authorities::create))
+        .routes(routes!(authorities::get))
+        .routes(routes!(authorities::list_profiles, authorities::create_profile))
+        .routes(routes!(certificates::issue, certificates::list))
+        .routes(routes!(certificates::get))
         .split_for_parts();
     router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }

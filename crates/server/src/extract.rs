@@ -89,6 +89,27 @@ impl Policy for ReadAudit {
     const PERMISSION: Option<Permission> = Some(Permission::ReadAudit);
 }
 
+/// Create authorities and RA profiles.
+#[derive(Debug)]
+pub struct ManageAuthorities;
+impl Policy for ManageAuthorities {
+    const PERMISSION: Option<Permission> = Some(Permission::ManageAuthorities);
+}
+
+/// Request certificates.
+#[derive(Debug)]
+pub struct IssueCertificates;
+impl Policy for IssueCertificates {
+    const PERMISSION: Option<Permission> = Some(Permission::IssueCertificates);
+}
+
+/// Read authorities, profiles and the inventory.
+#[derive(Debug)]
+pub struct ReadInventory;
+impl Policy for ReadInventory {
+    const PERMISSION: Option<Permission> = Some(Permission::ReadInventory);
+}
+
 /// An authenticated caller whose role grants `P`; the service context to pass on.
 #[derive(Debug)]
 pub struct Authorized<P: Policy> {

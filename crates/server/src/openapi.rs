@@ -9,13 +9,14 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "certwright", description = "Certificate lifecycle manager with a built-in private CA: native API."),
-    paths(health::healthz, health::readyz),
+    paths(health::healthz, health::readyz, crate::api::authorities::ca_certificate),
     components(schemas(Problem, List<tokens::TokenView>, List<oauth::OAuthClientView>, List<events::EventView>)),
     modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "access", description = "API tokens, OAuth2 clients and the client-credentials grant"),
         (name = "audit", description = "The hash-chained audit log"),
+        (name = "pki", description = "Certificate authorities, RA profiles, issuance and the inventory"),
     )
 )]
 #[derive(Debug)]

@@ -2,12 +2,19 @@
 //! the audit trail, and bad input answered with problem documents. Every case runs on SQLite, and on
 //! PostgreSQL when `CERTWRIGHT_TEST_POSTGRES_URL` is set.
 
-use certwright_testkit::{Backend, TestServer};
+use certwright_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// Operations that must answer without a bearer token.
-const PUBLIC: &[(&str, &str)] = &[("get", "/healthz"), ("get", "/readyz"), ("post", "/v1/oauth/token")];
+const PUBLIC: &[(&str, &str)] =
+    &[("get", "/healthz"), ("get", "/readyz"), ("post", "/v1/oauth/token"), ("get", "/ca/{file}")];
+
+/// Routes a requester may call: itself, reading the PKI inventory, and requesting certificates.
+fn requester_may(method: &Method, path: &str) -> bool {
+    let inventory = ["/v1/authorities", "/v1/ra-profiles", "/v1/certificates"].iter().any(|p| path.starts_with(p));
+    path == "/v1/me" || (method == Method::GET && inventory) || (method == Method::POST && path == "/v1/certificates")
+}
 
 async fn problem(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(resp.status(), status, "expected {status} {code}");
@@ -50,6 +57,10 @@ mod cases {
     pub async fn every_protected_route_answers_401_problem_without_a_token(s: TestServer) {
         for (method, path, secured) in operations(&s).await {
             if !secured {
+                // Public routes exist (whatever they answer to an empty request).
+                let resp = s.http().request(method.clone(), s.at(&path)).send().await.unwrap();
+                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                assert_ne!(body["code"], "route.not_found", "{method} {path} is documented but not routed");
                 continue;
             }
             let resp = s.http().request(method.clone(), s.at(&path)).send().await.unwrap();
@@ -83,7 +94,7 @@ mod cases {
                     .unwrap();
                 problem(resp, StatusCode::FORBIDDEN, "auth.forbidden").await;
             }
-            if path != "/v1/me" {
+            if !requester_may(&method, &path) {
                 refused += 1;
                 let resp = s
                     .http()
@@ -103,7 +114,7 @@ mod cases {
         assert_eq!(denied["total"], refused, "{denied}");
         assert!(denied["items"][0]["object_id"].as_str().unwrap().contains("/v1/"));
         // Reads the auditor is allowed.
-        for path in ["/v1/tokens", "/v1/oauth-clients", "/v1/events", "/v1/me"] {
+        for path in ["/v1/tokens", "/v1/oauth-clients", "/v1/events", "/v1/me", "/v1/authorities", "/v1/certificates"] {
             let resp = s.http().get(s.at(path)).bearer_auth(&auditor).send().await.unwrap();
             assert_eq!(resp.status(), StatusCode::OK, "{path}");
         }
@@ -367,34 +378,7 @@ mod cases {
     }
 }
 
-macro_rules! api_tests {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let s = super::TestServer::start(super::Backend::Sqlite).await;
-                    super::cases::$case(s).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    if !super::Backend::available().contains(&super::Backend::Postgres) {
-                        eprintln!("CERTWRIGHT_TEST_POSTGRES_URL is not set: PostgreSQL case not run");
-                        return;
-                    }
-                    let s = super::TestServer::start(super::Backend::Postgres).await;
-                    super::cases::$case(s).await
-                }
-            )*
-        }
-    };
-}
-
-api_tests!(
+certwright_testkit::backend_tests!(
     every_protected_route_answers_401_problem_without_a_token,
     auditor_is_refused_every_mutating_route_and_requester_every_admin_route,
     token_lifecycle_create_use_list_revoke,

@@ -124,3 +124,33 @@ fn rand_suffix() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed).to_string()
 }
+
+/// Generates one `#[tokio::test]` per case and backend: `sqlite::<case>` always, `postgres::<case>` running when
+/// `CERTWRIGHT_TEST_POSTGRES_URL` is set. Each case is `async fn(TestServer)` in a module named `cases`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let s = $crate::TestServer::start($crate::Backend::Sqlite).await;
+                    super::cases::$case(s).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if !$crate::Backend::available().contains(&$crate::Backend::Postgres) {
+                        eprintln!("CERTWRIGHT_TEST_POSTGRES_URL is not set: PostgreSQL case not run");
+                        return;
+                    }
+                    let s = $crate::TestServer::start($crate::Backend::Postgres).await;
+                    super::cases::$case(s).await
+                }
+            )*
+        }
+    };
+}

@@ -1,6 +1,8 @@
 //! The native REST API under `/v1`: request and response types, and handlers that translate them to one core
 //! service call each.
 
+pub mod authorities;
+pub mod certificates;
 pub mod events;
 pub mod health;
 pub mod oauth;

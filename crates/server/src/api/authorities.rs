@@ -1,0 +1,223 @@
+//! `/v1/authorities` and `/v1/ra-profiles`: the CA hierarchy and the policies certificates are issued under;
+//! `/ca/{id}.crt`: CA certificates over plain HTTP for relying parties.
+
+use super::{time, List};
+use crate::extract::{ApiJson, ApiPath, Authorized, ManageAuthorities, ReadInventory};
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use certwright_core::ca::{Authority, Policy, RaProfile};
+use certwright_core::services::NewAuthorityRequest;
+use certwright_core::CoreError;
+use certwright_pki::alg::KeyAlgorithm;
+use certwright_pki::pem;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A certificate authority.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorityView {
+    pub id: Uuid,
+    pub name: String,
+    /// `root` or `intermediate`.
+    pub kind: String,
+    /// The signing parent's id (absent for a root).
+    pub parent: Option<Uuid>,
+    pub subject: String,
+    /// Hex subject key identifier.
+    pub key_identifier: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub created_at: String,
+    /// The CA certificate.
+    pub certificate_pem: String,
+    /// The CA certificate followed by its issuers up to the root.
+    pub chain_pem: String,
+    /// Where relying parties fetch the certificate (DER).
+    pub certificate_url: String,
+}
+
+async fn view(state: &AppState, a: Authority, all: &[Authority]) -> Result<AuthorityView, ApiError> {
+    let chain = state.services.authority_chain(&a).await?;
+    Ok(AuthorityView {
+        id: a.uuid,
+        name: a.name,
+        kind: a.kind.as_str().to_owned(),
+        parent: a.parent_id.and_then(|p| all.iter().find(|x| x.id == p).map(|x| x.uuid)),
+        subject: a.subject,
+        key_identifier: a.key_identifier,
+        not_before: time(a.not_before),
+        not_after: time(a.not_after),
+        created_at: time(a.created_at),
+        certificate_pem: pem::encode("CERTIFICATE", &a.certificate_der),
+        chain_pem: chain.iter().map(|c| pem::encode("CERTIFICATE", c)).collect(),
+        certificate_url: format!("/ca/{}.crt", a.uuid),
+    })
+}
+
+/// Lists certificate authorities.
+#[utoipa::path(get, path = "/v1/authorities", tag = "pki", security(("bearer" = [])),
+    responses((status = 200, body = List<AuthorityView>), (status = 401, body = Problem)))]
+pub async fn list(
+    auth: Authorized<ReadInventory>,
+    State(state): State<AppState>,
+) -> Result<Json<List<AuthorityView>>, ApiError> {
+    let all = state.services.list_authorities(&auth.ctx).await?;
+    let mut items = Vec::with_capacity(all.len());
+    for a in all.clone() {
+        items.push(view(&state, a, &all).await?);
+    }
+    let total = items.len() as u64;
+    Ok(Json(List { limit: u32::try_from(total).unwrap_or(u32::MAX), offset: 0, total, items }))
+}
+
+/// One certificate authority with its chain.
+#[utoipa::path(get, path = "/v1/authorities/{id}", tag = "pki", params(("id" = Uuid, Path, description = "authority id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = AuthorityView), (status = 400, body = Problem), (status = 401, body = Problem),
+               (status = 404, body = Problem)))]
+pub async fn get(
+    auth: Authorized<ReadInventory>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<AuthorityView>, ApiError> {
+    let a = state.services.authority(&auth.ctx, id).await?;
+    let all = state.services.list_authorities(&auth.ctx).await?;
+    Ok(Json(view(&state, a, &all).await?))
+}
+
+/// Body of `POST /v1/authorities`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAuthority {
+    pub name: String,
+    /// The signing authority; absent creates a self-signed root.
+    pub parent: Option<Uuid>,
+    /// `ecdsa-p256` (default), `ecdsa-p384`, `ecdsa-p521`, `rsa-2048`, `rsa-3072`, `rsa-4096`, `ed25519`,
+    /// `ml-dsa-44`, `ml-dsa-65`, `ml-dsa-87`.
+    pub key_algorithm: Option<String>,
+    /// RFC 4514 subject (default `CN=<name>`).
+    pub subject: Option<String>,
+    /// Default 3650 for a root, 1825 for an intermediate; never beyond the parent's expiry.
+    pub validity_days: Option<u32>,
+    /// basicConstraints pathLenConstraint.
+    pub path_len: Option<u8>,
+    /// Permitted DNS subtrees (name constraints).
+    #[serde(default)]
+    pub permitted_dns: Vec<String>,
+}
+
+/// Creates a root or intermediate authority; its key is generated here and never leaves.
+#[utoipa::path(post, path = "/v1/authorities", tag = "pki", request_body = CreateAuthority, security(("bearer" = [])),
+    responses((status = 201, body = AuthorityView), (status = 400, body = Problem), (status = 401, body = Problem),
+               (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
+               (status = 422, body = Problem)))]
+pub async fn create(
+    auth: Authorized<ManageAuthorities>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateAuthority>,
+) -> Result<(StatusCode, Json<AuthorityView>), ApiError> {
+    let key_algorithm = KeyAlgorithm::parse(body.key_algorithm.as_deref().unwrap_or("ecdsa-p256"))
+        .map_err(|e| CoreError::invalid("authority.invalid_key", e.to_string()))?;
+    let req = NewAuthorityRequest {
+        name: body.name,
+        validity_days: body.validity_days.unwrap_or(if body.parent.is_some() { 1825 } else { 3650 }),
+        parent: body.parent,
+        key_algorithm,
+        subject: body.subject,
+        path_len: body.path_len,
+        permitted_dns: body.permitted_dns,
+    };
+    let a = state.services.create_authority(&auth.ctx, req).await?;
+    let all = state.services.list_authorities(&auth.ctx).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, a, &all).await?)))
+}
+
+/// A CA certificate (DER), for relying parties and the caIssuers URL of issued certificates. No
+/// authentication: CA certificates are public.
+#[utoipa::path(get, path = "/ca/{file}", tag = "pki", params(("file" = String, Path, description = "`<authority id>.crt`")),
+    responses((status = 200, content_type = "application/pkix-cert", body = Vec<u8>), (status = 404, body = Problem)))]
+pub async fn ca_certificate(
+    State(state): State<AppState>,
+    ApiPath(file): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::from(CoreError::not_found("authority.not_found", "authority", &file));
+    let id = file.strip_suffix(".crt").and_then(|s| Uuid::parse_str(s).ok()).ok_or_else(not_found)?;
+    let a = state.services.authority(&certwright_core::auth::Ctx::system(), id).await.map_err(|_| not_found())?;
+    Ok(([(header::CONTENT_TYPE, "application/pkix-cert")], a.certificate_der).into_response())
+}
+
+/// An RA profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RaProfileView {
+    pub id: Uuid,
+    pub name: String,
+    /// The issuing authority.
+    pub authority: Uuid,
+    #[schema(value_type = Object)]
+    pub policy: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn profile_view(p: RaProfile, all: &[Authority]) -> RaProfileView {
+    RaProfileView {
+        id: p.uuid,
+        name: p.name,
+        authority: all.iter().find(|a| a.id == p.authority_id).map(|a| a.uuid).unwrap_or_default(),
+        policy: serde_json::to_value(&p.policy).unwrap_or_default(),
+        created_at: time(p.created_at),
+        updated_at: time(p.updated_at),
+    }
+}
+
+/// Lists RA profiles.
+#[utoipa::path(get, path = "/v1/ra-profiles", tag = "pki", security(("bearer" = [])),
+    responses((status = 200, body = List<RaProfileView>), (status = 401, body = Problem)))]
+pub async fn list_profiles(
+    auth: Authorized<ReadInventory>,
+    State(state): State<AppState>,
+) -> Result<Json<List<RaProfileView>>, ApiError> {
+    let all = state.services.list_authorities(&auth.ctx).await?;
+    let items: Vec<_> =
+        state.services.list_ra_profiles(&auth.ctx).await?.into_iter().map(|p| profile_view(p, &all)).collect();
+    let total = items.len() as u64;
+    Ok(Json(List { limit: u32::try_from(total).unwrap_or(u32::MAX), offset: 0, total, items }))
+}
+
+/// Body of `POST /v1/ra-profiles`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRaProfile {
+    pub name: String,
+    /// The authority that signs certificates issued through this profile.
+    pub authority: Uuid,
+    /// Policy; omitted fields take their defaults (see the RA profile guide).
+    #[schema(value_type = Object)]
+    #[serde(default)]
+    pub policy: Option<serde_json::Value>,
+}
+
+/// Creates an RA profile.
+#[utoipa::path(post, path = "/v1/ra-profiles", tag = "pki", request_body = CreateRaProfile, security(("bearer" = [])),
+    responses((status = 201, body = RaProfileView), (status = 400, body = Problem), (status = 401, body = Problem),
+               (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
+               (status = 422, body = Problem)))]
+pub async fn create_profile(
+    auth: Authorized<ManageAuthorities>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateRaProfile>,
+) -> Result<(StatusCode, Json<RaProfileView>), ApiError> {
+    let policy: Policy = match body.policy {
+        Some(v) => serde_json::from_value(v)
+            .map_err(|e| CoreError::invalid("ra_profile.invalid_policy", format!("policy: {e}")))?,
+        None => Policy::default(),
+    };
+    let p = state.services.create_ra_profile(&auth.ctx, &body.name, body.authority, policy).await?;
+    let all = state.services.list_authorities(&auth.ctx).await?;
+    Ok((StatusCode::CREATED, Json(profile_view(p, &all))))
+}

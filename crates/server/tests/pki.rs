@@ -1,0 +1,308 @@
+//! Issuance through the native API, checked by openssl: chains from CSRs made by `openssl req` pass
+//! `openssl verify`, server-generated keys match their certificates, policy violations are specific problems,
+//! idempotent retries return the first certificate, and the inventory finds what was issued.
+
+use certwright_testkit::TestServer;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+
+fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl is installed");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn csr(dir: &Path, name: &str, key_args: &[&str], subj: &str, san: &str) -> String {
+    let (csr, key) = (format!("{name}.csr"), format!("{name}.key"));
+    let mut args = vec!["req", "-new", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subj];
+    args.extend_from_slice(key_args);
+    let ext = format!("subjectAltName={san}");
+    if !san.is_empty() {
+        args.extend_from_slice(&["-addext", &ext]);
+    }
+    let (ok, text) = openssl(dir, &args);
+    assert!(ok, "{text}");
+    std::fs::read_to_string(dir.join(csr)).unwrap()
+}
+
+async fn post(s: &TestServer, path: &str, token: &str, body: Value) -> reqwest::Response {
+    s.http().post(s.at(path)).bearer_auth(token).json(&body).send().await.unwrap()
+}
+
+async fn problem_code(resp: reqwest::Response, status: StatusCode) -> String {
+    assert_eq!(resp.status(), status);
+    let body: Value = resp.json().await.unwrap();
+    body["code"].as_str().unwrap().to_owned()
+}
+
+/// Writes the root (last in the chain) and the issuing CA, returns the openssl verify verdict for `leaf_pem`.
+fn verify(dir: &Path, leaf_pem: &str, chain_pem: &str) -> (bool, String) {
+    let certs: Vec<&str> = chain_pem.split_inclusive("-----END CERTIFICATE-----\n").collect();
+    assert!(certs.len() >= 2, "chain has the issuing CA and the root: {chain_pem}");
+    std::fs::write(dir.join("root.pem"), certs.last().unwrap()).unwrap();
+    std::fs::write(dir.join("untrusted.pem"), certs[..certs.len() - 1].concat()).unwrap();
+    std::fs::write(dir.join("leaf.pem"), leaf_pem).unwrap();
+    openssl(dir, &["verify", "-purpose", "sslserver", "-CAfile", "root.pem", "-untrusted", "untrusted.pem", "leaf.pem"])
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn csrs_from_openssl_issue_chains_openssl_verifies(s: TestServer) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let keys: &[(&str, &[&str])] = &[
+            ("rsa", &["-newkey", "rsa:2048"]),
+            ("ec", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+            ("ed", &["-newkey", "ed25519"]),
+        ];
+        for (name, args) in keys {
+            let pem = csr(d, name, args, "/CN=www.example.com", "DNS:www.example.com,IP:192.0.2.1");
+            let resp = post(&s, "/v1/certificates", &s.admin_token, json!({"ra_profile": "default", "csr": pem})).await;
+            assert_eq!(resp.status(), StatusCode::CREATED, "{name}");
+            let issued: Value = resp.json().await.unwrap();
+            assert_eq!(issued["state"], "issued");
+            assert_eq!(issued["sans"], json!(["dns:www.example.com", "ip:192.0.2.1"]));
+            assert!(issued.get("private_key_pem").is_none());
+            let (ok, text) =
+                verify(d, issued["certificate_pem"].as_str().unwrap(), issued["chain_pem"].as_str().unwrap());
+            assert!(ok, "{name}: {text}");
+            // The certificate carries the CSR's key.
+            std::fs::write(d.join("leaf.pem"), issued["certificate_pem"].as_str().unwrap()).unwrap();
+            let (_, cert_pub) = openssl(d, &["x509", "-in", "leaf.pem", "-noout", "-pubkey"]);
+            let (_, key_pub) = openssl(d, &["pkey", "-in", &format!("{name}.key"), "-pubout"]);
+            assert_eq!(cert_pub, key_pub, "{name}");
+            let (_, text) = openssl(d, &["x509", "-in", "leaf.pem", "-noout", "-text"]);
+            assert!(text.contains("TLS Web Server Authentication"), "{text}");
+            assert!(text.contains("CA Issuers - URI:http://"), "{text}");
+        }
+    }
+
+    pub async fn server_generated_keys_are_returned_once_and_match(s: TestServer) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let resp = post(
+            &s,
+            "/v1/certificates",
+            &s.admin_token,
+            json!({"ra_profile": "default", "common_name": "svc.example.com", "sans": ["dns:svc.example.com"],
+                   "key_algorithm": "rsa-2048", "validity_days": 30}),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let issued: Value = resp.json().await.unwrap();
+        let key = issued["private_key_pem"].as_str().unwrap();
+        std::fs::write(d.join("k.pem"), key).unwrap();
+        std::fs::write(d.join("c.pem"), issued["certificate_pem"].as_str().unwrap()).unwrap();
+        let (_, a) = openssl(d, &["x509", "-in", "c.pem", "-noout", "-pubkey"]);
+        let (ok, b) = openssl(d, &["pkey", "-in", "k.pem", "-pubout"]);
+        assert!(ok && a == b, "the returned key belongs to the certificate");
+        assert_eq!(issued["key_algorithm"], "rsa-2048");
+        let (ok, text) = verify(d, issued["certificate_pem"].as_str().unwrap(), issued["chain_pem"].as_str().unwrap());
+        assert!(ok, "{text}");
+
+        // Fetching it later never shows the key again.
+        let id = issued["id"].as_str().unwrap();
+        let again: Value = s
+            .http()
+            .get(s.at(&format!("/v1/certificates/{id}")))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(again.get("private_key_pem").is_none());
+        assert_eq!(again["serial"], issued["serial"]);
+        assert!(again["chain_pem"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
+    }
+
+    pub async fn policy_violations_are_specific_problems_and_store_nothing(s: TestServer) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let authorities: Value = s
+            .http()
+            .get(s.at("/v1/authorities"))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let issuing = authorities["items"].as_array().unwrap().iter().find(|a| a["name"] == "issuing").unwrap();
+        let resp = post(
+            &s,
+            "/v1/ra-profiles",
+            &s.admin_token,
+            json!({"name": "web", "authority": issuing["id"], "policy": {
+                "allowed_domains": ["example.com"], "allow_ip_sans": false, "min_rsa_bits": 3072,
+                "max_validity_days": 90, "default_validity_days": 30, "server_side_keygen": false}}),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+
+        let cases: Vec<(Value, &str)> = vec![
+            (
+                json!({"ra_profile": "web", "csr": csr(d, "a", &["-newkey", "rsa:2048"], "/CN=a.example.com", "")}),
+                "policy.key_too_small",
+            ),
+            (
+                json!({"ra_profile": "web", "csr": csr(d, "b", &["-newkey", "ed25519"], "/CN=evil.org", "DNS:evil.org")}),
+                "policy.san_not_allowed",
+            ),
+            (
+                json!({"ra_profile": "web", "csr": csr(d, "c", &["-newkey", "ed25519"], "/CN=c.example.com", "IP:10.0.0.1")}),
+                "policy.san_not_allowed",
+            ),
+            (
+                json!({"ra_profile": "web", "csr": csr(d, "e", &["-newkey", "ed25519"], "/CN=e.example.com", ""), "validity_days": 365}),
+                "policy.validity_too_long",
+            ),
+            (json!({"ra_profile": "web", "common_name": "x.example.com"}), "policy.keygen_not_allowed"),
+            (
+                json!({"ra_profile": "web", "csr": "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----"}),
+                "csr.invalid",
+            ),
+            (json!({"ra_profile": "web", "csr": "garbage"}), "csr.invalid"),
+            (json!({"ra_profile": "nope", "common_name": "x"}), "ra_profile.not_found"),
+            (
+                json!({"ra_profile": "default", "common_name": "x", "key_algorithm": "rsa-1024"}),
+                "request.invalid_key_algorithm",
+            ),
+            (json!({"ra_profile": "default", "sans": ["ip:not-an-ip"]}), "request.invalid_san"),
+        ];
+        for (body, code) in cases {
+            let resp = post(&s, "/v1/certificates", &s.admin_token, body.clone()).await;
+            let status = resp.status();
+            assert!(status.is_client_error(), "{body}: {status}");
+            let got = problem_code(resp, status).await;
+            assert_eq!(got, code, "{body}");
+        }
+        let list: Value = s
+            .http()
+            .get(s.at("/v1/certificates?origin=request"))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["total"], 0, "nothing was stored");
+        // A tampered CSR is refused too.
+        let mut pem = csr(d, "t", &["-newkey", "ed25519"], "/CN=t.example.com", "");
+        let body_at = pem.find('\n').unwrap() + 40;
+        let flipped = if pem.as_bytes()[body_at] == b'A' { "B" } else { "A" };
+        pem.replace_range(body_at..body_at + 1, flipped);
+        let resp = post(&s, "/v1/certificates", &s.admin_token, json!({"ra_profile": "web", "csr": pem})).await;
+        assert_eq!(problem_code(resp, StatusCode::BAD_REQUEST).await, "csr.invalid");
+    }
+
+    pub async fn idempotent_retries_return_the_first_certificate(s: TestServer) {
+        let body = json!({"ra_profile": "default", "common_name": "idem.example.com"});
+        let send = || {
+            s.http()
+                .post(s.at("/v1/certificates"))
+                .bearer_auth(&s.admin_token)
+                .header("idempotency-key", "order-7")
+                .json(&body)
+                .send()
+        };
+        let first: Value = send().await.unwrap().json().await.unwrap();
+        let resp = send().await.unwrap();
+        assert_eq!(resp.headers()["idempotent-replayed"], "true");
+        let second: Value = resp.json().await.unwrap();
+        assert_eq!(first["id"], second["id"]);
+        assert_eq!(first["serial"], second["serial"]);
+        assert!(second.get("private_key_pem").is_none());
+        let list: Value = s
+            .http()
+            .get(s.at("/v1/certificates?name=idem"))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["total"], 1);
+    }
+
+    pub async fn inventory_filters_and_ca_certificates_over_http(s: TestServer) {
+        for cn in ["alpha.example.com", "beta.example.com", "gamma.example.org"] {
+            let resp = post(
+                &s,
+                "/v1/certificates",
+                &s.admin_token,
+                json!({"ra_profile": "default", "common_name": cn, "sans": [format!("dns:{cn}")]}),
+            )
+            .await;
+            assert_eq!(resp.status(), StatusCode::CREATED);
+        }
+        let get = |q: &str| {
+            let url = s.at(&format!("/v1/certificates?{q}"));
+            let token = s.admin_token.clone();
+            let http = s.http().clone();
+            async move { http.get(url).bearer_auth(token).send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        assert_eq!(get("name=EXAMPLE.COM").await["total"], 2);
+        assert_eq!(get("name=gamma").await["total"], 1);
+        assert_eq!(get("origin=request&limit=2").await["items"].as_array().unwrap().len(), 2);
+        assert_eq!(get("expires_before=2000-01-01T00:00:00Z").await["total"], 0);
+        assert_eq!(get("name=%25").await["total"], 0, "LIKE wildcards are escaped");
+
+        let authorities: Value = s
+            .http()
+            .get(s.at("/v1/authorities"))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(authorities["total"], 2);
+        let root = authorities["items"].as_array().unwrap().iter().find(|a| a["kind"] == "root").unwrap();
+        let der = s.http().get(s.at(root["certificate_url"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(der.status(), StatusCode::OK, "{}", der.text().await.unwrap());
+        let der = s.http().get(s.at(root["certificate_url"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(der.headers()["content-type"], "application/pkix-cert");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("root.der"), der.bytes().await.unwrap()).unwrap();
+        let (ok, text) = openssl(dir.path(), &["x509", "-inform", "DER", "-in", "root.der", "-noout", "-subject"]);
+        assert!(ok && text.contains("certwright Root CA"), "{text}");
+        let missing = s.http().get(s.at("/ca/not-a-ca.crt")).send().await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+        // An intermediate created through the API chains to the root.
+        let resp = post(
+            &s,
+            "/v1/authorities",
+            &s.admin_token,
+            json!({"name": "team", "parent": root["id"], "key_algorithm": "ecdsa-p384", "path_len": 0}),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let team: Value = resp.json().await.unwrap();
+        assert_eq!(team["kind"], "intermediate");
+        assert_eq!(team["parent"], root["id"]);
+        std::fs::write(dir.path().join("root.pem"), root["certificate_pem"].as_str().unwrap()).unwrap();
+        std::fs::write(dir.path().join("team.pem"), team["certificate_pem"].as_str().unwrap()).unwrap();
+        let (ok, text) = openssl(dir.path(), &["verify", "-CAfile", "root.pem", "team.pem"]);
+        assert!(ok, "{text}");
+        let dup = post(&s, "/v1/authorities", &s.admin_token, json!({"name": "team"})).await;
+        assert_eq!(problem_code(dup, StatusCode::CONFLICT).await, "authority.name_taken");
+        assert!(s.services.verify_audit().await.unwrap().is_intact());
+    }
+}
+
+certwright_testkit::backend_tests!(
+    csrs_from_openssl_issue_chains_openssl_verifies,
+    server_generated_keys_are_returned_once_and_match,
+    policy_violations_are_specific_problems_and_store_nothing,
+    idempotent_retries_return_the_first_certificate,
+    inventory_filters_and_ca_certificates_over_http,
+);
