@@ -6,7 +6,7 @@ use der::asn1::{Ia5String, OctetString};
 use std::net::IpAddr;
 use std::str::FromStr;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::name::Name;
+pub use x509_cert::name::Name;
 
 /// One subject alternative name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

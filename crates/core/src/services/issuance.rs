@@ -4,14 +4,15 @@
 use super::Services;
 use crate::audit::EventDraft;
 use crate::auth::{Ctx, Permission};
-use crate::ca::{CertificateFilter, CertificateRecord, Origin, Policy};
+use crate::ca::{Authority, CertificateFilter, CertificateRecord, Origin, Policy};
 use crate::page::{Listed, Page};
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
 use certwright_pki::alg::KeyAlgorithm;
-use certwright_pki::cert::{self, Cert, Extensions, Issuer, Template, Usage};
+use certwright_pki::cert::{self, Cert, Eku, Extensions, Issuer, Template, Usage};
 use certwright_pki::csr::Csr;
 use certwright_pki::key::{PrivateKey, PublicKey, PublicKeyKind};
+use certwright_pki::names::Name;
 use certwright_pki::names::{common_name, San};
 use serde_json::json;
 use uuid::Uuid;
@@ -49,6 +50,24 @@ pub struct Issued {
     pub private_key_pkcs8: Option<Zeroizing<Vec<u8>>>,
     /// `true` when an earlier request with the same idempotency key produced this certificate.
     pub replayed: bool,
+}
+
+/// Everything needed to sign and record one certificate, decided by the caller.
+struct SignJob {
+    authority: Authority,
+    subject: Name,
+    public_key: PublicKey,
+    key_name: String,
+    sans: Vec<San>,
+    ekus: Vec<Eku>,
+    days: u32,
+    origin: Origin,
+    /// The RA profile's id and name, for requests.
+    ra_profile: Option<(i64, String)>,
+    generated: Option<PrivateKey>,
+    /// Whether the generated key is returned (and stored as exportable).
+    export: bool,
+    idempotency_key: Option<String>,
 }
 
 fn invalid(code: &'static str, message: impl Into<String>) -> CoreError {
@@ -130,10 +149,69 @@ impl<S: Store> Services<S> {
             self.store.authorities().await?.into_iter().find(|a| a.id == profile.authority_id).ok_or_else(|| {
                 CoreError::Storage(format!("RA profile '{}' names a missing authority", profile.name))
             })?;
+        let job = SignJob {
+            authority,
+            subject,
+            public_key,
+            key_name,
+            sans,
+            ekus: policy.ekus()?,
+            days,
+            origin: Origin::Request,
+            ra_profile: Some((profile.id, profile.name.clone())),
+            export: generated.is_some() && policy.key_export,
+            generated,
+            idempotency_key: req.idempotency_key.clone(),
+        };
+        self.sign_and_record(ctx, job).await
+    }
+
+    /// A TLS server certificate for this server itself, from the CA of the `default` RA profile (or the first
+    /// intermediate), with a fresh ECDSA P-256 key returned to the caller. Recorded in the inventory with
+    /// origin `system`.
+    pub async fn issue_server_certificate(&self, names: &[San], days: u32) -> Result<Issued> {
+        let authorities = self.store.authorities().await?;
+        let default_profile = self.store.ra_profiles().await?.into_iter().find(|p| p.name == "default");
+        let authority = authorities
+            .iter()
+            .find(|a| default_profile.as_ref().is_some_and(|p| p.authority_id == a.id))
+            .or_else(|| authorities.iter().find(|a| a.kind == crate::ca::AuthorityKind::Intermediate))
+            .or_else(|| authorities.first())
+            .cloned()
+            .ok_or_else(|| {
+                CoreError::invalid("authority.none", "no authority exists to issue the server certificate")
+            })?;
+        let key = PrivateKey::generate(KeyAlgorithm::Ecdsa(certwright_pki::alg::Curve::P256))?;
+        let cn = names.iter().find_map(|n| match n {
+            San::Dns(d) => Some(d.clone()),
+            _ => None,
+        });
+        let subject = common_name(cn.as_deref().unwrap_or("certwright"))?;
+        let job = SignJob {
+            authority,
+            subject,
+            public_key: key.public_key()?,
+            key_name: key.algorithm().name(),
+            sans: names.to_vec(),
+            ekus: vec![certwright_pki::cert::Eku::ServerAuth],
+            days,
+            origin: Origin::System,
+            ra_profile: None,
+            generated: Some(key),
+            export: true,
+            idempotency_key: None,
+        };
+        self.sign_and_record(&Ctx::system(), job).await
+    }
+
+    /// Signs a certificate for an already vetted key and names, and stores it (with a generated key, sealed)
+    /// together with its audit event.
+    async fn sign_and_record(&self, ctx: &Ctx, job: SignJob) -> Result<Issued> {
+        let authority = job.authority;
         let signer = self.signer(&authority).await?;
         let issuer_cert = Cert::from_der(&authority.certificate_der)?;
         let now = self.clock.now();
-        let not_after = (now + i64::from(days) * DAY).min(authority.not_after);
+        let not_after = (now + i64::from(job.days) * DAY).min(authority.not_after);
         let ca_issuers = self
             .settings
             .public_http_url
@@ -142,14 +220,14 @@ impl<S: Store> Services<S> {
             .unwrap_or_default();
         let template = Template {
             serial: cert::random_serial()?,
-            subject,
-            public_key_der: public_key.der().to_vec(),
+            subject: job.subject,
+            public_key_der: job.public_key.der().to_vec(),
             not_before: now - BACKDATE,
             not_after,
             extensions: Extensions {
-                key_usage: key_usage(public_key.kind),
-                extended_key_usage: policy.ekus()?,
-                sans: sans.clone(),
+                key_usage: key_usage(job.public_key.kind),
+                extended_key_usage: job.ekus,
+                sans: job.sans,
                 ca_issuers_urls: ca_issuers,
                 ..Default::default()
             },
@@ -161,23 +239,24 @@ impl<S: Store> Services<S> {
         )?;
 
         let (mut tx, head) = self.begin().await?;
-        let (key_id, export) = match &generated {
-            Some(k) => (Some(tx.insert_key(&self.seal_key(k, policy.key_export)?).await?), policy.key_export),
-            None => (None, false),
+        let key_id = match &job.generated {
+            Some(k) => Some(tx.insert_key(&self.seal_key(k, job.export)?).await?),
+            None => None,
         };
-        let mut record = record_of(&issued, &public_key, &key_name, Origin::Request, &ctx.caller.principal, now)?;
+        let mut record = record_of(&issued, &job.key_name, job.origin, &ctx.caller.principal, now)?;
         record.authority_id = Some(authority.id);
-        record.ra_profile_id = Some(profile.id);
+        record.ra_profile_id = job.ra_profile.as_ref().map(|(id, _)| *id);
         record.key_id = key_id;
-        record.idempotency_key = req.idempotency_key.clone();
+        record.idempotency_key = job.idempotency_key;
         record.id = tx.insert_certificate(&record).await?;
         let draft = EventDraft::success("certificate.issue", "certificate", record.uuid).with_details(json!({
-            "serial": record.serial, "subject": record.subject, "sans": record.sans, "ra_profile": profile.name,
-            "authority": authority.uuid, "key": if generated.is_some() { "generated" } else { "csr" },
+            "serial": record.serial, "subject": record.subject, "sans": record.sans,
+            "ra_profile": job.ra_profile.map(|(_, name)| name), "authority": authority.uuid,
+            "origin": record.origin.as_str(), "key": if job.generated.is_some() { "generated" } else { "csr" },
         }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
 
-        let private_key_pkcs8 = match (&generated, export) {
+        let private_key_pkcs8 = match (&job.generated, job.export) {
             (Some(k), true) => Some(k.danger_pkcs8_der()?),
             _ => None,
         };
@@ -220,13 +299,11 @@ impl<S: Store> Services<S> {
 /// The inventory record of a certificate (ids and links left for the caller to fill).
 pub(crate) fn record_of(
     cert: &Cert,
-    public_key: &PublicKey,
     key_name: &str,
     origin: Origin,
     created_by: &str,
     now: i64,
 ) -> Result<CertificateRecord> {
-    let _ = public_key;
     Ok(CertificateRecord {
         id: 0,
         uuid: Uuid::new_v4(),
