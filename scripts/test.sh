@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 needs=(
   "kill:procps"
   "openssl:openssl"
+  "curl:curl"
   "pg_isready:postgresql-client"
 )
 missing=()

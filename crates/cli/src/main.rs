@@ -281,10 +281,11 @@ async fn serve(settings: Settings) -> Result<ExitCode, String> {
         announce_admin_token(&settings, token);
     }
     let services = opened.services.clone();
+    let tls = certwright_server::tls::server_config(&settings, &services).await.map_err(|e| e.to_string())?;
     let state = certwright_server::AppState { services: opened.services, keyring: opened.keyring };
-    let running = certwright_server::start(state, &settings.config)
+    let running = certwright_server::start(state, &settings.config, Some(tls))
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.config.http_listen))?;
+        .map_err(|e| format!("cannot listen on {} / {}: {e}", settings.config.listen, settings.config.http_listen))?;
     let stop = running.shutdown_handle();
     tokio::spawn(async move {
         certwright_server::app::shutdown_signal().await;

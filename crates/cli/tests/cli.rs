@@ -27,7 +27,11 @@ async fn backends() -> Vec<(&'static str, Vec<String>)> {
 fn certwright(data_dir: &Path, args: &[&str], db: &[String]) -> Command {
     let mut c = Command::new(BIN);
     c.arg("--data-dir").arg(data_dir).args(args).args(db);
-    c.env_remove("CERTWRIGHT_TOKEN").env_remove("CERTWRIGHT_SERVER").env("CERTWRIGHT_LOG_LEVEL", "warn");
+    c.env_remove("CERTWRIGHT_TOKEN")
+        .env_remove("CERTWRIGHT_SERVER")
+        .env("CERTWRIGHT_LOG_LEVEL", "warn")
+        // Parallel tests must not share the default HTTPS port.
+        .env("CERTWRIGHT_LISTEN", "127.0.0.1:0");
     c
 }
 
@@ -109,6 +113,28 @@ async fn first_start_bootstraps_once_and_restart_reuses_the_data() {
         assert!(!dir.join(".bootstrap").exists());
         assert_eq!(me(&server.url, &token).await, 200, "{name}");
         let first_out = server.terminate();
+
+        // HTTPS with the server's own certificate, trusted through ca.pem (curl, not our client).
+        let https_port = free_port();
+        let mut args = vec!["--listen".to_owned(), format!("127.0.0.1:{https_port}")];
+        args.extend_from_slice(&db);
+        let server = Server::start(&dir, &args).await;
+        let ca = dir.join("ca.pem");
+        let url = format!("https://127.0.0.1:{https_port}/healthz");
+        let curl = Command::new("curl").args(["-sS", "--fail", "--cacert"]).arg(&ca).arg(&url).output().unwrap();
+        assert!(curl.status.success(), "{name}: curl: {}", text(&curl.stderr));
+        assert!(text(&curl.stdout).contains("ok"));
+        let curl = Command::new("curl")
+            .args(["-sS", "--fail", "--cacert"])
+            .arg(&ca)
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .arg(format!("https://localhost:{https_port}/v1/me"))
+            .output()
+            .unwrap();
+        assert!(curl.status.success() && text(&curl.stdout).contains("admin"), "{name}: {}", text(&curl.stderr));
+        let untrusted = Command::new("curl").args(["-sS", "--fail"]).arg(&url).output().unwrap();
+        assert!(!untrusted.status.success(), "without ca.pem the certificate is not trusted");
+        server.terminate();
         assert!(first_out.contains(&token), "the token is printed once at bootstrap: {first_out}");
 
         let key = std::fs::read(dir.join("master.key")).unwrap();
@@ -191,7 +217,7 @@ async fn client_commands_and_audit_verify_names_the_tampered_row() {
 
         let ok = run(&dir, &["audit", "verify"], &db);
         assert!(ok.status.success(), "{name}: {}", text(&ok.stdout));
-        assert!(text(&ok.stdout).contains("checked 5 events"), "{}", text(&ok.stdout));
+        assert!(text(&ok.stdout).contains("checked 6 events"), "{}", text(&ok.stdout));
 
         let store = match db.get(1) {
             Some(url) => certwright_store::SqlStore::connect(url).await.unwrap(),

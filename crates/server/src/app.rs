@@ -103,20 +103,25 @@ async fn request_context(mut req: Request, next: Next) -> Response {
 pub struct Running {
     /// The plain-HTTP listener's address (useful with port 0).
     pub http_addr: SocketAddr,
+    /// The HTTPS listener's address, when TLS is configured.
+    pub https_addr: Option<SocketAddr>,
     shutdown: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Running {
     /// Stops accepting connections, lets in-flight requests finish, and waits.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        self.task.await.map_err(std::io::Error::other)?
+        self.wait().await
     }
 
-    /// Waits until the server stops on its own (it does not, unless shut down).
+    /// Waits until every listener has stopped (they do not, unless shut down).
     pub async fn wait(self) -> std::io::Result<()> {
-        self.task.await.map_err(std::io::Error::other)?
+        for task in self.tasks {
+            task.await.map_err(std::io::Error::other)??;
+        }
+        Ok(())
     }
 
     /// A handle that stops the server when sent `true`.
@@ -125,41 +130,60 @@ impl Running {
     }
 }
 
-/// Binds the listeners and starts serving in the background.
-pub async fn start(state: AppState, config: &Config) -> std::io::Result<Running> {
-    let listener = TcpListener::bind(config.http_listen).await?;
-    let http_addr = listener.local_addr()?;
+/// Serves `app` on `listener` until `stop` turns true, then drains in-flight requests for up to `grace`.
+async fn serve_until<L>(
+    listener: L,
+    app: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    grace: Duration,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let mut stop_serving = stop.clone();
+    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop_serving.wait_for(|s| *s).await;
+    });
+    let drain_deadline = async move {
+        let _ = stop.wait_for(|s| *s).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = serve => r,
+        _ = drain_deadline => {
+            tracing::warn!("in-flight requests did not finish within the grace period; closing");
+            Ok(())
+        }
+    }
+}
+
+/// Binds the listeners and starts serving in the background: HTTPS (every API) when `tls` is given, and plain
+/// HTTP (public routes, plus every API with `insecure_http`).
+pub async fn start(
+    state: AppState,
+    config: &Config,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> std::io::Result<Running> {
+    let http = TcpListener::bind(config.http_listen).await?;
+    let http_addr = http.local_addr()?;
+    let https = match tls {
+        Some(tls) => Some(crate::tls::TlsListener::new(TcpListener::bind(config.listen).await?, tls)?),
+        None => None,
+    };
+    let https_addr = https.as_ref().map(axum::serve::Listener::local_addr).transpose()?;
     if config.insecure_http {
         tracing::warn!(%http_addr, "serving every API over plain HTTP (--insecure-http): use only on trusted networks");
-    } else {
-        tracing::warn!(
-            listen = %config.listen,
-            "the HTTPS listener starts once the built-in CA issues the server certificate; until then only health \
-             probes are served on {http_addr} — start with --insecure-http to reach the API"
-        );
     }
-    let app = router(state, config, config.insecure_http);
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let (tx, rx) = tokio::sync::watch::channel(false);
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
-    let task = tokio::spawn(async move {
-        let mut stop = rx.clone();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        });
-        let drain_deadline = async move {
-            let _ = rx.wait_for(|s| *s).await;
-            tokio::time::sleep(grace).await;
-        };
-        tokio::select! {
-            r = serve => r,
-            _ = drain_deadline => {
-                tracing::warn!("in-flight requests did not finish within the grace period; closing");
-                Ok(())
-            }
-        }
-    });
-    tracing::info!(%http_addr, "listening (http)");
-    Ok(Running { http_addr, shutdown: tx, task })
+    let mut tasks =
+        vec![tokio::spawn(serve_until(http, router(state.clone(), config, config.insecure_http), rx.clone(), grace))];
+    if let Some(https) = https {
+        tasks.push(tokio::spawn(serve_until(https, router(state, config, true), rx, grace)));
+    }
+    tracing::info!(%http_addr, https_addr = ?https_addr, "listening");
+    Ok(Running { http_addr, https_addr, shutdown: tx, tasks })
 }
 
 /// Resolves on SIGTERM or SIGINT.

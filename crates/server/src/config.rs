@@ -49,6 +49,9 @@ pub struct Config {
     /// Base URL clients reach the plain-HTTP listener at (CA certificates, later OCSP and CRLs); written into
     /// issued certificates. Defaults to `http://<http_listen>`.
     pub public_http_url: Option<String>,
+    /// Extra names (`dns:…`, `ip:…`) the server's TLS certificate covers besides localhost and the loopback
+    /// addresses.
+    pub tls_names: Vec<String>,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             ca_key_algorithm: "ecdsa-p256".to_owned(),
             public_http_url: None,
+            tls_names: Vec::new(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod openapi;
 pub mod problem;
 pub mod state;
+pub mod tls;
 
 pub use app::{router, start, Running};
 pub use state::AppState;

@@ -31,6 +31,8 @@ impl Backend {
 pub struct TestServer {
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub url: String,
+    /// Base URL of the HTTPS listener, e.g. `https://127.0.0.1:41235` (its CA is `<data_dir>/data/ca.pem`).
+    pub https_url: String,
     /// The admin token printed at bootstrap.
     pub admin_token: String,
     /// The data directory (deleted when the server is dropped).
@@ -73,9 +75,11 @@ impl TestServer {
         let admin_token = opened.new_admin_token.clone().expect("a new data directory yields an admin token");
         let services = opened.services.clone();
         let state = certwright_server::AppState { services: opened.services, keyring: opened.keyring };
-        let running = certwright_server::start(state, &settings.config).await.expect("listen");
+        let tls = certwright_server::tls::server_config(&settings, &services).await.expect("server certificate");
+        let running = certwright_server::start(state, &settings.config, Some(tls)).await.expect("listen");
         Self {
             url: format!("http://{}", running.http_addr),
+            https_url: running.https_addr.map(|a| format!("https://{a}")).expect("an HTTPS listener"),
             admin_token,
             data_dir,
             backend,
