@@ -12,7 +12,7 @@ secs="${1:-10}"
 conns="${2:-32}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 cargo build --release --quiet --bin certwright
-bin="${CARGO_TARGET_DIR:-target}/release/certwright"
+bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/certwright")
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 

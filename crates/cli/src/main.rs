@@ -133,6 +133,12 @@ struct ServerArgs {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "CERTWRIGHT_SHUTDOWN_GRACE_SECONDS")]
     shutdown_grace_seconds: Option<u64>,
+    /// Key algorithm of the CAs made at first start (ecdsa-p256, ecdsa-p384, rsa-2048, ed25519, ml-dsa-65…).
+    #[arg(long, env = "CERTWRIGHT_CA_KEY_ALGORITHM")]
+    ca_key_algorithm: Option<String>,
+    /// Base URL of the plain-HTTP listener as clients reach it (written into certificates).
+    #[arg(long, env = "CERTWRIGHT_PUBLIC_HTTP_URL")]
+    public_http_url: Option<String>,
     /// Log filter, e.g. info or certwright_server=debug.
     #[arg(long, env = "CERTWRIGHT_LOG_LEVEL")]
     log_level: Option<String>,
@@ -152,6 +158,8 @@ impl ServerArgs {
             node_id: None,
             oauth_token_ttl_seconds: None,
             shutdown_grace_seconds: None,
+            ca_key_algorithm: None,
+            public_http_url: None,
             log_level: None,
             log_format: None,
         }
@@ -167,6 +175,8 @@ impl ServerArgs {
             node_id: self.node_id.clone(),
             oauth_token_ttl_seconds: self.oauth_token_ttl_seconds,
             shutdown_grace_seconds: self.shutdown_grace_seconds,
+            ca_key_algorithm: self.ca_key_algorithm.clone(),
+            public_http_url: self.public_http_url.clone(),
             log_level: self.log_level.clone(),
             log_format: self.log_format.map(|f| match f {
                 LogFormatArg::Text => LogFormat::Text,

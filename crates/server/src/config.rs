@@ -93,6 +93,8 @@ pub struct Overrides {
     pub node_id: Option<String>,
     pub oauth_token_ttl_seconds: Option<i64>,
     pub shutdown_grace_seconds: Option<u64>,
+    pub ca_key_algorithm: Option<String>,
+    pub public_http_url: Option<String>,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
 }
@@ -175,6 +177,10 @@ impl Config {
         set(&mut self.node_id, o.node_id);
         set(&mut self.oauth_token_ttl_seconds, o.oauth_token_ttl_seconds);
         set(&mut self.shutdown_grace_seconds, o.shutdown_grace_seconds);
+        set(&mut self.ca_key_algorithm, o.ca_key_algorithm);
+        if o.public_http_url.is_some() {
+            self.public_http_url = o.public_http_url;
+        }
         set(&mut self.log_level, o.log_level);
         set(&mut self.log_format, o.log_format);
         if self.database_url.as_deref().is_some_and(|u| u.trim().is_empty()) {
