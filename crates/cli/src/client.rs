@@ -1,21 +1,33 @@
 //! Client subcommands: talk to a running server's native API with a bearer token.
 
 use crate::{RoleArg, TokenCommand};
-use clap::{Args, ValueEnum};
+use base64::Engine;
+use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Where the server is and which token to present.
+/// Where the server is, how to trust it, and which token to present.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// Base URL of the server (default: the configured http_listen address, e.g. http://127.0.0.1:8080).
+    /// Base URL of the server (default: https://<listen> from the configuration, e.g. https://127.0.0.1:8443).
     #[arg(long, env = "CERTWRIGHT_SERVER")]
     server: Option<String>,
     /// Bearer token (default: <data-dir>/admin.token).
     #[arg(long, env = "CERTWRIGHT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// CA certificate(s) to trust for HTTPS (default: <data-dir>/ca.pem when present).
+    #[arg(long, env = "CERTWRIGHT_CACERT")]
+    cacert: Option<PathBuf>,
+}
+
+/// What the client falls back on when flags are absent.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub data_dir: PathBuf,
+    /// The configured HTTPS listener.
+    pub listen: SocketAddr,
 }
 
 struct Client {
@@ -24,31 +36,50 @@ struct Client {
     http: reqwest::Client,
 }
 
+fn tls_config(cacert: &Path) -> Result<rustls::ClientConfig, String> {
+    let pem = std::fs::read_to_string(cacert).map_err(|e| format!("cannot read {}: {e}", cacert.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for (label, der) in certwright_pki::pem::decode_all(&pem).map_err(|e| format!("{}: {e}", cacert.display()))? {
+        if label == "CERTIFICATE" {
+            roots.add(der.into()).map_err(|e| format!("{}: {e}", cacert.display()))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 impl Client {
-    fn new(args: &ClientArgs, data_dir: &Path, default_server: Option<SocketAddr>) -> Result<Self, String> {
+    fn new(args: &ClientArgs, defaults: &Defaults) -> Result<Self, String> {
         let token = match &args.token {
             Some(t) => t.clone(),
             None => {
-                let path = data_dir.join(certwright_server::bootstrap::ADMIN_TOKEN_FILE);
+                let path = defaults.data_dir.join(certwright_server::bootstrap::ADMIN_TOKEN_FILE);
                 std::fs::read_to_string(&path)
                     .map(|t| t.trim().to_owned())
                     .map_err(|e| format!("no --token given and {} cannot be read: {e}", path.display()))?
             }
         };
-        Ok(Self {
-            base: match &args.server {
-                Some(s) => s.trim_end_matches('/').to_owned(),
-                None => {
-                    let mut addr = default_server.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-                    if addr.ip().is_unspecified() {
-                        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-                    }
-                    format!("http://{addr}")
+        let base = match &args.server {
+            Some(s) => s.trim_end_matches('/').to_owned(),
+            None => {
+                let mut addr = defaults.listen;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
                 }
-            },
-            token,
-            http: reqwest::Client::new(),
-        })
+                format!("https://{addr}")
+            }
+        };
+        let mut builder = reqwest::Client::builder();
+        if base.starts_with("https://") {
+            let cacert = args.cacert.clone().unwrap_or_else(|| defaults.data_dir.join("ca.pem"));
+            builder = builder.use_preconfigured_tls(tls_config(&cacert)?);
+        }
+        let http = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self { base, token, http })
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, String> {
@@ -73,14 +104,10 @@ fn print(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-pub async fn token(
-    data_dir: &Path,
-    default_server: Option<SocketAddr>,
-    cmd: &TokenCommand,
-) -> Result<ExitCode, String> {
+pub async fn token(defaults: &Defaults, cmd: &TokenCommand) -> Result<ExitCode, String> {
     match cmd {
         TokenCommand::Create { client, name, role, principal, ra_profiles, expires_in } => {
-            let c = Client::new(client, data_dir, default_server)?;
+            let c = Client::new(client, defaults)?;
             let role = role_name(*role);
             let body = json!({
                 "name": name, "role": role, "principal": principal,
@@ -89,12 +116,12 @@ pub async fn token(
             print(&c.send(c.http.post(c.url("/v1/tokens")).json(&body)).await?);
         }
         TokenCommand::List { client, all } => {
-            let c = Client::new(client, data_dir, default_server)?;
+            let c = Client::new(client, defaults)?;
             let url = c.url(&format!("/v1/tokens?limit=1000&include_inactive={all}"));
             print(&c.send(c.http.get(url)).await?);
         }
         TokenCommand::Revoke { client, id } => {
-            let c = Client::new(client, data_dir, default_server)?;
+            let c = Client::new(client, defaults)?;
             print(&c.send(c.http.delete(c.url(&format!("/v1/tokens/{id}")))).await?);
         }
         TokenCommand::Recover(_) => return Err("token recover runs locally, not against a server".to_owned()),
@@ -104,4 +131,173 @@ pub async fn token(
 
 fn role_name(role: RoleArg) -> String {
     role.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+}
+
+/// Certificates of a running server.
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Issue a certificate from a CSR file, or with a key generated by the server.
+    Issue {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// RA profile name or id.
+        #[arg(long, default_value = "default")]
+        ra_profile: String,
+        /// PKCS#10 request (PEM or DER file).
+        #[arg(long, conflicts_with_all = ["common_name", "key_algorithm"])]
+        csr: Option<PathBuf>,
+        /// Common name, for a server-generated key.
+        #[arg(long = "cn")]
+        common_name: Option<String>,
+        /// Subject alternative name, e.g. dns:www.example.com or ip:192.0.2.1 (repeatable).
+        #[arg(long = "san")]
+        sans: Vec<String>,
+        /// Key algorithm for a server-generated key (ecdsa-p256, rsa-2048, ed25519, ml-dsa-65…).
+        #[arg(long)]
+        key_algorithm: Option<String>,
+        #[arg(long)]
+        validity_days: Option<u32>,
+        /// Write the certificate (PEM) here.
+        #[arg(long)]
+        out_cert: Option<PathBuf>,
+        /// Write the issuer chain (PEM) here.
+        #[arg(long)]
+        out_chain: Option<PathBuf>,
+        /// Write a server-generated private key (PEM, mode 0600) here.
+        #[arg(long)]
+        out_key: Option<PathBuf>,
+    },
+    /// List the inventory.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Substring of the common name or a SAN.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one certificate with its chain.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+    },
+}
+
+/// Certificate authorities of a running server.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// List authorities.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Create a root (no --parent) or an intermediate authority.
+    Create {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        name: String,
+        /// Parent authority id; absent creates a self-signed root.
+        #[arg(long)]
+        parent: Option<String>,
+        #[arg(long)]
+        key_algorithm: Option<String>,
+        /// RFC 4514 subject, e.g. "CN=Team CA,O=Example".
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        validity_days: Option<u32>,
+        #[arg(long)]
+        path_len: Option<u8>,
+    },
+}
+
+fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), String> {
+    if secret {
+        return certwright_server::bootstrap::write_secret_file(path, contents.as_bytes()).map_err(|e| e.to_string());
+    }
+    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+pub async fn cert(defaults: &Defaults, cmd: &CertCommand) -> Result<ExitCode, String> {
+    match cmd {
+        CertCommand::Issue {
+            client,
+            ra_profile,
+            csr,
+            common_name,
+            sans,
+            key_algorithm,
+            validity_days,
+            out_cert,
+            out_chain,
+            out_key,
+        } => {
+            let c = Client::new(client, defaults)?;
+            let csr = match csr {
+                Some(p) => {
+                    let bytes = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                    Some(match String::from_utf8(bytes.clone()) {
+                        Ok(text) if text.contains("-----BEGIN") => text,
+                        _ => base64::engine::general_purpose::STANDARD.encode(bytes),
+                    })
+                }
+                None => None,
+            };
+            let body = json!({
+                "ra_profile": ra_profile, "csr": csr, "common_name": common_name, "sans": sans,
+                "key_algorithm": key_algorithm, "validity_days": validity_days,
+            });
+            let mut issued = c.send(c.http.post(c.url("/v1/certificates")).json(&body)).await?;
+            let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+            if let (Some(path), Some(pem)) = (out_cert, text(&issued, "certificate_pem")) {
+                write_file(path, &pem, false)?;
+            }
+            if let (Some(path), Some(pem)) = (out_chain, text(&issued, "chain_pem")) {
+                write_file(path, &pem, false)?;
+            }
+            if let Some(path) = out_key {
+                let key = text(&issued, "private_key_pem")
+                    .ok_or("the server returned no private key (a CSR was sent, or the profile forbids export)")?;
+                write_file(path, &key, true)?;
+                if let Some(map) = issued.as_object_mut() {
+                    map.remove("private_key_pem");
+                }
+            }
+            print(&issued);
+        }
+        CertCommand::List { client, name, limit } => {
+            let c = Client::new(client, defaults)?;
+            let mut req = c.http.get(c.url("/v1/certificates")).query(&[("limit", limit.to_string())]);
+            if let Some(n) = name {
+                req = req.query(&[("name", n)]);
+            }
+            print(&c.send(req).await?);
+        }
+        CertCommand::Show { client, id } => {
+            let c = Client::new(client, defaults)?;
+            print(&c.send(c.http.get(c.url(&format!("/v1/certificates/{id}")))).await?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn ca(defaults: &Defaults, cmd: &CaCommand) -> Result<ExitCode, String> {
+    match cmd {
+        CaCommand::List { client } => {
+            let c = Client::new(client, defaults)?;
+            print(&c.send(c.http.get(c.url("/v1/authorities"))).await?);
+        }
+        CaCommand::Create { client, name, parent, key_algorithm, subject, validity_days, path_len } => {
+            let c = Client::new(client, defaults)?;
+            let body = json!({
+                "name": name, "parent": parent, "key_algorithm": key_algorithm, "subject": subject,
+                "validity_days": validity_days, "path_len": path_len,
+            });
+            print(&c.send(c.http.post(c.url("/v1/authorities")).json(&body)).await?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

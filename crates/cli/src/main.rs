@@ -38,6 +38,12 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Certificates of a running server: issue, list, show.
+    #[command(subcommand)]
+    Cert(client::CertCommand),
+    /// Certificate authorities of a running server: list, create.
+    #[command(subcommand)]
+    Ca(client::CaCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +194,8 @@ impl ServerArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One TLS crypto provider for the whole process: aws-lc, as everywhere else.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -206,6 +214,12 @@ fn main() -> ExitCode {
 
 fn load(cli: &Cli, args: &ServerArgs) -> Result<Settings, String> {
     Settings::load(cli.data_dir.clone(), cli.config.clone(), args.overrides()).map_err(|e| e.to_string())
+}
+
+/// Where client commands connect by default: the configured HTTPS listener, trusting `<data-dir>/ca.pem`.
+fn client_defaults(cli: &Cli) -> client::Defaults {
+    let listen = load(cli, &ServerArgs::none()).map(|s| s.config.listen).unwrap_or(([127, 0, 0, 1], 8443).into());
+    client::Defaults { data_dir: cli.data_dir.clone(), listen }
 }
 
 fn init_logging(settings: &Settings) {
@@ -278,10 +292,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("{}", secret.danger_expose());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token(cmd) => {
-            let default_server = load(&cli, &ServerArgs::none()).ok().map(|s| s.config.http_listen);
-            client::token(&cli.data_dir, default_server, cmd).await
-        }
+        Command::Token(cmd) => client::token(&client_defaults(&cli), cmd).await,
+        Command::Cert(cmd) => client::cert(&client_defaults(&cli), cmd).await,
+        Command::Ca(cmd) => client::ca(&client_defaults(&cli), cmd).await,
     }
 }
 

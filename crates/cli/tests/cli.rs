@@ -62,15 +62,16 @@ impl Server {
     }
 
     async fn spawn(data_dir: &Path, args: &[String], port: u16) -> Server {
-        let child = certwright(data_dir, &["serve", "--insecure-http"], args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut cmd = certwright(data_dir, &["serve", "--insecure-http"], args);
+        if args.is_empty() {
+            // Listeners come from the configuration file.
+            cmd.env_remove("CERTWRIGHT_LISTEN");
+        }
+        let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let s = Server { child, url: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = reqwest::get(format!("{}/healthz", s.url)).await {
+            if let Ok(r) = certwright_testkit::http_client().get(format!("{}/healthz", s.url)).send().await {
                 if r.status() == 200 {
                     return s;
                 }
@@ -91,7 +92,7 @@ impl Server {
 }
 
 async fn me(url: &str, token: &str) -> reqwest::StatusCode {
-    reqwest::Client::new().get(format!("{url}/v1/me")).bearer_auth(token).send().await.unwrap().status()
+    certwright_testkit::http_client().get(format!("{url}/v1/me")).bearer_auth(token).send().await.unwrap().status()
 }
 
 fn mode(p: PathBuf) -> u32 {
@@ -313,16 +314,87 @@ async fn lost_admin_token_is_recovered_locally_and_a_swapped_master_key_is_refus
     assert_eq!(mode(dir.join("admin.token")), 0o600);
     assert!(text(&recovered.stdout).contains(new.trim()));
 
-    // The client finds the server from the configuration file when --server is not given.
-    let port = free_port();
-    std::fs::write(dir.join("certwright.toml"), format!("http_listen = \"127.0.0.1:{port}\"\n")).unwrap();
+    // Client commands find the server from the configuration file (HTTPS on `listen`, trusting ca.pem) when
+    // --server is not given.
+    let (port, https_port) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("certwright.toml"),
+        format!("http_listen = \"127.0.0.1:{port}\"\nlisten = \"127.0.0.1:{https_port}\"\n"),
+    )
+    .unwrap();
     let server = Server::start_configured(&dir, port).await;
     assert_eq!(me(&server.url, new.trim()).await, 200);
     assert_eq!(me(&server.url, old.trim()).await, 200, "recovery adds a token, it revokes none");
-    let listed = run(&dir, &["token", "list"], &[]);
-    assert!(listed.status.success(), "{}", text(&listed.stderr));
-    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    assert_eq!(listed["total"], 2);
+    let client = |args: &[&str]| {
+        let out = certwright(&dir, args, &[]).env_remove("CERTWRIGHT_LISTEN").output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(client(&["token", "list"])["total"], 2);
+
+    let csr_dir = tempfile::tempdir().unwrap();
+    let csr = csr_dir.path().join("a.csr");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-subj",
+            "/CN=cli.example.com",
+        ])
+        .args(["-addext", "subjectAltName=DNS:cli.example.com", "-keyout"])
+        .arg(csr_dir.path().join("a.key"))
+        .arg("-out")
+        .arg(&csr)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let cert_file = csr_dir.path().join("a.pem");
+    let chain_file = csr_dir.path().join("chain.pem");
+    let issued = client(&[
+        "cert",
+        "issue",
+        "--csr",
+        csr.to_str().unwrap(),
+        "--out-cert",
+        cert_file.to_str().unwrap(),
+        "--out-chain",
+        chain_file.to_str().unwrap(),
+    ]);
+    assert_eq!(issued["sans"], serde_json::json!(["dns:cli.example.com"]));
+    let verify = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(dir.join("ca.pem"))
+        .arg("-untrusted")
+        .arg(&chain_file)
+        .arg(&cert_file)
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+    let key_file = csr_dir.path().join("gen.key");
+    let generated = client(&[
+        "cert",
+        "issue",
+        "--cn",
+        "gen.example.com",
+        "--san",
+        "dns:gen.example.com",
+        "--out-key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(generated.get("private_key_pem").is_none(), "the key went to the file, not stdout");
+    assert_eq!(mode(key_file.clone()), 0o600);
+    assert_eq!(client(&["cert", "list", "--name", "example.com"])["total"], 2);
+    let shown = client(&["cert", "show", issued["id"].as_str().unwrap()]);
+    assert_eq!(shown["serial"], issued["serial"]);
+    let cas = client(&["ca", "list"]);
+    let root = cas["items"].as_array().unwrap().iter().find(|a| a["kind"] == "root").unwrap().clone();
+    let team = client(&["ca", "create", "--name", "team", "--parent", root["id"].as_str().unwrap(), "--path-len", "0"]);
+    assert_eq!(team["kind"], "intermediate");
     server.terminate();
 
     let other = tempfile::tempdir().unwrap();

@@ -289,7 +289,7 @@ mod cases {
 
         let huge = format!(r#"{{"name":"{}","role":"admin"}}"#, "x".repeat(2 * 1024 * 1024));
         // Its own client: the server answers 413 without reading the body and then closes that connection.
-        let resp = reqwest::Client::new()
+        let resp = certwright_testkit::http_client()
             .post(s.at("/v1/tokens"))
             .bearer_auth(t)
             .header("content-type", "application/json")

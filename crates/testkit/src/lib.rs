@@ -8,6 +8,20 @@ use certwright_server::config::{Config, Settings};
 use certwright_store::{testing, SqlStore};
 use std::sync::Arc;
 
+/// Makes aws-lc the process-wide TLS crypto provider (reqwest's rustls needs one). Idempotent.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
+/// A new HTTP client (installing the crypto provider first).
+pub fn http_client() -> reqwest::Client {
+    install_crypto_provider();
+    reqwest::Client::new()
+}
+
 /// The database a test server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -54,6 +68,7 @@ impl TestServer {
     ///
     /// Panics when the backend cannot be set up: a configured PostgreSQL that cannot be reached fails the test.
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        install_crypto_provider();
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let mut config = Config {
             http_listen: "127.0.0.1:0".parse().expect("address"),
@@ -85,7 +100,7 @@ impl TestServer {
             backend,
             services,
             running: Some(running),
-            http: reqwest::Client::new(),
+            http: http_client(),
         }
     }
 
