@@ -218,7 +218,9 @@ fn load(cli: &Cli, args: &ServerArgs) -> Result<Settings, String> {
 
 /// Where client commands connect by default: the configured HTTPS listener, trusting `<data-dir>/ca.pem`.
 fn client_defaults(cli: &Cli) -> client::Defaults {
-    let listen = load(cli, &ServerArgs::none()).map(|s| s.config.listen).unwrap_or(([127, 0, 0, 1], 8443).into());
+    let mut args = ServerArgs::none();
+    args.listen = std::env::var("CERTWRIGHT_LISTEN").ok().and_then(|v| v.parse().ok());
+    let listen = load(cli, &args).map(|s| s.config.listen).unwrap_or(([127, 0, 0, 1], 8443).into());
     client::Defaults { data_dir: cli.data_dir.clone(), listen }
 }
 

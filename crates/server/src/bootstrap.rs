@@ -6,7 +6,8 @@
 //! check value and the admin token; a crash after it is rolled forward on the next start (the staged key is
 //! recognised by that check value). The check value also stops a node from starting with a master key that is
 //! not the database's, and tells a second node of a cluster to copy the first node's key.
-//! New steps (CA hierarchy, server certificate) slot in before the commit point.
+//! After the commit point, every start makes sure the CA hierarchy exists (root, issuing CA and the `default`
+//! RA profile, created in one transaction when missing); the server's TLS certificate is handled by `tls`.
 
 use crate::config::Settings;
 use base64::Engine;
@@ -150,8 +151,18 @@ async fn open_sqlite(settings: &Settings, may_bootstrap: bool) -> Result<Parts, 
 async fn bootstrap_sqlite(settings: &Settings) -> Result<String, BootstrapError> {
     let dir = &settings.data_dir;
     let staging = fresh_staging(dir)?;
-    let keyring = Keyring::new(MasterKey::generate().map_err(CoreError::from)?, vec![]);
-    write_secret_file(&staging.join(MASTER_KEY_FILE), keyring.danger_render().as_bytes())?;
+    // A key already in place (a bootstrap cut short after moving it, or a database moved away on purpose) is
+    // kept: it may be the only key that opens a database backup.
+    let existing_key = dir.join(MASTER_KEY_FILE);
+    let keyring = if existing_key.exists() {
+        tracing::warn!(path = %existing_key.display(), "reusing the master key already in the data directory");
+        read_keyring(&existing_key)?
+    } else {
+        let keyring = Keyring::new(MasterKey::generate().map_err(CoreError::from)?, vec![]);
+        write_secret_file(&staging.join(MASTER_KEY_FILE), keyring.danger_render().as_bytes())?;
+        keyring
+    };
+    let move_key = !existing_key.exists();
     checkpoint("master-key");
 
     // Created owner-only up front: SQLite gives its -wal and -shm files the same mode.
@@ -169,7 +180,9 @@ async fn bootstrap_sqlite(settings: &Settings) -> Result<String, BootstrapError>
     svc.store().close().await;
     checkpoint("admin-token");
 
-    commit_staged(dir, &staging, &[MASTER_KEY_FILE, ADMIN_TOKEN_FILE, DATABASE_FILE])?;
+    let order: &[&str] =
+        if move_key { &[MASTER_KEY_FILE, ADMIN_TOKEN_FILE, DATABASE_FILE] } else { &[ADMIN_TOKEN_FILE, DATABASE_FILE] };
+    commit_staged(dir, &staging, order)?;
     tracing::info!(data_dir = %dir.display(), "bootstrapped a new data directory");
     Ok(secret.danger_expose().to_owned())
 }

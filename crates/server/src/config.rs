@@ -195,7 +195,8 @@ impl Config {
                 return invalid("database_url", "must be a postgres:// URL (leave it unset for SQLite)");
             }
         }
-        if certwright_pki::alg::KeyAlgorithm::parse(&self.ca_key_algorithm).is_err() {
+        let generated = certwright_pki::alg::KeyAlgorithm::GENERATED;
+        if !certwright_pki::alg::KeyAlgorithm::parse(&self.ca_key_algorithm).is_ok_and(|a| generated.contains(&a)) {
             return invalid("ca_key_algorithm", "must be one of ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-2048, rsa-3072, rsa-4096, ed25519, ml-dsa-44, ml-dsa-65, ml-dsa-87");
         }
         if self.body_limit_bytes < 1024 {
@@ -264,6 +265,15 @@ mod tests {
         std::fs::write(dir.path().join(CONFIG_FILE), "lisen = \"127.0.0.1:1\"\n").unwrap();
         let err = Settings::load(dir.path().to_owned(), None, Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn ca_key_algorithm_must_be_one_the_engine_generates() {
+        let dir = tempfile::tempdir().unwrap();
+        for (alg, ok) in [("ecdsa-p384", true), ("ml-dsa-65", true), ("rsa-1024", false), ("rot13", false)] {
+            std::fs::write(dir.path().join(CONFIG_FILE), format!("ca_key_algorithm = \"{alg}\"\n")).unwrap();
+            assert_eq!(Settings::load(dir.path().to_owned(), None, Overrides::default()).is_ok(), ok, "{alg}");
+        }
     }
 
     #[test]

@@ -305,6 +305,10 @@ mod cases {
             let resp = s.http().get(s.at(&format!("/v1/tokens?{q}"))).bearer_auth(t).send().await.unwrap();
             assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{q}");
         }
+        for path in ["/v1/authorities?colour=red", "/v1/ra-profiles?colour=red", "/v1/certificates?colour=red"] {
+            let resp = s.http().get(s.at(path)).bearer_auth(t).send().await.unwrap();
+            problem(resp, StatusCode::BAD_REQUEST, "request.invalid_query").await;
+        }
         for q in ["since=yesterday", "result=maybe", "colour=red"] {
             let resp = s.http().get(s.at(&format!("/v1/events?{q}"))).bearer_auth(t).send().await.unwrap();
             assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{q}");

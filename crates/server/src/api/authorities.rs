@@ -2,7 +2,7 @@
 //! `/ca/{id}.crt`: CA certificates over plain HTTP for relying parties.
 
 use super::{time, List};
-use crate::extract::{ApiJson, ApiPath, Authorized, ManageAuthorities, ReadInventory};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authorized, ManageAuthorities, ReadInventory};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use axum::extract::State;
@@ -59,12 +59,18 @@ async fn view(state: &AppState, a: Authority, all: &[Authority]) -> Result<Autho
     })
 }
 
+/// List endpoints without parameters still refuse unknown ones.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
 /// Lists certificate authorities.
 #[utoipa::path(get, path = "/v1/authorities", tag = "pki", security(("bearer" = [])),
     responses((status = 200, body = List<AuthorityView>), (status = 401, body = Problem)))]
 pub async fn list(
     auth: Authorized<ReadInventory>,
     State(state): State<AppState>,
+    ApiQuery(NoParams {}): ApiQuery<NoParams>,
 ) -> Result<Json<List<AuthorityView>>, ApiError> {
     let all = state.services.list_authorities(&auth.ctx).await?;
     let mut items = Vec::with_capacity(all.len());
@@ -181,6 +187,7 @@ fn profile_view(p: RaProfile, all: &[Authority]) -> RaProfileView {
 pub async fn list_profiles(
     auth: Authorized<ReadInventory>,
     State(state): State<AppState>,
+    ApiQuery(NoParams {}): ApiQuery<NoParams>,
 ) -> Result<Json<List<RaProfileView>>, ApiError> {
     let all = state.services.list_authorities(&auth.ctx).await?;
     let items: Vec<_> =
