@@ -122,6 +122,8 @@ pub struct Policy {
     pub server_side_keygen: bool,
     /// Whether a server-generated key may be returned to the requester.
     pub key_export: bool,
+    /// Days before expiry from which a certificate counts as `expiring`.
+    pub renewal_window_days: u32,
 }
 
 impl Default for Policy {
@@ -150,6 +152,7 @@ impl Default for Policy {
             extended_key_usage: vec!["server".to_owned(), "client".to_owned()],
             server_side_keygen: true,
             key_export: true,
+            renewal_window_days: DEFAULT_RENEWAL_WINDOW_DAYS,
         }
     }
 }
@@ -389,6 +392,74 @@ pub struct CertificateFilter {
     pub origin: Option<Origin>,
     pub expires_before: Option<EpochSeconds>,
     pub expires_after: Option<EpochSeconds>,
+    /// notBefore later than this.
+    pub starts_after: Option<EpochSeconds>,
+    /// notBefore at or before this.
+    pub starts_at_or_before: Option<EpochSeconds>,
+}
+
+/// Renewal window used where no RA profile says otherwise, in days.
+pub const DEFAULT_RENEWAL_WINDOW_DAYS: u32 = 30;
+
+/// Where a certificate stands at a given time (revocation statuses arrive with revocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ValidationStatus {
+    /// Not valid yet.
+    Inactive,
+    Valid,
+    /// Valid, but inside the renewal window.
+    Expiring,
+    Expired,
+}
+
+impl ValidationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValidationStatus::Inactive => "inactive",
+            ValidationStatus::Valid => "valid",
+            ValidationStatus::Expiring => "expiring",
+            ValidationStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Inactive, Self::Valid, Self::Expiring, Self::Expired].into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Narrows `filter` to certificates with this status at `now`, with the renewal window `window_days`.
+    pub fn restrict(self, filter: &mut CertificateFilter, now: EpochSeconds, window_days: u32) {
+        let horizon = now + i64::from(window_days) * 86_400;
+        match self {
+            ValidationStatus::Inactive => filter.starts_after = Some(now),
+            ValidationStatus::Valid => {
+                filter.starts_at_or_before = Some(now);
+                filter.expires_after = Some(horizon + 1);
+            }
+            ValidationStatus::Expiring => {
+                filter.starts_at_or_before = Some(now);
+                filter.expires_after = Some(now + 1);
+                filter.expires_before = Some(horizon + 1);
+            }
+            ValidationStatus::Expired => filter.expires_before = Some(now + 1),
+        }
+    }
+}
+
+impl CertificateRecord {
+    /// The certificate's status at `now`, with a renewal window of `window_days`.
+    pub fn validation_status(&self, now: EpochSeconds, window_days: u32) -> ValidationStatus {
+        if now < self.not_before {
+            ValidationStatus::Inactive
+        } else if now >= self.not_after {
+            ValidationStatus::Expired
+        } else if self.not_after - now <= i64::from(window_days) * 86_400 {
+            ValidationStatus::Expiring
+        } else {
+            ValidationStatus::Valid
+        }
+    }
 }
 
 #[cfg(test)]
@@ -413,6 +484,58 @@ mod tests {
         assert!(strict.check_names(None, &[dns("*.example.com")]).is_err());
         assert!(strict.check_names(None, &[San::Ip("10.0.0.1".parse().unwrap())]).is_err());
         assert_eq!(strict.check_names(None, &[]).unwrap_err().code(), "policy.no_names");
+    }
+
+    #[test]
+    fn status_follows_time_and_the_window_and_matches_its_filter() {
+        let day = 86_400;
+        let mut r = CertificateRecord {
+            id: 1,
+            uuid: Uuid::nil(),
+            serial: "1".into(),
+            issuer: String::new(),
+            subject: String::new(),
+            common_name: None,
+            sans: vec![],
+            not_before: 100 * day,
+            not_after: 200 * day,
+            key_algorithm: String::new(),
+            signature_algorithm: String::new(),
+            fingerprint: String::new(),
+            state: "issued".into(),
+            origin: Origin::Request,
+            authority_id: None,
+            ra_profile_id: None,
+            key_id: None,
+            der: vec![],
+            idempotency_key: None,
+            created_by: String::new(),
+            created_at: 0,
+        };
+        let at = |t: i64, r: &CertificateRecord| r.validation_status(t, 30);
+        assert_eq!(at(99 * day, &r), ValidationStatus::Inactive);
+        assert_eq!(at(100 * day, &r), ValidationStatus::Valid);
+        assert_eq!(at(170 * day, &r), ValidationStatus::Expiring);
+        assert_eq!(at(200 * day, &r), ValidationStatus::Expired);
+        // The SQL filter of each status admits exactly the records with that status.
+        for now in [99 * day, 150 * day, 170 * day, 199 * day, 200 * day, 250 * day] {
+            for status in [
+                ValidationStatus::Inactive,
+                ValidationStatus::Valid,
+                ValidationStatus::Expiring,
+                ValidationStatus::Expired,
+            ] {
+                let mut f = CertificateFilter::default();
+                status.restrict(&mut f, now, 30);
+                let admitted = f.starts_after.is_none_or(|t| r.not_before > t)
+                    && f.starts_at_or_before.is_none_or(|t| r.not_before <= t)
+                    && f.expires_before.is_none_or(|t| r.not_after < t)
+                    && f.expires_after.is_none_or(|t| r.not_after >= t);
+                assert_eq!(admitted, at(now, &r) == status, "{status:?} at day {}", now / day);
+            }
+        }
+        r.not_after = r.not_before;
+        assert_eq!(at(100 * day, &r), ValidationStatus::Expired);
     }
 
     #[test]

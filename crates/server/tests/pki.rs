@@ -253,6 +253,21 @@ mod cases {
         assert_eq!(get("origin=request&limit=2").await["items"].as_array().unwrap().len(), 2);
         assert_eq!(get("expires_before=2000-01-01T00:00:00Z").await["total"], 0);
         assert_eq!(get("name=%25").await["total"], 0, "LIKE wildcards are escaped");
+        assert_eq!(get("status=valid&origin=request").await["total"], 3);
+        assert_eq!(get("status=expired").await["total"], 0);
+        assert_eq!(get("status=expiring").await["total"], 0, "90-day certificates are outside the 30-day window");
+        assert_eq!(get("name=alpha").await["items"][0]["validation_status"], "valid");
+        let resp = post(
+            &s,
+            "/v1/certificates",
+            &s.admin_token,
+            json!({"ra_profile": "default", "common_name": "short.example.com", "validity_days": 10}),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        assert_eq!(resp.json::<Value>().await.unwrap()["validation_status"], "expiring");
+        assert_eq!(get("status=expiring").await["total"], 1);
+        assert_eq!(get("status=soon").await["code"], "request.invalid_status");
 
         let authorities: Value = s
             .http()

@@ -122,6 +122,8 @@ pub(crate) fn certificate_filter(f: &CertificateFilter) -> (String, Vec<Bind>) {
     int("ra_profile_id =", f.ra_profile_id);
     int("not_after <", f.expires_before);
     int("not_after >=", f.expires_after);
+    int("not_before >", f.starts_after);
+    int("not_before <=", f.starts_at_or_before);
     if let Some(o) = f.origin {
         binds.push(Bind::Text(o.as_str().to_owned()));
         clauses.push(format!("origin = ${}", binds.len()));

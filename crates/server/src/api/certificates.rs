@@ -9,7 +9,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use certwright_core::auth::Ctx;
-use certwright_core::ca::{CertificateFilter, CertificateRecord, Origin};
+use certwright_core::ca::{
+    CertificateFilter, CertificateRecord, Origin, ValidationStatus, DEFAULT_RENEWAL_WINDOW_DAYS,
+};
 use certwright_core::clock::parse_time;
 use certwright_core::page::Page;
 use certwright_core::services::IssueRequest;
@@ -27,6 +29,9 @@ pub struct CertificateView {
     pub serial: String,
     /// `issued`.
     pub state: String,
+    /// `valid`, `expiring` (inside the RA profile's renewal window), `expired` or `inactive` (not yet valid),
+    /// computed when the answer is made.
+    pub validation_status: String,
     /// `request` or `system`.
     pub origin: String,
     pub subject: String,
@@ -60,16 +65,29 @@ pub struct IssuedView {
     pub private_key_pem: Option<String>,
 }
 
-/// Database ids of authorities and RA profiles with the uuids the API shows.
+/// Database ids of authorities and RA profiles with the uuids the API shows, the profiles' renewal windows,
+/// and the time statuses are computed at.
 struct Links {
     authorities: Vec<(i64, Uuid)>,
     profiles: Vec<(i64, Uuid)>,
+    windows: Vec<(i64, u32)>,
+    now: i64,
 }
 
 async fn links(state: &AppState, ctx: &Ctx) -> Result<Links, ApiError> {
     let authorities = state.services.list_authorities(ctx).await?.into_iter().map(|a| (a.id, a.uuid)).collect();
-    let profiles = state.services.list_ra_profiles(ctx).await?.into_iter().map(|p| (p.id, p.uuid)).collect();
-    Ok(Links { authorities, profiles })
+    let all = state.services.list_ra_profiles(ctx).await?;
+    let profiles = all.iter().map(|p| (p.id, p.uuid)).collect();
+    let windows = all.iter().map(|p| (p.id, p.policy.renewal_window_days)).collect();
+    Ok(Links { authorities, profiles, windows, now: state.services.clock().now() })
+}
+
+impl Links {
+    fn window(&self, profile: Option<i64>) -> u32 {
+        profile
+            .and_then(|id| self.windows.iter().find(|(i, _)| *i == id).map(|(_, w)| *w))
+            .unwrap_or(DEFAULT_RENEWAL_WINDOW_DAYS)
+    }
 }
 
 fn lookup(ids: &[(i64, Uuid)], id: Option<i64>) -> Option<Uuid> {
@@ -78,6 +96,7 @@ fn lookup(ids: &[(i64, Uuid)], id: Option<i64>) -> Option<Uuid> {
 
 fn view(r: CertificateRecord, links: &Links, chain: Option<&[Vec<u8>]>) -> CertificateView {
     CertificateView {
+        validation_status: r.validation_status(links.now, links.window(r.ra_profile_id)).as_str().to_owned(),
         id: r.uuid,
         serial: r.serial,
         state: r.state,
@@ -175,6 +194,8 @@ pub struct CertificateParams {
     pub ra_profile: Option<Uuid>,
     /// `request` or `system`.
     pub origin: Option<String>,
+    /// `valid`, `expiring`, `expired` or `inactive`, with the default 30-day renewal window.
+    pub status: Option<String>,
     /// Expiring before this time (RFC 3339 or epoch seconds).
     pub expires_before: Option<String>,
     /// Expiring at or after this time (RFC 3339 or epoch seconds).
@@ -220,14 +241,31 @@ pub async fn list(
         Some("system") => Some(Origin::System),
         Some(o) => return Err(CoreError::invalid("request.invalid_origin", format!("unknown origin '{o}'")).into()),
     };
-    let filter = CertificateFilter {
+    let mut filter = CertificateFilter {
         name: q.name,
         authority_id: id_of(&links.authorities, q.authority, "authority")?,
         ra_profile_id: id_of(&links.profiles, q.ra_profile, "RA profile")?,
         origin,
         expires_before: time_param("expires_before", q.expires_before.as_deref())?,
         expires_after: time_param("expires_after", q.expires_after.as_deref())?,
+        ..Default::default()
     };
+    if let Some(status) = q.status.as_deref() {
+        if filter.expires_before.is_some() || filter.expires_after.is_some() {
+            return Err(CoreError::invalid(
+                "request.conflicting_filters",
+                "status cannot be combined with expires_before or expires_after",
+            )
+            .into());
+        }
+        let status = ValidationStatus::parse(status).ok_or_else(|| {
+            CoreError::invalid(
+                "request.invalid_status",
+                format!("status must be valid, expiring, expired or inactive, got '{status}'"),
+            )
+        })?;
+        status.restrict(&mut filter, links.now, DEFAULT_RENEWAL_WINDOW_DAYS);
+    }
     let listed = state.services.list_certificates(&auth.ctx, &filter, page).await?;
     Ok(Json(List::new(listed, page, |r| view(r, &links, None))))
 }
