@@ -333,6 +333,8 @@ pub enum Origin {
     Request,
     /// Issued here for the server itself or a CA.
     System,
+    /// Brought in from elsewhere.
+    Import,
 }
 
 impl Origin {
@@ -340,6 +342,7 @@ impl Origin {
         match self {
             Origin::Request => "request",
             Origin::System => "system",
+            Origin::Import => "import",
         }
     }
 
@@ -347,6 +350,7 @@ impl Origin {
         match s {
             "request" => Ok(Origin::Request),
             "system" => Ok(Origin::System),
+            "import" => Ok(Origin::Import),
             other => Err(CoreError::Storage(format!("unknown origin '{other}'"))),
         }
     }

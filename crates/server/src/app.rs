@@ -48,6 +48,7 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(authorities::list_profiles, authorities::create_profile))
         .routes(routes!(certificates::issue, certificates::list))
         .routes(routes!(certificates::get))
+        .routes(routes!(certificates::import))
         .split_for_parts();
     router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }

@@ -314,6 +314,84 @@ mod cases {
     }
 }
 
+mod import_cases {
+    use super::*;
+
+    pub async fn certificates_from_elsewhere_are_imported_once(s: TestServer) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (ok, text) = openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-nodes",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-384",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=legacy.example.org",
+                "-addext",
+                "subjectAltName=DNS:legacy.example.org",
+                "-keyout",
+                "k.pem",
+                "-out",
+                "c.pem",
+            ],
+        );
+        assert!(ok, "{text}");
+        let pem = std::fs::read_to_string(d.join("c.pem")).unwrap();
+        let resp = post(&s, "/v1/certificates/import", &s.admin_token, json!({"certificate": pem})).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let imported: Value = resp.json().await.unwrap();
+        assert_eq!(imported["origin"], "import");
+        assert_eq!(imported["key_algorithm"], "ecdsa-p384");
+        assert_eq!(imported["sans"], json!(["dns:legacy.example.org"]));
+        assert!(imported["authority"].is_null());
+        assert_eq!(imported["validation_status"], "expiring", "30 days left is inside the 30-day window");
+        let again = post(&s, "/v1/certificates/import", &s.admin_token, json!({"certificate": pem})).await;
+        assert_eq!(problem_code(again, StatusCode::CONFLICT).await, "certificate.duplicate");
+
+        // A certificate this server issued is in the inventory already: importing it is refused as a duplicate.
+        let issued: Value = post(
+            &s,
+            "/v1/certificates",
+            &s.admin_token,
+            json!({"ra_profile": "default", "common_name": "dup.example.com"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let dup =
+            post(&s, "/v1/certificates/import", &s.admin_token, json!({"certificate": issued["certificate_pem"]}))
+                .await;
+        assert_eq!(problem_code(dup, StatusCode::CONFLICT).await, "certificate.duplicate");
+
+        for bad in [
+            "",
+            "garbage",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+        ] {
+            let resp = post(&s, "/v1/certificates/import", &s.admin_token, json!({"certificate": bad})).await;
+            assert_eq!(problem_code(resp, StatusCode::BAD_REQUEST).await, "import.invalid", "{bad}");
+        }
+        let auditor = s.token_with_role("auditor").await;
+        let resp = post(&s, "/v1/certificates/import", &auditor, json!({"certificate": pem})).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    }
+}
+
+mod import_tests {
+    use super::import_cases as cases;
+    certwright_testkit::backend_tests!(certificates_from_elsewhere_are_imported_once);
+}
+
 certwright_testkit::backend_tests!(
     csrs_from_openssl_issue_chains_openssl_verifies,
     server_generated_keys_are_returned_once_and_match,

@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod ca;
+mod import;
 mod issuance;
 
 pub use access::{IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest, MASTER_KEY_CHECK};

@@ -192,7 +192,7 @@ pub struct CertificateParams {
     pub authority: Option<Uuid>,
     /// RA profile id.
     pub ra_profile: Option<Uuid>,
-    /// `request` or `system`.
+    /// `request`, `system` or `import`.
     pub origin: Option<String>,
     /// `valid`, `expiring`, `expired` or `inactive`, with the default 30-day renewal window.
     pub status: Option<String>,
@@ -239,6 +239,7 @@ pub async fn list(
         None => None,
         Some("request") => Some(Origin::Request),
         Some("system") => Some(Origin::System),
+        Some("import") => Some(Origin::Import),
         Some(o) => return Err(CoreError::invalid("request.invalid_origin", format!("unknown origin '{o}'")).into()),
     };
     let mut filter = CertificateFilter {
@@ -283,4 +284,40 @@ pub async fn get(
     let (record, chain) = state.services.certificate(&auth.ctx, id).await?;
     let links = links(&state, &auth.ctx).await?;
     Ok(Json(view(record, &links, Some(&chain))))
+}
+
+/// Body of `POST /v1/certificates/import`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportCertificate {
+    /// PEM (the certificate first, optionally followed by its chain) or base64 DER.
+    pub certificate: String,
+}
+
+/// Imports a certificate issued elsewhere into the inventory (origin `import`); it is linked to a known
+/// authority when one of them signed it.
+#[utoipa::path(post, path = "/v1/certificates/import", tag = "pki", request_body = ImportCertificate,
+    security(("bearer" = [])),
+    responses((status = 201, body = CertificateView), (status = 400, body = Problem), (status = 401, body = Problem),
+               (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+               (status = 415, body = Problem), (status = 422, body = Problem)))]
+pub async fn import(
+    auth: Authorized<IssueCertificates>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ImportCertificate>,
+) -> Result<(StatusCode, Json<CertificateView>), ApiError> {
+    let text = body.certificate.trim();
+    let bytes = if text.contains("-----BEGIN") {
+        text.as_bytes().to_vec()
+    } else {
+        use base64::Engine;
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .map_err(|_| CoreError::invalid("import.invalid", "certificate must be PEM or base64 DER"))?
+    };
+    let record = state.services.import_certificate(&auth.ctx, &bytes).await?;
+    let (record, chain) = state.services.certificate(&auth.ctx, record.uuid).await?;
+    let links = links(&state, &auth.ctx).await?;
+    Ok((StatusCode::CREATED, Json(view(record, &links, Some(&chain)))))
 }
