@@ -301,6 +301,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
 }
 
 async fn serve(settings: Settings) -> Result<ExitCode, String> {
+    // Registered before anything listens, so SIGTERM is always a graceful stop.
+    let signal = certwright_server::app::shutdown_signal().map_err(|e| format!("cannot watch for signals: {e}"))?;
     let opened = bootstrap::open(&settings).await.map_err(|e| e.to_string())?;
     if let Some(token) = &opened.new_admin_token {
         announce_admin_token(&settings, token);
@@ -313,7 +315,7 @@ async fn serve(settings: Settings) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot listen on {} / {}: {e}", settings.config.listen, settings.config.http_listen))?;
     let stop = running.shutdown_handle();
     tokio::spawn(async move {
-        certwright_server::app::shutdown_signal().await;
+        signal.await;
         let _ = stop.send(true);
     });
     running.wait().await.map_err(|e| e.to_string())?;

@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 const PUBLIC: &[(&str, &str)] =
     &[("get", "/healthz"), ("get", "/readyz"), ("post", "/v1/oauth/token"), ("get", "/ca/{file}")];
 
-/// Routes a requester may call: itself, reading the PKI inventory, and requesting certificates.
+/// Routes a requester may call: itself, reading the PKI inventory, requesting and importing certificates.
 fn requester_may(method: &Method, path: &str) -> bool {
     let inventory = ["/v1/authorities", "/v1/ra-profiles", "/v1/certificates"].iter().any(|p| path.starts_with(p));
-    path == "/v1/me" || (method == Method::GET && inventory) || (method == Method::POST && path == "/v1/certificates")
+    let submits = ["/v1/certificates", "/v1/certificates/import"].contains(&path);
+    path == "/v1/me" || (method == Method::GET && inventory) || (method == Method::POST && submits)
 }
 
 async fn problem(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {
@@ -27,11 +28,6 @@ async fn problem(resp: reqwest::Response, status: StatusCode, code: &str) -> Val
     assert_eq!(body["request_id"], request_id.as_str());
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     body
-}
-
-/// GETs `path` with `token` and parses the JSON answer.
-async fn get_json(s: &TestServer, path: &str, token: &str) -> Value {
-    s.http().get(s.at(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
 }
 
 /// Every operation of the OpenAPI document: (method, concrete path, needs a bearer token).
@@ -110,7 +106,7 @@ mod cases {
         assert!(mutating >= 4);
         // Every refusal is in the audit log, attributed to the refused caller.
         let denied: Value =
-            get_json(&s, "/v1/events?action=access.denied&result=failure&limit=1000", &s.admin_token).await;
+            s.get_json("/v1/events?action=access.denied&result=failure&limit=1000", &s.admin_token).await;
         assert_eq!(denied["total"], refused, "{denied}");
         assert!(denied["items"][0]["object_id"].as_str().unwrap().contains("/v1/"));
         // Reads the auditor is allowed.
@@ -137,10 +133,10 @@ mod cases {
         assert_eq!(created["token"]["ra_profiles"], json!(["web"]));
         assert!(created["token"]["expires_at"].as_str().unwrap().ends_with('Z'));
 
-        let me: Value = get_json(&s, "/v1/me", secret).await;
+        let me: Value = s.get_json("/v1/me", secret).await;
         assert_eq!((me["principal"].as_str(), me["role"].as_str()), (Some("ci"), Some("operator")));
 
-        let list: Value = get_json(&s, "/v1/tokens", &s.admin_token).await;
+        let list: Value = s.get_json("/v1/tokens", &s.admin_token).await;
         assert_eq!(
             (list["total"].as_u64(), list["limit"].as_u64(), list["offset"].as_u64()),
             (Some(2), Some(50), Some(0))
@@ -156,9 +152,9 @@ mod cases {
         let body = problem(resp, StatusCode::UNAUTHORIZED, "auth.unauthenticated").await;
         assert!(body["detail"].as_str().unwrap().contains("revoked"));
 
-        let active: Value = get_json(&s, "/v1/tokens?limit=1", &s.admin_token).await;
+        let active: Value = s.get_json("/v1/tokens?limit=1", &s.admin_token).await;
         assert_eq!((active["total"].as_u64(), active["items"].as_array().unwrap().len()), (Some(1), 1));
-        let all: Value = get_json(&s, "/v1/tokens?include_inactive=true", &s.admin_token).await;
+        let all: Value = s.get_json("/v1/tokens?include_inactive=true", &s.admin_token).await;
         assert_eq!(all["total"].as_u64(), Some(2));
 
         let missing = s
@@ -192,7 +188,7 @@ mod cases {
         let tok: Value = resp.json().await.unwrap();
         assert_eq!((tok["token_type"].as_str(), tok["expires_in"].as_i64()), (Some("Bearer"), Some(120)));
         let access = tok["access_token"].as_str().unwrap().to_owned();
-        let me: Value = get_json(&s, "/v1/me", &access).await;
+        let me: Value = s.get_json("/v1/me", &access).await;
         assert_eq!((me["principal"].as_str(), me["role"].as_str()), (Some("deployer"), Some("auditor")));
 
         let basic = s
@@ -325,7 +321,7 @@ mod cases {
         problem(resp, StatusCode::UNAUTHORIZED, "auth.unauthenticated").await;
 
         // Nothing was half-created by the failures above: only the bootstrap token exists.
-        let list: Value = get_json(&s, "/v1/tokens", t).await;
+        let list: Value = s.get_json("/v1/tokens", t).await;
         assert_eq!(list["total"], 1);
     }
 
@@ -342,7 +338,7 @@ mod cases {
         assert_eq!(resp.headers()["x-request-id"], "trace-42");
         let id = resp.json::<Value>().await.unwrap()["token"]["id"].as_str().unwrap().to_owned();
 
-        let events: Value = get_json(&s, "/v1/events?request_id=trace-42", &s.admin_token).await;
+        let events: Value = s.get_json("/v1/events?request_id=trace-42", &s.admin_token).await;
         assert_eq!(events["total"], 1, "{events}");
         let e = &events["items"][0];
         assert_eq!(
@@ -354,11 +350,11 @@ mod cases {
         assert_eq!(e["hash"].as_str().unwrap().len(), 64);
 
         let by_action: Value =
-            get_json(&s, "/v1/events?action=token.create&since=2000-01-01T00:00:00Z", &s.admin_token).await;
+            s.get_json("/v1/events?action=token.create&since=2000-01-01T00:00:00Z", &s.admin_token).await;
         assert_eq!(by_action["total"], 1, "{by_action}");
-        let boot: Value = get_json(&s, "/v1/events?action=system.bootstrap&actor=system", &s.admin_token).await;
+        let boot: Value = s.get_json("/v1/events?action=system.bootstrap&actor=system", &s.admin_token).await;
         assert_eq!(boot["total"], 1, "the bootstrap admin token is audited: {boot}");
-        let none: Value = get_json(&s, "/v1/events?until=2000-01-01T00:00:00Z", &s.admin_token).await;
+        let none: Value = s.get_json("/v1/events?until=2000-01-01T00:00:00Z", &s.admin_token).await;
         assert_eq!(none["total"], 0);
 
         // A hostile request id is replaced, not stored.

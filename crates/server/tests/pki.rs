@@ -104,16 +104,7 @@ mod cases {
 
         // Fetching it later never shows the key again.
         let id = issued["id"].as_str().unwrap();
-        let again: Value = s
-            .http()
-            .get(s.at(&format!("/v1/certificates/{id}")))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let again: Value = s.get_json(&format!("/v1/certificates/{id}"), &s.admin_token).await;
         assert!(again.get("private_key_pem").is_none());
         assert_eq!(again["serial"], issued["serial"]);
         assert!(again["chain_pem"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
@@ -122,16 +113,7 @@ mod cases {
     pub async fn policy_violations_are_specific_problems_and_store_nothing(s: TestServer) {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let authorities: Value = s
-            .http()
-            .get(s.at("/v1/authorities"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let authorities: Value = s.get_json("/v1/authorities", &s.admin_token).await;
         let issuing = authorities["items"].as_array().unwrap().iter().find(|a| a["name"] == "issuing").unwrap();
         let resp = post(
             &s,
@@ -181,16 +163,7 @@ mod cases {
             let got = problem_code(resp, status).await;
             assert_eq!(got, code, "{body}");
         }
-        let list: Value = s
-            .http()
-            .get(s.at("/v1/certificates?origin=request"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = s.get_json("/v1/certificates?origin=request", &s.admin_token).await;
         assert_eq!(list["total"], 0, "nothing was stored");
         // A tampered CSR is refused too.
         let mut pem = csr(d, "t", &["-newkey", "ed25519"], "/CN=t.example.com", "");
@@ -218,16 +191,7 @@ mod cases {
         assert_eq!(first["id"], second["id"]);
         assert_eq!(first["serial"], second["serial"]);
         assert!(second.get("private_key_pem").is_none());
-        let list: Value = s
-            .http()
-            .get(s.at("/v1/certificates?name=idem"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = s.get_json("/v1/certificates?name=idem", &s.admin_token).await;
         assert_eq!(list["total"], 1);
     }
 
@@ -243,10 +207,9 @@ mod cases {
             assert_eq!(resp.status(), StatusCode::CREATED);
         }
         let get = |q: &str| {
-            let url = s.at(&format!("/v1/certificates?{q}"));
-            let token = s.admin_token.clone();
-            let http = s.http().clone();
-            async move { http.get(url).bearer_auth(token).send().await.unwrap().json::<Value>().await.unwrap() }
+            let path = format!("/v1/certificates?{q}");
+            let s = &s;
+            async move { s.get_json(&path, &s.admin_token).await }
         };
         assert_eq!(get("name=EXAMPLE.COM").await["total"], 2);
         assert_eq!(get("name=gamma").await["total"], 1);
@@ -269,16 +232,7 @@ mod cases {
         assert_eq!(get("status=expiring").await["total"], 1);
         assert_eq!(get("status=soon").await["code"], "request.invalid_status");
 
-        let authorities: Value = s
-            .http()
-            .get(s.at("/v1/authorities"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let authorities: Value = s.get_json("/v1/authorities", &s.admin_token).await;
         assert_eq!(authorities["total"], 2);
         let root = authorities["items"].as_array().unwrap().iter().find(|a| a["kind"] == "root").unwrap();
         let der = s.http().get(s.at(root["certificate_url"].as_str().unwrap())).send().await.unwrap();

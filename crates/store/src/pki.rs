@@ -1,6 +1,6 @@
 //! Rows and queries for keys, authorities, RA profiles and the certificate inventory.
 
-use crate::rows::{bind_all, Bind};
+use crate::rows::{bind_all, get, uuid, Bind};
 use crate::sql::storage;
 use certwright_core::ca::{
     Authority, AuthorityKind, CertificateFilter, CertificateRecord, NewAuthority, NewKey, Origin, Policy, RaProfile,
@@ -10,7 +10,6 @@ use certwright_core::page::{Listed, Page};
 use certwright_core::{CoreError, Result};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row};
-use uuid::Uuid;
 
 pub(crate) const AUTHORITY_SELECT: &str = "SELECT id, uuid, name, kind, parent_id, key_id, certificate, subject, \
      key_identifier, not_before, not_after, created_at FROM authorities";
@@ -21,19 +20,10 @@ pub(crate) const CERT_SELECT: &str = "SELECT id, uuid, serial, issuer, subject, 
      not_after, key_algorithm, signature_algorithm, fingerprint, state, origin, authority_id, ra_profile_id, key_id, \
      der, idempotency_key, created_by, created_at FROM certificates";
 
-fn get<'r, T: sqlx::Decode<'r, Any> + sqlx::Type<Any>>(row: &'r AnyRow, c: &str) -> Result<T> {
-    row.try_get(c).map_err(storage)
-}
-
-fn uuid(row: &AnyRow) -> Result<Uuid> {
-    let s: String = get(row, "uuid")?;
-    Uuid::parse_str(&s).map_err(|e| CoreError::Storage(format!("bad uuid: {e}")))
-}
-
 pub(crate) fn authority(row: &AnyRow) -> Result<Authority> {
     Ok(Authority {
         id: get(row, "id")?,
-        uuid: uuid(row)?,
+        uuid: uuid(row, "uuid")?,
         name: get(row, "name")?,
         kind: AuthorityKind::parse(&get::<String>(row, "kind")?)?,
         parent_id: get(row, "parent_id")?,
@@ -50,7 +40,7 @@ pub(crate) fn authority(row: &AnyRow) -> Result<Authority> {
 pub(crate) fn key(row: &AnyRow) -> Result<StoredKey> {
     Ok(StoredKey {
         id: get(row, "id")?,
-        uuid: uuid(row)?,
+        uuid: uuid(row, "uuid")?,
         algorithm: get(row, "algorithm")?,
         public_key: get(row, "public_key")?,
         sealed: get(row, "sealed")?,
@@ -63,7 +53,7 @@ pub(crate) fn profile(row: &AnyRow) -> Result<RaProfile> {
     let policy: String = get(row, "policy")?;
     Ok(RaProfile {
         id: get(row, "id")?,
-        uuid: uuid(row)?,
+        uuid: uuid(row, "uuid")?,
         name: get(row, "name")?,
         authority_id: get(row, "authority_id")?,
         policy: serde_json::from_str::<Policy>(&policy)
@@ -77,7 +67,7 @@ pub(crate) fn certificate(row: &AnyRow) -> Result<CertificateRecord> {
     let sans: String = get(row, "sans")?;
     Ok(CertificateRecord {
         id: get(row, "id")?,
-        uuid: uuid(row)?,
+        uuid: uuid(row, "uuid")?,
         serial: get(row, "serial")?,
         issuer: get(row, "issuer")?,
         subject: get(row, "subject")?,

@@ -18,14 +18,14 @@ pub(crate) const CLIENT_SELECT: &str = "SELECT c.id, c.uuid, c.name, p.name AS p
 pub(crate) const EVENT_SELECT: &str = "SELECT id, uuid, chain, seq, time, actor, actor_token, action, object_type, \
      object_id, result, request_id, details, prev_hash, hash FROM events";
 
-fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
 {
     row.try_get(column).map_err(storage)
 }
 
-fn uuid(row: &AnyRow, column: &str) -> Result<Uuid> {
+pub(crate) fn uuid(row: &AnyRow, column: &str) -> Result<Uuid> {
     let text: String = get(row, column)?;
     Uuid::parse_str(&text).map_err(|e| CoreError::Storage(format!("column {column} holds a bad uuid: {e}")))
 }

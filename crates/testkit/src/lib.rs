@@ -114,6 +114,12 @@ impl TestServer {
         &self.http
     }
 
+    /// GETs `path` with `token` and parses the JSON answer, whatever its status.
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        let resp = self.http.get(self.at(path)).bearer_auth(token).send().await.expect("GET");
+        resp.json().await.expect("a JSON answer")
+    }
+
     /// Creates a token with `role` through the API and returns its secret.
     pub async fn token_with_role(&self, role: &str) -> String {
         let resp = self
