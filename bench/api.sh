@@ -44,7 +44,7 @@ bench_backend() {
   local name=$1; shift
   local port=$((18300 + RANDOM % 500))
   local dir="$work/$name"
-  "$bin" --data-dir "$dir" serve --insecure-http --http-listen "127.0.0.1:$port" --log-level warn "$@" \
+  "$bin" --data-dir "$dir" serve --insecure-http --http-listen "127.0.0.1:$port" --listen 127.0.0.1:0 --log-level warn "$@" \
     > "$work/$name.log" 2>&1 &
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   local token; token=$(cat "$dir/admin.token")

@@ -17,7 +17,7 @@ pub struct ClientArgs {
     /// Bearer token (default: <data-dir>/admin.token).
     #[arg(long, env = "CERTWRIGHT_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// CA certificate(s) to trust for HTTPS (default: <data-dir>/ca.pem when present).
+    /// CA certificate(s) to trust for HTTPS (default: <data-dir>/ca.pem).
     #[arg(long, env = "CERTWRIGHT_CACERT")]
     cacert: Option<PathBuf>,
 }
@@ -164,7 +164,7 @@ pub enum CertCommand {
         #[arg(long)]
         out_chain: Option<PathBuf>,
         /// Write a server-generated private key (PEM, mode 0600) here.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "csr")]
         out_key: Option<PathBuf>,
     },
     /// List the inventory.

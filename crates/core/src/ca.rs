@@ -165,8 +165,16 @@ impl Policy {
     /// Checks the policy itself.
     pub fn validate(&self) -> Result<()> {
         for a in &self.key_algorithms {
-            if a != "rsa" && KeyAlgorithm::parse(a).is_err() {
-                return Err(violation("ra_profile.invalid_policy", format!("unknown key algorithm '{a}'")));
+            match KeyAlgorithm::parse(a) {
+                _ if a == "rsa" => {}
+                Ok(KeyAlgorithm::Rsa(_)) => {
+                    return Err(violation(
+                        "ra_profile.invalid_policy",
+                        format!("'{a}': allow RSA as 'rsa' and set its smallest size with min_rsa_bits"),
+                    ))
+                }
+                Ok(_) => {}
+                Err(_) => return Err(violation("ra_profile.invalid_policy", format!("unknown key algorithm '{a}'"))),
             }
         }
         for e in &self.extended_key_usage {
@@ -556,5 +564,7 @@ mod tests {
         assert_eq!(p.validity_days(None).unwrap(), 90);
         assert_eq!(p.validity_days(Some(398)).unwrap_err().code(), "policy.validity_too_long");
         assert!(Policy { extended_key_usage: vec!["teleport".into()], ..Default::default() }.validate().is_err());
+        assert!(Policy { key_algorithms: vec!["rsa-2048".into()], ..Default::default() }.validate().is_err());
+        assert!(Policy::default().validate().is_ok());
     }
 }

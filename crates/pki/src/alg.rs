@@ -177,6 +177,22 @@ impl SignatureAlgorithm {
             .ok_or_else(|| PkiError::Unsupported(format!("signature algorithm {}", id.oid)))
     }
 
+    /// The API spelling: `rsa-pkcs1-sha256`, `ecdsa-sha384`, `ed25519`, `ml-dsa-65`.
+    pub fn name(self) -> String {
+        let digest = |d: Digest| match d {
+            Digest::Sha1 => "sha1",
+            Digest::Sha256 => "sha256",
+            Digest::Sha384 => "sha384",
+            Digest::Sha512 => "sha512",
+        };
+        match self {
+            SignatureAlgorithm::RsaPkcs1(d) => format!("rsa-pkcs1-{}", digest(d)),
+            SignatureAlgorithm::Ecdsa(d) => format!("ecdsa-{}", digest(d)),
+            SignatureAlgorithm::Ed25519 => "ed25519".to_owned(),
+            SignatureAlgorithm::MlDsa(l) => KeyAlgorithm::MlDsa(l).name(),
+        }
+    }
+
     /// Whether the engine will sign with this algorithm (SHA-1 is accepted for reading only).
     pub fn may_sign(self) -> bool {
         !matches!(self, SignatureAlgorithm::RsaPkcs1(Digest::Sha1) | SignatureAlgorithm::Ecdsa(Digest::Sha1))
@@ -205,5 +221,7 @@ mod tests {
         assert!(SignatureAlgorithm::RsaPkcs1(Digest::Sha256).identifier().parameters.is_some());
         assert!(SignatureAlgorithm::Ecdsa(Digest::Sha256).identifier().parameters.is_none());
         assert!(!SignatureAlgorithm::RsaPkcs1(Digest::Sha1).may_sign());
+        assert_eq!(SignatureAlgorithm::RsaPkcs1(Digest::Sha256).name(), "rsa-pkcs1-sha256");
+        assert_eq!(SignatureAlgorithm::MlDsa(MlDsaLevel::MlDsa65).name(), "ml-dsa-65");
     }
 }

@@ -99,6 +99,7 @@ mod cases {
         let (ok, b) = openssl(d, &["pkey", "-in", "k.pem", "-pubout"]);
         assert!(ok && a == b, "the returned key belongs to the certificate");
         assert_eq!(issued["key_algorithm"], "rsa-2048");
+        assert_eq!(issued["signature_algorithm"], "ecdsa-sha256", "signed by the P-256 issuing CA");
         let (ok, text) = verify(d, issued["certificate_pem"].as_str().unwrap(), issued["chain_pem"].as_str().unwrap());
         assert!(ok, "{text}");
 
@@ -155,6 +156,7 @@ mod cases {
                 "request.invalid_key_algorithm",
             ),
             (json!({"ra_profile": "default", "sans": ["ip:not-an-ip"]}), "request.invalid_san"),
+            (json!({"ra_profile": "default", "common_name": " "}), "request.invalid_common_name"),
         ];
         for (body, code) in cases {
             let resp = post(&s, "/v1/certificates", &s.admin_token, body.clone()).await;
@@ -262,6 +264,13 @@ mod cases {
         std::fs::write(dir.path().join("team.pem"), team["certificate_pem"].as_str().unwrap()).unwrap();
         let (ok, text) = openssl(dir.path(), &["verify", "-CAfile", "root.pem", "team.pem"]);
         assert!(ok, "{text}");
+        let issuing = authorities["items"].as_array().unwrap().iter().find(|a| a["name"] == "issuing").unwrap();
+        let too_deep =
+            post(&s, "/v1/authorities", &s.admin_token, json!({"name": "deep", "parent": issuing["id"]})).await;
+        assert_eq!(problem_code(too_deep, StatusCode::BAD_REQUEST).await, "authority.path_len_exceeded");
+        let unbounded =
+            post(&s, "/v1/authorities", &s.admin_token, json!({"name": "wide", "parent": root["id"]})).await;
+        assert_eq!(problem_code(unbounded, StatusCode::BAD_REQUEST).await, "authority.path_len_exceeded");
         let dup = post(&s, "/v1/authorities", &s.admin_token, json!({"name": "team"})).await;
         assert_eq!(problem_code(dup, StatusCode::CONFLICT).await, "authority.name_taken");
         assert!(s.services.verify_audit().await.unwrap().is_intact());

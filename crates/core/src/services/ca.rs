@@ -152,8 +152,19 @@ impl<S: Store> Services<S> {
         let now = self.clock.now();
         let mut not_after = now + i64::from(req.validity_days) * DAY;
         if let Some((p, _)) = &parent {
-            // A CA certificate never outlives its issuer.
+            // A CA certificate never outlives its issuer, and stays within the issuer's path length.
             not_after = not_after.min(p.not_after);
+            if let Some(parent_len) = Cert::from_der(&p.certificate_der)?.ca()?.flatten() {
+                if parent_len == 0 || req.path_len.is_none_or(|l| l >= parent_len) {
+                    return Err(invalid(
+                        "authority.path_len_exceeded",
+                        format!(
+                            "'{}' allows {parent_len} CA level(s) below it: give path_len below {parent_len}, or sign under a CA that allows more",
+                            p.name
+                        ),
+                    ));
+                }
+            }
         }
         let template = Template {
             serial: cert::random_serial()?,

@@ -53,9 +53,9 @@ fn key_name(kind: PublicKeyKind) -> String {
 }
 
 impl<S: Store> Services<S> {
-    /// Imports the first certificate of a PEM bundle or DER file; further certificates of the bundle are
-    /// taken as its chain for recognising the issuer. The certificate is linked to the known authority whose
-    /// key signed it.
+    /// Imports the first certificate of a PEM bundle or DER file (further certificates of the bundle are
+    /// checked to be certificates, then ignored). The certificate is linked to the known authority whose key
+    /// signed it.
     pub async fn import_certificate(&self, ctx: &Ctx, input: &[u8]) -> Result<CertificateRecord> {
         ctx.caller.require(Permission::IssueCertificates)?;
         let certs = parse_bundle(input)?;

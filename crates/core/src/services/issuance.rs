@@ -131,6 +131,9 @@ impl<S: Store> Services<S> {
                     .map(|s| San::parse(s).map_err(|e| invalid("request.invalid_san", e.to_string())))
                     .collect::<Result<Vec<_>>>()?;
                 let subject = match &req.common_name {
+                    Some(cn) if cn.trim().is_empty() => {
+                        return Err(invalid("request.invalid_common_name", "common_name must not be empty"))
+                    }
                     Some(cn) => common_name(cn).map_err(|e| invalid("request.invalid_common_name", e.to_string()))?,
                     None => Default::default(),
                 };
@@ -315,7 +318,7 @@ pub(crate) fn record_of(
         not_before: cert.not_before(),
         not_after: cert.not_after(),
         key_algorithm: key_name.to_owned(),
-        signature_algorithm: format!("{:?}", cert.signature_algorithm()?),
+        signature_algorithm: cert.signature_algorithm()?.name(),
         fingerprint: cert.fingerprint_sha256(),
         state: "issued".to_owned(),
         origin,
