@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod key;
 pub mod names;
 pub mod pem;
+pub mod pkcs7;
 pub mod random;
 
 /// Errors of the pure cryptographic layer.

@@ -266,3 +266,17 @@ fn ml_dsa_65_chain_is_built_and_verified_by_our_verifier() {
     assert!(issuing.cert.verify_signed_by(&other.cert.public_key().unwrap()).is_err());
     assert_eq!(issuing.key.signature_algorithm().oid().to_string(), "2.16.840.1.101.3.4.3.18");
 }
+
+#[test]
+fn pkcs7_bundles_are_read_by_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = root(KeyAlgorithm::Ecdsa(certwright_pki::alg::Curve::P256));
+    let issuing = sub_ca(&root, KeyAlgorithm::Rsa(2048));
+    let bundle = certwright_pki::pkcs7::certs_only(&[issuing.cert.der().to_vec(), root.cert.der().to_vec()]).unwrap();
+    std::fs::write(dir.path().join("b.p7b"), &bundle).unwrap();
+    let (ok, text) = openssl(dir.path(), &["pkcs7", "-inform", "DER", "-in", "b.p7b", "-print_certs", "-noout"]);
+    assert!(ok, "{text}");
+    let issuing_at = text.find("CN = Test Issuing rsa-2048").expect(&text);
+    let root_at = text.find("subject=O = certwright tests, CN = Test Root ecdsa-p256").expect(&text);
+    assert!(issuing_at < root_at, "order is kept: {text}");
+}

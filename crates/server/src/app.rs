@@ -49,6 +49,7 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(certificates::issue, certificates::list))
         .routes(routes!(certificates::get))
         .routes(routes!(certificates::import))
+        .routes(routes!(certificates::export))
         .split_for_parts();
     router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }

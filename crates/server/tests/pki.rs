@@ -103,8 +103,34 @@ mod cases {
         let (ok, text) = verify(d, issued["certificate_pem"].as_str().unwrap(), issued["chain_pem"].as_str().unwrap());
         assert!(ok, "{text}");
 
-        // Fetching it later never shows the key again.
+        // Exports: PEM with chain, DER alone, PKCS#7 with chain, all read by openssl.
         let id = issued["id"].as_str().unwrap();
+        let export = |q: &str| {
+            let url = s.at(&format!("/v1/certificates/{id}/export{q}"));
+            let req = s.http().get(url).bearer_auth(&s.admin_token);
+            async move { req.send().await.unwrap() }
+        };
+        let pem = export("").await;
+        assert_eq!(pem.headers()["content-type"], "application/x-pem-file");
+        assert_eq!(pem.text().await.unwrap().matches("BEGIN CERTIFICATE").count(), 3, "leaf, issuing CA, root");
+        let der = export("?format=der").await;
+        assert_eq!(der.headers()["content-type"], "application/pkix-cert");
+        std::fs::write(d.join("c.der"), der.bytes().await.unwrap()).unwrap();
+        let (ok, text) = openssl(d, &["x509", "-inform", "DER", "-in", "c.der", "-noout", "-subject"]);
+        assert!(ok && text.contains("svc.example.com"), "{text}");
+        let p7 = export("?format=pkcs7").await;
+        assert_eq!(p7.headers()["content-type"], "application/pkcs7-mime");
+        assert!(p7.headers()["content-disposition"].to_str().unwrap().ends_with(".p7b\""));
+        std::fs::write(d.join("c.p7b"), p7.bytes().await.unwrap()).unwrap();
+        let (ok, text) = openssl(d, &["pkcs7", "-inform", "DER", "-in", "c.p7b", "-print_certs", "-noout"]);
+        assert!(ok && text.matches("subject=").count() == 3, "{text}");
+        assert_eq!(problem_code(export("?format=pfx").await, StatusCode::BAD_REQUEST).await, "request.invalid_format");
+        assert_eq!(
+            problem_code(export("?format=der&chain=true").await, StatusCode::BAD_REQUEST).await,
+            "request.invalid_format"
+        );
+
+        // Fetching it later never shows the key again.
         let again: Value = s.get_json(&format!("/v1/certificates/{id}"), &s.admin_token).await;
         assert!(again.get("private_key_pem").is_none());
         assert_eq!(again["serial"], issued["serial"]);

@@ -321,3 +321,68 @@ pub async fn import(
     let links = links(&state, &auth.ctx).await?;
     Ok((StatusCode::CREATED, Json(view(record, &links, Some(&chain)))))
 }
+
+/// Parameters of the export endpoint.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    /// `pem` (default), `der` (the certificate alone) or `pkcs7` (DER certs-only bundle).
+    pub format: Option<String>,
+    /// Include the issuer chain (default true; not possible with `der`).
+    pub chain: Option<bool>,
+}
+
+/// Downloads a certificate as PEM, DER or PKCS#7, with or without its chain. Private keys are not exported
+/// here.
+#[utoipa::path(get, path = "/v1/certificates/{id}/export", tag = "pki",
+    params(("id" = Uuid, Path, description = "certificate id"), ExportParams), security(("bearer" = [])),
+    responses((status = 200, description = "the certificate in the chosen format",
+               content((String = "application/x-pem-file"), (Vec<u8> = "application/pkix-cert"), (Vec<u8> = "application/pkcs7-mime"))),
+               (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn export(
+    auth: Authorized<ReadInventory>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<ExportParams>,
+) -> Result<Response, ApiError> {
+    let (record, chain) = state.services.certificate(&auth.ctx, id).await?;
+    let with_chain = q.chain.unwrap_or(true);
+    let format = q.format.as_deref().unwrap_or("pem");
+    let mut certs = vec![record.der];
+    if with_chain && format != "der" {
+        certs.extend(chain);
+    }
+    let (content_type, extension, body): (&str, &str, Vec<u8>) = match format {
+        "pem" => {
+            let text: String = certs.iter().map(|c| pem::encode("CERTIFICATE", c)).collect();
+            ("application/x-pem-file", "pem", text.into_bytes())
+        }
+        "der" if q.chain == Some(true) => {
+            return Err(CoreError::invalid(
+                "request.invalid_format",
+                "der holds one certificate: use pkcs7 or pem for a chain",
+            )
+            .into())
+        }
+        "der" => ("application/pkix-cert", "cer", certs.swap_remove(0)),
+        "pkcs7" => {
+            ("application/pkcs7-mime", "p7b", certwright_pki::pkcs7::certs_only(&certs).map_err(CoreError::from)?)
+        }
+        other => {
+            return Err(CoreError::invalid(
+                "request.invalid_format",
+                format!("format must be pem, der or pkcs7, got '{other}'"),
+            )
+            .into())
+        }
+    };
+    let disposition = format!("attachment; filename=\"{}.{extension}\"", record.serial);
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
