@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod key;
 pub mod names;
 pub mod pem;
+pub mod pkcs12;
 pub mod pkcs7;
 pub mod random;
 

@@ -280,3 +280,50 @@ fn pkcs7_bundles_are_read_by_openssl() {
     let root_at = text.find("subject=O = certwright tests, CN = Test Root ecdsa-p256").expect(&text);
     assert!(issuing_at < root_at, "order is kept: {text}");
 }
+
+#[test]
+fn pkcs12_files_are_opened_by_openssl_with_the_password_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = root(KeyAlgorithm::Ecdsa(certwright_pki::alg::Curve::P256));
+    let issuing = sub_ca(&root, KeyAlgorithm::Ecdsa(certwright_pki::alg::Curve::P256));
+    for alg in [KeyAlgorithm::Ecdsa(certwright_pki::alg::Curve::P256), KeyAlgorithm::Rsa(2048), KeyAlgorithm::Ed25519] {
+        let key = PrivateKey::generate(alg).unwrap();
+        let t = Template {
+            serial: cert::random_serial().unwrap(),
+            subject: common_name("p12.example.com").unwrap(),
+            public_key_der: key.public_key_der(),
+            not_before: NOW - 60,
+            not_after: NOW + DAY,
+            extensions: Extensions { sans: vec![San::Dns("p12.example.com".into())], ..Default::default() },
+        };
+        let ski = issuing.cert.key_identifier().unwrap();
+        let leaf =
+            cert::issue(&t, &Issuer { name: issuing.cert.subject(), key_identifier: &ski, signer: &issuing.key })
+                .unwrap();
+        let p12 = certwright_pki::pkcs12::export(
+            &key.danger_pkcs8_der().unwrap(),
+            &[leaf.der().to_vec(), issuing.cert.der().to_vec(), root.cert.der().to_vec()],
+            "s3cret pässword",
+            Some("p12.example.com"),
+        )
+        .unwrap();
+        std::fs::write(d.join("f.p12"), &p12).unwrap();
+        let (ok, text) = openssl(
+            d,
+            &["pkcs12", "-in", "f.p12", "-passin", "pass:s3cret pässword", "-nodes", "-info", "-out", "all.pem"],
+        );
+        assert!(ok && text.contains("MAC: sha256"), "{}: {text}", alg.name());
+        assert!(text.contains("PBES2, PBKDF2, AES-256-CBC"), "{text}");
+        let all = std::fs::read_to_string(d.join("all.pem")).unwrap();
+        assert_eq!(all.matches("BEGIN CERTIFICATE").count(), 3);
+        assert!(all.contains("friendlyName: p12.example.com"), "{all}");
+        // The key inside is the key of the leaf.
+        let (_, from_key) = openssl(d, &["pkey", "-in", "all.pem", "-pubout"]);
+        std::fs::write(d.join("leaf.pem"), leaf.to_pem()).unwrap();
+        let (_, from_cert) = openssl(d, &["x509", "-in", "leaf.pem", "-noout", "-pubkey"]);
+        assert_eq!(from_key, from_cert, "{}", alg.name());
+        let (ok, text) = openssl(d, &["pkcs12", "-in", "f.p12", "-passin", "pass:wrong", "-nodes", "-out", "x.pem"]);
+        assert!(!ok, "a wrong password is refused: {text}");
+    }
+}

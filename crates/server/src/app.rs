@@ -50,6 +50,7 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(certificates::get))
         .routes(routes!(certificates::import))
         .routes(routes!(certificates::export))
+        .routes(routes!(certificates::pkcs12))
         .split_for_parts();
     router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }

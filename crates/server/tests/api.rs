@@ -13,7 +13,8 @@ const PUBLIC: &[(&str, &str)] =
 /// Routes a requester may call: itself, reading the PKI inventory, requesting and importing certificates.
 fn requester_may(method: &Method, path: &str) -> bool {
     let inventory = ["/v1/authorities", "/v1/ra-profiles", "/v1/certificates"].iter().any(|p| path.starts_with(p));
-    let submits = ["/v1/certificates", "/v1/certificates/import"].contains(&path);
+    let submits = ["/v1/certificates", "/v1/certificates/import"].contains(&path)
+        || (path.starts_with("/v1/certificates/") && path.ends_with("/pkcs12"));
     path == "/v1/me" || (method == Method::GET && inventory) || (method == Method::POST && submits)
 }
 

@@ -65,6 +65,15 @@ mod cases {
             assert_eq!(issued["state"], "issued");
             assert_eq!(issued["sans"], json!(["dns:www.example.com", "ip:192.0.2.1"]));
             assert!(issued.get("private_key_pem").is_none());
+            let id = issued["id"].as_str().unwrap();
+            let p12 = post(
+                &s,
+                &format!("/v1/certificates/{id}/pkcs12"),
+                &s.admin_token,
+                json!({"password": "correct horse"}),
+            )
+            .await;
+            assert_eq!(problem_code(p12, StatusCode::BAD_REQUEST).await, "certificate.no_key");
             let (ok, text) =
                 verify(d, issued["certificate_pem"].as_str().unwrap(), issued["chain_pem"].as_str().unwrap());
             assert!(ok, "{name}: {text}");
@@ -129,6 +138,33 @@ mod cases {
             problem_code(export("?format=der&chain=true").await, StatusCode::BAD_REQUEST).await,
             "request.invalid_format"
         );
+
+        // PKCS#12 with the key: openssl opens it with the password, and the key matches.
+        let p12 = s
+            .http()
+            .post(s.at(&format!("/v1/certificates/{id}/pkcs12")))
+            .bearer_auth(&s.admin_token)
+            .json(&json!({"password": "correct horse"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(p12.status(), StatusCode::OK);
+        assert_eq!(p12.headers()["content-type"], "application/x-pkcs12");
+        std::fs::write(d.join("c.p12"), p12.bytes().await.unwrap()).unwrap();
+        let (ok, text) =
+            openssl(d, &["pkcs12", "-in", "c.p12", "-passin", "pass:correct horse", "-nodes", "-out", "p12.pem"]);
+        assert!(ok, "{text}");
+        let (_, from_p12) = openssl(d, &["pkey", "-in", "p12.pem", "-pubout"]);
+        assert_eq!(from_p12, a, "the PKCS#12 key is the certificate's key");
+        let short =
+            post(&s, &format!("/v1/certificates/{id}/pkcs12"), &s.admin_token, json!({"password": "short"})).await;
+        assert_eq!(problem_code(short, StatusCode::BAD_REQUEST).await, "request.invalid_password");
+        let auditor = s.token_with_role("auditor").await;
+        let denied =
+            post(&s, &format!("/v1/certificates/{id}/pkcs12"), &auditor, json!({"password": "correct horse"})).await;
+        assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+        let exports = s.get_json("/v1/events?action=certificate.key_export", &s.admin_token).await;
+        assert_eq!(exports["total"], 1, "the export is audited");
 
         // Fetching it later never shows the key again.
         let again: Value = s.get_json(&format!("/v1/certificates/{id}"), &s.admin_token).await;

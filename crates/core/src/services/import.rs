@@ -81,3 +81,42 @@ impl<S: Store> Services<S> {
         Ok(record)
     }
 }
+
+impl<S: Store> Services<S> {
+    /// The private key of a certificate whose key is held here and exportable, with the certificate and its
+    /// chain. Requesters may only export what they requested. Every export is audited.
+    pub async fn export_private_key(
+        &self,
+        ctx: &Ctx,
+        uuid: uuid::Uuid,
+    ) -> Result<(CertificateRecord, Vec<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>)> {
+        ctx.caller.require(Permission::IssueCertificates)?;
+        let (record, chain) = self.certificate(ctx, uuid).await?;
+        if ctx.caller.role == crate::auth::Role::Requester && record.created_by != ctx.caller.principal {
+            return Err(CoreError::Forbidden {
+                role: ctx.caller.role.as_str().to_owned(),
+                action: "export the key of a certificate someone else requested",
+            });
+        }
+        let key_id = record.key_id.ok_or_else(|| {
+            CoreError::invalid("certificate.no_key", "this certificate's private key is not held by certwright")
+        })?;
+        let stored = self
+            .store
+            .key(key_id)
+            .await?
+            .ok_or_else(|| CoreError::Storage(format!("key {key_id} of certificate {uuid} is missing")))?;
+        if !stored.exportable {
+            return Err(CoreError::invalid(
+                "policy.key_export_not_allowed",
+                "this key was generated under an RA profile that does not allow exporting it",
+            ));
+        }
+        let pkcs8 = self.vault.open(&stored.sealed, stored.uuid.as_bytes())?;
+        let (tx, head) = self.begin().await?;
+        let draft = EventDraft::success("certificate.key_export", "certificate", record.uuid)
+            .with_details(json!({ "serial": record.serial, "key": stored.uuid }));
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+        Ok((record, chain, pkcs8))
+    }
+}

@@ -386,3 +386,51 @@ pub async fn export(
     }
     Ok(resp)
 }
+
+/// Body of `POST /v1/certificates/{id}/pkcs12`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs12Request {
+    /// Protects the file; 8 to 1024 characters.
+    pub password: String,
+    /// Include the issuer chain (default true).
+    pub chain: Option<bool>,
+    /// The friendly name (alias) stored with the key; defaults to the common name.
+    pub friendly_name: Option<String>,
+}
+
+/// Exports a certificate with its private key as PKCS#12 (PBES2 AES-256-CBC, HMAC-SHA256 MAC). Only for keys
+/// certwright generated under a profile that allows export; requesters only for their own certificates;
+/// every export is audited.
+#[utoipa::path(post, path = "/v1/certificates/{id}/pkcs12", tag = "pki", request_body = Pkcs12Request,
+    params(("id" = Uuid, Path, description = "certificate id")), security(("bearer" = [])),
+    responses((status = 200, content_type = "application/x-pkcs12", body = Vec<u8>), (status = 400, body = Problem),
+               (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+               (status = 415, body = Problem), (status = 422, body = Problem)))]
+pub async fn pkcs12(
+    auth: Authorized<IssueCertificates>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<Pkcs12Request>,
+) -> Result<Response, ApiError> {
+    let chars = body.password.chars().count();
+    if !(8..=1024).contains(&chars) {
+        return Err(CoreError::invalid("request.invalid_password", "password must be 8 to 1024 characters").into());
+    }
+    let (record, chain, key) = state.services.export_private_key(&auth.ctx, id).await?;
+    let mut certs = vec![record.der.clone()];
+    if body.chain.unwrap_or(true) {
+        certs.extend(chain);
+    }
+    let name = body.friendly_name.or(record.common_name.clone());
+    let file =
+        certwright_pki::pkcs12::export(&key, &certs, &body.password, name.as_deref()).map_err(CoreError::from)?;
+    let mut resp = (StatusCode::OK, file).into_response();
+    let h = resp.headers_mut();
+    h.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-pkcs12"));
+    h.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.p12\"", record.serial)) {
+        h.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
