@@ -82,17 +82,23 @@ impl Client {
         Ok(Self { base, token, http })
     }
 
+    /// Sends `req` and parses the JSON of a successful answer.
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, String> {
+        let bytes = self.fetch(req).await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Sends `req` and returns the raw body of a successful answer.
+    async fn fetch(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>, String> {
         let resp = req.bearer_auth(&self.token).send().await.map_err(|e| format!("cannot reach {}: {e}", self.base))?;
         let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            Ok(body)
-        } else {
-            let detail = body.get("detail").and_then(Value::as_str).unwrap_or("no detail");
-            let code = body.get("code").and_then(Value::as_str).unwrap_or("unknown");
-            Err(format!("{status}: {detail} ({code})"))
+            return resp.bytes().await.map(|b| b.to_vec()).map_err(|e| e.to_string());
         }
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let detail = body.get("detail").and_then(Value::as_str).unwrap_or("no detail");
+        let code = body.get("code").and_then(Value::as_str).unwrap_or("unknown");
+        Err(format!("{status}: {detail} ({code})"))
     }
 
     fn url(&self, path: &str) -> String {
@@ -182,6 +188,29 @@ pub enum CertCommand {
         #[command(flatten)]
         client: ClientArgs,
         id: String,
+    },
+    /// Download a certificate: pem, der or pkcs7 (with its chain), or pkcs12 with its private key.
+    Export {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        #[arg(long, value_parser = ["pem", "der", "pkcs7", "pkcs12"], default_value = "pem")]
+        format: String,
+        /// Leave the issuer chain out.
+        #[arg(long)]
+        no_chain: bool,
+        /// Password of the PKCS#12 file (pkcs12 only).
+        #[arg(long, env = "CERTWRIGHT_EXPORT_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Write here (mode 0600 for pkcs12); the default is standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Import a certificate issued elsewhere (PEM bundle, first certificate, or DER file).
+    Import {
+        #[command(flatten)]
+        client: ClientArgs,
+        file: PathBuf,
     },
 }
 
@@ -279,6 +308,43 @@ pub async fn cert(defaults: &Defaults, cmd: &CertCommand) -> Result<ExitCode, St
         CertCommand::Show { client, id } => {
             let c = Client::new(client, defaults)?;
             print(&c.send(c.http.get(c.url(&format!("/v1/certificates/{id}")))).await?);
+        }
+        CertCommand::Export { client, id, format, no_chain, password, out } => {
+            let c = Client::new(client, defaults)?;
+            let chain = (!no_chain).to_string();
+            let req = if format == "pkcs12" {
+                let password =
+                    password.as_deref().ok_or("--password (or CERTWRIGHT_EXPORT_PASSWORD) is needed for pkcs12")?;
+                c.http
+                    .post(c.url(&format!("/v1/certificates/{id}/pkcs12")))
+                    .json(&json!({ "password": password, "chain": !no_chain }))
+            } else {
+                c.http
+                    .get(c.url(&format!("/v1/certificates/{id}/export")))
+                    .query(&[("format", format), ("chain", &chain)])
+            };
+            let bytes = c.fetch(req).await?;
+            match out {
+                Some(path) if format == "pkcs12" => {
+                    certwright_server::bootstrap::write_secret_file(path, &bytes).map_err(|e| e.to_string())?
+                }
+                Some(path) => {
+                    std::fs::write(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?
+                }
+                None => std::io::Write::write_all(&mut std::io::stdout(), &bytes).map_err(|e| e.to_string())?,
+            }
+        }
+        CertCommand::Import { client, file } => {
+            let c = Client::new(client, defaults)?;
+            let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let certificate = match String::from_utf8(bytes.clone()) {
+                Ok(text) if text.contains("-----BEGIN") => text,
+                _ => base64::engine::general_purpose::STANDARD.encode(bytes),
+            };
+            print(
+                &c.send(c.http.post(c.url("/v1/certificates/import")).json(&json!({ "certificate": certificate })))
+                    .await?,
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -389,6 +389,53 @@ async fn lost_admin_token_is_recovered_locally_and_a_swapped_master_key_is_refus
     assert!(generated.get("private_key_pem").is_none(), "the key went to the file, not stdout");
     assert_eq!(mode(key_file.clone()), 0o600);
     assert_eq!(client(&["cert", "list", "--name", "example.com"])["total"], 2);
+    let generated_id = generated["id"].as_str().unwrap();
+    let p12 = csr_dir.path().join("gen.p12");
+    let out =
+        certwright(&dir, &["cert", "export", generated_id, "--format", "pkcs12", "--out", p12.to_str().unwrap()], &[])
+            .env_remove("CERTWRIGHT_LISTEN")
+            .env("CERTWRIGHT_EXPORT_PASSWORD", "p12 password")
+            .output()
+            .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(p12.clone()), 0o600);
+    let opened = Command::new("openssl")
+        .args(["pkcs12", "-passin", "pass:p12 password", "-nodes", "-in"])
+        .arg(&p12)
+        .output()
+        .unwrap();
+    assert!(opened.status.success() && text(&opened.stdout).contains("PRIVATE KEY"), "{}", text(&opened.stderr));
+    let p7 = certwright(&dir, &["cert", "export", generated_id, "--format", "pkcs7"], &[])
+        .env_remove("CERTWRIGHT_LISTEN")
+        .output()
+        .unwrap();
+    assert!(p7.status.success() && p7.stdout.first() == Some(&0x30), "DER PKCS#7 on stdout");
+    let foreign = csr_dir.path().join("foreign.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ed25519",
+            "-days",
+            "5",
+            "-subj",
+            "/CN=foreign.example.net",
+        ])
+        .arg("-keyout")
+        .arg(csr_dir.path().join("foreign.key"))
+        .arg("-out")
+        .arg(&foreign)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let imported = client(&["cert", "import", foreign.to_str().unwrap()]);
+    assert_eq!(
+        (imported["origin"].as_str(), imported["validation_status"].as_str()),
+        (Some("import"), Some("expiring"))
+    );
     let shown = client(&["cert", "show", issued["id"].as_str().unwrap()]);
     assert_eq!(shown["serial"], issued["serial"]);
     let cas = client(&["ca", "list"]);
