@@ -17,6 +17,16 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 const DAY: i64 = 86_400;
+/// How long a node reuses its snapshot of authorities and RA profiles before reading them again. Changes made
+/// on this node replace it at once; changes made on another node are seen within this many seconds.
+const SNAPSHOT_TTL: i64 = 2;
+
+/// Authorities and RA profiles, read together and shared by the requests of a moment.
+#[derive(Debug)]
+pub(crate) struct PkiSnapshot {
+    pub authorities: Vec<Authority>,
+    pub profiles: Vec<RaProfile>,
+}
 
 /// What an administrator asks for when creating an authority.
 #[derive(Debug, Clone)]
@@ -39,10 +49,36 @@ fn invalid(code: &'static str, message: impl Into<String>) -> CoreError {
 }
 
 impl<S: Store> Services<S> {
+    /// The current snapshot of authorities and RA profiles.
+    pub(crate) async fn snapshot(&self) -> Result<Arc<PkiSnapshot>> {
+        let now = self.clock.now();
+        let cached = self.pki.read().ok().and_then(|g| g.clone());
+        if let Some((at, snap)) = cached {
+            if (0..SNAPSHOT_TTL).contains(&(now - at)) {
+                return Ok(snap);
+            }
+        }
+        let snap = Arc::new(PkiSnapshot {
+            authorities: self.store.authorities().await?,
+            profiles: self.store.ra_profiles().await?,
+        });
+        if let Ok(mut g) = self.pki.write() {
+            *g = Some((now, snap.clone()));
+        }
+        Ok(snap)
+    }
+
+    /// Forgets the snapshot after a change to authorities or RA profiles.
+    pub(crate) fn invalidate_snapshot(&self) {
+        if let Ok(mut g) = self.pki.write() {
+            *g = None;
+        }
+    }
+
     /// Every authority.
     pub async fn list_authorities(&self, ctx: &Ctx) -> Result<Vec<Authority>> {
         ctx.caller.require(Permission::ReadInventory)?;
-        self.store.authorities().await
+        Ok(self.snapshot().await?.authorities.clone())
     }
 
     /// One authority by uuid.
@@ -52,17 +88,19 @@ impl<S: Store> Services<S> {
     }
 
     async fn find_authority(&self, uuid: Uuid) -> Result<Authority> {
-        self.store
-            .authorities()
+        self.snapshot()
             .await?
-            .into_iter()
+            .authorities
+            .iter()
             .find(|a| a.uuid == uuid)
+            .cloned()
             .ok_or_else(|| CoreError::not_found("authority.not_found", "authority", uuid))
     }
 
     /// The certificates from `authority` up to its root, DER, the authority's own first.
     pub async fn authority_chain(&self, authority: &Authority) -> Result<Vec<Vec<u8>>> {
-        let all = self.store.authorities().await?;
+        let snapshot = self.snapshot().await?;
+        let all = &snapshot.authorities;
         let mut chain = vec![authority.certificate_der.clone()];
         let mut parent = authority.parent_id;
         while let Some(id) = parent {
@@ -129,6 +167,7 @@ impl<S: Store> Services<S> {
             "name": authority.name, "kind": authority.kind.as_str(), "subject": authority.subject,
         }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
+        self.invalidate_snapshot();
         Ok(authority)
     }
 
@@ -229,17 +268,18 @@ impl<S: Store> Services<S> {
     /// Every RA profile.
     pub async fn list_ra_profiles(&self, ctx: &Ctx) -> Result<Vec<RaProfile>> {
         ctx.caller.require(Permission::ReadInventory)?;
-        self.store.ra_profiles().await
+        Ok(self.snapshot().await?.profiles.clone())
     }
 
     /// The RA profile called `name_or_uuid`.
     pub async fn find_ra_profile(&self, name_or_uuid: &str) -> Result<RaProfile> {
         let uuid = Uuid::parse_str(name_or_uuid).ok();
-        self.store
-            .ra_profiles()
+        self.snapshot()
             .await?
-            .into_iter()
+            .profiles
+            .iter()
             .find(|p| Some(p.uuid) == uuid || p.name == name_or_uuid)
+            .cloned()
             .ok_or_else(|| CoreError::not_found("ra_profile.not_found", "RA profile", name_or_uuid))
     }
 
@@ -267,6 +307,7 @@ impl<S: Store> Services<S> {
         let draft = EventDraft::success("ra_profile.create", "ra_profile", profile.uuid)
             .with_details(json!({ "name": profile.name, "authority": authority.uuid }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
+        self.invalidate_snapshot();
         Ok(profile)
     }
 
@@ -312,6 +353,7 @@ impl<S: Store> Services<S> {
             "root": root.uuid, "issuing": issuing.uuid, "ra_profile": profile.uuid, "key_algorithm": key_algorithm.name(),
         }));
         self.commit_with_event(tx, &head, &Ctx::system(), draft).await?;
+        self.invalidate_snapshot();
         Ok(Some(issuing))
     }
 }

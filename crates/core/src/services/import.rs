@@ -61,8 +61,8 @@ impl<S: Store> Services<S> {
         let certs = parse_bundle(input)?;
         let leaf = certs.first().ok_or_else(|| invalid("no certificate"))?;
         let public_key = leaf.public_key().map_err(|e| invalid(e.to_string()))?;
-        let authorities = self.store.authorities().await?;
-        let authority = authorities.iter().find(|a| {
+        let snapshot = self.snapshot().await?;
+        let authority = snapshot.authorities.iter().find(|a| {
             a.subject == leaf.issuer_string()
                 && Cert::from_der(&a.certificate_der)
                     .and_then(|ca| ca.public_key())

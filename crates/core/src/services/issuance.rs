@@ -149,9 +149,9 @@ impl<S: Store> Services<S> {
         let days = policy.validity_days(req.validity_days)?;
 
         let authority =
-            self.store.authorities().await?.into_iter().find(|a| a.id == profile.authority_id).ok_or_else(|| {
-                CoreError::Storage(format!("RA profile '{}' names a missing authority", profile.name))
-            })?;
+            self.snapshot().await?.authorities.iter().find(|a| a.id == profile.authority_id).cloned().ok_or_else(
+                || CoreError::Storage(format!("RA profile '{}' names a missing authority", profile.name)),
+            )?;
         let job = SignJob {
             authority,
             subject,
@@ -173,8 +173,9 @@ impl<S: Store> Services<S> {
     /// intermediate), with a fresh ECDSA P-256 key returned to the caller. Recorded in the inventory with
     /// origin `system`.
     pub async fn issue_server_certificate(&self, names: &[San], days: u32) -> Result<Issued> {
-        let authorities = self.store.authorities().await?;
-        let default_profile = self.store.ra_profiles().await?.into_iter().find(|p| p.name == "default");
+        let snapshot = self.snapshot().await?;
+        let authorities = &snapshot.authorities;
+        let default_profile = snapshot.profiles.iter().find(|p| p.name == "default");
         let authority = authorities
             .iter()
             .find(|a| default_profile.as_ref().is_some_and(|p| p.authority_id == a.id))
@@ -269,7 +270,8 @@ impl<S: Store> Services<S> {
 
     async fn chain_of(&self, record: &CertificateRecord) -> Result<Vec<Vec<u8>>> {
         let Some(id) = record.authority_id else { return Ok(Vec::new()) };
-        match self.store.authorities().await?.into_iter().find(|a| a.id == id) {
+        let authority = self.snapshot().await?.authorities.iter().find(|a| a.id == id).cloned();
+        match authority {
             Some(a) => self.authority_chain(&a).await,
             None => Ok(Vec::new()),
         }

@@ -48,11 +48,13 @@ pub struct Services<S: Store> {
     settings: Settings,
     /// Unsealed CA keys, by authority id.
     signers: RwLock<HashMap<i64, Arc<PrivateKey>>>,
+    /// Authorities and RA profiles as last read, with the time they were read.
+    pki: RwLock<Option<(crate::clock::EpochSeconds, Arc<ca::PkiSnapshot>)>>,
 }
 
 impl<S: Store> Services<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, vault: Arc<dyn KeyVault>, settings: Settings) -> Self {
-        Self { store, clock, vault, settings, signers: RwLock::default() }
+        Self { store, clock, vault, settings, signers: RwLock::default(), pki: RwLock::default() }
     }
 
     /// The store, for read paths owned by other services and for readiness checks.
