@@ -154,7 +154,7 @@ impl Store for SqlStore {
             None => None,
         };
         let tx = self.pool.begin().await.map_err(storage)?;
-        Ok(SqlTx::new(tx, self.backend, turn))
+        Ok(SqlTx::new(tx, turn))
     }
 
     async fn readiness(&self) -> Result<Readiness> {

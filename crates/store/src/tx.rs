@@ -1,7 +1,7 @@
 //! The write side of the `Store` port: one database transaction, audit chain included.
 
 use crate::rows;
-use crate::sql::{storage, Backend};
+use crate::sql::storage;
 use certwright_core::audit::{ChainHead, Event, GENESIS_HASH};
 use certwright_core::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
 use certwright_core::ca::{CertificateRecord, NewAuthority, NewKey, RaProfile};
@@ -16,14 +16,13 @@ use uuid::Uuid;
 #[derive(Debug)]
 pub struct SqlTx {
     tx: Transaction<'static, Any>,
-    backend: Backend,
     /// The SQLite writer's turn, held until commit or rollback.
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl SqlTx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend, turn: Option<OwnedMutexGuard<()>>) -> Self {
-        Self { tx, backend, _turn: turn }
+    pub(crate) fn new(tx: Transaction<'static, Any>, turn: Option<OwnedMutexGuard<()>>) -> Self {
+        Self { tx, _turn: turn }
     }
 
     async fn token_by_uuid(&mut self, uuid: Uuid) -> Result<Option<ApiToken>> {
@@ -41,23 +40,18 @@ impl SqlTx {
 
 impl StoreTx for SqlTx {
     async fn lock_chain(&mut self, chain: &str) -> Result<ChainHead> {
-        // On SQLite this insert is the transaction's first write, which takes the database write lock (waiting
-        // out the busy timeout) before anything is read; on PostgreSQL the row lock below serializes the chain.
-        sqlx::query("INSERT INTO audit_chains (chain, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain) DO NOTHING")
-            .bind(chain)
-            .bind(GENESIS_HASH)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(storage)?;
-        let lock = match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE",
-        };
-        let row = sqlx::query(&format!("SELECT chain, seq, hash FROM audit_chains WHERE chain = $1{lock}"))
-            .bind(chain)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(storage)?;
+        // One statement that creates the head when new and otherwise touches it: on SQLite it is the
+        // transaction's first write, taking the database write lock before anything is read; on PostgreSQL the
+        // update holds the head's row lock until commit. Either way, writers of one chain queue here.
+        let row = sqlx::query(
+            "INSERT INTO audit_chains (chain, seq, hash) VALUES ($1, 0, $2) \
+             ON CONFLICT (chain) DO UPDATE SET seq = audit_chains.seq RETURNING chain, seq, hash",
+        )
+        .bind(chain)
+        .bind(GENESIS_HASH)
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(storage)?;
         rows::chain_head(&row)
     }
 
