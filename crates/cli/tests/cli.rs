@@ -451,3 +451,28 @@ async fn lost_admin_token_is_recovered_locally_and_a_swapped_master_key_is_refus
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused.stderr).contains("not the master key"), "{}", text(&refused.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_started_afresh_keeps_the_master_key_and_gets_a_new_ca_and_server_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let https_port = free_port();
+    let listen = vec!["--listen".to_owned(), format!("127.0.0.1:{https_port}")];
+    Server::start(&dir, &listen).await.terminate();
+    let key = std::fs::read(dir.join("master.key")).unwrap();
+    let old_ca = std::fs::read(dir.join("ca.pem")).unwrap();
+    for f in ["certwright.db", "certwright.db-wal", "certwright.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let server = Server::start(&dir, &listen).await;
+    assert_eq!(std::fs::read(dir.join("master.key")).unwrap(), key, "the existing master key is kept");
+    assert_ne!(std::fs::read(dir.join("ca.pem")).unwrap(), old_ca, "a new CA, and ca.pem follows it");
+    let curl = Command::new("curl")
+        .args(["-sS", "--fail", "--cacert"])
+        .arg(dir.join("ca.pem"))
+        .arg(format!("https://127.0.0.1:{https_port}/healthz"))
+        .output()
+        .unwrap();
+    assert!(curl.status.success(), "the server certificate comes from the new CA: {}", text(&curl.stderr));
+    server.terminate();
+}

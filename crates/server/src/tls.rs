@@ -57,7 +57,15 @@ pub async fn server_config(
     let dir = &settings.data_dir;
     let names = server_names(settings)?;
     let now = services.clock().now();
-    let (chain_pem, key_pem) = match load(dir, &names, now) {
+    let authorities = services.list_authorities(&certwright_core::auth::Ctx::system()).await?;
+    let issued_here = |leaf: &Cert| {
+        authorities.iter().any(|a| {
+            Cert::from_der(&a.certificate_der)
+                .and_then(|ca| ca.public_key())
+                .is_ok_and(|k| leaf.verify_signed_by(&k).is_ok())
+        })
+    };
+    let (chain_pem, key_pem) = match load(dir, &names, now, issued_here) {
         Some(existing) => existing,
         None => {
             let issued = services.issue_server_certificate(&names, VALIDITY_DAYS).await?;
@@ -83,8 +91,9 @@ pub async fn server_config(
     build_config(&chain_pem, &key_pem)
 }
 
-/// The stored certificate and key, if they are still good for `names`.
-fn load(dir: &Path, names: &[San], now: i64) -> Option<(String, String)> {
+/// The stored certificate and key, if they are still good for `names` and were issued by one of this
+/// installation's CAs (a database started afresh next to old files gets a new certificate).
+fn load(dir: &Path, names: &[San], now: i64, issued_here: impl Fn(&Cert) -> bool) -> Option<(String, String)> {
     let chain = std::fs::read_to_string(dir.join(SERVER_CERT_FILE)).ok()?;
     let key = std::fs::read_to_string(dir.join(SERVER_KEY_FILE)).ok()?;
     if !dir.join(CA_BUNDLE_FILE).exists() {
@@ -93,7 +102,7 @@ fn load(dir: &Path, names: &[San], now: i64) -> Option<(String, String)> {
     let leaf = Cert::from_pem(&chain).ok()?;
     let sans = leaf.sans().ok()?;
     let covers = names.iter().all(|n| sans.contains(n));
-    (covers && leaf.not_after() - now > RENEW_BEFORE).then_some((chain, key))
+    (covers && leaf.not_after() - now > RENEW_BEFORE && issued_here(&leaf)).then_some((chain, key))
 }
 
 fn write_public_file(path: &Path, contents: &[u8]) -> Result<(), BootstrapError> {
