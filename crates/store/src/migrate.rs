@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_pki.sql"),
         postgres: include_str!("../migrations/postgres/0002_pki.sql"),
     },
+    Migration {
+        version: 3,
+        description: "inventory_search",
+        sqlite: include_str!("../migrations/sqlite/0003_inventory_search.sql"),
+        postgres: include_str!("../migrations/postgres/0003_inventory_search.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

@@ -1,7 +1,7 @@
 //! Rows and queries for keys, authorities, RA profiles and the certificate inventory.
 
 use crate::rows::{bind_all, get, uuid, Bind};
-use crate::sql::storage;
+use crate::sql::{storage, Backend};
 use certwright_core::ca::{
     Authority, AuthorityKind, CertificateFilter, CertificateRecord, NewAuthority, NewKey, Origin, Policy, RaProfile,
     StoredKey,
@@ -91,16 +91,27 @@ pub(crate) fn certificate(row: &AnyRow) -> Result<CertificateRecord> {
 }
 
 /// Builds the WHERE clause of an inventory query.
-pub(crate) fn certificate_filter(f: &CertificateFilter) -> (String, Vec<Bind>) {
+pub(crate) fn certificate_filter(f: &CertificateFilter, backend: Backend) -> (String, Vec<Bind>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut binds = Vec::new();
     if let Some(name) = &f.name {
-        let escaped = name.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        binds.push(Bind::Text(format!("%{escaped}%")));
-        let n = binds.len();
-        clauses.push(format!(
-            "(LOWER(COALESCE(common_name, '')) LIKE ${n} ESCAPE '\\' OR LOWER(sans) LIKE ${n} ESCAPE '\\')"
-        ));
+        let lower = name.to_lowercase();
+        if backend == Backend::Sqlite && lower.chars().count() >= 3 {
+            // The trigram index matches a quoted phrase as a substring.
+            binds.push(Bind::Text(format!("\"{}\"", lower.replace('"', "\"\""))));
+            clauses.push(format!(
+                "id IN (SELECT rowid FROM certificate_names WHERE certificate_names MATCH ${})",
+                binds.len()
+            ));
+        } else {
+            let escaped = lower.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            binds.push(Bind::Text(format!("%{escaped}%")));
+            let column = match backend {
+                Backend::Postgres => "search_names",
+                Backend::Sqlite => "LOWER(COALESCE(common_name, '') || ' ' || sans)",
+            };
+            clauses.push(format!("{column} LIKE ${} ESCAPE '\\'", binds.len()));
+        }
     }
     let mut int = |clause: &str, v: Option<i64>| {
         if let Some(v) = v {
@@ -124,10 +135,11 @@ pub(crate) fn certificate_filter(f: &CertificateFilter) -> (String, Vec<Bind>) {
 
 pub(crate) async fn list_certificates(
     pool: &sqlx::AnyPool,
+    backend: Backend,
     filter: &CertificateFilter,
     page: Page,
 ) -> Result<Listed<CertificateRecord>> {
-    let (clause, binds) = certificate_filter(filter);
+    let (clause, binds) = certificate_filter(filter, backend);
     let total: i64 = bind_all(sqlx::query(&format!("SELECT COUNT(*) FROM certificates {clause}")), &binds)
         .fetch_one(pool)
         .await
@@ -213,36 +225,64 @@ pub(crate) async fn insert_ra_profile(conn: &mut AnyConnection, p: &RaProfile) -
         .map_err(unique_or_storage("ra_profile.name_taken", format!("an RA profile named '{}' exists", p.name)))
 }
 
-pub(crate) async fn insert_certificate(conn: &mut AnyConnection, c: &CertificateRecord) -> Result<i64> {
+/// The text the name search looks in: the common name and the SANs, lower-cased.
+fn search_names(c: &CertificateRecord, sans_json: &str) -> String {
+    format!("{} {sans_json}", c.common_name.as_deref().unwrap_or_default()).to_lowercase()
+}
+
+pub(crate) async fn insert_certificate(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    c: &CertificateRecord,
+) -> Result<i64> {
     let sans = serde_json::Value::from(c.sans.clone()).to_string();
-    let q = sqlx::query(
+    let names = search_names(c, &sans);
+    let (extra_column, extra_value) = match backend {
+        Backend::Postgres => (", search_names", ", $21"),
+        Backend::Sqlite => ("", ""),
+    };
+    let sql = format!(
         "INSERT INTO certificates (uuid, serial, issuer, subject, common_name, sans, not_before, not_after, \
          key_algorithm, signature_algorithm, fingerprint, state, origin, authority_id, ra_profile_id, key_id, der, \
-         idempotency_key, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING id",
-    )
-    .bind(c.uuid.to_string())
-    .bind(c.serial.as_str())
-    .bind(c.issuer.as_str())
-    .bind(c.subject.as_str())
-    .bind(c.common_name.as_deref())
-    .bind(sans)
-    .bind(c.not_before)
-    .bind(c.not_after)
-    .bind(c.key_algorithm.as_str())
-    .bind(c.signature_algorithm.as_str())
-    .bind(c.fingerprint.as_str())
-    .bind(c.state.as_str())
-    .bind(c.origin.as_str())
-    .bind(c.authority_id)
-    .bind(c.ra_profile_id)
-    .bind(c.key_id)
-    .bind(c.der.as_slice())
-    .bind(c.idempotency_key.as_deref())
-    .bind(c.created_by.as_str())
-    .bind(c.created_at);
-    returning_id(q, conn).await.map_err(unique_or_storage(
+         idempotency_key, created_by, created_at{extra_column}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20{extra_value}) \
+         RETURNING id"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(c.uuid.to_string())
+        .bind(c.serial.as_str())
+        .bind(c.issuer.as_str())
+        .bind(c.subject.as_str())
+        .bind(c.common_name.as_deref())
+        .bind(sans)
+        .bind(c.not_before)
+        .bind(c.not_after)
+        .bind(c.key_algorithm.as_str())
+        .bind(c.signature_algorithm.as_str())
+        .bind(c.fingerprint.as_str())
+        .bind(c.state.as_str())
+        .bind(c.origin.as_str())
+        .bind(c.authority_id)
+        .bind(c.ra_profile_id)
+        .bind(c.key_id)
+        .bind(c.der.as_slice())
+        .bind(c.idempotency_key.as_deref())
+        .bind(c.created_by.as_str())
+        .bind(c.created_at);
+    if backend == Backend::Postgres {
+        q = q.bind(names.clone());
+    }
+    let id = returning_id(q, &mut *conn).await.map_err(unique_or_storage(
         "certificate.duplicate",
         "a certificate with this issuer and serial, or this idempotency key, already exists".to_owned(),
-    ))
+    ))?;
+    if backend == Backend::Sqlite {
+        sqlx::query("INSERT INTO certificate_names (rowid, names) VALUES ($1, $2)")
+            .bind(id)
+            .bind(names)
+            .execute(&mut *conn)
+            .await
+            .map_err(storage)?;
+    }
+    Ok(id)
 }

@@ -154,7 +154,7 @@ impl Store for SqlStore {
             None => None,
         };
         let tx = self.pool.begin().await.map_err(storage)?;
-        Ok(SqlTx::new(tx, turn))
+        Ok(SqlTx::new(tx, self.backend, turn))
     }
 
     async fn readiness(&self) -> Result<Readiness> {
@@ -300,7 +300,7 @@ impl Store for SqlStore {
     }
 
     async fn list_certificates(&self, filter: &CertificateFilter, page: Page) -> Result<Listed<CertificateRecord>> {
-        crate::pki::list_certificates(&self.pool, filter, page).await
+        crate::pki::list_certificates(&self.pool, self.backend, filter, page).await
     }
 
     async fn chain_heads(&self) -> Result<Vec<ChainHead>> {

@@ -1,7 +1,7 @@
 //! The write side of the `Store` port: one database transaction, audit chain included.
 
 use crate::rows;
-use crate::sql::storage;
+use crate::sql::{storage, Backend};
 use certwright_core::audit::{ChainHead, Event, GENESIS_HASH};
 use certwright_core::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
 use certwright_core::ca::{CertificateRecord, NewAuthority, NewKey, RaProfile};
@@ -16,13 +16,14 @@ use uuid::Uuid;
 #[derive(Debug)]
 pub struct SqlTx {
     tx: Transaction<'static, Any>,
+    backend: Backend,
     /// The SQLite writer's turn, held until commit or rollback.
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl SqlTx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, turn: Option<OwnedMutexGuard<()>>) -> Self {
-        Self { tx, _turn: turn }
+    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend, turn: Option<OwnedMutexGuard<()>>) -> Self {
+        Self { tx, backend, _turn: turn }
     }
 
     async fn token_by_uuid(&mut self, uuid: Uuid) -> Result<Option<ApiToken>> {
@@ -233,7 +234,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_certificate(&mut self, cert: &CertificateRecord) -> Result<i64> {
-        crate::pki::insert_certificate(&mut self.tx, cert).await
+        crate::pki::insert_certificate(&mut self.tx, self.backend, cert).await
     }
 
     async fn insert_meta(&mut self, key: &str, value: &str) -> Result<bool> {
