@@ -55,22 +55,6 @@ pub struct Authority {
     pub created_at: EpochSeconds,
 }
 
-/// An authority row about to be inserted.
-#[derive(Debug, Clone)]
-pub struct NewAuthority {
-    pub uuid: Uuid,
-    pub name: String,
-    pub kind: AuthorityKind,
-    pub parent_id: Option<i64>,
-    pub key_id: Option<i64>,
-    pub certificate_der: Vec<u8>,
-    pub subject: String,
-    pub key_identifier: String,
-    pub not_before: EpochSeconds,
-    pub not_after: EpochSeconds,
-    pub created_at: EpochSeconds,
-}
-
 /// A private key sealed under the master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {

@@ -4,7 +4,7 @@
 
 use crate::audit::{ChainHead, Event, EventFilter};
 use crate::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
-use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewAuthority, NewKey, RaProfile, StoredKey};
+use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewKey, RaProfile, StoredKey};
 use crate::clock::EpochSeconds;
 use crate::page::{Listed, Page};
 use crate::Result;
@@ -139,8 +139,9 @@ pub trait StoreTx: Send {
     /// Stores a sealed key; returns its id.
     fn insert_key(&mut self, key: &NewKey) -> impl Future<Output = Result<i64>> + Send;
 
-    /// Stores an authority; returns its id. A name already taken fails with `authority.name_taken`.
-    fn insert_authority(&mut self, authority: &NewAuthority) -> impl Future<Output = Result<i64>> + Send;
+    /// Stores an authority (its `id` is ignored); returns its id. A name already taken fails with
+    /// `authority.name_taken`.
+    fn insert_authority(&mut self, authority: &Authority) -> impl Future<Output = Result<i64>> + Send;
 
     /// Stores an RA profile; returns its id. A name already taken fails with `ra_profile.name_taken`.
     fn insert_ra_profile(&mut self, profile: &RaProfile) -> impl Future<Output = Result<i64>> + Send;

@@ -3,8 +3,7 @@
 use crate::rows::{bind_all, get, uuid, Bind};
 use crate::sql::{storage, Backend};
 use certwright_core::ca::{
-    Authority, AuthorityKind, CertificateFilter, CertificateRecord, NewAuthority, NewKey, Origin, Policy, RaProfile,
-    StoredKey,
+    Authority, AuthorityKind, CertificateFilter, CertificateRecord, NewKey, Origin, Policy, RaProfile, StoredKey,
 };
 use certwright_core::page::{Listed, Page};
 use certwright_core::{CoreError, Result};
@@ -187,7 +186,7 @@ pub(crate) async fn insert_key(conn: &mut AnyConnection, k: &NewKey) -> Result<i
     returning_id(q, conn).await.map_err(storage)
 }
 
-pub(crate) async fn insert_authority(conn: &mut AnyConnection, a: &NewAuthority) -> Result<i64> {
+pub(crate) async fn insert_authority(conn: &mut AnyConnection, a: &Authority) -> Result<i64> {
     let q = sqlx::query(
         "INSERT INTO authorities (uuid, name, kind, parent_id, key_id, certificate, subject, key_identifier, \
          not_before, not_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",

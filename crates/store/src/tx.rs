@@ -4,7 +4,7 @@ use crate::rows;
 use crate::sql::{storage, Backend};
 use certwright_core::audit::{ChainHead, Event, GENESIS_HASH};
 use certwright_core::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
-use certwright_core::ca::{CertificateRecord, NewAuthority, NewKey, RaProfile};
+use certwright_core::ca::{Authority, CertificateRecord, NewKey, RaProfile};
 use certwright_core::clock::EpochSeconds;
 use certwright_core::store::StoreTx;
 use certwright_core::{CoreError, Result};
@@ -225,7 +225,7 @@ impl StoreTx for SqlTx {
         crate::pki::insert_key(&mut self.tx, key).await
     }
 
-    async fn insert_authority(&mut self, authority: &NewAuthority) -> Result<i64> {
+    async fn insert_authority(&mut self, authority: &Authority) -> Result<i64> {
         crate::pki::insert_authority(&mut self.tx, authority).await
     }
 

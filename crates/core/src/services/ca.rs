@@ -4,7 +4,7 @@
 use super::Services;
 use crate::audit::EventDraft;
 use crate::auth::{validate_name, Ctx, Permission};
-use crate::ca::{Authority, AuthorityKind, NewAuthority, NewKey, Policy, RaProfile};
+use crate::ca::{Authority, AuthorityKind, NewKey, Policy, RaProfile};
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
 use certwright_pki::alg::KeyAlgorithm;
@@ -230,7 +230,8 @@ impl<S: Store> Services<S> {
             }
         };
         let key_id = tx.insert_key(&self.seal_key(&key, false)?).await?;
-        let new = NewAuthority {
+        let mut authority = Authority {
+            id: 0,
             uuid: Uuid::new_v4(),
             name,
             kind: if parent.is_some() { AuthorityKind::Intermediate } else { AuthorityKind::Root },
@@ -243,21 +244,7 @@ impl<S: Store> Services<S> {
             not_after: certificate.not_after(),
             created_at: now,
         };
-        let id = tx.insert_authority(&new).await?;
-        let authority = Authority {
-            id,
-            uuid: new.uuid,
-            name: new.name,
-            kind: new.kind,
-            parent_id: new.parent_id,
-            key_id: new.key_id,
-            certificate_der: new.certificate_der,
-            subject: new.subject,
-            key_identifier: new.key_identifier,
-            not_before: new.not_before,
-            not_after: new.not_after,
-            created_at: new.created_at,
-        };
+        authority.id = tx.insert_authority(&authority).await?;
         let key = Arc::new(key);
         if let Ok(mut m) = self.signers.write() {
             m.insert(authority.id, key.clone());
