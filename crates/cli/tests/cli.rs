@@ -476,3 +476,22 @@ async fn a_database_started_afresh_keeps_the_master_key_and_gets_a_new_ca_and_se
     assert!(curl.status.success(), "the server certificate comes from the new CA: {}", text(&curl.stderr));
     server.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_commands_on_an_empty_database_say_it_is_not_initialised() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut dbs: Vec<Vec<String>> = vec![vec![]];
+    if let Some(base) = certwright_store::testing::postgres_url() {
+        let url = certwright_store::testing::fresh_postgres_schema(&base).await.unwrap();
+        dbs.push(vec!["--database-url".to_owned(), url]);
+    }
+    for db in dbs {
+        for args in [&["audit", "verify"][..], &["token", "recover"][..]] {
+            let out = run(&dir, args, &db);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {db:?}");
+            assert!(text(&out.stderr).contains("not initialised"), "{args:?} {db:?}: {}", text(&out.stderr));
+        }
+    }
+}

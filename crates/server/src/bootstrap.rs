@@ -189,7 +189,15 @@ async fn bootstrap_sqlite(settings: &Settings) -> Result<String, BootstrapError>
 
 async fn open_postgres(settings: &Settings, url: &str, may_bootstrap: bool) -> Result<Parts, BootstrapError> {
     let dir = &settings.data_dir;
-    let store = if may_bootstrap { SqlStore::connect(url).await? } else { SqlStore::connect_unmigrated(url).await? };
+    let store = if may_bootstrap {
+        SqlStore::connect(url).await?
+    } else {
+        let store = SqlStore::connect_unmigrated(url).await?;
+        if store.readiness().await?.migrations_applied == 0 {
+            return Err(not_initialised(dir));
+        }
+        store
+    };
     let check = store.meta(certwright_core::services::MASTER_KEY_CHECK).await?;
     let staging = dir.join(STAGING_DIR);
     let key_path = dir.join(MASTER_KEY_FILE);

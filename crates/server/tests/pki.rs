@@ -163,6 +163,25 @@ mod cases {
         let denied =
             post(&s, &format!("/v1/certificates/{id}/pkcs12"), &auditor, json!({"password": "correct horse"})).await;
         assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+        // A token limited to another RA profile is refused, and the refusal is audited.
+        let limited: Value = post(
+            &s,
+            "/v1/tokens",
+            &s.admin_token,
+            json!({"name": "web-only", "role": "requester", "ra_profiles": ["web"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let limited = limited["secret"].as_str().unwrap();
+        let refused =
+            post(&s, "/v1/certificates", limited, json!({"ra_profile": "default", "common_name": "x.example.com"}))
+                .await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let denials = s.get_json("/v1/events?action=access.denied&object_type=ra_profile", &s.admin_token).await;
+        assert_eq!(denials["total"], 1, "{denials}");
+        assert_eq!(denials["items"][0]["actor"], "web-only");
         let exports = s.get_json("/v1/events?action=certificate.key_export", &s.admin_token).await;
         assert_eq!(exports["total"], 1, "the export is audited");
 

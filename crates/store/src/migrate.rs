@@ -116,11 +116,20 @@ impl Migration {
     }
 }
 
-/// Applied migrations, for readiness.
-pub(crate) async fn applied(pool: &AnyPool) -> Result<i64> {
-    sqlx::query("SELECT COUNT(*) FROM schema_migrations")
-        .fetch_one(pool)
-        .await
-        .and_then(|r| r.try_get::<i64, _>(0))
-        .map_err(storage)
+/// Applied migrations, for readiness; 0 for a database certwright never migrated.
+pub(crate) async fn applied(pool: &AnyPool, backend: Backend) -> Result<i64> {
+    let exists = match backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_name = 'schema_migrations' AND table_schema = current_schema()"
+        }
+    };
+    let count = |sql: &'static str| async move {
+        sqlx::query(sql).fetch_one(pool).await.and_then(|r| r.try_get::<i64, _>(0)).map_err(storage)
+    };
+    if count(exists).await? == 0 {
+        return Ok(0);
+    }
+    count("SELECT COUNT(*) FROM schema_migrations").await
 }

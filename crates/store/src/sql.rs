@@ -160,7 +160,7 @@ impl Store for SqlStore {
     async fn readiness(&self) -> Result<Readiness> {
         Ok(Readiness {
             migrations_expected: crate::migrate::expected(),
-            migrations_applied: crate::migrate::applied(&self.pool).await?,
+            migrations_applied: crate::migrate::applied(&self.pool, self.backend).await?,
         })
     }
 

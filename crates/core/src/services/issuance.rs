@@ -87,6 +87,9 @@ impl<S: Store> Services<S> {
         ctx.caller.require(Permission::IssueCertificates)?;
         let profile = self.find_ra_profile(&req.ra_profile).await?;
         if !ctx.caller.may_use_profile(&profile.name) {
+            let draft = EventDraft::success("access.denied", "ra_profile", profile.uuid)
+                .with_details(json!({ "ra_profile": profile.name, "allowed": ctx.caller.ra_profiles }));
+            self.record_failure(ctx, draft).await?;
             return Err(CoreError::Forbidden {
                 role: ctx.caller.role.as_str().to_owned(),
                 action: "use this RA profile (the token is limited to other profiles)",
@@ -137,6 +140,8 @@ impl<S: Store> Services<S> {
                     Some(cn) => common_name(cn).map_err(|e| invalid("request.invalid_common_name", e.to_string()))?,
                     None => Default::default(),
                 };
+                // Names first: a refused request costs no key generation.
+                policy.check_names(certwright_pki::names::first_common_name(&subject).as_deref(), &sans)?;
                 let key =
                     PrivateKey::generate(alg).map_err(|e| invalid("request.invalid_key_algorithm", e.to_string()))?;
                 let public = key.public_key()?;
