@@ -65,6 +65,7 @@ started=$(date +%s)
   echo "BEGIN;"
   rows_sql "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $n) SELECT i FROM n)" "" "x'30'" ""
   echo "INSERT INTO certificate_names (rowid, names) SELECT id, LOWER(common_name || ' ' || sans) FROM certificates WHERE created_by = 'bench';"
+  echo "INSERT INTO inventory_counts (node, certificates) VALUES ('bench', $n);"
   echo "COMMIT;"
 } | sqlite3 "$work/sqlite/certwright.db"
 echo "sqlite: filled in $(( $(date +%s) - started ))s"
@@ -84,7 +85,7 @@ if [ -n "${CERTWRIGHT_BENCH_POSTGRES_URL:-}" ]; then
   rows_sql "generate_series(1, $n) AS i" ", search_names" "'\\x30'::bytea" \
     ", LOWER('host-' || i || '.example.com' || ' ' || '[\"dns:host-' || i || '.example.com\"]')" \
     | psql "$CERTWRIGHT_BENCH_POSTGRES_URL" -q -v ON_ERROR_STOP=1 -c "SET search_path = $schema" -f - > /dev/null
-  psql "$CERTWRIGHT_BENCH_POSTGRES_URL" -qc "SET search_path = $schema; ANALYZE certificates" > /dev/null
+  psql "$CERTWRIGHT_BENCH_POSTGRES_URL" -qc "SET search_path = $schema; INSERT INTO inventory_counts VALUES ('bench', $n); ANALYZE certificates" > /dev/null
   echo "postgres: filled in $(( $(date +%s) - started ))s"
   port=$((port + 1))
   start "$work/pg" "$port" --database-url "$url"

@@ -294,6 +294,7 @@ mod cases {
             let s = &s;
             async move { s.get_json(&path, &s.admin_token).await }
         };
+        assert_eq!(get("limit=1").await["total"], 4, "three issued here and the server's own certificate");
         assert_eq!(get("name=EXAMPLE.COM").await["total"], 2);
         assert_eq!(get("name=gamma").await["total"], 1);
         assert_eq!(get("origin=request&limit=2").await["items"].as_array().unwrap().len(), 2);

@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_inventory_search.sql"),
         postgres: include_str!("../migrations/postgres/0003_inventory_search.sql"),
     },
+    Migration {
+        version: 4,
+        description: "inventory_counts",
+        sqlite: include_str!("../migrations/sqlite/0004_inventory_counts.sql"),
+        postgres: include_str!("../migrations/postgres/0004_inventory_counts.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

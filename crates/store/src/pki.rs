@@ -139,11 +139,14 @@ pub(crate) async fn list_certificates(
     page: Page,
 ) -> Result<Listed<CertificateRecord>> {
     let (clause, binds) = certificate_filter(filter, backend);
-    let total: i64 = bind_all(sqlx::query(&format!("SELECT COUNT(*) FROM certificates {clause}")), &binds)
-        .fetch_one(pool)
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(storage)?;
+    // Unfiltered, the total is the sum of the per-node counts kept as certificates are stored.
+    let count_sql = if clause.is_empty() {
+        "SELECT CAST(COALESCE(SUM(certificates), 0) AS BIGINT) FROM inventory_counts".to_owned()
+    } else {
+        format!("SELECT COUNT(*) FROM certificates {clause}")
+    };
+    let total: i64 =
+        bind_all(sqlx::query(&count_sql), &binds).fetch_one(pool).await.and_then(|r| r.try_get(0)).map_err(storage)?;
     let n = binds.len();
     let sql = format!("{CERT_SELECT} {clause} ORDER BY id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2);
     let items = bind_all(sqlx::query(&sql), &binds)
@@ -232,6 +235,7 @@ fn search_names(c: &CertificateRecord, sans_json: &str) -> String {
 pub(crate) async fn insert_certificate(
     conn: &mut AnyConnection,
     backend: Backend,
+    node: &str,
     c: &CertificateRecord,
 ) -> Result<i64> {
     let sans = serde_json::Value::from(c.sans.clone()).to_string();
@@ -275,6 +279,14 @@ pub(crate) async fn insert_certificate(
         "certificate.duplicate",
         "a certificate with this issuer and serial, or this idempotency key, already exists".to_owned(),
     ))?;
+    sqlx::query(
+        "INSERT INTO inventory_counts (node, certificates) VALUES ($1, 1) \
+         ON CONFLICT (node) DO UPDATE SET certificates = inventory_counts.certificates + 1",
+    )
+    .bind(node)
+    .execute(&mut *conn)
+    .await
+    .map_err(storage)?;
     if backend == Backend::Sqlite {
         sqlx::query("INSERT INTO certificate_names (rowid, names) VALUES ($1, $2)")
             .bind(id)

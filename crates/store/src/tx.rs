@@ -17,13 +17,15 @@ use uuid::Uuid;
 pub struct SqlTx {
     tx: Transaction<'static, Any>,
     backend: Backend,
+    /// The audit chain (node) locked by this transaction; inventory counts are kept per node.
+    chain: Option<String>,
     /// The SQLite writer's turn, held until commit or rollback.
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl SqlTx {
     pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend, turn: Option<OwnedMutexGuard<()>>) -> Self {
-        Self { tx, backend, _turn: turn }
+        Self { tx, backend, chain: None, _turn: turn }
     }
 
     async fn token_by_uuid(&mut self, uuid: Uuid) -> Result<Option<ApiToken>> {
@@ -53,6 +55,7 @@ impl StoreTx for SqlTx {
         .fetch_one(&mut *self.tx)
         .await
         .map_err(storage)?;
+        self.chain = Some(chain.to_owned());
         rows::chain_head(&row)
     }
 
@@ -234,7 +237,8 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_certificate(&mut self, cert: &CertificateRecord) -> Result<i64> {
-        crate::pki::insert_certificate(&mut self.tx, self.backend, cert).await
+        crate::pki::insert_certificate(&mut self.tx, self.backend, self.chain.as_deref().unwrap_or("unlocked"), cert)
+            .await
     }
 
     async fn insert_meta(&mut self, key: &str, value: &str) -> Result<bool> {
