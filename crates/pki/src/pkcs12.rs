@@ -24,9 +24,10 @@ mod oid {
     pub const SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
 }
 
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+/// One DER TLV with a definite length in its shortest form.
+pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let len = content.len();
-    let mut out = Vec::with_capacity(len + 6);
+    let mut out = Vec::with_capacity(len + 10);
     out.push(tag);
     if len < 0x80 {
         out.push(len as u8);

@@ -6,20 +6,15 @@ use crate::PkiError;
 const SIGNED_DATA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
 const DATA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
 
-/// One DER TLV.
+/// Largest bundle written: lengths stay within three octets, as readers of this format expect.
+const MAX_LEN: usize = 0xff_ffff;
+
+/// One DER TLV, refusing contents beyond [`MAX_LEN`].
 fn tlv(tag: u8, content: &[u8]) -> Result<Vec<u8>, PkiError> {
-    let len = content.len();
-    let mut out = Vec::with_capacity(len + 6);
-    out.push(tag);
-    match len {
-        0..=0x7f => out.push(len as u8),
-        0x80..=0xff => out.extend_from_slice(&[0x81, len as u8]),
-        0x100..=0xffff => out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]),
-        0x1_0000..=0xff_ffff => out.extend_from_slice(&[0x83, (len >> 16) as u8, (len >> 8) as u8, len as u8]),
-        _ => return Err(PkiError::InvalidCertificate("PKCS#7 bundle too large".to_owned())),
+    if content.len() > MAX_LEN {
+        return Err(PkiError::InvalidCertificate("PKCS#7 bundle too large".to_owned()));
     }
-    out.extend_from_slice(content);
-    Ok(out)
+    Ok(crate::pkcs12::tlv(tag, content))
 }
 
 /// A degenerate SignedData holding `certificates` (DER), in the order given.

@@ -77,8 +77,7 @@ pub async fn list(
     for a in all.clone() {
         items.push(view(&state, a, &all).await?);
     }
-    let total = items.len() as u64;
-    Ok(Json(List { limit: u32::try_from(total).unwrap_or(u32::MAX), offset: 0, total, items }))
+    Ok(Json(List::all(items)))
 }
 
 /// One certificate authority with its chain.
@@ -192,8 +191,7 @@ pub async fn list_profiles(
     let all = state.services.list_authorities(&auth.ctx).await?;
     let items: Vec<_> =
         state.services.list_ra_profiles(&auth.ctx).await?.into_iter().map(|p| profile_view(p, &all)).collect();
-    let total = items.len() as u64;
-    Ok(Json(List { limit: u32::try_from(total).unwrap_or(u32::MAX), offset: 0, total, items }))
+    Ok(Json(List::all(items)))
 }
 
 /// Body of `POST /v1/ra-profiles`.

@@ -1,6 +1,6 @@
 //! `/v1/certificates`: issuing certificates through RA profiles, and the inventory.
 
-use super::{time, List};
+use super::{time, time_param, List};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Authorized, IssueCertificates, ReadInventory};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -12,7 +12,6 @@ use certwright_core::auth::Ctx;
 use certwright_core::ca::{
     CertificateFilter, CertificateRecord, Origin, ValidationStatus, DEFAULT_RENEWAL_WINDOW_DAYS,
 };
-use certwright_core::clock::parse_time;
 use certwright_core::page::Page;
 use certwright_core::services::IssueRequest;
 use certwright_core::CoreError;
@@ -204,15 +203,6 @@ pub struct CertificateParams {
     pub limit: Option<u32>,
     /// Items to skip (default 0).
     pub offset: Option<u64>,
-}
-
-fn time_param(name: &str, v: Option<&str>) -> Result<Option<i64>, CoreError> {
-    v.map(|v| {
-        parse_time(v).ok_or_else(|| {
-            CoreError::invalid("request.invalid_time", format!("{name} must be RFC 3339 or epoch seconds, got '{v}'"))
-        })
-    })
-    .transpose()
 }
 
 /// Lists the inventory, newest first.

@@ -1,13 +1,12 @@
 //! `/v1/events`: the audit log, newest first, filterable.
 
-use super::{time, List};
+use super::{time, time_param, List};
 use crate::extract::{ApiQuery, Authorized, ReadAudit};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use certwright_core::audit::{Event, EventFilter, EventResult};
-use certwright_core::clock::parse_time;
 use certwright_core::page::Page;
 use certwright_core::CoreError;
 use serde::{Deserialize, Serialize};
@@ -80,19 +79,6 @@ pub struct EventParams {
     pub limit: Option<u32>,
     /// Items to skip (default 0).
     pub offset: Option<u64>,
-}
-
-fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, CoreError> {
-    value
-        .map(|v| {
-            parse_time(v).ok_or_else(|| {
-                CoreError::invalid(
-                    "request.invalid_time",
-                    format!("{name} must be RFC 3339 (2026-01-31T00:00:00Z) or epoch seconds, got '{v}'"),
-                )
-            })
-        })
-        .transpose()
 }
 
 /// Lists audit events, newest first.

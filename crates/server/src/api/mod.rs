@@ -22,6 +22,12 @@ pub struct List<T: ToSchema> {
 }
 
 impl<T: ToSchema> List<T> {
+    /// A list that is not paged: every item, with `limit` equal to their number.
+    pub fn all(items: Vec<T>) -> Self {
+        let total = items.len() as u64;
+        Self { limit: u32::try_from(total).unwrap_or(u32::MAX), offset: 0, total, items }
+    }
+
     pub fn new<U>(
         listed: certwright_core::page::Listed<U>,
         page: certwright_core::page::Page,
@@ -39,4 +45,18 @@ impl<T: ToSchema> List<T> {
 /// Epoch seconds as RFC 3339.
 pub(crate) fn time(t: i64) -> String {
     certwright_core::clock::to_rfc3339(t)
+}
+
+/// A time query parameter: RFC 3339 or epoch seconds.
+pub(crate) fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, certwright_core::CoreError> {
+    value
+        .map(|v| {
+            certwright_core::clock::parse_time(v).ok_or_else(|| {
+                certwright_core::CoreError::invalid(
+                    "request.invalid_time",
+                    format!("{name} must be RFC 3339 (2026-01-31T00:00:00Z) or epoch seconds, got '{v}'"),
+                )
+            })
+        })
+        .transpose()
 }
