@@ -27,6 +27,10 @@ pub mod oid {
     pub const ML_DSA_65: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.3.18");
     pub const ML_DSA_87: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.3.19");
     pub const DSA: Oid = Oid::new_unwrap("1.2.840.10040.4.1");
+    pub const DSA_SHA1: Oid = Oid::new_unwrap("1.2.840.10040.4.3");
+    pub const DSA_SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.3.2");
+    pub const DSA_SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.3.3");
+    pub const DSA_SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.3.4");
 }
 
 /// An elliptic curve for ECDSA.
@@ -128,6 +132,8 @@ pub enum SignatureAlgorithm {
     Ecdsa(Digest),
     Ed25519,
     MlDsa(MlDsaLevel),
+    /// FIPS 186 DSA, read in CSRs and old certificates only; never used to sign.
+    Dsa(Digest),
 }
 
 impl SignatureAlgorithm {
@@ -146,6 +152,10 @@ impl SignatureAlgorithm {
             SignatureAlgorithm::MlDsa(MlDsaLevel::MlDsa44) => oid::ML_DSA_44,
             SignatureAlgorithm::MlDsa(MlDsaLevel::MlDsa65) => oid::ML_DSA_65,
             SignatureAlgorithm::MlDsa(MlDsaLevel::MlDsa87) => oid::ML_DSA_87,
+            SignatureAlgorithm::Dsa(Digest::Sha1) => oid::DSA_SHA1,
+            SignatureAlgorithm::Dsa(Digest::Sha256) => oid::DSA_SHA256,
+            SignatureAlgorithm::Dsa(Digest::Sha384) => oid::DSA_SHA384,
+            SignatureAlgorithm::Dsa(Digest::Sha512) => oid::DSA_SHA512,
         }
     }
 
@@ -171,13 +181,17 @@ impl SignatureAlgorithm {
             SignatureAlgorithm::MlDsa(MlDsaLevel::MlDsa44),
             SignatureAlgorithm::MlDsa(MlDsaLevel::MlDsa65),
             SignatureAlgorithm::MlDsa(MlDsaLevel::MlDsa87),
+            SignatureAlgorithm::Dsa(Digest::Sha1),
+            SignatureAlgorithm::Dsa(Digest::Sha256),
+            SignatureAlgorithm::Dsa(Digest::Sha384),
+            SignatureAlgorithm::Dsa(Digest::Sha512),
         ];
         all.into_iter()
             .find(|a| a.oid() == id.oid)
             .ok_or_else(|| PkiError::Unsupported(format!("signature algorithm {}", id.oid)))
     }
 
-    /// The API spelling: `rsa-pkcs1-sha256`, `ecdsa-sha384`, `ed25519`, `ml-dsa-65`.
+    /// The API spelling: `rsa-pkcs1-sha256`, `ecdsa-sha384`, `ed25519`, `ml-dsa-65`, `dsa-sha256`.
     pub fn name(self) -> String {
         let digest = |d: Digest| match d {
             Digest::Sha1 => "sha1",
@@ -190,12 +204,18 @@ impl SignatureAlgorithm {
             SignatureAlgorithm::Ecdsa(d) => format!("ecdsa-{}", digest(d)),
             SignatureAlgorithm::Ed25519 => "ed25519".to_owned(),
             SignatureAlgorithm::MlDsa(l) => KeyAlgorithm::MlDsa(l).name(),
+            SignatureAlgorithm::Dsa(d) => format!("dsa-{}", digest(d)),
         }
     }
 
-    /// Whether the engine will sign with this algorithm (SHA-1 is accepted for reading only).
+    /// Whether the engine will sign with this algorithm (SHA-1 and DSA are accepted for reading only).
     pub fn may_sign(self) -> bool {
-        !matches!(self, SignatureAlgorithm::RsaPkcs1(Digest::Sha1) | SignatureAlgorithm::Ecdsa(Digest::Sha1))
+        !matches!(
+            self,
+            SignatureAlgorithm::RsaPkcs1(Digest::Sha1)
+                | SignatureAlgorithm::Ecdsa(Digest::Sha1)
+                | SignatureAlgorithm::Dsa(_)
+        )
     }
 }
 
@@ -223,5 +243,23 @@ mod tests {
         assert!(!SignatureAlgorithm::RsaPkcs1(Digest::Sha1).may_sign());
         assert_eq!(SignatureAlgorithm::RsaPkcs1(Digest::Sha256).name(), "rsa-pkcs1-sha256");
         assert_eq!(SignatureAlgorithm::MlDsa(MlDsaLevel::MlDsa65).name(), "ml-dsa-65");
+    }
+
+    #[test]
+    fn dsa_is_recognised_for_reading_but_never_signs() {
+        for (oid, digest) in [
+            ("1.2.840.10040.4.3", Digest::Sha1),
+            ("2.16.840.1.101.3.4.3.2", Digest::Sha256),
+            ("2.16.840.1.101.3.4.3.3", Digest::Sha384),
+            ("2.16.840.1.101.3.4.3.4", Digest::Sha512),
+        ] {
+            let id = AlgorithmIdentifierOwned { oid: oid.parse().unwrap(), parameters: None };
+            let alg = SignatureAlgorithm::from_identifier(&id).unwrap();
+            assert_eq!(alg, SignatureAlgorithm::Dsa(digest));
+            assert!(!alg.may_sign());
+            assert!(alg.identifier().parameters.is_none(), "RFC 3279: DSA signature parameters are absent");
+        }
+        assert_eq!(SignatureAlgorithm::Dsa(Digest::Sha256).name(), "dsa-sha256");
+        assert_eq!(SignatureAlgorithm::Dsa(Digest::Sha1).name(), "dsa-sha1");
     }
 }

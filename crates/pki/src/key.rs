@@ -307,6 +307,9 @@ impl PublicKey {
 
     /// Verifies `signature` over `message` made with `algorithm` by this key.
     pub fn verify(&self, algorithm: SignatureAlgorithm, message: &[u8], signature: &[u8]) -> Result<(), PkiError> {
+        if let (PublicKeyKind::Dsa { .. }, SignatureAlgorithm::Dsa(digest)) = (self.kind, algorithm) {
+            return dsa::verify(&self.der, digest, message, signature);
+        }
         let alg: &'static dyn sig::VerificationAlgorithm = match (self.kind, algorithm) {
             (PublicKeyKind::Rsa { .. }, SignatureAlgorithm::RsaPkcs1(d)) => match d {
                 Digest::Sha1 => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
@@ -342,6 +345,362 @@ impl PublicKey {
             .map_err(|e| PkiError::InvalidKeyData(format!("public key rejected: {e}")))?;
         key.verify_sig(message, signature)
             .map_err(|_| PkiError::BadSignature("the signature does not verify".to_owned()))
+    }
+}
+
+/// DSA signature verification (FIPS 186-4 §4.7). aws-lc does not expose DSA, and verifying needs only modular
+/// exponentiation over public values, so it is done here on a small Montgomery bignum; the digest comes from aws-lc.
+/// Nothing here is secret, so nothing needs to run in constant time.
+mod dsa {
+    use crate::alg::Digest;
+    use crate::PkiError;
+    use der::asn1::UintRef;
+    use der::Decode;
+    use spki::SubjectPublicKeyInfoRef;
+    use std::cmp::Ordering;
+
+    /// Largest prime modulus accepted, to bound the work a hostile key can ask for.
+    const MAX_P_BITS: u32 = 4096;
+    const MIN_P_BITS: u32 = 1024;
+    /// FIPS 186-4 sizes of the subgroup order q.
+    const Q_BITS: [u32; 3] = [160, 224, 256];
+
+    #[derive(der::Sequence)]
+    struct DssParms<'a> {
+        p: UintRef<'a>,
+        q: UintRef<'a>,
+        g: UintRef<'a>,
+    }
+
+    #[derive(der::Sequence)]
+    struct DssSigValue<'a> {
+        r: UintRef<'a>,
+        s: UintRef<'a>,
+    }
+
+    fn bad(why: &str) -> PkiError {
+        PkiError::BadSignature(format!("DSA: {why}"))
+    }
+
+    pub(super) fn verify(spki_der: &[u8], digest: Digest, message: &[u8], signature: &[u8]) -> Result<(), PkiError> {
+        let invalid_key = |why: String| PkiError::InvalidKeyData(format!("DSA public key: {why}"));
+        let spki = SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|e| invalid_key(e.to_string()))?;
+        let params: DssParms<'_> = spki
+            .algorithm
+            .parameters
+            .ok_or_else(|| invalid_key("no domain parameters".to_owned()))?
+            .decode_as()
+            .map_err(|e| invalid_key(e.to_string()))?;
+        let key_bits = spki.subject_public_key.as_bytes().ok_or_else(|| invalid_key("unused bits".to_owned()))?;
+        let y = UintRef::from_der(key_bits).map_err(|e| invalid_key(e.to_string()))?;
+        let sig = DssSigValue::from_der(signature).map_err(|_| bad("the signature is not a DER Dss-Sig-Value"))?;
+
+        let (p, q, g, y) =
+            (limbs(params.p.as_bytes()), limbs(params.q.as_bytes()), limbs(params.g.as_bytes()), limbs(y.as_bytes()));
+        let (r, s) = (limbs(sig.r.as_bytes()), limbs(sig.s.as_bytes()));
+        let p_bits = bits(&p);
+        if !(MIN_P_BITS..=MAX_P_BITS).contains(&p_bits) || !Q_BITS.contains(&bits(&q)) {
+            return Err(invalid_key(format!("unsupported sizes ({p_bits}-bit p, {}-bit q)", bits(&q))));
+        }
+        let one = [1u64];
+        let in_open_range = |x: &[u64], m: &[u64]| cmp(x, &one) == Ordering::Greater && cmp(x, m) == Ordering::Less;
+        if !in_open_range(&g, &p) || !in_open_range(&y, &p) {
+            return Err(invalid_key("g or y out of range".to_owned()));
+        }
+        let (p_ring, q_ring) = match (Ring::new(&p), Ring::new(&q)) {
+            (Some(p), Some(q)) => (p, q),
+            _ => return Err(invalid_key("p and q must be odd".to_owned())),
+        };
+        // 0 < r < q and 0 < s < q.
+        if is_zero(&r) || is_zero(&s) || cmp(&r, &q) != Ordering::Less || cmp(&s, &q) != Ordering::Less {
+            return Err(bad("r or s out of range"));
+        }
+
+        let hashed = aws_lc_rs::digest::digest(digest_algorithm(digest), message);
+        let z = leftmost_bits(hashed.as_ref(), bits(&q));
+        // q is prime, so s⁻¹ = s^(q-2) mod q.
+        let mut q_minus_2 = q.clone();
+        sub_assign(&mut q_minus_2, &[2]);
+        let w = q_ring.pow(&q_ring.reduce(&s), &q_minus_2);
+        let u1 = q_ring.mul(&q_ring.reduce(&z), &w);
+        let u2 = q_ring.mul(&q_ring.reduce(&r), &w);
+        let v = p_ring.mul(&p_ring.pow(&p_ring.reduce(&g), &u1), &p_ring.pow(&p_ring.reduce(&y), &u2));
+        let v = q_ring.reduce(&v);
+        if cmp(&v, &r) == Ordering::Equal {
+            Ok(())
+        } else {
+            Err(bad("the signature does not verify"))
+        }
+    }
+
+    fn digest_algorithm(digest: Digest) -> &'static aws_lc_rs::digest::Algorithm {
+        match digest {
+            Digest::Sha1 => &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            Digest::Sha256 => &aws_lc_rs::digest::SHA256,
+            Digest::Sha384 => &aws_lc_rs::digest::SHA384,
+            Digest::Sha512 => &aws_lc_rs::digest::SHA512,
+        }
+    }
+
+    /// The leftmost `n` bits of a digest as an integer (FIPS 186-4 §4.6: z = leftmost min(N, outlen) bits).
+    fn leftmost_bits(hash: &[u8], n: u32) -> Vec<u64> {
+        let hash_bits = hash.len() as u32 * 8;
+        if hash_bits <= n {
+            return limbs(hash);
+        }
+        let keep = n.div_ceil(8) as usize;
+        let mut z = limbs(hash.get(..keep).unwrap_or(hash));
+        shift_right(&mut z, keep as u32 * 8 - n);
+        z
+    }
+
+    /// Big-endian bytes to little-endian 64-bit limbs.
+    pub(super) fn limbs(be: &[u8]) -> Vec<u64> {
+        be.rchunks(8).map(|chunk| chunk.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))).collect()
+    }
+
+    fn is_zero(a: &[u64]) -> bool {
+        a.iter().all(|l| *l == 0)
+    }
+
+    fn bits(a: &[u64]) -> u32 {
+        match a.iter().rposition(|l| *l != 0) {
+            Some(i) => i as u32 * 64 + (64 - a.get(i).map_or(0, |l| l.leading_zeros())),
+            None => 0,
+        }
+    }
+
+    fn bit(a: &[u64], i: u32) -> bool {
+        a.get((i / 64) as usize).is_some_and(|l| (l >> (i % 64)) & 1 == 1)
+    }
+
+    /// Compares values whatever the number of limbs.
+    fn cmp(a: &[u64], b: &[u64]) -> Ordering {
+        let len = a.len().max(b.len());
+        (0..len)
+            .rev()
+            .map(|i| a.get(i).copied().unwrap_or(0).cmp(&b.get(i).copied().unwrap_or(0)))
+            .find(|o| *o != Ordering::Equal)
+            .unwrap_or(Ordering::Equal)
+    }
+
+    /// a -= b; the caller ensures a ≥ b.
+    fn sub_assign(a: &mut [u64], b: &[u64]) {
+        let mut borrow = false;
+        for (i, limb) in a.iter_mut().enumerate() {
+            let (d1, b1) = limb.overflowing_sub(b.get(i).copied().unwrap_or(0));
+            let (d2, b2) = d1.overflowing_sub(u64::from(borrow));
+            *limb = d2;
+            borrow = b1 || b2;
+        }
+    }
+
+    fn shift_right(a: &mut [u64], by: u32) {
+        if by == 0 || by >= 64 {
+            return;
+        }
+        let mut carry = 0u64;
+        for limb in a.iter_mut().rev() {
+            let next = *limb << (64 - by);
+            *limb = (*limb >> by) | carry;
+            carry = next;
+        }
+    }
+
+    /// Arithmetic modulo an odd `m` in Montgomery form, R = 2^(64·n).
+    pub(super) struct Ring {
+        m: Vec<u64>,
+        /// −m⁻¹ mod 2⁶⁴.
+        m_inv: u64,
+        /// R² mod m.
+        r2: Vec<u64>,
+    }
+
+    impl Ring {
+        /// `None` unless `m` is odd and greater than one.
+        pub(super) fn new(m: &[u64]) -> Option<Self> {
+            let n = m.iter().rposition(|l| *l != 0)? + 1;
+            let m = m.get(..n)?.to_vec();
+            let m0 = *m.first()?;
+            if m0 & 1 == 0 || bits(&m) < 2 {
+                return None;
+            }
+            // Newton's iteration doubles the correct low bits each step: 1 → 64 in six.
+            let inv = (0..6).fold(1u64, |x, _| x.wrapping_mul(2u64.wrapping_sub(m0.wrapping_mul(x))));
+            let mut ring = Ring { m, m_inv: inv.wrapping_neg(), r2: Vec::new() };
+            let mut r_squared = vec![0u64; 2 * n + 1];
+            if let Some(top) = r_squared.last_mut() {
+                *top = 1;
+            }
+            ring.r2 = ring.reduce(&r_squared);
+            Some(ring)
+        }
+
+        fn n(&self) -> usize {
+            self.m.len()
+        }
+
+        /// x mod m, by shifting x in one bit at a time: slow but simple, and used only a few times per signature.
+        pub(super) fn reduce(&self, x: &[u64]) -> Vec<u64> {
+            let n = self.n();
+            let mut r = vec![0u64; n + 1];
+            for i in (0..bits(x)).rev() {
+                let mut carry = u64::from(bit(x, i));
+                for limb in r.iter_mut() {
+                    let next = *limb >> 63;
+                    *limb = (*limb << 1) | carry;
+                    carry = next;
+                }
+                if cmp(&r, &self.m) != Ordering::Less {
+                    sub_assign(&mut r, &self.m);
+                }
+            }
+            r.truncate(n);
+            r
+        }
+
+        /// a·b·R⁻¹ mod m for a, b < m of n limbs (CIOS method).
+        #[allow(clippy::needless_range_loop)]
+        fn mont_mul(&self, a: &[u64], b: &[u64]) -> Vec<u64> {
+            let n = self.n();
+            let m = &self.m;
+            let mut t = vec![0u64; n + 2];
+            for i in 0..n {
+                let bi = u128::from(b[i]);
+                let mut carry = 0u128;
+                for j in 0..n {
+                    let s = u128::from(t[j]) + u128::from(a[j]) * bi + carry;
+                    t[j] = s as u64;
+                    carry = s >> 64;
+                }
+                let s = u128::from(t[n]) + carry;
+                t[n] = s as u64;
+                t[n + 1] = (s >> 64) as u64;
+
+                let k = u128::from(t[0].wrapping_mul(self.m_inv));
+                let mut carry = (u128::from(t[0]) + k * u128::from(m[0])) >> 64;
+                for j in 1..n {
+                    let s = u128::from(t[j]) + k * u128::from(m[j]) + carry;
+                    t[j - 1] = s as u64;
+                    carry = s >> 64;
+                }
+                let s = u128::from(t[n]) + carry;
+                t[n - 1] = s as u64;
+                t[n] = t[n + 1] + (s >> 64) as u64;
+                t[n + 1] = 0;
+            }
+            t.truncate(n + 1);
+            if cmp(&t, m) != Ordering::Less {
+                sub_assign(&mut t, m);
+            }
+            t.truncate(n);
+            t
+        }
+
+        /// a·b mod m for reduced a and b.
+        pub(super) fn mul(&self, a: &[u64], b: &[u64]) -> Vec<u64> {
+            self.mont_mul(&self.mont_mul(a, b), &self.r2)
+        }
+
+        /// base^exp mod m for a reduced base, left-to-right square and multiply.
+        pub(super) fn pow(&self, base: &[u64], exp: &[u64]) -> Vec<u64> {
+            let mut one = vec![0u64; self.n()];
+            if let Some(first) = one.first_mut() {
+                *first = 1;
+            }
+            let base = self.mont_mul(base, &self.r2);
+            let mut acc = self.mont_mul(&one, &self.r2);
+            for i in (0..bits(exp)).rev() {
+                acc = self.mont_mul(&acc, &acc);
+                if bit(exp, i) {
+                    acc = self.mont_mul(&acc, &base);
+                }
+            }
+            self.mont_mul(&acc, &one)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn small(v: u128) -> Vec<u64> {
+            limbs(&v.to_be_bytes())
+        }
+
+        fn value(a: &[u64]) -> u128 {
+            u128::from(a.first().copied().unwrap_or(0)) | (u128::from(a.get(1).copied().unwrap_or(0)) << 64)
+        }
+
+        #[test]
+        fn montgomery_arithmetic_agrees_with_machine_integers() {
+            // Moduli of one and two limbs, odd, against u128 arithmetic.
+            for m in [3u128, 1_000_003, 0xffff_ffff_ffff_ffc5, (1 << 89) - 1, (1 << 127) - 1] {
+                let ring = Ring::new(&small(m)).unwrap();
+                for (a, b) in [(2u128, 5u128), (m - 1, m - 1), (123_456_789, 987_654_321), (m / 3, m / 2)] {
+                    let (a, b) = (a % m, b % m);
+                    let expected_mul = mulmod(a, b, m);
+                    assert_eq!(value(&ring.mul(&ring.reduce(&small(a)), &ring.reduce(&small(b)))), expected_mul);
+                    let e = 65_537u128;
+                    let mut expected_pow = 1u128;
+                    for i in (0..17).rev() {
+                        expected_pow = mulmod(expected_pow, expected_pow, m);
+                        if (e >> i) & 1 == 1 {
+                            expected_pow = mulmod(expected_pow, a, m);
+                        }
+                    }
+                    assert_eq!(value(&ring.pow(&ring.reduce(&small(a)), &small(e))), expected_pow, "{a}^{e} mod {m}");
+                }
+                assert_eq!(value(&ring.reduce(&small(u128::MAX))), u128::MAX % m);
+            }
+            assert!(Ring::new(&small(10)).is_none());
+            assert!(Ring::new(&small(1)).is_none());
+            assert!(Ring::new(&[]).is_none());
+        }
+
+        #[test]
+        fn fermat_holds_for_a_large_prime() {
+            // 2^521 - 1 is prime: a^(p-1) = 1 mod p.
+            let mut p = vec![u64::MAX; 9];
+            p[8] = (1 << 9) - 1;
+            let ring = Ring::new(&p).unwrap();
+            let mut p_minus_1 = p.clone();
+            sub_assign(&mut p_minus_1, &[1]);
+            for a in [2u128, 3, 0xdead_beef_cafe] {
+                let r = ring.pow(&ring.reduce(&small(a)), &p_minus_1);
+                assert_eq!(cmp(&r, &[1]), Ordering::Equal);
+            }
+        }
+
+        #[test]
+        fn digests_longer_than_q_keep_their_leftmost_bits() {
+            let hash = [0xabu8; 32];
+            assert_eq!(leftmost_bits(&hash, 160), limbs(&[0xab; 20]));
+            assert_eq!(leftmost_bits(&hash, 256), limbs(&hash));
+            assert_eq!(leftmost_bits(&[0xff, 0xff], 12), vec![0xfff]);
+        }
+
+        fn mulmod(a: u128, b: u128, m: u128) -> u128 {
+            // Double-and-add so nothing overflows u128.
+            let (mut acc, mut a, mut b) = (0u128, a % m, b);
+            while b > 0 {
+                if b & 1 == 1 {
+                    acc = addmod(acc, a, m);
+                }
+                a = addmod(a, a, m);
+                b >>= 1;
+            }
+            acc
+        }
+
+        fn addmod(a: u128, b: u128, m: u128) -> u128 {
+            let (s, overflow) = a.overflowing_add(b);
+            if overflow || s >= m {
+                s.wrapping_sub(m)
+            } else {
+                s
+            }
+        }
     }
 }
 
