@@ -28,7 +28,7 @@ pub struct Csr {
     pub sans: Vec<San>,
     /// Every requested extension, as requested.
     pub extensions: Vec<Extension>,
-    der: Vec<u8>,
+    pub(crate) der: Vec<u8>,
 }
 
 impl Csr {
@@ -54,12 +54,7 @@ impl Csr {
                 extensions.extend(exts);
             }
         }
-        let mut sans = Vec::new();
-        for ext in extensions.iter().filter(|e| e.extn_id == SUBJECT_ALT_NAME) {
-            let names = SubjectAltName::from_der(ext.extn_value.as_bytes())
-                .map_err(|e| PkiError::InvalidCsr(format!("bad subjectAltName: {e}")))?;
-            sans.extend(names.0.iter().filter_map(San::from_general_name));
-        }
+        let sans = sans_of(&extensions)?;
         Ok(Self { subject: req.info.subject, public_key, signature_algorithm, sans, extensions, der })
     }
 
@@ -73,10 +68,21 @@ impl Csr {
         first_common_name(&self.subject)
     }
 
-    /// The request as DER.
+    /// The request as DER: the PKCS#10 request, or the CRMF `CertReqMsg` it was converted from.
     pub fn der(&self) -> &[u8] {
         &self.der
     }
+}
+
+/// The SANs the engine models, from the subjectAltName extensions among requested `extensions`.
+pub(crate) fn sans_of(extensions: &[Extension]) -> Result<Vec<San>, PkiError> {
+    let mut sans = Vec::new();
+    for ext in extensions.iter().filter(|e| e.extn_id == SUBJECT_ALT_NAME) {
+        let names = SubjectAltName::from_der(ext.extn_value.as_bytes())
+            .map_err(|e| PkiError::InvalidCsr(format!("bad subjectAltName: {e}")))?;
+        sans.extend(names.0.iter().filter_map(San::from_general_name));
+    }
+    Ok(sans)
 }
 
 /// PEM (any label containing "REQUEST"), raw DER, or base64 of DER → DER.

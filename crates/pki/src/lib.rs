@@ -4,6 +4,7 @@
 
 pub mod alg;
 pub mod cert;
+pub mod crmf;
 pub mod csr;
 pub mod digest;
 pub mod envelope;
