@@ -13,8 +13,11 @@ ca_key="${3:-ecdsa-p256}"
 for tool in wrk cfssl openssl curl; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install wrk golang-cfssl openssl curl)" >&2; exit 1; }
 done
-cargo build --release --quiet --bin certwright
-bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/certwright")
+# CERTWRIGHT_BIN runs an already built binary instead of building one.
+if [ -z "${CERTWRIGHT_BIN:-}" ]; then
+  cargo build --release --quiet --bin certwright
+fi
+bin=$(realpath "${CERTWRIGHT_BIN:-${CARGO_TARGET_DIR:-target}/release/certwright}")
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"

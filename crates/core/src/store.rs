@@ -6,6 +6,7 @@ use crate::audit::{ChainHead, Event, EventFilter};
 use crate::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
 use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewKey, RaProfile, StoredKey};
 use crate::clock::EpochSeconds;
+use crate::inventory::{CertificateMetadata, InventoryOrder, InventoryPage};
 use crate::page::{Listed, Page};
 use crate::Result;
 use std::future::Future;
@@ -40,7 +41,7 @@ pub struct OAuthClientRecord {
 }
 
 /// Persistence for the domain. Implemented by `certwright-store` for SQLite and PostgreSQL.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Send + Sync + Clone + 'static {
     type Tx: StoreTx;
 
     /// Starts a write transaction.
@@ -91,12 +92,14 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
     ) -> impl Future<Output = Result<Option<CertificateRecord>>> + Send;
 
-    /// Certificates matching `filter`, newest first.
+    /// Certificates matching `filter`, in `order`: after `order.after` when given (keyset pagination, the page's
+    /// offset is then ignored), else from the page's offset. `next` is set when more certificates follow.
     fn list_certificates(
         &self,
         filter: &CertificateFilter,
+        order: &InventoryOrder,
         page: Page,
-    ) -> impl Future<Output = Result<Listed<CertificateRecord>>> + Send;
+    ) -> impl Future<Output = Result<InventoryPage>> + Send;
 
     /// Every chain head.
     fn chain_heads(&self) -> impl Future<Output = Result<Vec<ChainHead>>> + Send;
@@ -113,6 +116,10 @@ pub trait StoreTx: Send {
 
     /// Appends `event` (already chained onto the locked head) and moves the head to it.
     fn append_event(&mut self, event: &Event) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Appends consecutive `events` (each chained onto the one before, the first onto the locked head) and
+    /// moves the head to the last: the group-commit form of [`StoreTx::append_event`].
+    fn append_events(&mut self, events: &[Event]) -> impl Future<Output = Result<()>> + Send;
 
     /// The principal called `name`, created when missing.
     fn ensure_principal(&mut self, name: &str, now: EpochSeconds) -> impl Future<Output = Result<Principal>> + Send;
@@ -153,4 +160,25 @@ pub trait StoreTx: Send {
     fn insert_meta(&mut self, key: &str, value: &str) -> impl Future<Output = Result<bool>> + Send;
 
     fn commit(self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Replaces an RA profile's authority, policy, enabled flag and `updated_at` (by id); `false` when it no
+    /// longer exists.
+    fn update_ra_profile(&mut self, profile: &RaProfile) -> impl Future<Output = Result<bool>> + Send;
+
+    /// How many certificates were issued through an RA profile.
+    fn count_ra_profile_certificates(&mut self, id: i64) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Deletes an RA profile; `false` when it no longer exists. One that certificates reference fails with
+    /// `ra_profile.in_use`.
+    fn delete_ra_profile(&mut self, id: i64) -> impl Future<Output = Result<bool>> + Send;
+
+    /// A certificate, locked against concurrent changes until the transaction ends.
+    fn certificate_for_update(&mut self, uuid: Uuid) -> impl Future<Output = Result<Option<CertificateRecord>>> + Send;
+
+    /// Replaces a certificate's owner, labels and custom attributes (by id).
+    fn update_certificate_metadata(
+        &mut self,
+        id: i64,
+        metadata: &CertificateMetadata,
+    ) -> impl Future<Output = Result<()>> + Send;
 }

@@ -6,6 +6,7 @@ use certwright_core::audit::{ChainHead, Event, EventFilter};
 use certwright_core::auth::{ApiToken, OAuthClient};
 use certwright_core::ca::{Authority, CertificateFilter, CertificateRecord, RaProfile, StoredKey};
 use certwright_core::clock::EpochSeconds;
+use certwright_core::inventory::{InventoryOrder, InventoryPage};
 use certwright_core::page::{Listed, Page};
 use certwright_core::store::{OAuthClientRecord, Readiness, Store};
 use certwright_core::{CoreError, Result};
@@ -96,7 +97,8 @@ impl SqlStore {
                         Box::pin(async move {
                             conn.execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                             PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
                             )
                             .await
                             .map(|_| ())
@@ -299,8 +301,13 @@ impl Store for SqlStore {
         row.as_ref().map(crate::pki::certificate).transpose()
     }
 
-    async fn list_certificates(&self, filter: &CertificateFilter, page: Page) -> Result<Listed<CertificateRecord>> {
-        crate::pki::list_certificates(&self.pool, self.backend, filter, page).await
+    async fn list_certificates(
+        &self,
+        filter: &CertificateFilter,
+        order: &InventoryOrder,
+        page: Page,
+    ) -> Result<InventoryPage> {
+        crate::pki::list_certificates(&self.pool, self.backend, filter, order, page).await
     }
 
     async fn chain_heads(&self) -> Result<Vec<ChainHead>> {

@@ -6,6 +6,7 @@ use certwright_core::audit::{ChainHead, Event, GENESIS_HASH};
 use certwright_core::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
 use certwright_core::ca::{Authority, CertificateRecord, NewKey, RaProfile};
 use certwright_core::clock::EpochSeconds;
+use certwright_core::inventory::CertificateMetadata;
 use certwright_core::store::StoreTx;
 use certwright_core::{CoreError, Result};
 use sqlx::{Any, Row, Transaction};
@@ -41,6 +42,65 @@ impl SqlTx {
     }
 }
 
+/// Rows per multi-row event insert (14 parameters each, well inside both backends' limits).
+const EVENTS_PER_INSERT: usize = 128;
+
+/// `INSERT INTO events … VALUES (…), (…)` for `rows` events.
+fn insert_events_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=14).map(|c| format!("${}", r * 14 + c)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO events (uuid, chain, seq, time, actor, actor_token, action, object_type, object_id, \
+         result, request_id, details, prev_hash, hash) VALUES {}",
+        values.join(", ")
+    )
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_event<'q>(q: AnyQuery<'q>, e: &'q Event) -> AnyQuery<'q> {
+    q.bind(e.uuid.to_string())
+        .bind(e.chain.as_str())
+        .bind(e.seq)
+        .bind(e.time)
+        .bind(e.actor.as_str())
+        .bind(e.actor_token.map(|u| u.to_string()))
+        .bind(e.action.as_str())
+        .bind(e.object_type.as_str())
+        .bind(e.object_id.as_deref())
+        .bind(e.result.as_str())
+        .bind(e.request_id.as_deref())
+        .bind(e.details.as_str())
+        .bind(e.prev_hash.as_str())
+        .bind(e.hash.as_str())
+}
+
+impl SqlTx {
+    /// Moves the locked chain's head from `from_seq` to `to`; fails when the head is not where it was.
+    async fn move_head(&mut self, from_seq: i64, to: &Event) -> Result<()> {
+        let moved = sqlx::query("UPDATE audit_chains SET seq = $1, hash = $2 WHERE chain = $3 AND seq = $4")
+            .bind(to.seq)
+            .bind(to.hash.as_str())
+            .bind(to.chain.as_str())
+            .bind(from_seq)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?
+            .rows_affected();
+        if moved != 1 {
+            return Err(CoreError::Storage(format!(
+                "audit chain '{}' moved while locked; the event was not appended",
+                to.chain
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl StoreTx for SqlTx {
     async fn lock_chain(&mut self, chain: &str) -> Result<ChainHead> {
         // One statement that creates the head when new and otherwise touches it: on SQLite it is the
@@ -60,45 +120,24 @@ impl StoreTx for SqlTx {
     }
 
     async fn append_event(&mut self, e: &Event) -> Result<i64> {
-        let id: i64 = sqlx::query(
-            "INSERT INTO events (uuid, chain, seq, time, actor, actor_token, action, object_type, object_id, \
-             result, request_id, details, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
-        )
-        .bind(e.uuid.to_string())
-        .bind(e.chain.as_str())
-        .bind(e.seq)
-        .bind(e.time)
-        .bind(e.actor.as_str())
-        .bind(e.actor_token.map(|u| u.to_string()))
-        .bind(e.action.as_str())
-        .bind(e.object_type.as_str())
-        .bind(e.object_id.as_deref())
-        .bind(e.result.as_str())
-        .bind(e.request_id.as_deref())
-        .bind(e.details.as_str())
-        .bind(e.prev_hash.as_str())
-        .bind(e.hash.as_str())
-        .fetch_one(&mut *self.tx)
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(storage)?;
-        let moved = sqlx::query("UPDATE audit_chains SET seq = $1, hash = $2 WHERE chain = $3 AND seq = $4")
-            .bind(e.seq)
-            .bind(e.hash.as_str())
-            .bind(e.chain.as_str())
-            .bind(e.seq - 1)
-            .execute(&mut *self.tx)
+        let sql = format!("{} RETURNING id", insert_events_sql(1));
+        let id: i64 = bind_event(sqlx::query(&sql), e)
+            .fetch_one(&mut *self.tx)
             .await
-            .map_err(storage)?
-            .rows_affected();
-        if moved != 1 {
-            return Err(CoreError::Storage(format!(
-                "audit chain '{}' moved while locked; the event was not appended",
-                e.chain
-            )));
-        }
+            .and_then(|r| r.try_get(0))
+            .map_err(storage)?;
+        self.move_head(e.seq - 1, e).await?;
         Ok(id)
+    }
+
+    async fn append_events(&mut self, events: &[Event]) -> Result<()> {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(()) };
+        for chunk in events.chunks(EVENTS_PER_INSERT) {
+            let sql = insert_events_sql(chunk.len());
+            let query = chunk.iter().fold(sqlx::query(&sql), bind_event);
+            query.execute(&mut *self.tx).await.map_err(storage)?;
+        }
+        self.move_head(first.seq - 1, last).await
     }
 
     async fn ensure_principal(&mut self, name: &str, now: EpochSeconds) -> Result<Principal> {
@@ -254,5 +293,25 @@ impl StoreTx for SqlTx {
 
     async fn commit(self) -> Result<()> {
         self.tx.commit().await.map_err(storage)
+    }
+
+    async fn update_ra_profile(&mut self, profile: &RaProfile) -> Result<bool> {
+        crate::pki::update_ra_profile(&mut self.tx, profile).await
+    }
+
+    async fn count_ra_profile_certificates(&mut self, id: i64) -> Result<u64> {
+        crate::pki::count_ra_profile_certificates(&mut self.tx, id).await
+    }
+
+    async fn delete_ra_profile(&mut self, id: i64) -> Result<bool> {
+        crate::pki::delete_ra_profile(&mut self.tx, id).await
+    }
+
+    async fn certificate_for_update(&mut self, uuid: Uuid) -> Result<Option<CertificateRecord>> {
+        crate::pki::certificate_for_update(&mut self.tx, self.backend, uuid).await
+    }
+
+    async fn update_certificate_metadata(&mut self, id: i64, metadata: &CertificateMetadata) -> Result<()> {
+        crate::pki::update_certificate_metadata(&mut self.tx, id, metadata).await
     }
 }

@@ -1,12 +1,14 @@
 //! Issuing certificates through an RA profile: from a CSR, or with a key generated here. The certificate and
 //! its audit event are committed before the caller hears of it.
 
+use super::batch::CertificateWrite;
 use super::Services;
 use crate::audit::EventDraft;
 use crate::auth::{Ctx, Permission};
 use crate::ca::{Authority, CertificateFilter, CertificateRecord, Origin, Policy};
-use crate::page::{Listed, Page};
-use crate::store::{Store, StoreTx};
+use crate::inventory::{InventoryOrder, InventoryPage};
+use crate::page::Page;
+use crate::store::Store;
 use crate::{CoreError, Result};
 use certwright_pki::alg::KeyAlgorithm;
 use certwright_pki::cert::{self, Cert, Eku, Extensions, Issuer, Template, Usage};
@@ -104,6 +106,12 @@ impl<S: Store> Services<S> {
                 return Ok(Issued { record, chain, private_key_pkcs8: None, replayed: true });
             }
         }
+        if !profile.enabled {
+            return Err(CoreError::Conflict {
+                code: "ra_profile.disabled",
+                message: format!("RA profile '{}' is disabled: it issues no certificates", profile.name),
+            });
+        }
         let policy: &Policy = &profile.policy;
 
         // The key and the names: from the CSR, or chosen by the request.
@@ -116,6 +124,7 @@ impl<S: Store> Services<S> {
                     ));
                 }
                 let csr = Csr::parse(csr).map_err(|e| invalid("csr.invalid", e.to_string()))?;
+                policy.check_csr_signature(csr.signature_algorithm)?;
                 let sans = csr.sans.clone();
                 (csr.subject.clone(), csr.public_key.clone(), sans, None)
             }
@@ -247,23 +256,32 @@ impl<S: Store> Services<S> {
             &Issuer { name: issuer_cert.subject(), key_identifier: &issuer_ski, signer: signer.as_ref() },
         )?;
 
-        let (mut tx, head) = self.begin().await?;
-        let key_id = match &job.generated {
-            Some(k) => Some(tx.insert_key(&self.seal_key(k, job.export)?).await?),
-            None => None,
-        };
+        let key = job.generated.as_ref().map(|k| self.seal_key(k, job.export)).transpose()?;
         let mut record = record_of(&issued, &job.key_name, job.origin, &ctx.caller.principal, now)?;
         record.authority_id = Some(authority.id);
         record.ra_profile_id = job.ra_profile.as_ref().map(|(id, _)| *id);
-        record.key_id = key_id;
         record.idempotency_key = job.idempotency_key;
-        record.id = tx.insert_certificate(&record).await?;
         let draft = EventDraft::success("certificate.issue", "certificate", record.uuid).with_details(json!({
             "serial": record.serial, "subject": record.subject, "sans": record.sans,
             "ra_profile": job.ra_profile.map(|(_, name)| name), "authority": authority.uuid,
             "origin": record.origin.as_str(), "key": if job.generated.is_some() { "generated" } else { "csr" },
         }));
-        self.commit_with_event(tx, &head, ctx, draft).await?;
+        let idempotency_key = record.idempotency_key.clone();
+        let write = CertificateWrite { ctx: ctx.clone(), key, record, draft };
+        let record = match (self.certificates.store(write).await, idempotency_key) {
+            // A concurrent request with the same idempotency key stored its certificate first: answer with it.
+            (Err(CoreError::Conflict { .. }), Some(key)) => {
+                if let Some(first) = self.store.certificate_by_idempotency_key(&ctx.caller.principal, &key).await? {
+                    let chain = self.chain_of(&first).await?;
+                    return Ok(Issued { record: first, chain, private_key_pkcs8: None, replayed: true });
+                }
+                return Err(CoreError::Conflict {
+                    code: "certificate.duplicate",
+                    message: "a certificate with this issuer and serial already exists".to_owned(),
+                });
+            }
+            (stored, _) => stored?,
+        };
 
         let private_key_pkcs8 = match (&job.generated, job.export) {
             (Some(k), true) => Some(k.danger_pkcs8_der()?),
@@ -294,15 +312,19 @@ impl<S: Store> Services<S> {
         Ok((record, chain))
     }
 
-    /// The inventory, newest first.
+    /// The inventory in `order` (newest first by default), from the page's offset or after a cursor.
     pub async fn list_certificates(
         &self,
         ctx: &Ctx,
         filter: &CertificateFilter,
+        order: &InventoryOrder,
         page: Page,
-    ) -> Result<Listed<CertificateRecord>> {
+    ) -> Result<InventoryPage> {
         ctx.caller.require(Permission::ReadInventory)?;
-        self.store.list_certificates(filter, page).await
+        if order.after.is_some() && page.offset() > 0 {
+            return Err(invalid("request.conflicting_paging", "send either cursor or offset, not both"));
+        }
+        self.store.list_certificates(filter, order, page).await
     }
 }
 
@@ -336,5 +358,6 @@ pub(crate) fn record_of(
         idempotency_key: None,
         created_by: created_by.to_owned(),
         created_at: now,
+        metadata: Default::default(),
     })
 }

@@ -3,13 +3,16 @@
 
 mod access;
 mod audit;
+mod batch;
 mod ca;
 mod import;
+mod inventory;
 mod issuance;
 
 pub use access::{IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest, MASTER_KEY_CHECK};
 pub use audit::AuditReport;
 pub use ca::NewAuthorityRequest;
+pub use import::ImportRequest;
 pub use issuance::{IssueRequest, Issued};
 
 use crate::audit::{ChainHead, Event, EventDraft};
@@ -50,11 +53,14 @@ pub struct Services<S: Store> {
     signers: RwLock<HashMap<i64, Arc<PrivateKey>>>,
     /// Authorities and RA profiles as last read, with the time they were read.
     pki: RwLock<Option<(crate::clock::EpochSeconds, Arc<ca::PkiSnapshot>)>>,
+    /// Group commit of issued certificates.
+    certificates: batch::CertificateWriter<S>,
 }
 
 impl<S: Store> Services<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, vault: Arc<dyn KeyVault>, settings: Settings) -> Self {
-        Self { store, clock, vault, settings, signers: RwLock::default(), pki: RwLock::default() }
+        let certificates = batch::CertificateWriter::new(store.clone(), clock.clone(), settings.node_id.clone());
+        Self { store, clock, vault, settings, signers: RwLock::default(), pki: RwLock::default(), certificates }
     }
 
     /// The store, for read paths owned by other services and for readiness checks.

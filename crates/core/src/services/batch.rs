@@ -1,0 +1,146 @@
+//! Group commit for issued certificates. Signing runs in parallel on every request, but each certificate must be
+//! stored with its audit event before its caller hears of it, and every event of a node extends one hash chain,
+//! so writes to a chain are serial. Instead of one transaction per certificate, requests queue their record
+//! here and one writer commits everything queued in a single transaction, chaining the events in order.
+//!
+//! The writer runs as its own task: a caller that goes away (a closed connection drops its future) cannot
+//! abort a transaction that carries other callers' certificates. A caller is answered only after the commit
+//! that holds its certificate; when a batch fails, its certificates are retried one per transaction so that
+//! one bad record (a reused idempotency key, say) fails alone.
+
+use crate::audit::{ChainHead, Event, EventDraft};
+use crate::auth::Ctx;
+use crate::ca::{CertificateRecord, NewKey};
+use crate::clock::Clock;
+use crate::store::{Store, StoreTx};
+use crate::{CoreError, Result};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// Most certificates committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// One certificate waiting to be stored: its sealed key (when generated here), its record and its event.
+#[derive(Debug)]
+pub(crate) struct CertificateWrite {
+    pub ctx: Ctx,
+    pub key: Option<NewKey>,
+    pub record: CertificateRecord,
+    pub draft: EventDraft,
+}
+
+#[derive(Debug)]
+struct Queued {
+    write: CertificateWrite,
+    done: oneshot::Sender<Result<CertificateRecord>>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    pending: Vec<Queued>,
+    /// Whether a writer task is running; it keeps draining until the queue is empty.
+    writing: bool,
+}
+
+/// The queue of certificates to store, and the writer that drains it.
+#[derive(Debug)]
+pub(crate) struct CertificateWriter<S: Store> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    chain: String,
+    queue: Arc<Mutex<Queue>>,
+}
+
+impl<S: Store + Clone> CertificateWriter<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>, chain: String) -> Self {
+        Self { store, clock, chain, queue: Arc::default() }
+    }
+
+    /// Queues `write` and waits until it is committed (or has failed). The record comes back with its ids.
+    pub async fn store(&self, write: CertificateWrite) -> Result<CertificateRecord> {
+        let (done, answer) = oneshot::channel();
+        let start = {
+            let mut queue = self.queue.lock().map_err(|_| poisoned())?;
+            queue.pending.push(Queued { write, done });
+            !std::mem::replace(&mut queue.writing, true)
+        };
+        if start {
+            let job = Drain {
+                store: self.store.clone(),
+                clock: self.clock.clone(),
+                chain: self.chain.clone(),
+                queue: self.queue.clone(),
+            };
+            tokio::spawn(job.run());
+        }
+        answer.await.map_err(|_| CoreError::Storage("the certificate writer stopped before answering".to_owned()))?
+    }
+}
+
+fn poisoned() -> CoreError {
+    CoreError::Storage("the certificate write queue is poisoned".to_owned())
+}
+
+/// The writer task: drains the queue batch by batch, then ends.
+struct Drain<S: Store> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    chain: String,
+    queue: Arc<Mutex<Queue>>,
+}
+
+impl<S: Store> Drain<S> {
+    async fn run(self) {
+        loop {
+            let batch: Vec<Queued> = {
+                let Ok(mut queue) = self.queue.lock() else { return };
+                if queue.pending.is_empty() {
+                    queue.writing = false;
+                    return;
+                }
+                let n = queue.pending.len().min(MAX_BATCH);
+                queue.pending.drain(..n).collect()
+            };
+            self.commit(batch).await;
+        }
+    }
+
+    async fn commit(&self, batch: Vec<Queued>) {
+        if batch.len() > 1 {
+            let writes: Vec<&CertificateWrite> = batch.iter().map(|q| &q.write).collect();
+            if let Ok(records) = self.write(&writes).await {
+                for (queued, record) in batch.into_iter().zip(records) {
+                    let _ = queued.done.send(Ok(record));
+                }
+                return;
+            }
+        }
+        for queued in batch {
+            let result = self.write(&[&queued.write]).await.and_then(|mut r| r.pop().ok_or_else(poisoned));
+            let _ = queued.done.send(result);
+        }
+    }
+
+    /// Stores every write and its event in one transaction, the events chained in order.
+    async fn write(&self, writes: &[&CertificateWrite]) -> Result<Vec<CertificateRecord>> {
+        let mut tx = self.store.begin().await?;
+        let mut head: ChainHead = tx.lock_chain(&self.chain).await?;
+        let mut records = Vec::with_capacity(writes.len());
+        let mut events = Vec::with_capacity(writes.len());
+        let now = self.clock.now();
+        for w in writes {
+            let mut record = w.record.clone();
+            if let Some(key) = &w.key {
+                record.key_id = Some(tx.insert_key(key).await?);
+            }
+            record.id = tx.insert_certificate(&record).await?;
+            let event = Event::chained(&head, &w.ctx, now, w.draft.clone());
+            head = ChainHead { chain: event.chain.clone(), seq: event.seq, hash: event.hash.clone() };
+            events.push(event);
+            records.push(record);
+        }
+        tx.append_events(&events).await?;
+        tx.commit().await?;
+        Ok(records)
+    }
+}
