@@ -180,8 +180,41 @@ pub enum CertCommand {
         /// Substring of the common name or a SAN.
         #[arg(long)]
         name: Option<String>,
+        /// Exactly this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Carries this label with exactly this value: KEY=VALUE.
+        #[arg(long, value_parser = label_pair)]
+        label: Option<(String, String)>,
+        /// created_at, not_after or common_name; a leading '-' sorts descending (default -created_at).
+        #[arg(long, allow_hyphen_values = true)]
+        sort: Option<String>,
+        /// Continue after the previous page: its next_cursor.
+        #[arg(long)]
+        cursor: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+    },
+    /// Change a certificate's owner, labels or custom attributes (the certificate itself never changes).
+    Update {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        /// Set the owner.
+        #[arg(long, conflicts_with = "clear_owner")]
+        owner: Option<String>,
+        /// Remove the owner.
+        #[arg(long)]
+        clear_owner: bool,
+        /// Set a label: KEY=VALUE (repeatable).
+        #[arg(long = "label", value_parser = label_pair)]
+        labels: Vec<(String, String)>,
+        /// Remove a label by key (repeatable).
+        #[arg(long = "remove-label")]
+        remove_labels: Vec<String>,
+        /// A JSON object merged into the custom attributes (a null member removes that attribute).
+        #[arg(long)]
+        attributes: Option<String>,
     },
     /// Show one certificate with its chain.
     Show {
@@ -206,11 +239,24 @@ pub enum CertCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Import a certificate issued elsewhere (PEM bundle, first certificate, or DER file).
+    /// Import a certificate issued elsewhere: PEM (first certificate), DER, PKCS#7 (.p7b) or PKCS#12 (.p12/.pfx,
+    /// with its key), optionally with its private key.
     Import {
         #[command(flatten)]
         client: ClientArgs,
         file: PathBuf,
+        /// Password of a PKCS#12 file (also opens an encrypted --key when --key-password is absent).
+        #[arg(long, env = "CERTWRIGHT_IMPORT_PASSWORD", hide_env_values = true, conflicts_with = "password_file")]
+        password: Option<String>,
+        /// Read the PKCS#12 password from this file (its first line).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// The certificate's private key (PEM or DER: PKCS#8, encrypted PKCS#8, RSA or EC), kept by the server.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Password of an encrypted --key.
+        #[arg(long, env = "CERTWRIGHT_IMPORT_KEY_PASSWORD", hide_env_values = true, requires = "key")]
+        key_password: Option<String>,
     },
 }
 
@@ -241,6 +287,50 @@ pub enum CaCommand {
         #[arg(long)]
         path_len: Option<u8>,
     },
+}
+
+/// Reads `KEY=VALUE`.
+fn label_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("'{s}' is not KEY=VALUE"))
+}
+
+/// The merge patch `cert update` sends: only what was asked for changes.
+fn update_patch(
+    owner: Option<&str>,
+    clear_owner: bool,
+    labels: &[(String, String)],
+    remove_labels: &[String],
+    attributes: Option<&str>,
+) -> Result<Value, String> {
+    let mut patch = serde_json::Map::new();
+    if let Some(o) = owner {
+        patch.insert("owner".to_owned(), json!(o));
+    } else if clear_owner {
+        patch.insert("owner".to_owned(), Value::Null);
+    }
+    if !labels.is_empty() || !remove_labels.is_empty() {
+        let mut changes = serde_json::Map::new();
+        for k in remove_labels {
+            changes.insert(k.clone(), Value::Null);
+        }
+        for (k, v) in labels {
+            changes.insert(k.clone(), json!(v));
+        }
+        patch.insert("labels".to_owned(), Value::Object(changes));
+    }
+    if let Some(text) = attributes {
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("--attributes is not JSON: {e}"))?;
+        if !value.is_object() {
+            return Err("--attributes must be a JSON object".to_owned());
+        }
+        patch.insert("custom_attributes".to_owned(), value);
+    }
+    if patch.is_empty() {
+        return Err(
+            "nothing to change: give --owner, --clear-owner, --label, --remove-label or --attributes".to_owned()
+        );
+    }
+    Ok(Value::Object(patch))
 }
 
 fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), String> {
@@ -297,13 +387,18 @@ pub async fn cert(defaults: &Defaults, cmd: &CertCommand) -> Result<ExitCode, St
             }
             print(&issued);
         }
-        CertCommand::List { client, name, limit } => {
+        CertCommand::List { client, name, owner, label, sort, cursor, limit } => {
             let c = Client::new(client, defaults)?;
-            let mut req = c.http.get(c.url("/v1/certificates")).query(&[("limit", limit.to_string())]);
-            if let Some(n) = name {
-                req = req.query(&[("name", n)]);
-            }
-            print(&c.send(req).await?);
+            let mut query = vec![("limit", limit.to_string())];
+            let label = label.as_ref().map(|(k, v)| format!("{k}:{v}"));
+            let optional = [("name", name), ("owner", owner), ("label", &label), ("sort", sort), ("cursor", cursor)];
+            query.extend(optional.into_iter().filter_map(|(k, v)| v.clone().map(|v| (k, v))));
+            print(&c.send(c.http.get(c.url("/v1/certificates")).query(&query)).await?);
+        }
+        CertCommand::Update { client, id, owner, clear_owner, labels, remove_labels, attributes } => {
+            let c = Client::new(client, defaults)?;
+            let body = update_patch(owner.as_deref(), *clear_owner, labels, remove_labels, attributes.as_deref())?;
+            print(&c.send(c.http.patch(c.url(&format!("/v1/certificates/{id}"))).json(&body)).await?);
         }
         CertCommand::Show { client, id } => {
             let c = Client::new(client, defaults)?;
@@ -334,17 +429,30 @@ pub async fn cert(defaults: &Defaults, cmd: &CertCommand) -> Result<ExitCode, St
                 None => std::io::Write::write_all(&mut std::io::stdout(), &bytes).map_err(|e| e.to_string())?,
             }
         }
-        CertCommand::Import { client, file } => {
+        CertCommand::Import { client, file, password, password_file, key, key_password } => {
             let c = Client::new(client, defaults)?;
-            let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let certificate = match String::from_utf8(bytes.clone()) {
-                Ok(text) if text.contains("-----BEGIN") => text,
-                _ => base64::engine::general_purpose::STANDARD.encode(bytes),
+            // PEM is sent as text; binary files (DER, .p7b, .p12) as base64.
+            let encoded = |path: &Path| -> Result<String, String> {
+                let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                Ok(match String::from_utf8(bytes) {
+                    Ok(text) if text.contains("-----BEGIN") => text,
+                    Ok(text) => base64::engine::general_purpose::STANDARD.encode(text),
+                    Err(e) => base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+                })
             };
-            print(
-                &c.send(c.http.post(c.url("/v1/certificates/import")).json(&json!({ "certificate": certificate })))
-                    .await?,
-            );
+            let password = match (password, password_file) {
+                (_, Some(path)) => {
+                    let text =
+                        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    Some(text.lines().next().unwrap_or_default().to_owned())
+                }
+                (p, None) => p.clone(),
+            };
+            let body = json!({
+                "certificate": encoded(file)?, "password": password,
+                "private_key": key.as_deref().map(encoded).transpose()?, "private_key_password": key_password,
+            });
+            print(&c.send(c.http.post(c.url("/v1/certificates/import")).json(&body)).await?);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -495,3 +495,63 @@ async fn maintenance_commands_on_an_empty_database_say_it_is_not_initialised() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_import_sends_pkcs12_files_and_separate_keys_with_their_passwords() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    assert!(run(&dir, &["init"], &[]).status.success());
+    let server = Server::start(&dir, &[]).await;
+    let files = tempfile::tempdir().unwrap();
+    let f = files.path();
+    let openssl =
+        |args: &[&str]| assert!(Command::new("openssl").current_dir(f).args(args).status().unwrap().success());
+    let self_signed = |cn: &str, key: &str, cert: &str| {
+        let subj = format!("/CN={cn}");
+        openssl(
+            &["req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-days"]
+                .into_iter()
+                .chain(["5", "-subj", &subj, "-keyout", key, "-out", cert])
+                .collect::<Vec<_>>(),
+        );
+    };
+    self_signed("p12.example.net", "a.key", "a.pem");
+    self_signed("key.example.net", "b.key", "b.pem");
+    openssl(
+        &["pkcs12", "-export", "-legacy", "-inkey", "a.key", "-in", "a.pem", "-passout", "pass:file pass"]
+            .into_iter()
+            .chain(["-out", "a.p12"])
+            .collect::<Vec<_>>(),
+    );
+    openssl(&["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", "b.key", "-passout", "pass:kp", "-out", "b.enc"]);
+    std::fs::write(f.join("pass.txt"), "file pass\n").unwrap();
+    let path = |name: &str| f.join(name).to_str().unwrap().to_owned();
+    let import = |args: &[String]| {
+        let mut all = vec!["cert", "import", "--server", &server.url];
+        all.extend(args.iter().map(String::as_str));
+        certwright(&dir, &all, &[]).output().unwrap()
+    };
+
+    let out = import(&[path("a.p12"), "--password-file".into(), path("pass.txt")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let imported: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(imported["common_name"], "p12.example.net");
+    let out = import(&[path("b.pem"), "--key".into(), path("a.key")]);
+    assert!(!out.status.success() && text(&out.stderr).contains("import.key_mismatch"), "{}", text(&out.stderr));
+    let out = import(&[path("b.pem"), "--key".into(), path("b.enc"), "--key-password".into(), "kp".into()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The key that came in the PKCS#12 file goes out again with its certificate.
+    let p12 = f.join("again.p12");
+    let id = imported["id"].as_str().unwrap();
+    let out = certwright(&dir, &["cert", "export", id, "--format", "pkcs12", "--server", &server.url], &[])
+        .args(["--out", p12.to_str().unwrap()])
+        .env("CERTWRIGHT_EXPORT_PASSWORD", "out pass")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pubkey = |args: &[&str]| text(&Command::new("openssl").current_dir(f).args(args).output().unwrap().stdout);
+    openssl(&["pkcs12", "-in", "again.p12", "-passin", "pass:out pass", "-nocerts", "-nodes", "-out", "again.key"]);
+    assert_eq!(pubkey(&["pkey", "-in", "again.key", "-pubout"]), pubkey(&["pkey", "-in", "a.key", "-pubout"]));
+    server.terminate();
+}

@@ -3,6 +3,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod alg;
+mod asn1;
 pub mod cert;
 pub mod crmf;
 pub mod csr;
@@ -13,7 +14,9 @@ pub mod names;
 pub mod pem;
 pub mod pkcs12;
 pub mod pkcs7;
+pub mod pkcs8;
 pub mod random;
+pub mod validate;
 
 /// Errors of the pure cryptographic layer.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -49,4 +52,13 @@ pub enum PkiError {
     /// A sealed envelope could not be opened: wrong key, truncated or tampered data.
     #[error("the envelope could not be opened: {0}")]
     Envelope(&'static str),
+    /// The password does not open the file (or the file was altered): its MAC or padding does not check.
+    #[error("the password is wrong, or the file was altered")]
+    WrongPassword,
+    /// The key is encrypted and no password was given.
+    #[error("the private key is encrypted: a password is needed")]
+    PasswordRequired,
+    /// A PKCS#12 file is malformed.
+    #[error("invalid PKCS#12 file: {0}")]
+    InvalidPkcs12(String),
 }

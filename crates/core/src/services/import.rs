@@ -1,5 +1,6 @@
 //! Importing certificates issued elsewhere (or here, before) into the inventory, linked to a known authority
-//! when one of them signed it.
+//! when one of them signed it: from PEM, DER, PKCS#7 bundles or PKCS#12 files, with the private key when the
+//! file holds one or the caller sends it, sealed in the key vault like the keys generated here.
 
 use super::issuance::record_of;
 use super::Services;
@@ -10,35 +11,123 @@ use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
 use certwright_pki::alg::KeyAlgorithm;
 use certwright_pki::cert::Cert;
-use certwright_pki::key::PublicKeyKind;
+use certwright_pki::key::{PrivateKey, PublicKeyKind};
+use certwright_pki::{pkcs12, pkcs7, pkcs8, PkiError};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 /// Largest bundle accepted for import, in bytes.
 pub const MAX_IMPORT_BYTES: usize = 512 * 1024;
+
+/// A certificate to import, as every face hands it to the core.
+#[derive(Clone, Default)]
+pub struct ImportRequest {
+    /// PEM (`CERTIFICATE` blocks, the certificate first, or `PKCS7` blocks), a DER certificate, a DER PKCS#7
+    /// certs-only bundle, or a PKCS#12 file.
+    pub certificate: Vec<u8>,
+    /// The PKCS#12 password (none means empty). Also opens `private_key` when `private_key_password` is absent.
+    pub password: Option<Zeroizing<String>>,
+    /// The certificate's private key, when it is not inside a PKCS#12 file: PEM or DER, PKCS#8 (plain or
+    /// encrypted), PKCS#1 (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`).
+    pub private_key: Option<Zeroizing<Vec<u8>>>,
+    /// The password of an encrypted `private_key`.
+    pub private_key_password: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for ImportRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportRequest")
+            .field("certificate_bytes", &self.certificate.len())
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("private_key", &self.private_key.as_ref().map(|_| "<redacted>"))
+            .field("private_key_password", &self.private_key_password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// What the certificate input held.
+struct Bundle {
+    /// The certificate to import first, then the rest of the bundle.
+    certs: Vec<Cert>,
+    /// PKCS#8 DER of the key a PKCS#12 file held.
+    key: Option<Zeroizing<Vec<u8>>>,
+    format: &'static str,
+}
 
 fn invalid(message: impl Into<String>) -> CoreError {
     CoreError::invalid("import.invalid", message)
 }
 
-/// Reads a PEM bundle (one or more CERTIFICATE blocks) or a single DER certificate.
-fn parse_bundle(input: &[u8]) -> Result<Vec<Cert>> {
+/// A refusal from the PKI engine as the import's own problem; `code` names malformed input.
+fn refused(code: &'static str) -> impl Fn(PkiError) -> CoreError {
+    move |e| match e {
+        PkiError::WrongPassword => CoreError::invalid(
+            "import.wrong_password",
+            "the password does not open the file (or the file was altered); check the password",
+        ),
+        PkiError::PasswordRequired => {
+            CoreError::invalid("import.password_required", "the private key is encrypted: send its password")
+        }
+        PkiError::Unsupported(what) => CoreError::invalid("import.unsupported", format!("not supported: {what}")),
+        other => CoreError::invalid(code, other.to_string()),
+    }
+}
+
+fn certs(ders: &[Vec<u8>]) -> Result<Vec<Cert>> {
+    ders.iter().map(|der| Cert::from_der(der).map_err(|e| invalid(e.to_string()))).collect()
+}
+
+/// Moves to the front the certificate that issues no other one of the bundle (the end of the chain), for
+/// bundles whose order says nothing (PKCS#7, PKCS#12 without a key).
+fn leaf_first(mut certs: Vec<Cert>) -> Vec<Cert> {
+    let issues_another = |c: &Cert| certs.iter().any(|o| o.der() != c.der() && o.issuer() == c.subject());
+    if let Some(i) = certs.iter().position(|c| !issues_another(c)) {
+        let leaf = certs.remove(i);
+        certs.insert(0, leaf);
+    }
+    certs
+}
+
+/// Reads the certificate input in whichever format it came.
+fn read_bundle(input: &[u8], password: &str) -> Result<Bundle> {
     if input.len() > MAX_IMPORT_BYTES {
         return Err(invalid(format!("larger than {MAX_IMPORT_BYTES} bytes")));
     }
+    if pkcs12::is_pkcs12(input) {
+        let contents = pkcs12::parse(input, password).map_err(refused("import.invalid"))?;
+        let certs = certs(&contents.certificates)?;
+        // With a key, the engine put its certificate first.
+        let certs = if contents.private_key.is_some() { certs } else { leaf_first(certs) };
+        return Ok(Bundle { certs, key: contents.private_key, format: "pkcs12" });
+    }
     if input.first() == Some(&0x30) {
-        return Cert::from_der(input).map(|c| vec![c]).map_err(|e| invalid(e.to_string()));
+        if let Ok(cert) = Cert::from_der(input) {
+            return Ok(Bundle { certs: vec![cert], key: None, format: "der" });
+        }
+        let ders = pkcs7::certificates(input)
+            .map_err(|_| invalid("neither a DER certificate, a PKCS#7 bundle nor a PKCS#12 file"))?;
+        return Ok(Bundle { certs: leaf_first(certs(&ders)?), key: None, format: "pkcs7" });
     }
     let text = std::str::from_utf8(input).map_err(|_| invalid("neither PEM nor DER"))?;
     let blocks = certwright_pki::pem::decode_all(text).map_err(|e| invalid(e.to_string()))?;
-    let certs = blocks
-        .into_iter()
-        .filter(|(label, _)| label == "CERTIFICATE")
-        .map(|(_, der)| Cert::from_der(&der).map_err(|e| invalid(e.to_string())))
-        .collect::<Result<Vec<_>>>()?;
-    if certs.is_empty() {
-        return Err(invalid("no CERTIFICATE block found"));
+    let (mut ders, mut pkcs7_blocks) = (Vec::new(), false);
+    for (label, der) in blocks {
+        match label.as_str() {
+            "CERTIFICATE" => ders.push(der),
+            "PKCS7" => {
+                ders.extend(pkcs7::certificates(&der).map_err(|e| invalid(e.to_string()))?);
+                pkcs7_blocks = true;
+            }
+            _ => {}
+        }
     }
-    Ok(certs)
+    if ders.is_empty() {
+        return Err(invalid("no CERTIFICATE or PKCS7 block found"));
+    }
+    if pkcs7_blocks {
+        return Ok(Bundle { certs: leaf_first(certs(&ders)?), key: None, format: "pkcs7" });
+    }
+    Ok(Bundle { certs: certs(&ders)?, key: None, format: "pem" })
 }
 
 fn key_name(kind: PublicKeyKind) -> String {
@@ -53,14 +142,51 @@ fn key_name(kind: PublicKeyKind) -> String {
 }
 
 impl<S: Store> Services<S> {
-    /// Imports the first certificate of a PEM bundle or DER file (further certificates of the bundle are
-    /// checked to be certificates, then ignored). The certificate is linked to the known authority whose key
-    /// signed it.
-    pub async fn import_certificate(&self, ctx: &Ctx, input: &[u8]) -> Result<CertificateRecord> {
+    /// Imports a certificate: the first of a PEM bundle, the end of the chain of a PKCS#7 bundle, or the
+    /// certificate of a PKCS#12 file's key. Further certificates of the bundle are checked, counted in the audit
+    /// event, and not stored. A private key (from the PKCS#12 file, or sent separately) must belong to the
+    /// certificate; it is sealed in the key vault, exportable, in the same transaction as the certificate. The
+    /// certificate is linked to the known authority whose key signed it.
+    pub async fn import_certificate(&self, ctx: &Ctx, req: ImportRequest) -> Result<CertificateRecord> {
         ctx.caller.require(Permission::IssueCertificates)?;
-        let certs = parse_bundle(input)?;
-        let leaf = certs.first().ok_or_else(|| invalid("no certificate"))?;
+        let password = req.password.as_deref().map_or("", String::as_str);
+        let bundle = read_bundle(&req.certificate, password)?;
+        let leaf = bundle.certs.first().ok_or_else(|| invalid("no certificate"))?;
         let public_key = leaf.public_key().map_err(|e| invalid(e.to_string()))?;
+
+        let key_pkcs8 = match (&req.private_key, bundle.key) {
+            (Some(_), Some(_)) => {
+                return Err(CoreError::invalid(
+                    "import.two_keys",
+                    "the PKCS#12 file holds a private key already: do not send private_key as well",
+                ))
+            }
+            (Some(key), None) => {
+                if key.len() > MAX_IMPORT_BYTES {
+                    return Err(invalid(format!("private_key is larger than {MAX_IMPORT_BYTES} bytes")));
+                }
+                let key_password = req.private_key_password.as_ref().or(req.password.as_ref());
+                Some(
+                    pkcs8::private_key_from_pem_or_der(key, key_password.map(|p| p.as_str()))
+                        .map_err(refused("import.invalid_key"))?,
+                )
+            }
+            (None, from_file) => from_file,
+        };
+        let key = match key_pkcs8 {
+            Some(der) => Some(PrivateKey::from_pkcs8_der(&der).map_err(refused("import.invalid_key"))?),
+            None => None,
+        };
+        if let Some(key) = &key {
+            if !pkcs8::matches_certificate(key, leaf).map_err(refused("import.invalid_key"))? {
+                return Err(CoreError::invalid(
+                    "import.key_mismatch",
+                    "the private key does not belong to the certificate (their public keys differ)",
+                ));
+            }
+        }
+        let sealed = key.as_ref().map(|k| self.seal_key(k, true)).transpose()?;
+
         let snapshot = self.snapshot().await?;
         let authority = snapshot.authorities.iter().find(|a| {
             a.subject == leaf.issuer_string()
@@ -72,10 +198,14 @@ impl<S: Store> Services<S> {
         let mut record = record_of(leaf, &key_name(public_key.kind), Origin::Import, &ctx.caller.principal, now)?;
         record.authority_id = authority.map(|a| a.id);
         let (mut tx, head) = self.begin().await?;
+        if let Some(sealed) = &sealed {
+            record.key_id = Some(tx.insert_key(sealed).await?);
+        }
         record.id = tx.insert_certificate(&record).await?;
         let draft = EventDraft::success("certificate.import", "certificate", record.uuid).with_details(json!({
             "serial": record.serial, "subject": record.subject, "issuer": record.issuer,
-            "authority": authority.map(|a| a.uuid), "fingerprint": record.fingerprint,
+            "authority": authority.map(|a| a.uuid), "fingerprint": record.fingerprint, "format": bundle.format,
+            "chain_certificates": bundle.certs.len().saturating_sub(1), "private_key": sealed.as_ref().map(|k| k.uuid),
         }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
         Ok(record)

@@ -1,6 +1,6 @@
 //! `/v1/certificates`: issuing certificates through RA profiles, and the inventory.
 
-use super::{time, time_param, List};
+use super::{time, time_param};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Authorized, IssueCertificates, ReadInventory};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -12,11 +12,14 @@ use certwright_core::auth::Ctx;
 use certwright_core::ca::{
     CertificateFilter, CertificateRecord, Origin, ValidationStatus, DEFAULT_RENEWAL_WINDOW_DAYS,
 };
+use certwright_core::inventory::{parse_label_filter, CertificateSort, InventoryCursor, InventoryOrder, MetadataPatch};
 use certwright_core::page::Page;
 use certwright_core::services::IssueRequest;
 use certwright_core::CoreError;
 use certwright_pki::pem;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -48,6 +51,13 @@ pub struct CertificateView {
     pub ra_profile: Option<Uuid>,
     pub created_by: String,
     pub created_at: String,
+    /// Who is responsible for the certificate (set with `PATCH`).
+    pub owner: Option<String>,
+    /// Labels (set with `PATCH`).
+    pub labels: BTreeMap<String, String>,
+    /// Free-form attributes (set with `PATCH`).
+    #[schema(value_type = Object)]
+    pub custom_attributes: Map<String, Value>,
     pub certificate_pem: String,
     /// Issuer chain (issuing CA first, root last); only on single-certificate answers.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,6 +123,9 @@ fn view(r: CertificateRecord, links: &Links, chain: Option<&[Vec<u8>]>) -> Certi
         ra_profile: lookup(&links.profiles, r.ra_profile_id),
         created_by: r.created_by,
         created_at: time(r.created_at),
+        owner: r.metadata.owner,
+        labels: r.metadata.labels,
+        custom_attributes: r.metadata.custom_attributes,
         certificate_pem: pem::encode("CERTIFICATE", &r.der),
         chain_pem: chain.map(|c| c.iter().map(|d| pem::encode("CERTIFICATE", d)).collect()),
     }
@@ -199,21 +212,70 @@ pub struct CertificateParams {
     pub expires_before: Option<String>,
     /// Expiring at or after this time (RFC 3339 or epoch seconds).
     pub expires_after: Option<String>,
+    /// Exactly this owner.
+    pub owner: Option<String>,
+    /// `key:value`: carries this label with exactly this value.
+    pub label: Option<String>,
+    /// Key algorithm, e.g. `ecdsa-p256`, `rsa-2048`; `rsa` or `dsa` alone match every size.
+    pub key_algorithm: Option<String>,
+    /// Lifecycle state: `issued`.
+    pub state: Option<String>,
+    /// `created_at`, `not_after` or `common_name`; a leading `-` sorts descending (default `-created_at`, newest
+    /// first). Ties are broken by creation order.
+    pub sort: Option<String>,
+    /// `next_cursor` of the previous page: continues after its last item (keyset pagination; not with `offset`).
+    pub cursor: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     pub limit: Option<u32>,
     /// Items to skip (default 0).
     pub offset: Option<u64>,
 }
 
-/// Lists the inventory, newest first.
+/// A page of the inventory: the list envelope with a cursor for the next page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateList {
+    pub items: Vec<CertificateView>,
+    /// Matches of the filters across all pages.
+    pub total: u64,
+    pub limit: u32,
+    /// Items skipped (0 when a cursor was given).
+    pub offset: u64,
+    /// Send as `cursor` (with the same filters) for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A query value that must be a short lower-case word (`[a-z0-9_-]`).
+fn word_param(name: &str, value: Option<String>) -> Result<Option<String>, CoreError> {
+    match value {
+        Some(v)
+            if v.is_empty()
+                || v.len() > 64
+                || !v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-') =>
+        {
+            Err(CoreError::invalid(
+                "request.invalid_filter",
+                format!("{name} must be 1 to 64 characters of a-z, 0-9, '_', '-'"),
+            ))
+        }
+        v => Ok(v),
+    }
+}
+
+/// Lists the inventory, newest first unless `sort` says otherwise, paged by `offset` or by `cursor`.
 #[utoipa::path(get, path = "/v1/certificates", tag = "pki", params(CertificateParams), security(("bearer" = [])),
-    responses((status = 200, body = List<CertificateView>), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = CertificateList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn list(
     auth: Authorized<ReadInventory>,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CertificateParams>,
-) -> Result<Json<List<CertificateView>>, ApiError> {
+) -> Result<Json<CertificateList>, ApiError> {
     let page = Page::new(q.limit, q.offset)?;
+    let after = q.cursor.as_deref().map(InventoryCursor::decode).transpose()?;
+    if after.is_some() && q.offset.is_some() {
+        return Err(CoreError::invalid("request.conflicting_paging", "send either cursor or offset, not both").into());
+    }
+    let sort = q.sort.as_deref().map(CertificateSort::parse).transpose()?;
+    let order = InventoryOrder::new(sort, after)?;
     let links = links(&state, &auth.ctx).await?;
     let id_of = |ids: &[(i64, Uuid)], u: Option<Uuid>, what: &'static str| -> Result<Option<i64>, CoreError> {
         match u {
@@ -239,6 +301,10 @@ pub async fn list(
         origin,
         expires_before: time_param("expires_before", q.expires_before.as_deref())?,
         expires_after: time_param("expires_after", q.expires_after.as_deref())?,
+        owner: q.owner,
+        label: q.label.as_deref().map(parse_label_filter).transpose()?,
+        key_algorithm: word_param("key_algorithm", q.key_algorithm)?,
+        state: word_param("state", q.state)?,
         ..Default::default()
     };
     if let Some(status) = q.status.as_deref() {
@@ -257,8 +323,14 @@ pub async fn list(
         })?;
         status.restrict(&mut filter, links.now, DEFAULT_RENEWAL_WINDOW_DAYS);
     }
-    let listed = state.services.list_certificates(&auth.ctx, &filter, page).await?;
-    Ok(Json(List::new(listed, page, |r| view(r, &links, None))))
+    let listed = state.services.list_certificates(&auth.ctx, &filter, &order, page).await?;
+    Ok(Json(CertificateList {
+        items: listed.items.into_iter().map(|r| view(r, &links, None)).collect(),
+        total: listed.total,
+        limit: page.limit(),
+        offset: if order.after.is_some() { 0 } else { page.offset() },
+        next_cursor: listed.next.map(|c| c.encode()),
+    }))
 }
 
 /// One certificate with its chain.
@@ -276,16 +348,91 @@ pub async fn get(
     Ok(Json(view(record, &links, Some(&chain))))
 }
 
-/// Body of `POST /v1/certificates/import`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ImportCertificate {
-    /// PEM (the certificate first, optionally followed by its chain) or base64 DER.
-    pub certificate: String,
+/// A field that is present, even as `null` (`Some(None)`), as opposed to absent (`None`).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
-/// Imports a certificate issued elsewhere into the inventory (origin `import`); it is linked to a known
-/// authority when one of them signed it.
+/// Body of `PATCH /v1/certificates/{id}`: a JSON merge patch (RFC 7396) of the certificate's metadata. Absent
+/// fields stay as they are; `null` removes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCertificate {
+    /// The owner, 1 to 256 characters; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub owner: Option<Option<String>>,
+    /// Labels to set (`"key": "value"`) or remove (`"key": null`); `null` removes every label. Keys are 1 to 64
+    /// characters of `a-z 0-9 _ . -`, values at most 256 characters; at most 50 labels.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub labels: Option<Option<BTreeMap<String, Option<String>>>>,
+    /// Merged into the custom attributes (objects merge, `null` members are removed); `null` removes them all.
+    /// At most 16 KiB of JSON.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub custom_attributes: Option<Option<Map<String, Value>>>,
+}
+
+/// Changes a certificate's owner, labels and custom attributes (merge-patch semantics); the certificate itself
+/// never changes. Requesters may change only certificates they requested. Audited as `certificate.update`.
+#[utoipa::path(patch, path = "/v1/certificates/{id}", tag = "pki", request_body = UpdateCertificate,
+    params(("id" = Uuid, Path, description = "certificate id")), security(("bearer" = [])),
+    responses((status = 200, body = CertificateView), (status = 400, body = Problem), (status = 401, body = Problem),
+               (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
+               (status = 415, body = Problem), (status = 422, body = Problem)))]
+pub async fn update(
+    auth: Authorized<IssueCertificates>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<Map<String, Value>>,
+) -> Result<Json<CertificateView>, ApiError> {
+    // Read as an object first: serde would also take a JSON array for the struct's fields, in order.
+    let body: UpdateCertificate = serde_json::from_value(Value::Object(body))
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "request.invalid_json", e.to_string()))?;
+    let patch = MetadataPatch { owner: body.owner, labels: body.labels, custom_attributes: body.custom_attributes };
+    state.services.update_certificate(&auth.ctx, id, &patch).await?;
+    let (record, chain) = state.services.certificate(&auth.ctx, id).await?;
+    let links = links(&state, &auth.ctx).await?;
+    Ok(Json(view(record, &links, Some(&chain))))
+}
+
+/// Body of `POST /v1/certificates/import`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportCertificate {
+    /// The certificate: PEM (`CERTIFICATE` blocks, the certificate first and then its chain, or a `PKCS7`
+    /// block), or base64 of a DER certificate, a DER PKCS#7 certs-only bundle (`.p7b`) or a PKCS#12 file
+    /// (`.p12`, `.pfx`; modern AES or legacy 3DES/RC2). Only the certificate itself is stored: the certificate
+    /// of the key in a PKCS#12 file, the end of the chain in a PKCS#7 bundle. Chain certificates are checked
+    /// and counted in the audit event.
+    pub certificate: String,
+    /// The PKCS#12 password (absent means empty). A wrong one is refused with `import.wrong_password`. Also
+    /// opens an encrypted `private_key` when `private_key_password` is absent.
+    pub password: Option<String>,
+    /// The certificate's private key, when it is not inside a PKCS#12 file: PEM (`PRIVATE KEY`,
+    /// `ENCRYPTED PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY`) or base64 DER of the same. It must belong
+    /// to the certificate (`import.key_mismatch` otherwise). The key is sealed under the master key, like keys
+    /// generated here, and can be exported later with `POST /v1/certificates/{id}/pkcs12`.
+    pub private_key: Option<String>,
+    /// The password of an encrypted `private_key` (default: `password`).
+    pub private_key_password: Option<String>,
+}
+
+impl std::fmt::Debug for ImportCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportCertificate")
+            .field("certificate", &self.certificate.len())
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("private_key", &self.private_key.as_ref().map(|_| "<redacted>"))
+            .field("private_key_password", &self.private_key_password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Imports a certificate issued elsewhere into the inventory (origin `import`), from PEM, DER, PKCS#7 or
+/// PKCS#12, with its private key when one comes with it; it is linked to a known authority when one of them
+/// signed it.
 #[utoipa::path(post, path = "/v1/certificates/import", tag = "pki", request_body = ImportCertificate,
     security(("bearer" = [])),
     responses((status = 201, body = CertificateView), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -296,17 +443,27 @@ pub async fn import(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ImportCertificate>,
 ) -> Result<(StatusCode, Json<CertificateView>), ApiError> {
-    let text = body.certificate.trim();
-    let bytes = if text.contains("-----BEGIN") {
-        text.as_bytes().to_vec()
-    } else {
+    // PEM as it is; anything else is base64 of binary (DER, PKCS#7, PKCS#12).
+    let bytes = |text: &str, code: &'static str, field: &str| -> Result<zeroize::Zeroizing<Vec<u8>>, CoreError> {
+        let text = text.trim();
+        if text.contains("-----BEGIN") {
+            return Ok(zeroize::Zeroizing::new(text.as_bytes().to_vec()));
+        }
         use base64::Engine;
-        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let compact = zeroize::Zeroizing::new(text.chars().filter(|c| !c.is_whitespace()).collect::<String>());
         base64::engine::general_purpose::STANDARD
-            .decode(compact)
-            .map_err(|_| CoreError::invalid("import.invalid", "certificate must be PEM or base64 DER"))?
+            .decode(compact.as_bytes())
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| CoreError::invalid(code, format!("{field} must be PEM or base64")))
     };
-    let record = state.services.import_certificate(&auth.ctx, &bytes).await?;
+    let private_key = body.private_key.map(zeroize::Zeroizing::new);
+    let req = certwright_core::services::ImportRequest {
+        certificate: bytes(&body.certificate, "import.invalid", "certificate")?.to_vec(),
+        password: body.password.map(zeroize::Zeroizing::new),
+        private_key: private_key.as_deref().map(|k| bytes(k, "import.invalid_key", "private_key")).transpose()?,
+        private_key_password: body.private_key_password.map(zeroize::Zeroizing::new),
+    };
+    let record = state.services.import_certificate(&auth.ctx, req).await?;
     let (record, chain) = state.services.certificate(&auth.ctx, record.uuid).await?;
     let links = links(&state, &auth.ctx).await?;
     Ok((StatusCode::CREATED, Json(view(record, &links, Some(&chain)))))
