@@ -2,8 +2,9 @@
 //! certificate inventory record.
 
 use crate::clock::EpochSeconds;
+use crate::inventory::CertificateMetadata;
 use crate::{CoreError, Result};
-use certwright_pki::alg::KeyAlgorithm;
+use certwright_pki::alg::{KeyAlgorithm, SignatureAlgorithm};
 use certwright_pki::cert::Eku;
 use certwright_pki::key::PublicKeyKind;
 use certwright_pki::names::San;
@@ -108,6 +109,13 @@ pub struct Policy {
     pub key_export: bool,
     /// Days before expiry from which a certificate counts as `expiring`.
     pub renewal_window_days: u32,
+    /// Whether keys and CSR signatures no longer considered safe are accepted, for old devices: RSA keys below
+    /// 2048 bits (down to `min_rsa_bits`), DSA keys, and CSRs signed with SHA-1 or MD5.
+    pub allow_legacy_algorithms: bool,
+    /// Digests a CSR's self-signature may use: `sha256`, `sha384`, `sha512` (and `sha1`, `md5` with
+    /// `allow_legacy_algorithms`). Empty admits any. Ed25519 and ML-DSA signatures carry no separate digest and
+    /// are not restricted by it.
+    pub allowed_digests: Vec<String>,
 }
 
 impl Default for Policy {
@@ -137,8 +145,26 @@ impl Default for Policy {
             server_side_keygen: true,
             key_export: true,
             renewal_window_days: DEFAULT_RENEWAL_WINDOW_DAYS,
+            allow_legacy_algorithms: false,
+            allowed_digests: Vec::new(),
         }
     }
+}
+
+/// The smallest RSA modulus not considered legacy.
+const MODERN_RSA_BITS: u32 = 2048;
+/// The smallest RSA or DSA key accepted even with `allow_legacy_algorithms`.
+const LEGACY_MIN_BITS: u32 = 1024;
+/// Digests `allowed_digests` may name, and those that need `allow_legacy_algorithms`.
+const DIGESTS: [&str; 5] = ["sha256", "sha384", "sha512", "sha1", "md5"];
+const LEGACY_DIGESTS: [&str; 2] = ["sha1", "md5"];
+
+/// The digest inside a signature algorithm (`sha256` in `rsa-pkcs1-sha256`); `None` for algorithms without a
+/// separate digest (Ed25519, ML-DSA).
+fn signature_digest(algorithm: SignatureAlgorithm) -> Option<&'static str> {
+    let name = algorithm.name();
+    let last = name.rsplit('-').next()?;
+    DIGESTS.into_iter().find(|d| *d == last)
 }
 
 fn violation(code: &'static str, message: String) -> CoreError {
@@ -170,8 +196,49 @@ impl Policy {
                 "default_validity_days must be between 1 and max_validity_days".to_owned(),
             ));
         }
-        if self.min_rsa_bits < 1024 {
+        if self.min_rsa_bits < LEGACY_MIN_BITS {
             return Err(violation("ra_profile.invalid_policy", "min_rsa_bits must be at least 1024".to_owned()));
+        }
+        for d in &self.allowed_digests {
+            if !DIGESTS.contains(&d.as_str()) {
+                return Err(violation(
+                    "ra_profile.invalid_policy",
+                    format!("unknown digest '{d}' in allowed_digests ({})", DIGESTS.join(", ")),
+                ));
+            }
+            if LEGACY_DIGESTS.contains(&d.as_str()) && !self.allow_legacy_algorithms {
+                return Err(violation(
+                    "ra_profile.invalid_policy",
+                    format!("allowed_digests lists the legacy digest '{d}': set allow_legacy_algorithms as well"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the digest of a CSR's self-signature: SHA-1 and MD5 only with `allow_legacy_algorithms`, and only
+    /// digests in `allowed_digests` when it is not empty.
+    pub fn check_csr_signature(&self, algorithm: SignatureAlgorithm) -> Result<()> {
+        let Some(digest) = signature_digest(algorithm) else { return Ok(()) };
+        if LEGACY_DIGESTS.contains(&digest) && !self.allow_legacy_algorithms {
+            return Err(violation(
+                "policy.digest_not_allowed",
+                format!(
+                    "the CSR is signed with {} ({digest} is a legacy digest): sign it with SHA-256 or stronger, or \
+                     use an RA profile with allow_legacy_algorithms",
+                    algorithm.name()
+                ),
+            ));
+        }
+        if !self.allowed_digests.is_empty() && !self.allowed_digests.iter().any(|d| d == digest) {
+            return Err(violation(
+                "policy.digest_not_allowed",
+                format!(
+                    "the CSR is signed with {}: this RA profile accepts the digests {}",
+                    algorithm.name(),
+                    self.allowed_digests.join(", ")
+                ),
+            ));
         }
         Ok(())
     }
@@ -180,6 +247,15 @@ impl Policy {
     pub fn check_key(&self, kind: PublicKeyKind) -> Result<String> {
         let (family, name) = match kind {
             PublicKeyKind::Rsa { bits } => {
+                if bits < MODERN_RSA_BITS && !self.allow_legacy_algorithms {
+                    return Err(violation(
+                        "policy.key_too_small",
+                        format!(
+                            "RSA-{bits} is a legacy key size: RSA keys need at least {MODERN_RSA_BITS} bits unless the \
+                             RA profile sets allow_legacy_algorithms (and min_rsa_bits at most {bits})"
+                        ),
+                    ));
+                }
                 if bits < self.min_rsa_bits {
                     return Err(violation(
                         "policy.key_too_small",
@@ -198,10 +274,23 @@ impl Policy {
                 (n.clone(), n)
             }
             PublicKeyKind::Dsa { bits } => {
-                return Err(violation(
-                    "policy.key_algorithm_not_allowed",
-                    format!("DSA keys ({bits} bits) are not allowed by this RA profile"),
-                ))
+                if !self.allow_legacy_algorithms {
+                    return Err(violation(
+                        "policy.key_algorithm_not_allowed",
+                        format!(
+                            "DSA keys ({bits} bits) are legacy: this RA profile accepts them only with \
+                             allow_legacy_algorithms"
+                        ),
+                    ));
+                }
+                if bits < LEGACY_MIN_BITS {
+                    return Err(violation(
+                        "policy.key_too_small",
+                        format!("DSA keys must have at least {LEGACY_MIN_BITS} bits, this one has {bits}"),
+                    ));
+                }
+                // DSA is governed by allow_legacy_algorithms alone; key_algorithms names current families.
+                return Ok(format!("dsa-{bits}"));
             }
             _ => return Err(violation("policy.key_algorithm_not_allowed", "unsupported key type".to_owned())),
         };
@@ -312,8 +401,21 @@ pub struct RaProfile {
     pub name: String,
     pub authority_id: i64,
     pub policy: Policy,
+    /// A disabled profile issues nothing; certificates issued through it stay linked to it.
+    pub enabled: bool,
     pub created_at: EpochSeconds,
     pub updated_at: EpochSeconds,
+}
+
+/// What an administrator replaces in an RA profile.
+#[derive(Debug, Clone)]
+pub struct RaProfileChange {
+    /// The new signing authority; `None` keeps the current one.
+    pub authority: Option<Uuid>,
+    /// The whole new policy.
+    pub policy: Policy,
+    /// `None` keeps the current flag.
+    pub enabled: Option<bool>,
 }
 
 /// Where a certificate in the inventory came from.
@@ -376,11 +478,21 @@ pub struct CertificateRecord {
     pub idempotency_key: Option<String>,
     pub created_by: String,
     pub created_at: EpochSeconds,
+    /// Owner, labels and custom attributes.
+    pub metadata: CertificateMetadata,
 }
 
 /// Filters of the inventory list.
 #[derive(Debug, Clone, Default)]
 pub struct CertificateFilter {
+    /// Exactly this owner.
+    pub owner: Option<String>,
+    /// Carries this label with exactly this value.
+    pub label: Option<(String, String)>,
+    /// Key algorithm in API spelling (`rsa-2048`), or a family without size (`rsa`, `dsa`) for every size.
+    pub key_algorithm: Option<String>,
+    /// Lifecycle state (`issued`).
+    pub state: Option<String>,
     /// Substring of the common name or of any SAN.
     pub name: Option<String>,
     pub authority_id: Option<i64>,
@@ -507,6 +619,7 @@ mod tests {
             idempotency_key: None,
             created_by: String::new(),
             created_at: 0,
+            metadata: Default::default(),
         };
         let at = |t: i64, r: &CertificateRecord| r.validation_status(t, 30);
         assert_eq!(at(99 * day, &r), ValidationStatus::Inactive);
@@ -550,5 +663,41 @@ mod tests {
         assert!(Policy { extended_key_usage: vec!["teleport".into()], ..Default::default() }.validate().is_err());
         assert!(Policy { key_algorithms: vec!["rsa-2048".into()], ..Default::default() }.validate().is_err());
         assert!(Policy::default().validate().is_ok());
+    }
+
+    #[test]
+    fn legacy_keys_and_digests_need_the_flag() {
+        use certwright_pki::alg::Digest;
+        let old = Policy { min_rsa_bits: 1024, ..Default::default() };
+        let err = old.check_key(PublicKeyKind::Rsa { bits: 1024 }).unwrap_err();
+        assert_eq!(err.code(), "policy.key_too_small");
+        assert!(err.to_string().contains("allow_legacy_algorithms"), "{err}");
+        let err = old.check_key(PublicKeyKind::Dsa { bits: 2048 }).unwrap_err();
+        assert_eq!(err.code(), "policy.key_algorithm_not_allowed");
+        assert!(err.to_string().contains("allow_legacy_algorithms"), "{err}");
+        let legacy = Policy { allow_legacy_algorithms: true, ..old.clone() };
+        assert_eq!(legacy.check_key(PublicKeyKind::Rsa { bits: 1024 }).unwrap(), "rsa-1024");
+        assert_eq!(legacy.check_key(PublicKeyKind::Dsa { bits: 1024 }).unwrap(), "dsa-1024");
+        assert_eq!(legacy.check_key(PublicKeyKind::Dsa { bits: 2048 }).unwrap(), "dsa-2048");
+        assert_eq!(legacy.check_key(PublicKeyKind::Dsa { bits: 512 }).unwrap_err().code(), "policy.key_too_small");
+        let floor = Policy { allow_legacy_algorithms: true, ..Default::default() };
+        assert_eq!(floor.check_key(PublicKeyKind::Rsa { bits: 1024 }).unwrap_err().code(), "policy.key_too_small");
+
+        let sha1 = SignatureAlgorithm::RsaPkcs1(Digest::Sha1);
+        let sha256 = SignatureAlgorithm::Ecdsa(Digest::Sha256);
+        assert_eq!(old.check_csr_signature(sha1).unwrap_err().code(), "policy.digest_not_allowed");
+        assert!(legacy.check_csr_signature(sha1).is_ok());
+        assert!(old.check_csr_signature(sha256).is_ok());
+        let strict = Policy { allowed_digests: vec!["sha384".into(), "sha512".into()], ..Default::default() };
+        assert!(strict.validate().is_ok());
+        assert_eq!(strict.check_csr_signature(sha256).unwrap_err().code(), "policy.digest_not_allowed");
+        assert!(strict.check_csr_signature(SignatureAlgorithm::RsaPkcs1(Digest::Sha512)).is_ok());
+        assert!(strict.check_csr_signature(SignatureAlgorithm::Ed25519).is_ok(), "no separate digest");
+        assert!(Policy { allowed_digests: vec!["sha1".into()], ..Default::default() }.validate().is_err());
+        assert!(Policy { allowed_digests: vec!["sha3".into()], ..Default::default() }.validate().is_err());
+        assert!(legacy.validate().is_ok());
+        // Policies stored before these fields existed still load, with the safe defaults.
+        let stored: Policy = serde_json::from_str(r#"{"min_rsa_bits": 3072}"#).unwrap();
+        assert!(!stored.allow_legacy_algorithms && stored.allowed_digests.is_empty());
     }
 }

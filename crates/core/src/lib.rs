@@ -7,6 +7,7 @@ pub mod auth;
 pub mod ca;
 pub mod clock;
 pub mod error;
+pub mod inventory;
 pub mod page;
 pub mod services;
 pub mod store;

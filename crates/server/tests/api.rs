@@ -10,12 +10,14 @@ use serde_json::{json, Value};
 const PUBLIC: &[(&str, &str)] =
     &[("get", "/healthz"), ("get", "/readyz"), ("post", "/v1/oauth/token"), ("get", "/ca/{file}")];
 
-/// Routes a requester may call: itself, reading the PKI inventory, requesting and importing certificates.
+/// Routes a requester may call: itself, reading the PKI inventory, requesting, importing and labelling
+/// certificates.
 fn requester_may(method: &Method, path: &str) -> bool {
     let inventory = ["/v1/authorities", "/v1/ra-profiles", "/v1/certificates"].iter().any(|p| path.starts_with(p));
     let submits = ["/v1/certificates", "/v1/certificates/import"].contains(&path)
         || (path.starts_with("/v1/certificates/") && path.ends_with("/pkcs12"));
-    path == "/v1/me" || (method == Method::GET && inventory) || (method == Method::POST && submits)
+    let labels = method == Method::PATCH && path.starts_with("/v1/certificates/");
+    path == "/v1/me" || (method == Method::GET && inventory) || (method == Method::POST && submits) || labels
 }
 
 async fn problem(resp: reqwest::Response, status: StatusCode, code: &str) -> Value {

@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_inventory_counts.sql"),
         postgres: include_str!("../migrations/postgres/0004_inventory_counts.sql"),
     },
+    Migration {
+        version: 5,
+        description: "inventory_metadata",
+        sqlite: include_str!("../migrations/sqlite/0005_inventory_metadata.sql"),
+        postgres: include_str!("../migrations/postgres/0005_inventory_metadata.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

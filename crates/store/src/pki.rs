@@ -5,7 +5,10 @@ use crate::sql::{storage, Backend};
 use certwright_core::ca::{
     Authority, AuthorityKind, CertificateFilter, CertificateRecord, NewKey, Origin, Policy, RaProfile, StoredKey,
 };
-use certwright_core::page::{Listed, Page};
+use certwright_core::inventory::{
+    CertificateMetadata, CursorKey, InventoryCursor, InventoryOrder, InventoryPage, SortField,
+};
+use certwright_core::page::Page;
 use certwright_core::{CoreError, Result};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row};
@@ -14,10 +17,10 @@ pub(crate) const AUTHORITY_SELECT: &str = "SELECT id, uuid, name, kind, parent_i
      key_identifier, not_before, not_after, created_at FROM authorities";
 pub(crate) const KEY_SELECT: &str = "SELECT id, uuid, algorithm, public_key, sealed, exportable, created_at FROM keys";
 pub(crate) const PROFILE_SELECT: &str =
-    "SELECT id, uuid, name, authority_id, policy, created_at, updated_at FROM ra_profiles";
+    "SELECT id, uuid, name, authority_id, policy, enabled, created_at, updated_at FROM ra_profiles";
 pub(crate) const CERT_SELECT: &str = "SELECT id, uuid, serial, issuer, subject, common_name, sans, not_before, \
      not_after, key_algorithm, signature_algorithm, fingerprint, state, origin, authority_id, ra_profile_id, key_id, \
-     der, idempotency_key, created_by, created_at FROM certificates";
+     der, idempotency_key, created_by, created_at, owner, labels, custom_attributes FROM certificates";
 
 pub(crate) fn authority(row: &AnyRow) -> Result<Authority> {
     Ok(Authority {
@@ -57,6 +60,7 @@ pub(crate) fn profile(row: &AnyRow) -> Result<RaProfile> {
         authority_id: get(row, "authority_id")?,
         policy: serde_json::from_str::<Policy>(&policy)
             .map_err(|e| CoreError::Storage(format!("RA profile policy is not valid JSON: {e}")))?,
+        enabled: get::<i64>(row, "enabled")? != 0,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })
@@ -86,11 +90,23 @@ pub(crate) fn certificate(row: &AnyRow) -> Result<CertificateRecord> {
         idempotency_key: get(row, "idempotency_key")?,
         created_by: get(row, "created_by")?,
         created_at: get(row, "created_at")?,
+        metadata: metadata(row)?,
     })
 }
 
-/// Builds the WHERE clause of an inventory query.
-pub(crate) fn certificate_filter(f: &CertificateFilter, backend: Backend) -> (String, Vec<Bind>) {
+fn metadata(row: &AnyRow) -> Result<CertificateMetadata> {
+    let labels: String = get(row, "labels")?;
+    let attributes: String = get(row, "custom_attributes")?;
+    Ok(CertificateMetadata {
+        owner: get(row, "owner")?,
+        labels: serde_json::from_str(&labels).map_err(|e| CoreError::Storage(format!("labels: {e}")))?,
+        custom_attributes: serde_json::from_str(&attributes)
+            .map_err(|e| CoreError::Storage(format!("custom_attributes: {e}")))?,
+    })
+}
+
+/// Builds the conditions of an inventory query, with the values to bind in order.
+pub(crate) fn certificate_filter(f: &CertificateFilter, backend: Backend) -> (Vec<String>, Vec<Bind>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut binds = Vec::new();
     if let Some(name) = &f.name {
@@ -124,41 +140,117 @@ pub(crate) fn certificate_filter(f: &CertificateFilter, backend: Backend) -> (St
     int("not_after >=", f.expires_after);
     int("not_before >", f.starts_after);
     int("not_before <=", f.starts_at_or_before);
-    if let Some(o) = f.origin {
-        binds.push(Bind::Text(o.as_str().to_owned()));
-        clauses.push(format!("origin = ${}", binds.len()));
+    let mut text = |clause: &str, v: Option<String>| {
+        if let Some(v) = v {
+            binds.push(Bind::Text(v));
+            clauses.push(format!("{clause} ${}", binds.len()));
+        }
+    };
+    text("origin =", f.origin.map(|o| o.as_str().to_owned()));
+    text("owner =", f.owner.clone());
+    text("state =", f.state.clone());
+    match f.key_algorithm.as_deref() {
+        // A family without a size admits every size: `rsa` matches `rsa-2048` and `rsa-4096`.
+        Some(family @ ("rsa" | "dsa")) => text("key_algorithm LIKE", Some(format!("{family}-%"))),
+        other => text("key_algorithm =", other.map(str::to_owned)),
     }
-    let clause = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
-    (clause, binds)
+    if let Some((key, value)) = &f.label {
+        binds.push(Bind::Text(key.clone()));
+        binds.push(Bind::Text(value.clone()));
+        clauses.push(format!(
+            "id IN (SELECT certificate_id FROM certificate_labels WHERE key = ${} AND value = ${})",
+            binds.len() - 1,
+            binds.len()
+        ));
+    }
+    (clauses, binds)
+}
+
+fn where_clause(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    }
+}
+
+/// The expression a sort orders by besides the id, as its index spells it; `None` for creation order.
+fn sort_expression(field: SortField, backend: Backend) -> Option<&'static str> {
+    match (field, backend) {
+        (SortField::NotAfter, _) => Some("not_after"),
+        // Byte order on both backends, whatever the database's collation.
+        (SortField::CommonName, Backend::Postgres) => Some("(COALESCE(common_name, '') COLLATE \"C\")"),
+        (SortField::CommonName, _) => Some("COALESCE(common_name, '')"),
+        _ => None,
+    }
 }
 
 pub(crate) async fn list_certificates(
     pool: &sqlx::AnyPool,
     backend: Backend,
     filter: &CertificateFilter,
+    order: &InventoryOrder,
     page: Page,
-) -> Result<Listed<CertificateRecord>> {
-    let (clause, binds) = certificate_filter(filter, backend);
+) -> Result<InventoryPage> {
+    let (mut clauses, mut binds) = certificate_filter(filter, backend);
     // Unfiltered, the total is the sum of the per-node counts kept as certificates are stored.
-    let count_sql = if clause.is_empty() {
+    let count_sql = if clauses.is_empty() {
         "SELECT CAST(COALESCE(SUM(certificates), 0) AS BIGINT) FROM inventory_counts".to_owned()
     } else {
-        format!("SELECT COUNT(*) FROM certificates {clause}")
+        format!("SELECT COUNT(*) FROM certificates {}", where_clause(&clauses))
     };
     let total: i64 =
         bind_all(sqlx::query(&count_sql), &binds).fetch_one(pool).await.and_then(|r| r.try_get(0)).map_err(storage)?;
+
+    // A cursor walks the order it was made in.
+    let sort = order.after.as_ref().map_or(order.sort, InventoryCursor::sort);
+    let expression = sort_expression(sort.field, backend);
+    let (direction, beyond) = if sort.descending { ("DESC", "<") } else { ("ASC", ">") };
+    if let Some(after) = &order.after {
+        // Keyset: the rows past the cursor's (sort value, id), found by the index instead of skipped by OFFSET.
+        match (expression, &after.key) {
+            (Some(expr), CursorKey::NotAfter(t)) => {
+                binds.push(Bind::Int(*t));
+                binds.push(Bind::Int(after.id));
+                clauses.push(format!("({expr}, id) {beyond} (${}, ${})", binds.len() - 1, binds.len()));
+            }
+            (Some(expr), CursorKey::CommonName(name)) => {
+                binds.push(Bind::Text(name.clone()));
+                binds.push(Bind::Int(after.id));
+                clauses.push(format!("({expr}, id) {beyond} (${}, ${})", binds.len() - 1, binds.len()));
+            }
+            _ => {
+                binds.push(Bind::Int(after.id));
+                clauses.push(format!("id {beyond} ${}", binds.len()));
+            }
+        }
+    }
+    let order_by = match expression {
+        Some(expr) => format!("{expr} {direction}, id {direction}"),
+        None => format!("id {direction}"),
+    };
+    let offset = if order.after.is_some() { 0 } else { i64::try_from(page.offset()).unwrap_or(i64::MAX) };
+    let limit = page.limit() as usize;
     let n = binds.len();
-    let sql = format!("{CERT_SELECT} {clause} ORDER BY id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2);
-    let items = bind_all(sqlx::query(&sql), &binds)
-        .bind(i64::from(page.limit()))
-        .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+    let sql =
+        format!("{CERT_SELECT} {} ORDER BY {order_by} LIMIT ${} OFFSET ${}", where_clause(&clauses), n + 1, n + 2);
+    // One row more than the page tells whether another page follows.
+    let mut items = bind_all(sqlx::query(&sql), &binds)
+        .bind(i64::from(page.limit()) + 1)
+        .bind(offset)
         .fetch_all(pool)
         .await
         .map_err(storage)?
         .iter()
         .map(certificate)
-        .collect::<Result<_>>()?;
-    Ok(Listed { items, total: u64::try_from(total).unwrap_or(0) })
+        .collect::<Result<Vec<_>>>()?;
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|last| InventoryCursor::after(last, sort))
+    } else {
+        None
+    };
+    Ok(InventoryPage { items, total: u64::try_from(total).unwrap_or(0), next })
 }
 
 fn unique_or_storage(code: &'static str, what: String) -> impl FnOnce(sqlx::Error) -> CoreError {
@@ -213,13 +305,14 @@ pub(crate) async fn insert_authority(conn: &mut AnyConnection, a: &Authority) ->
 pub(crate) async fn insert_ra_profile(conn: &mut AnyConnection, p: &RaProfile) -> Result<i64> {
     let policy = serde_json::to_string(&p.policy).map_err(|e| CoreError::Storage(e.to_string()))?;
     let q = sqlx::query(
-        "INSERT INTO ra_profiles (uuid, name, authority_id, policy, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO ra_profiles (uuid, name, authority_id, policy, enabled, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(p.uuid.to_string())
     .bind(p.name.as_str())
     .bind(p.authority_id)
     .bind(policy)
+    .bind(i64::from(p.enabled))
     .bind(p.created_at)
     .bind(p.updated_at);
     returning_id(q, conn)
@@ -241,15 +334,15 @@ pub(crate) async fn insert_certificate(
     let sans = serde_json::Value::from(c.sans.clone()).to_string();
     let names = search_names(c, &sans);
     let (extra_column, extra_value) = match backend {
-        Backend::Postgres => (", search_names", ", $21"),
+        Backend::Postgres => (", search_names", ", $24"),
         Backend::Sqlite => ("", ""),
     };
     let sql = format!(
         "INSERT INTO certificates (uuid, serial, issuer, subject, common_name, sans, not_before, not_after, \
          key_algorithm, signature_algorithm, fingerprint, state, origin, authority_id, ra_profile_id, key_id, der, \
-         idempotency_key, created_by, created_at{extra_column}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20{extra_value}) \
-         RETURNING id"
+         idempotency_key, created_by, created_at, owner, labels, custom_attributes{extra_column}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+         $23{extra_value}) RETURNING id"
     );
     let mut q = sqlx::query(&sql)
         .bind(c.uuid.to_string())
@@ -271,7 +364,10 @@ pub(crate) async fn insert_certificate(
         .bind(c.der.as_slice())
         .bind(c.idempotency_key.as_deref())
         .bind(c.created_by.as_str())
-        .bind(c.created_at);
+        .bind(c.created_at)
+        .bind(c.metadata.owner.as_deref())
+        .bind(c.metadata.labels_json())
+        .bind(c.metadata.custom_attributes_json());
     if backend == Backend::Postgres {
         q = q.bind(names.clone());
     }
@@ -295,5 +391,98 @@ pub(crate) async fn insert_certificate(
             .await
             .map_err(storage)?;
     }
+    insert_labels(conn, id, &c.metadata).await?;
     Ok(id)
+}
+
+async fn insert_labels(conn: &mut AnyConnection, id: i64, m: &CertificateMetadata) -> Result<()> {
+    for (key, value) in &m.labels {
+        sqlx::query("INSERT INTO certificate_labels (certificate_id, key, value) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(key.as_str())
+            .bind(value.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(storage)?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn update_ra_profile(conn: &mut AnyConnection, p: &RaProfile) -> Result<bool> {
+    let policy = serde_json::to_string(&p.policy).map_err(|e| CoreError::Storage(e.to_string()))?;
+    let changed = sqlx::query(
+        "UPDATE ra_profiles SET authority_id = $1, policy = $2, enabled = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(p.authority_id)
+    .bind(policy)
+    .bind(i64::from(p.enabled))
+    .bind(p.updated_at)
+    .bind(p.id)
+    .execute(conn)
+    .await
+    .map_err(storage)?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
+pub(crate) async fn count_ra_profile_certificates(conn: &mut AnyConnection, id: i64) -> Result<u64> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM certificates WHERE ra_profile_id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(storage)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn delete_ra_profile(conn: &mut AnyConnection, id: i64) -> Result<bool> {
+    let deleted = sqlx::query("DELETE FROM ra_profiles WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await
+        .map_err(|e| match e.as_database_error().map(|d| d.is_foreign_key_violation()) {
+            Some(true) => CoreError::Conflict {
+                code: "ra_profile.in_use",
+                message: "certificates were issued through this RA profile: disable it instead".to_owned(),
+            },
+            _ => storage(e),
+        })?
+        .rows_affected();
+    Ok(deleted == 1)
+}
+
+pub(crate) async fn certificate_for_update(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    uuid: uuid::Uuid,
+) -> Result<Option<CertificateRecord>> {
+    // SQLite's transaction already holds the database write lock; PostgreSQL locks the row.
+    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let row = sqlx::query(&format!("{CERT_SELECT} WHERE uuid = $1{lock}"))
+        .bind(uuid.to_string())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(storage)?;
+    row.as_ref().map(certificate).transpose()
+}
+
+pub(crate) async fn update_certificate_metadata(
+    conn: &mut AnyConnection,
+    id: i64,
+    m: &CertificateMetadata,
+) -> Result<()> {
+    sqlx::query("UPDATE certificates SET owner = $1, labels = $2, custom_attributes = $3 WHERE id = $4")
+        .bind(m.owner.as_deref())
+        .bind(m.labels_json())
+        .bind(m.custom_attributes_json())
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(storage)?;
+    sqlx::query("DELETE FROM certificate_labels WHERE certificate_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(storage)?;
+    insert_labels(conn, id, m).await
 }

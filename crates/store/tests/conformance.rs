@@ -49,7 +49,7 @@ mod cases {
     pub async fn migrations_are_current(f: Fixture) {
         let r = f.svc.store().readiness().await.unwrap();
         assert!(r.is_current(), "{r:?}");
-        assert_eq!(r.migrations_applied, 4);
+        assert_eq!(r.migrations_applied, 5);
     }
 
     pub async fn token_is_found_by_hash_listed_and_revoked(f: Fixture) {
@@ -225,6 +225,81 @@ mod cases {
         assert_eq!((report.events, report.is_intact()), (1, true));
     }
 
+    pub async fn metadata_labels_keysets_and_profile_changes_round_trip(f: Fixture) {
+        use certwright_core::ca::{CertificateFilter, Policy, RaProfileChange};
+        use certwright_core::inventory::{CertificateSort, InventoryOrder, MetadataPatch};
+        use certwright_core::services::IssueRequest;
+        let ctx = Ctx::system();
+        f.svc
+            .ensure_default_hierarchy(certwright_pki::alg::KeyAlgorithm::Ecdsa(certwright_pki::alg::Curve::P256))
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for (i, cn) in ["b.example", "a.example", "c.example"].iter().enumerate() {
+            let req = IssueRequest {
+                ra_profile: "default".into(),
+                common_name: Some((*cn).into()),
+                validity_days: Some(30 - i as u32),
+                ..Default::default()
+            };
+            ids.push(f.svc.issue(&ctx, req).await.unwrap().record.uuid);
+        }
+        let labels = [("env".to_owned(), Some("prod".to_owned()))].into_iter().collect();
+        let patch = MetadataPatch { owner: Some(Some("ops".into())), labels: Some(Some(labels)), ..Default::default() };
+        let updated = f.svc.update_certificate(&ctx, ids[1], &patch).await.unwrap();
+        assert_eq!(f.svc.store().certificate(ids[1]).await.unwrap().unwrap().metadata, updated.metadata);
+
+        let store = f.svc.store();
+        let by_label = CertificateFilter { label: Some(("env".into(), "prod".into())), ..Default::default() };
+        let found = store.list_certificates(&by_label, &InventoryOrder::default(), Page::default()).await.unwrap();
+        assert_eq!((found.total, found.items[0].uuid), (1, ids[1]));
+        let by_owner = CertificateFilter { owner: Some("ops".into()), ..Default::default() };
+        assert_eq!(
+            store.list_certificates(&by_owner, &InventoryOrder::default(), Page::default()).await.unwrap().total,
+            1
+        );
+
+        // Keyset: by common name, one per page, each page continuing after the last.
+        let sort = CertificateSort::parse("common_name").unwrap();
+        let mut order = InventoryOrder::new(Some(sort), None).unwrap();
+        let mut names = Vec::new();
+        loop {
+            let page = store
+                .list_certificates(&CertificateFilter::default(), &order, Page::new(Some(1), None).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(page.total, 3);
+            names.extend(page.items.iter().map(|c| c.common_name.clone().unwrap()));
+            match page.next {
+                Some(next) => order = InventoryOrder::new(None, Some(next)).unwrap(),
+                None => break,
+            }
+        }
+        assert_eq!(names, ["a.example", "b.example", "c.example"]);
+        let soonest = InventoryOrder::new(Some(CertificateSort::parse("not_after").unwrap()), None).unwrap();
+        let first = store.list_certificates(&CertificateFilter::default(), &soonest, Page::default()).await.unwrap();
+        assert_eq!(first.items[0].common_name.as_deref(), Some("c.example"));
+        assert!(first.next.is_none());
+
+        // RA profiles: replaced in place, refused deletion while certificates reference them, deleted when free.
+        let default = f.svc.find_ra_profile("default").await.unwrap();
+        let strict = Policy { max_validity_days: 10, default_validity_days: 5, ..Default::default() };
+        let change = RaProfileChange { authority: None, policy: strict.clone(), enabled: Some(false) };
+        f.svc.update_ra_profile(&ctx, "default", change).await.unwrap();
+        let stored = store.ra_profiles().await.unwrap().into_iter().find(|p| p.id == default.id).unwrap();
+        assert_eq!((stored.policy, stored.enabled), (strict, false));
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.count_ra_profile_certificates(default.id).await.unwrap(), 3);
+        let err = tx.delete_ra_profile(default.id).await.unwrap_err();
+        assert_eq!(err.code(), "ra_profile.in_use", "the database refuses it too");
+        drop(tx);
+        let authority = f.svc.list_authorities(&ctx).await.unwrap().into_iter().find(|a| a.name == "issuing").unwrap();
+        f.svc.create_ra_profile(&ctx, "spare", authority.uuid, Policy::default()).await.unwrap();
+        f.svc.delete_ra_profile(&ctx, "spare").await.unwrap();
+        assert!(store.ra_profiles().await.unwrap().iter().all(|p| p.name != "spare"));
+        assert!(f.svc.verify_audit().await.unwrap().is_intact());
+    }
+
     pub async fn concurrent_writers_keep_one_linear_chain(f: Fixture) {
         let tasks: Vec<_> = (0..24)
             .map(|i| {
@@ -276,5 +351,6 @@ conformance!(
     tampered_and_deleted_rows_are_reported,
     uncommitted_transaction_leaves_nothing,
     concurrent_writers_keep_one_linear_chain,
+    metadata_labels_keysets_and_profile_changes_round_trip,
     bootstrap_happens_once_and_a_second_attempt_writes_nothing,
 );

@@ -4,7 +4,8 @@
 use super::Services;
 use crate::audit::EventDraft;
 use crate::auth::{validate_name, Ctx, Permission};
-use crate::ca::{Authority, AuthorityKind, NewKey, Policy, RaProfile};
+use crate::clock::EpochSeconds;
+use crate::ca::{Authority, AuthorityKind, NewKey, Policy, RaProfile, RaProfileChange};
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
 use certwright_pki::alg::KeyAlgorithm;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 const DAY: i64 = 86_400;
+/// The RA profile made at first start, which the server's own certificate is issued from.
+pub(crate) const DEFAULT_PROFILE: &str = "default";
 /// How long a node reuses its snapshot of authorities and RA profiles before reading them again. Changes made
 /// on this node replace it at once; changes made on another node are seen within this many seconds.
 const SNAPSHOT_TTL: i64 = 2;
@@ -53,9 +56,9 @@ impl<S: Store> Services<S> {
     pub(crate) async fn snapshot(&self) -> Result<Arc<PkiSnapshot>> {
         let now = self.clock.now();
         let cached = self.pki.read().ok().and_then(|g| g.clone());
-        if let Some((at, snap)) = cached {
-            if (0..SNAPSHOT_TTL).contains(&(now - at)) {
-                return Ok(snap);
+        if let Some((at, snap)) = &cached {
+            if (0..SNAPSHOT_TTL).contains(&now.saturating_sub(*at)) {
+                return Ok(snap.clone());
             }
         }
         let snap = Arc::new(PkiSnapshot {
@@ -63,15 +66,25 @@ impl<S: Store> Services<S> {
             profiles: self.store.ra_profiles().await?,
         });
         if let Ok(mut g) = self.pki.write() {
-            *g = Some((now, snap.clone()));
+            // Keep a change made while this read ran: install only over what the read started from.
+            let unchanged = match (&*g, &cached) {
+                (None, None) => true,
+                (Some((_, now_held)), Some((_, seen))) => Arc::ptr_eq(now_held, seen),
+                _ => false,
+            };
+            if unchanged {
+                *g = Some((now, snap.clone()));
+            }
         }
         Ok(snap)
     }
 
-    /// Forgets the snapshot after a change to authorities or RA profiles.
+    /// Forgets the snapshot after a change to authorities or RA profiles. A fresh empty marker (never current)
+    /// takes its place, so that a read that started before the change cannot install what it read.
     pub(crate) fn invalidate_snapshot(&self) {
         if let Ok(mut g) = self.pki.write() {
-            *g = None;
+            let marker = Arc::new(PkiSnapshot { authorities: Vec::new(), profiles: Vec::new() });
+            *g = Some((EpochSeconds::MAX, marker));
         }
     }
 
@@ -286,6 +299,7 @@ impl<S: Store> Services<S> {
             name,
             authority_id: authority.id,
             policy,
+            enabled: true,
             created_at: now,
             updated_at: now,
         };
@@ -296,6 +310,86 @@ impl<S: Store> Services<S> {
         self.commit_with_event(tx, &head, ctx, draft).await?;
         self.invalidate_snapshot();
         Ok(profile)
+    }
+
+    /// One RA profile by uuid or name.
+    pub async fn ra_profile(&self, ctx: &Ctx, name_or_uuid: &str) -> Result<RaProfile> {
+        ctx.caller.require(Permission::ReadInventory)?;
+        self.find_ra_profile(name_or_uuid).await
+    }
+
+    /// Replaces an RA profile's policy and, when given, its authority (one that holds a key) and enabled flag.
+    /// The name stays: tokens limited to the profile name it.
+    pub async fn update_ra_profile(&self, ctx: &Ctx, name_or_uuid: &str, change: RaProfileChange) -> Result<RaProfile> {
+        ctx.caller.require(Permission::ManageAuthorities)?;
+        change.policy.validate()?;
+        let before = self.find_ra_profile(name_or_uuid).await?;
+        let authority = match change.authority {
+            Some(uuid) => {
+                let a = self.find_authority(uuid).await?;
+                if a.key_id.is_none() {
+                    return Err(invalid("ra_profile.authority_cannot_issue", "the authority holds no private key"));
+                }
+                a
+            }
+            None => {
+                self.snapshot().await?.authorities.iter().find(|a| a.id == before.authority_id).cloned().ok_or_else(
+                    || CoreError::Storage(format!("RA profile '{}' names a missing authority", before.name)),
+                )?
+            }
+        };
+        let after = RaProfile {
+            authority_id: authority.id,
+            policy: change.policy,
+            enabled: change.enabled.unwrap_or(before.enabled),
+            updated_at: self.clock.now(),
+            ..before.clone()
+        };
+        let (mut tx, head) = self.begin().await?;
+        if !tx.update_ra_profile(&after).await? {
+            return Err(CoreError::not_found("ra_profile.not_found", "RA profile", name_or_uuid));
+        }
+        let draft = EventDraft::success("ra_profile.update", "ra_profile", after.uuid).with_details(json!({
+            "name": after.name, "authority": authority.uuid, "enabled": after.enabled,
+            "authority_changed": after.authority_id != before.authority_id,
+            "policy": after.policy, "previous_policy": before.policy,
+        }));
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+        self.invalidate_snapshot();
+        Ok(after)
+    }
+
+    /// Deletes an RA profile no certificate was issued through. The `default` profile stays; a profile with
+    /// certificates is disabled instead, so the inventory keeps saying where they came from.
+    pub async fn delete_ra_profile(&self, ctx: &Ctx, name_or_uuid: &str) -> Result<()> {
+        ctx.caller.require(Permission::ManageAuthorities)?;
+        let profile = self.find_ra_profile(name_or_uuid).await?;
+        if profile.name == DEFAULT_PROFILE {
+            return Err(CoreError::Conflict {
+                code: "ra_profile.protected",
+                message: "the default RA profile cannot be deleted; change its policy or disable it instead".to_owned(),
+            });
+        }
+        let (mut tx, head) = self.begin().await?;
+        let used = tx.count_ra_profile_certificates(profile.id).await?;
+        if used > 0 {
+            return Err(CoreError::Conflict {
+                code: "ra_profile.in_use",
+                message: format!(
+                    "{used} certificate(s) were issued through RA profile '{}': disable it instead \
+                     (PUT with \"enabled\": false) to stop issuance and keep their link to it",
+                    profile.name
+                ),
+            });
+        }
+        if !tx.delete_ra_profile(profile.id).await? {
+            return Err(CoreError::not_found("ra_profile.not_found", "RA profile", name_or_uuid));
+        }
+        let draft = EventDraft::success("ra_profile.delete", "ra_profile", profile.uuid)
+            .with_details(json!({ "name": profile.name, "policy": profile.policy }));
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+        self.invalidate_snapshot();
+        Ok(())
     }
 
     /// First start (and any start that finds no authority): a root CA, an issuing CA under it and the
@@ -329,9 +423,10 @@ impl<S: Store> Services<S> {
         let profile = RaProfile {
             id: 0,
             uuid: Uuid::new_v4(),
-            name: "default".to_owned(),
+            name: DEFAULT_PROFILE.to_owned(),
             authority_id: issuing.id,
             policy: Policy::default(),
+            enabled: true,
             created_at: now,
             updated_at: now,
         };

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use certwright_core::ca::{Authority, Policy, RaProfile};
+use certwright_core::ca::{Authority, Policy, RaProfile, RaProfileChange};
 use certwright_core::services::NewAuthorityRequest;
 use certwright_core::CoreError;
 use certwright_pki::alg::KeyAlgorithm;
@@ -165,6 +165,8 @@ pub struct RaProfileView {
     pub authority: Uuid,
     #[schema(value_type = Object)]
     pub policy: serde_json::Value,
+    /// A disabled profile issues nothing (`409 ra_profile.disabled`).
+    pub enabled: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -175,6 +177,7 @@ fn profile_view(p: RaProfile, all: &[Authority]) -> RaProfileView {
         name: p.name,
         authority: all.iter().find(|a| a.id == p.authority_id).map(|a| a.uuid).unwrap_or_default(),
         policy: serde_json::to_value(&p.policy).unwrap_or_default(),
+        enabled: p.enabled,
         created_at: time(p.created_at),
         updated_at: time(p.updated_at),
     }
@@ -217,12 +220,77 @@ pub async fn create_profile(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateRaProfile>,
 ) -> Result<(StatusCode, Json<RaProfileView>), ApiError> {
-    let policy: Policy = match body.policy {
-        Some(v) => serde_json::from_value(v)
-            .map_err(|e| CoreError::invalid("ra_profile.invalid_policy", format!("policy: {e}")))?,
+    let policy = match body.policy {
+        Some(v) => parse_policy(v)?,
         None => Policy::default(),
     };
     let p = state.services.create_ra_profile(&auth.ctx, &body.name, body.authority, policy).await?;
     let all = state.services.list_authorities(&auth.ctx).await?;
     Ok((StatusCode::CREATED, Json(profile_view(p, &all))))
+}
+
+fn parse_policy(v: serde_json::Value) -> Result<Policy, CoreError> {
+    serde_json::from_value(v).map_err(|e| CoreError::invalid("ra_profile.invalid_policy", format!("policy: {e}")))
+}
+
+/// One RA profile.
+#[utoipa::path(get, path = "/v1/ra-profiles/{id}", tag = "pki",
+    params(("id" = String, Path, description = "RA profile id or name")), security(("bearer" = [])),
+    responses((status = 200, body = RaProfileView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_profile(
+    auth: Authorized<ReadInventory>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<RaProfileView>, ApiError> {
+    let p = state.services.ra_profile(&auth.ctx, &id).await?;
+    let all = state.services.list_authorities(&auth.ctx).await?;
+    Ok(Json(profile_view(p, &all)))
+}
+
+/// Body of `PUT /v1/ra-profiles/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRaProfile {
+    /// The whole new policy; omitted fields take their defaults, as on create.
+    #[schema(value_type = Object)]
+    pub policy: serde_json::Value,
+    /// Another signing authority (one holding a key); absent keeps the current one.
+    pub authority: Option<Uuid>,
+    /// `false` stops issuance through the profile; absent keeps the current flag.
+    pub enabled: Option<bool>,
+}
+
+/// Replaces an RA profile's policy (and, when given, its authority and enabled flag). The name cannot change.
+/// Takes effect for the next request on this node, and within 2 seconds on other nodes.
+#[utoipa::path(put, path = "/v1/ra-profiles/{id}", tag = "pki", request_body = UpdateRaProfile,
+    params(("id" = String, Path, description = "RA profile id or name")), security(("bearer" = [])),
+    responses((status = 200, body = RaProfileView), (status = 400, body = Problem), (status = 401, body = Problem),
+               (status = 403, body = Problem), (status = 404, body = Problem), (status = 415, body = Problem),
+               (status = 422, body = Problem)))]
+pub async fn update_profile(
+    auth: Authorized<ManageAuthorities>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateRaProfile>,
+) -> Result<Json<RaProfileView>, ApiError> {
+    let change =
+        RaProfileChange { authority: body.authority, policy: parse_policy(body.policy)?, enabled: body.enabled };
+    let p = state.services.update_ra_profile(&auth.ctx, &id, change).await?;
+    let all = state.services.list_authorities(&auth.ctx).await?;
+    Ok(Json(profile_view(p, &all)))
+}
+
+/// Deletes an RA profile that no certificate was issued through. A profile with certificates is refused
+/// (`409 ra_profile.in_use`): disable it instead, so the inventory keeps its link. `default` cannot be deleted.
+#[utoipa::path(delete, path = "/v1/ra-profiles/{id}", tag = "pki",
+    params(("id" = String, Path, description = "RA profile id or name")), security(("bearer" = [])),
+    responses((status = 204, description = "deleted"), (status = 401, body = Problem), (status = 403, body = Problem),
+               (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete_profile(
+    auth: Authorized<ManageAuthorities>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.services.delete_ra_profile(&auth.ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
