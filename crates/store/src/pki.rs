@@ -208,16 +208,23 @@ pub(crate) async fn list_certificates(
     let (direction, beyond) = if sort.descending { ("DESC", "<") } else { ("ASC", ">") };
     if let Some(after) = &order.after {
         // Keyset: the rows past the cursor's (sort value, id), found by the index instead of skipped by OFFSET.
-        match (expression, &after.key) {
-            (Some(expr), CursorKey::NotAfter(t)) => {
-                binds.push(Bind::Int(*t));
+        let key = match &after.key {
+            CursorKey::NotAfter(t) => Some(Bind::Int(*t)),
+            CursorKey::CommonName(name) => Some(Bind::Text(name.clone())),
+            _ => None,
+        };
+        match (expression, key) {
+            (Some(expr), Some(key)) => {
+                binds.push(key);
+                let k = binds.len();
                 binds.push(Bind::Int(after.id));
-                clauses.push(format!("({expr}, id) {beyond} (${}, ${})", binds.len() - 1, binds.len()));
-            }
-            (Some(expr), CursorKey::CommonName(name)) => {
-                binds.push(Bind::Text(name.clone()));
-                binds.push(Bind::Int(after.id));
-                clauses.push(format!("({expr}, id) {beyond} (${}, ${})", binds.len() - 1, binds.len()));
+                let i = binds.len();
+                clauses.push(match backend {
+                    Backend::Postgres => format!("({expr}, id) {beyond} (${k}, ${i})"),
+                    // SQLite seeks an index with a row value only on plain columns; this form also seeks the
+                    // expression index of the common-name order.
+                    Backend::Sqlite => format!("{expr} {beyond}= ${k} AND ({expr} {beyond} ${k} OR id {beyond} ${i})"),
+                });
             }
             _ => {
                 binds.push(Bind::Int(after.id));
