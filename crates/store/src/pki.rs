@@ -105,8 +105,13 @@ fn metadata(row: &AnyRow) -> Result<CertificateMetadata> {
     })
 }
 
-/// Builds the conditions of an inventory query, with the values to bind in order.
-pub(crate) fn certificate_filter(f: &CertificateFilter, backend: Backend) -> (Vec<String>, Vec<Bind>) {
+/// Builds the conditions of an inventory query, with the values to bind in order. `label_probe` checks the label
+/// certificate by certificate (for a label many carry) instead of starting from the certificates that carry it.
+pub(crate) fn certificate_filter(
+    f: &CertificateFilter,
+    backend: Backend,
+    label_probe: bool,
+) -> (Vec<String>, Vec<Bind>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut binds = Vec::new();
     if let Some(name) = &f.name {
@@ -157,11 +162,15 @@ pub(crate) fn certificate_filter(f: &CertificateFilter, backend: Backend) -> (Ve
     if let Some((key, value)) = &f.label {
         binds.push(Bind::Text(key.clone()));
         binds.push(Bind::Text(value.clone()));
-        clauses.push(format!(
-            "id IN (SELECT certificate_id FROM certificate_labels WHERE key = ${} AND value = ${})",
-            binds.len() - 1,
-            binds.len()
-        ));
+        let (k, v) = (binds.len() - 1, binds.len());
+        clauses.push(if label_probe {
+            format!(
+                "EXISTS (SELECT 1 FROM certificate_labels l WHERE l.certificate_id = certificates.id \
+                 AND l.key = ${k} AND l.value = ${v})"
+            )
+        } else {
+            format!("id IN (SELECT certificate_id FROM certificate_labels WHERE key = ${k} AND value = ${v})")
+        });
     }
     (clauses, binds)
 }
@@ -173,6 +182,10 @@ fn where_clause(clauses: &[String]) -> String {
         format!("WHERE {}", clauses.join(" AND "))
     }
 }
+
+const INVENTORY_TOTAL: &str = "SELECT CAST(COALESCE(SUM(certificates), 0) AS BIGINT) FROM inventory_counts";
+/// A label carried by at least one certificate in this many is checked row by row rather than looked up first.
+const LABEL_PROBE_RATIO: i64 = 50;
 
 /// The expression a sort orders by besides the id, as its index spells it; `None` for creation order.
 fn sort_expression(field: SortField, backend: Backend) -> Option<&'static str> {
@@ -192,15 +205,34 @@ pub(crate) async fn list_certificates(
     order: &InventoryOrder,
     page: Page,
 ) -> Result<InventoryPage> {
-    let (mut clauses, mut binds) = certificate_filter(filter, backend);
-    // Unfiltered, the total is the sum of the per-node counts kept as certificates are stored.
-    let count_sql = if clauses.is_empty() {
-        "SELECT CAST(COALESCE(SUM(certificates), 0) AS BIGINT) FROM inventory_counts".to_owned()
-    } else {
-        format!("SELECT COUNT(*) FROM certificates {}", where_clause(&clauses))
+    let scalar = |sql: String, binds: Vec<Bind>| async move {
+        bind_all(sqlx::query(&sql), &binds).fetch_one(pool).await.and_then(|r| r.try_get::<i64, _>(0)).map_err(storage)
     };
-    let total: i64 =
-        bind_all(sqlx::query(&count_sql), &binds).fetch_one(pool).await.and_then(|r| r.try_get(0)).map_err(storage)?;
+    // Unfiltered, the total is the sum of the per-node counts kept as certificates are stored.
+    let everything = || scalar(INVENTORY_TOTAL.to_owned(), Vec::new());
+    // How many certificates carry the label, from its index alone: it is the total when the label is the only
+    // filter, and it chooses the plan. A label that many carry is checked along the sort order, so a page is
+    // found after a few rows; a rare one is looked up first.
+    let label_matches = match &filter.label {
+        Some((key, value)) => {
+            let sql = "SELECT COUNT(*) FROM certificate_labels WHERE key = $1 AND value = $2".to_owned();
+            Some(scalar(sql, vec![Bind::Text(key.clone()), Bind::Text(value.clone())]).await?)
+        }
+        None => None,
+    };
+    let label_probe = match label_matches {
+        Some(m) => m.saturating_mul(LABEL_PROBE_RATIO) >= everything().await?,
+        None => false,
+    };
+    let (mut clauses, mut binds) = certificate_filter(filter, backend, label_probe);
+    let total = match label_matches {
+        _ if clauses.is_empty() => everything().await?,
+        Some(m) if clauses.len() == 1 => m,
+        _ => {
+            let sql = format!("SELECT COUNT(*) FROM certificates {}", where_clause(&clauses));
+            bind_all(sqlx::query(&sql), &binds).fetch_one(pool).await.and_then(|r| r.try_get(0)).map_err(storage)?
+        }
+    };
 
     // A cursor walks the order it was made in.
     let sort = order.after.as_ref().map_or(order.sort, InventoryCursor::sort);

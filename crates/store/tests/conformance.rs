@@ -300,6 +300,75 @@ mod cases {
         assert!(f.svc.verify_audit().await.unwrap().is_intact());
     }
 
+    pub async fn label_filters_agree_whether_the_label_is_rare_or_common(f: Fixture) {
+        use certwright_core::ca::{CertificateFilter, CertificateRecord, Origin};
+        use certwright_core::inventory::{CertificateMetadata, InventoryOrder};
+        // 120 records stored with their labels: `tier` on every other one (common: checked row by row), `rare` on
+        // one (looked up first), owners on every third.
+        let mut tx = f.svc.store().begin().await.unwrap();
+        tx.lock_chain("test-node").await.unwrap();
+        for i in 0..120i64 {
+            let mut labels = std::collections::BTreeMap::new();
+            if i % 2 == 0 {
+                labels.insert("tier".to_owned(), "web".to_owned());
+            }
+            if i == 77 {
+                labels.insert("rare".to_owned(), "yes".to_owned());
+            }
+            let record = CertificateRecord {
+                id: 0,
+                uuid: uuid::Uuid::new_v4(),
+                serial: format!("{i:x}"),
+                issuer: "CN=elsewhere".into(),
+                subject: format!("CN=h{i}"),
+                common_name: Some(format!("h{i}")),
+                sans: vec![],
+                not_before: T0,
+                not_after: T0 + i,
+                key_algorithm: "ecdsa-p256".into(),
+                signature_algorithm: "ecdsa-sha256".into(),
+                fingerprint: format!("{i:064x}"),
+                state: "issued".into(),
+                origin: Origin::Import,
+                authority_id: None,
+                ra_profile_id: None,
+                key_id: None,
+                der: vec![0x30],
+                idempotency_key: None,
+                created_by: "test".into(),
+                created_at: T0,
+                metadata: CertificateMetadata {
+                    owner: (i % 3 == 0).then(|| "ops".to_owned()),
+                    labels,
+                    ..Default::default()
+                },
+            };
+            tx.insert_certificate(&record).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let store = f.svc.store();
+        let list = |label: (&str, &str), owner: Option<&str>| {
+            let filter = CertificateFilter {
+                label: Some((label.0.to_owned(), label.1.to_owned())),
+                owner: owner.map(str::to_owned),
+                ..Default::default()
+            };
+            async move {
+                let page = Page::new(Some(1000), None).unwrap();
+                store.list_certificates(&filter, &InventoryOrder::default(), page).await.unwrap()
+            }
+        };
+        let common = list(("tier", "web"), None).await;
+        assert_eq!((common.total, common.items.len()), (60, 60));
+        assert!(common.items.iter().all(|c| c.metadata.labels.get("tier").map(String::as_str) == Some("web")));
+        assert!(common.items.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+        let rare = list(("rare", "yes"), None).await;
+        assert_eq!((rare.total, rare.items[0].common_name.as_deref()), (1, Some("h77")));
+        let both = list(("tier", "web"), Some("ops")).await;
+        assert_eq!((both.total, both.items.len()), (20, 20), "every sixth record");
+        assert_eq!(list(("tier", "app"), None).await.total, 0);
+    }
+
     pub async fn concurrent_writers_keep_one_linear_chain(f: Fixture) {
         let tasks: Vec<_> = (0..24)
             .map(|i| {
@@ -352,5 +421,6 @@ conformance!(
     uncommitted_transaction_leaves_nothing,
     concurrent_writers_keep_one_linear_chain,
     metadata_labels_keysets_and_profile_changes_round_trip,
+    label_filters_agree_whether_the_label_is_rare_or_common,
     bootstrap_happens_once_and_a_second_attempt_writes_nothing,
 );
