@@ -210,24 +210,41 @@ pub(crate) async fn list_certificates(
     };
     // Unfiltered, the total is the sum of the per-node counts kept as certificates are stored.
     let everything = || scalar(INVENTORY_TOTAL.to_owned(), Vec::new());
-    // How many certificates carry the label, from its index alone: it is the total when the label is the only
-    // filter, and it chooses the plan. A label that many carry is checked along the sort order, so a page is
-    // found after a few rows; a rare one is looked up first.
+    let label_only = filter.label.is_some() && certificate_filter(filter, backend, false).0.len() == 1;
+    // How many certificates carry the label, from its index alone. With no other filter it is the total. On
+    // SQLite it also chooses the plan (PostgreSQL's planner chooses by itself): a label that many carry is
+    // checked along the sort order, so that a page is found after a few rows; a rare one is looked up first.
+    // Counting stops as soon as the label proves common.
+    let mut label_probe = false;
     let label_matches = match &filter.label {
-        Some((key, value)) => {
-            let sql = "SELECT COUNT(*) FROM certificate_labels WHERE key = $1 AND value = $2".to_owned();
-            Some(scalar(sql, vec![Bind::Text(key.clone()), Bind::Text(value.clone())]).await?)
+        Some((key, value)) if label_only || backend == Backend::Sqlite => {
+            let pair = vec![Bind::Text(key.clone()), Bind::Text(value.clone())];
+            let from = "FROM certificate_labels WHERE key = $1 AND value = $2";
+            let (matches, inventory) = if label_only {
+                (scalar(format!("SELECT COUNT(*) {from}"), pair).await?, None)
+            } else {
+                let inventory = everything().await?;
+                let cap = inventory / LABEL_PROBE_RATIO + 1;
+                (
+                    scalar(format!("SELECT COUNT(*) FROM (SELECT 1 {from} LIMIT {cap}) AS c"), pair).await?,
+                    Some(inventory),
+                )
+            };
+            if backend == Backend::Sqlite {
+                let inventory = match inventory {
+                    Some(n) => n,
+                    None => everything().await?,
+                };
+                label_probe = matches.saturating_mul(LABEL_PROBE_RATIO) >= inventory;
+            }
+            Some(matches)
         }
-        None => None,
-    };
-    let label_probe = match label_matches {
-        Some(m) => m.saturating_mul(LABEL_PROBE_RATIO) >= everything().await?,
-        None => false,
+        _ => None,
     };
     let (mut clauses, mut binds) = certificate_filter(filter, backend, label_probe);
     let total = match label_matches {
         _ if clauses.is_empty() => everything().await?,
-        Some(m) if clauses.len() == 1 => m,
+        Some(m) if label_only => m,
         _ => {
             let sql = format!("SELECT COUNT(*) FROM certificates {}", where_clause(&clauses));
             bind_all(sqlx::query(&sql), &binds).fetch_one(pool).await.and_then(|r| r.try_get(0)).map_err(storage)?

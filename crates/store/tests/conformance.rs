@@ -312,7 +312,7 @@ mod cases {
             if i % 2 == 0 {
                 labels.insert("tier".to_owned(), "web".to_owned());
             }
-            if i == 77 {
+            if i == 78 {
                 labels.insert("rare".to_owned(), "yes".to_owned());
             }
             let record = CertificateRecord {
@@ -363,7 +363,9 @@ mod cases {
         assert!(common.items.iter().all(|c| c.metadata.labels.get("tier").map(String::as_str) == Some("web")));
         assert!(common.items.windows(2).all(|w| w[0].id > w[1].id), "newest first");
         let rare = list(("rare", "yes"), None).await;
-        assert_eq!((rare.total, rare.items[0].common_name.as_deref()), (1, Some("h77")));
+        assert_eq!((rare.total, rare.items[0].common_name.as_deref()), (1, Some("h78")));
+        let rare_and_owned = list(("rare", "yes"), Some("ops")).await;
+        assert_eq!((rare_and_owned.total, rare_and_owned.items.len()), (1, 1));
         let both = list(("tier", "web"), Some("ops")).await;
         assert_eq!((both.total, both.items.len()), (20, 20), "every sixth record");
         assert_eq!(list(("tier", "app"), None).await.total, 0);
