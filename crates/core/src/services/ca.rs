@@ -4,8 +4,8 @@
 use super::Services;
 use crate::audit::EventDraft;
 use crate::auth::{validate_name, Ctx, Permission};
-use crate::clock::EpochSeconds;
 use crate::ca::{Authority, AuthorityKind, NewKey, Policy, RaProfile, RaProfileChange};
+use crate::clock::EpochSeconds;
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
 use certwright_pki::alg::KeyAlgorithm;
