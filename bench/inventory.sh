@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Inventory search on a large inventory: fills the store with N synthetic certificate records straight in SQL
 # (no signing; the records carry placeholder DER), then measures GET /v1/certificates with wrk: a selective name
-# (substring) search, an expiry-window query and the unfiltered first page. SQLite always; PostgreSQL too when
+# (substring) search, an expiry-window query, the unfiltered first page, owner and label filters, the sorts, and a
+# page half-way down the list by offset and by keyset cursor. SQLite always; PostgreSQL too when
 # CERTWRIGHT_BENCH_POSTGRES_URL is set. Prints requests/s, p50 and p99 per query.
 #
 #   bash bench/inventory.sh [records] [seconds-per-query] [connections]
@@ -21,14 +22,25 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 rows_sql() { # $1 = row source yielding i
   cat <<SQL
 INSERT INTO certificates (uuid, serial, issuer, subject, common_name, sans, not_before, not_after, key_algorithm,
-  signature_algorithm, fingerprint, state, origin, der, created_by, created_at $2)
+  signature_algorithm, fingerprint, state, origin, der, created_by, created_at, owner, labels $2)
 SELECT
   $(uuid_expr), $(hex_expr serial), 'CN=bench issuer', 'CN=host-' || i || '.example.com', 'host-' || i || '.example.com',
   '["dns:host-' || i || '.example.com"]', 1790000000, 1790000000 + (i % 400) * 86400, 'ecdsa-p256', 'ecdsa-sha256',
-  $(hex_expr fingerprint), 'issued', 'import', $3, 'bench', 1790000000 $4
+  $(hex_expr fingerprint), 'issued', 'import', $3, 'bench', 1790000000, 'team-' || (i % 1000),
+  '{"shard":"' || (i % 100) || '","parity":"' || (i % 2) || '"}' $4
 FROM $1;
 SQL
 }
+
+# The label index rows of the records above: shard = i % 100 (rare), parity = i % 2 (common).
+labels_sql() { # $1 = how to read a label from the labels column, with KEY for its key
+  for key in shard parity; do
+    echo "INSERT INTO certificate_labels (certificate_id, key, value) SELECT id, '$key', ${1//KEY/$key} FROM certificates WHERE created_by = 'bench';"
+  done
+}
+
+# A keyset cursor (see crates/core/src/inventory.rs): unpadded base64url of {"s":sort,"k":key,"i":id}.
+cursor() { printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }
 
 start() { # data-dir port [args]
   local dir=$1 port=$2; shift 2
@@ -51,6 +63,19 @@ queries() { # base token
   measure "name=-$((probe / 10))9. (substring)" "$1/v1/certificates?name=-$((probe / 10))9.&limit=10" "$2"
   measure "expires in a 1-day window" "$1/v1/certificates?expires_after=1820000000&expires_before=1820086400&limit=50" "$2"
   measure "first page, no filter" "$1/v1/certificates?limit=50" "$2"
+  measure "owner=team-777 (1/1000)" "$1/v1/certificates?owner=team-777&limit=50" "$2"
+  measure "label=shard:42 (1/100)" "$1/v1/certificates?label=shard:42&limit=50" "$2"
+  measure "label=parity:1 (1/2)" "$1/v1/certificates?label=parity:1&limit=50" "$2"
+  measure "label=parity:1 + owner" "$1/v1/certificates?label=parity:1&owner=team-777&limit=50" "$2"
+  measure "sort=-not_after, first page" "$1/v1/certificates?sort=-not_after&limit=50" "$2"
+  measure "sort=common_name, first page" "$1/v1/certificates?sort=common_name&limit=50" "$2"
+  measure "owner + sort=not_after" "$1/v1/certificates?owner=team-777&sort=not_after&limit=50" "$2"
+  local mid=$((n / 2)) half=$((1790000000 + 200 * 86400))
+  measure "half-way, offset (-created_at)" "$1/v1/certificates?limit=50&offset=$mid" "$2"
+  measure "half-way, cursor (-created_at)" "$1/v1/certificates?limit=50&cursor=$(cursor "{\"s\":\"-created_at\",\"i\":$mid}")" "$2"
+  measure "half-way, offset (not_after)" "$1/v1/certificates?limit=50&sort=not_after&offset=$mid" "$2"
+  measure "half-way, cursor (not_after)" \
+    "$1/v1/certificates?limit=50&cursor=$(cursor "{\"s\":\"not_after\",\"k\":$half,\"i\":$mid}")" "$2"
 }
 
 echo "inventory of $n records, ${secs}s per query, $conns connections, $(nproc) cores"
@@ -65,6 +90,7 @@ started=$(date +%s)
   echo "BEGIN;"
   rows_sql "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $n) SELECT i FROM n)" "" "x'30'" ""
   echo "INSERT INTO certificate_names (rowid, names) SELECT id, LOWER(common_name || ' ' || sans) FROM certificates WHERE created_by = 'bench';"
+  labels_sql "json_extract(labels, '\$.KEY')"
   echo "INSERT INTO inventory_counts (node, certificates) VALUES ('bench', $n);"
   echo "COMMIT;"
 } | sqlite3 "$work/sqlite/certwright.db"
@@ -85,7 +111,8 @@ if [ -n "${CERTWRIGHT_BENCH_POSTGRES_URL:-}" ]; then
   rows_sql "generate_series(1, $n) AS i" ", search_names" "'\\x30'::bytea" \
     ", LOWER('host-' || i || '.example.com' || ' ' || '[\"dns:host-' || i || '.example.com\"]')" \
     | psql "$CERTWRIGHT_BENCH_POSTGRES_URL" -q -v ON_ERROR_STOP=1 -c "SET search_path = $schema" -f - > /dev/null
-  psql "$CERTWRIGHT_BENCH_POSTGRES_URL" -qc "SET search_path = $schema; INSERT INTO inventory_counts VALUES ('bench', $n); ANALYZE certificates" > /dev/null
+  psql "$CERTWRIGHT_BENCH_POSTGRES_URL" -qc "SET search_path = $schema; $(labels_sql "labels::json->>'KEY'")
+    INSERT INTO inventory_counts VALUES ('bench', $n); ANALYZE certificates; ANALYZE certificate_labels" > /dev/null
   echo "postgres: filled in $(( $(date +%s) - started ))s"
   port=$((port + 1))
   start "$work/pg" "$port" --database-url "$url"
