@@ -55,6 +55,79 @@ mod cases {
         assert_eq!(report.events, audit_before + 48, "one event per certificate");
     }
 
+    pub async fn a_crmf_request_from_openssl_cmp_is_issued_like_a_csr(s: TestServer) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl").current_dir(d).args(args).output().unwrap();
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-subj",
+            "/CN=Test CA",
+            "-days",
+            "1",
+        ]);
+        run(&[
+            "cmp",
+            "-cmd",
+            "cr",
+            "-newkey",
+            "k.pem",
+            "-subject",
+            "/CN=crmf.example.com",
+            "-sans",
+            "crmf.example.com",
+            "-use_mock_srv",
+            "-srv_ref",
+            "mock",
+            "-srv_secret",
+            "pass:test",
+            "-ref",
+            "client",
+            "-secret",
+            "pass:test",
+            "-rsp_cert",
+            "c.pem",
+            "-recipient",
+            "/CN=Test CA",
+            "-disable_confirm",
+            "-certout",
+            "issued.pem",
+            "-reqout",
+            "req.der",
+        ]);
+        use base64::Engine;
+        let req = base64::engine::general_purpose::STANDARD.encode(std::fs::read(d.join("req.der")).unwrap());
+        let (status, body) = issue(&s, json!({ "ra_profile": "default", "csr": req }), None).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["common_name"], "crmf.example.com");
+        assert_eq!(body["sans"], json!(["dns:crmf.example.com"]));
+
+        // The same message with a requested name changed after signing fails its proof of possession: refused, and
+        // nothing is stored.
+        let before = total(&s).await;
+        let mut der = std::fs::read(d.join("req.der")).unwrap();
+        let at = der.windows(4).rposition(|w| w == b"crmf").unwrap();
+        der[at] = b'x';
+        let bad = base64::engine::general_purpose::STANDARD.encode(der);
+        let (status, body) = issue(&s, json!({ "ra_profile": "default", "csr": bad }), None).await;
+        assert!(status.is_client_error(), "{status} {body}");
+        assert_eq!(total(&s).await, before);
+    }
+
     pub async fn concurrent_retries_with_one_idempotency_key_get_one_certificate(s: TestServer) {
         let before = total(&s).await;
         let body = json!({ "ra_profile": "default", "common_name": "once.example.com",
@@ -76,4 +149,5 @@ mod cases {
 certwright_testkit::backend_tests!(
     concurrent_requests_are_all_stored_and_audited_once,
     concurrent_retries_with_one_idempotency_key_get_one_certificate,
+    a_crmf_request_from_openssl_cmp_is_issued_like_a_csr,
 );

@@ -123,7 +123,10 @@ impl<S: Store> Services<S> {
                         "send either a csr or common_name/sans/key_algorithm, not both",
                     ));
                 }
-                let csr = Csr::parse(csr).map_err(|e| invalid("csr.invalid", e.to_string()))?;
+                // PKCS#10, or else a CRMF request (RFC 4211, alone or in a CMP message) with its proof of possession.
+                let csr = Csr::parse(csr)
+                    .or_else(|e| certwright_pki::crmf::parse(csr).map(Csr::from).map_err(|_| e))
+                    .map_err(|e| invalid("csr.invalid", e.to_string()))?;
                 policy.check_csr_signature(csr.signature_algorithm)?;
                 let sans = csr.sans.clone();
                 (csr.subject.clone(), csr.public_key.clone(), sans, None)

@@ -137,7 +137,9 @@ fn view(r: CertificateRecord, links: &Links, chain: Option<&[Vec<u8>]>) -> Certi
 pub struct IssueCertificate {
     /// RA profile id or name (`default` exists from the first start).
     pub ra_profile: String,
-    /// PKCS#10 request: PEM, or base64 DER.
+    /// PKCS#10 request: PEM, or base64 DER. A CRMF request (RFC 4211 `CertReqMessages`/`CertReqMsg`, or a CMP
+    /// `ir`/`cr`/`kur` message carrying one) in base64 DER is accepted too; its signature proof of possession is
+    /// checked.
     pub csr: Option<String>,
     /// For a server-generated key: the subject common name.
     pub common_name: Option<String>,
