@@ -124,6 +124,10 @@ mod cases {
             assert_eq!(imported["origin"], "import");
             assert_eq!(imported["common_name"], format!("{name}.example.org"), "the leaf, not the CA");
             assert_eq!(imported_count(&s).await, before + 1, "{name}: only the leaf is stored");
+            // Its chain ends at a root this server does not trust: stored, and reported as such.
+            let validation = &imported["chain_validation"];
+            assert_eq!(validation["qradar_code"], 2011, "{validation}");
+            assert_eq!(validation["status"], "invalid", "{validation}");
 
             let id = imported["id"].as_str().unwrap();
             assert_eq!(exported_public_key(&s, d, id).await, public_key(d, &key), "{name}");
@@ -199,6 +203,22 @@ mod cases {
         assert!(s.services.verify_audit().await.unwrap().is_intact());
     }
 
+    pub async fn a_certificate_chaining_to_a_known_root_validates(s: TestServer) {
+        // The issuing CA's certificate, as a relying party would hold it, chains to the built-in root.
+        let authorities = s.get_json("/v1/authorities", &s.admin_token).await;
+        let issuing = authorities["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "intermediate")
+            .unwrap_or_else(|| panic!("an issuing CA exists: {authorities}"));
+        let pem = issuing["certificate_pem"].as_str().unwrap_or_else(|| panic!("{issuing}"));
+        let resp = post(&s, "/v1/certificates/import", json!({"certificate": pem})).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let imported: Value = resp.json().await.unwrap();
+        assert_eq!(imported["chain_validation"], json!({"status": "valid", "qradar_code": 0, "problems": []}));
+    }
+
     pub async fn pkcs7_bundles_import_their_leaf(s: TestServer) {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -227,6 +247,7 @@ mod cases {
 
 certwright_testkit::backend_tests!(
     pkcs12_files_from_openssl_import_with_their_keys,
+    a_certificate_chaining_to_a_known_root_validates,
     separate_keys_must_match_and_damaged_input_stores_nothing,
     pkcs7_bundles_import_their_leaf,
 );

@@ -147,7 +147,7 @@ impl<S: Store> Services<S> {
     /// event, and not stored. A private key (from the PKCS#12 file, or sent separately) must belong to the
     /// certificate; it is sealed in the key vault, exportable, in the same transaction as the certificate. The
     /// certificate is linked to the known authority whose key signed it.
-    pub async fn import_certificate(&self, ctx: &Ctx, req: ImportRequest) -> Result<CertificateRecord> {
+    pub async fn import_certificate(&self, ctx: &Ctx, req: ImportRequest) -> Result<ImportedCertificate> {
         ctx.caller.require(Permission::IssueCertificates)?;
         let password = req.password.as_deref().map_or("", String::as_str);
         let bundle = read_bundle(&req.certificate, password)?;
@@ -195,6 +195,7 @@ impl<S: Store> Services<S> {
                     .is_ok_and(|k| leaf.verify_signed_by(&k).is_ok())
         });
         let now = self.clock.now();
+        let validation = validate_import(&bundle.certs, &snapshot.authorities, now);
         let mut record = record_of(leaf, &key_name(public_key.kind), Origin::Import, &ctx.caller.principal, now)?;
         record.authority_id = authority.map(|a| a.id);
         let (mut tx, head) = self.begin().await?;
@@ -206,9 +207,51 @@ impl<S: Store> Services<S> {
             "serial": record.serial, "subject": record.subject, "issuer": record.issuer,
             "authority": authority.map(|a| a.uuid), "fingerprint": record.fingerprint, "format": bundle.format,
             "chain_certificates": bundle.certs.len().saturating_sub(1), "private_key": sealed.as_ref().map(|k| k.uuid),
+            "validation": { "status": validation.status, "qradar_code": validation.qradar_code },
         }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
-        Ok(record)
+        Ok(ImportedCertificate { record, validation })
+    }
+}
+
+/// An imported certificate, with the result of validating its chain at import.
+#[derive(Debug, Clone)]
+pub struct ImportedCertificate {
+    pub record: CertificateRecord,
+    pub validation: ChainValidation,
+}
+
+/// How an imported certificate's chain validated: against this server's root authorities as trust anchors,
+/// through the bundle's other certificates and the known authorities, at the time of import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainValidation {
+    /// `valid`, `expiring`, `expired`, `inactive`, `revoked`, `invalid` or `failed`.
+    pub status: &'static str,
+    /// The IBM QRadar code of the most important problem (2003 expired, 2011 issuer not found, …), 0 when none.
+    pub qradar_code: u16,
+    /// Every problem, most important first.
+    pub problems: Vec<String>,
+}
+
+fn validate_import(certs: &[Cert], authorities: &[crate::ca::Authority], at: i64) -> ChainValidation {
+    use certwright_pki::validate::Validator;
+    let known: Vec<(crate::ca::AuthorityKind, Cert)> =
+        authorities.iter().filter_map(|a| Cert::from_der(&a.certificate_der).ok().map(|c| (a.kind, c))).collect();
+    let anchors: Vec<Cert> =
+        known.iter().filter(|(k, _)| *k == crate::ca::AuthorityKind::Root).map(|(_, c)| c.clone()).collect();
+    let mut intermediates: Vec<Cert> = certs.iter().skip(1).cloned().collect();
+    intermediates.extend(known.into_iter().map(|(_, c)| c));
+    let Some(leaf) = certs.first() else {
+        return ChainValidation { status: "failed", qradar_code: 2010, problems: vec!["no certificate".to_owned()] };
+    };
+    let mut validator = Validator::new(&anchors, at);
+    validator.intermediates = &intermediates;
+    validator.expiring_within = i64::from(crate::ca::DEFAULT_RENEWAL_WINDOW_DAYS) * 86_400;
+    let v = validator.validate(leaf);
+    ChainValidation {
+        status: v.status.czertainly(),
+        qradar_code: v.qradar_code(),
+        problems: v.problems.iter().map(ToString::to_string).collect(),
     }
 }
 

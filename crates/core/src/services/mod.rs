@@ -12,7 +12,7 @@ mod issuance;
 pub use access::{IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest, MASTER_KEY_CHECK};
 pub use audit::AuditReport;
 pub use ca::NewAuthorityRequest;
-pub use import::ImportRequest;
+pub use import::{ChainValidation, ImportRequest, ImportedCertificate};
 pub use issuance::{IssueRequest, Issued};
 
 use crate::audit::{ChainHead, Event, EventDraft};

@@ -437,14 +437,14 @@ impl std::fmt::Debug for ImportCertificate {
 /// signed it.
 #[utoipa::path(post, path = "/v1/certificates/import", tag = "pki", request_body = ImportCertificate,
     security(("bearer" = [])),
-    responses((status = 201, body = CertificateView), (status = 400, body = Problem), (status = 401, body = Problem),
+    responses((status = 201, body = ImportedView), (status = 400, body = Problem), (status = 401, body = Problem),
                (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
                (status = 415, body = Problem), (status = 422, body = Problem)))]
 pub async fn import(
     auth: Authorized<IssueCertificates>,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ImportCertificate>,
-) -> Result<(StatusCode, Json<CertificateView>), ApiError> {
+) -> Result<(StatusCode, Json<ImportedView>), ApiError> {
     // PEM as it is; anything else is base64 of binary (DER, PKCS#7, PKCS#12).
     let bytes = |text: &str, code: &'static str, field: &str| -> Result<zeroize::Zeroizing<Vec<u8>>, CoreError> {
         let text = text.trim();
@@ -465,10 +465,35 @@ pub async fn import(
         private_key: private_key.as_deref().map(|k| bytes(k, "import.invalid_key", "private_key")).transpose()?,
         private_key_password: body.private_key_password.map(zeroize::Zeroizing::new),
     };
-    let record = state.services.import_certificate(&auth.ctx, req).await?;
-    let (record, chain) = state.services.certificate(&auth.ctx, record.uuid).await?;
+    let imported = state.services.import_certificate(&auth.ctx, req).await?;
+    let (record, chain) = state.services.certificate(&auth.ctx, imported.record.uuid).await?;
     let links = links(&state, &auth.ctx).await?;
-    Ok((StatusCode::CREATED, Json(view(record, &links, Some(&chain)))))
+    let v = imported.validation;
+    let chain_validation =
+        ChainValidationView { status: v.status.to_owned(), qradar_code: v.qradar_code, problems: v.problems };
+    Ok((StatusCode::CREATED, Json(ImportedView { certificate: view(record, &links, Some(&chain)), chain_validation })))
+}
+
+/// An imported certificate with the result of validating its chain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedView {
+    #[serde(flatten)]
+    pub certificate: CertificateView,
+    pub chain_validation: ChainValidationView,
+}
+
+/// The chain of an imported certificate, validated at import against this server's root authorities as trust
+/// anchors, through the other certificates sent with it and the known authorities. A certificate from another
+/// PKI is stored all the same; its status then says why it does not validate here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainValidationView {
+    /// `valid`, `expiring`, `expired`, `inactive` (not yet valid), `revoked`, `invalid` or `failed`.
+    pub status: String,
+    /// The IBM QRadar code of the most important problem (2003 expired, 2004 not yet valid, 2011 issuer not
+    /// found, 2013 chain invalid, 2014 bad self-signed, …); 0 when there is none.
+    pub qradar_code: u16,
+    /// Every problem found, most important first.
+    pub problems: Vec<String>,
 }
 
 /// Parameters of the export endpoint.
