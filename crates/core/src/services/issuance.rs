@@ -101,9 +101,8 @@ impl<S: Store> Services<S> {
             if key.is_empty() || key.len() > 255 {
                 return Err(invalid("request.invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
             }
-            if let Some(record) = self.store.certificate_by_idempotency_key(&ctx.caller.principal, key).await? {
-                let chain = self.chain_of(&record).await?;
-                return Ok(Issued { record, chain, private_key_pkcs8: None, replayed: true });
+            if let Some(first) = self.replay(ctx, key).await? {
+                return Ok(first);
             }
         }
         if !profile.enabled {
@@ -274,9 +273,8 @@ impl<S: Store> Services<S> {
         let record = match (self.certificates.store(write).await, idempotency_key) {
             // A concurrent request with the same idempotency key stored its certificate first: answer with it.
             (Err(CoreError::Conflict { .. }), Some(key)) => {
-                if let Some(first) = self.store.certificate_by_idempotency_key(&ctx.caller.principal, &key).await? {
-                    let chain = self.chain_of(&first).await?;
-                    return Ok(Issued { record: first, chain, private_key_pkcs8: None, replayed: true });
+                if let Some(first) = self.replay(ctx, &key).await? {
+                    return Ok(first);
                 }
                 return Err(CoreError::Conflict {
                     code: "certificate.duplicate",
@@ -292,6 +290,16 @@ impl<S: Store> Services<S> {
         };
         let chain = self.authority_chain(&authority).await?;
         Ok(Issued { record, chain, private_key_pkcs8, replayed: false })
+    }
+
+    /// The certificate the caller already obtained with `idempotency_key`, answered again (without its key).
+    async fn replay(&self, ctx: &Ctx, idempotency_key: &str) -> Result<Option<Issued>> {
+        let Some(record) = self.store.certificate_by_idempotency_key(&ctx.caller.principal, idempotency_key).await?
+        else {
+            return Ok(None);
+        };
+        let chain = self.chain_of(&record).await?;
+        Ok(Some(Issued { record, chain, private_key_pkcs8: None, replayed: true }))
     }
 
     async fn chain_of(&self, record: &CertificateRecord) -> Result<Vec<Vec<u8>>> {
