@@ -190,6 +190,58 @@ async fn kill_9_during_first_start_then_restart_yields_a_working_server() {
     }
 }
 
+/// Every certificate answered with 201 is in the store after a `kill -9` in the middle of a burst of issuance
+/// (group commit answers only after the transaction holding the certificate has committed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_issuance_loses_no_acknowledged_certificate() {
+    for (name, db) in backends().await {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let mut server = Server::start(&dir, &db).await;
+        let token = std::fs::read_to_string(dir.join("admin.token")).unwrap().trim().to_owned();
+        let stop = Instant::now() + Duration::from_millis(1500);
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let (url, token) = (server.url.clone(), token.clone());
+                tokio::spawn(async move {
+                    let client = certwright_testkit::http_client();
+                    let mut acknowledged = Vec::new();
+                    for i in 0.. {
+                        let body = serde_json::json!({ "ra_profile": "default",
+                            "common_name": format!("w{w}-{i}.example.com") });
+                        let sent = client.post(format!("{url}/v1/certificates")).bearer_auth(&token).json(&body).send();
+                        let Ok(r) = sent.await else { break };
+                        if r.status() != 201 {
+                            break;
+                        }
+                        let Ok(v) = r.json::<serde_json::Value>().await else { break };
+                        acknowledged.push(v["id"].as_str().unwrap().to_owned());
+                    }
+                    acknowledged
+                })
+            })
+            .collect();
+        tokio::time::sleep_until((stop).into()).await;
+        server.child.kill().unwrap(); // SIGKILL, while requests are in flight
+        server.child.wait().unwrap();
+        let mut acknowledged = Vec::new();
+        for w in workers {
+            acknowledged.extend(w.await.unwrap());
+        }
+        assert!(acknowledged.len() > 8, "{name}: only {} certificates issued before the kill", acknowledged.len());
+        let server = Server::start(&dir, &db).await;
+        let client = certwright_testkit::http_client();
+        for id in &acknowledged {
+            let r =
+                client.get(format!("{}/v1/certificates/{id}", server.url)).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{name}: acknowledged certificate {id} is gone after kill -9");
+        }
+        let audit = run(&dir, &["audit", "verify"], &db);
+        assert!(audit.status.success(), "{name}: audit chain after kill -9: {}", text(&audit.stdout));
+        server.terminate();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_commands_and_audit_verify_names_the_tampered_row() {
     for (name, db) in backends().await {

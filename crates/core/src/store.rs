@@ -8,7 +8,7 @@ use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewKey, RaProfi
 use crate::clock::EpochSeconds;
 use crate::inventory::{CertificateMetadata, InventoryOrder, InventoryPage};
 use crate::page::{Listed, Page};
-use crate::Result;
+use crate::{CoreError, Result};
 use std::future::Future;
 use uuid::Uuid;
 
@@ -153,8 +153,18 @@ pub trait StoreTx: Send {
     /// Stores an RA profile; returns its id. A name already taken fails with `ra_profile.name_taken`.
     fn insert_ra_profile(&mut self, profile: &RaProfile) -> impl Future<Output = Result<i64>> + Send;
 
-    /// Stores a certificate (its `id` is ignored); returns its id.
-    fn insert_certificate(&mut self, cert: &CertificateRecord) -> impl Future<Output = Result<i64>> + Send;
+    /// Stores certificates (their `id`s are ignored); returns their ids, in order.
+    fn insert_certificates(&mut self, certs: &[&CertificateRecord]) -> impl Future<Output = Result<Vec<i64>>> + Send;
+
+    /// Stores one certificate (its `id` is ignored); returns its id.
+    fn insert_certificate(&mut self, cert: &CertificateRecord) -> impl Future<Output = Result<i64>> + Send {
+        async move {
+            let ids = self.insert_certificates(&[cert]).await?;
+            ids.first()
+                .copied()
+                .ok_or_else(|| CoreError::Storage("the stored certificate's id did not come back".to_owned()))
+        }
+    }
 
     /// Records a fact about the installation once; `false` when the key is already set (nothing changes).
     fn insert_meta(&mut self, key: &str, value: &str) -> impl Future<Output = Result<bool>> + Send;

@@ -381,74 +381,124 @@ fn search_names(c: &CertificateRecord, sans_json: &str) -> String {
     format!("{} {sans_json}", c.common_name.as_deref().unwrap_or_default()).to_lowercase()
 }
 
-pub(crate) async fn insert_certificate(
+/// Certificates per multi-row `INSERT`: well inside both engines' bound-parameter limits.
+const CERTIFICATES_PER_INSERT: usize = 64;
+
+/// Stores `certs` with a few multi-row statements (not a few per certificate) and returns their ids in order:
+/// a batch of certificates costs about what one does.
+pub(crate) async fn insert_certificates(
     conn: &mut AnyConnection,
     backend: Backend,
     node: &str,
-    c: &CertificateRecord,
-) -> Result<i64> {
-    let sans = serde_json::Value::from(c.sans.clone()).to_string();
-    let names = search_names(c, &sans);
-    let (extra_column, extra_value) = match backend {
-        Backend::Postgres => (", search_names", ", $24"),
-        Backend::Sqlite => ("", ""),
+    certs: &[&CertificateRecord],
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(certs.len());
+    for chunk in certs.chunks(CERTIFICATES_PER_INSERT) {
+        ids.extend(insert_certificate_rows(conn, backend, chunk).await?);
+    }
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    sqlx::query(
+        "INSERT INTO inventory_counts (node, certificates) VALUES ($1, $2) \
+         ON CONFLICT (node) DO UPDATE SET certificates = inventory_counts.certificates + $2",
+    )
+    .bind(node)
+    .bind(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+    .execute(&mut *conn)
+    .await
+    .map_err(storage)?;
+    let labels: Vec<(i64, &str, &str)> = certs
+        .iter()
+        .zip(&ids)
+        .flat_map(|(c, id)| c.metadata.labels.iter().map(move |(k, v)| (*id, k.as_str(), v.as_str())))
+        .collect();
+    for chunk in labels.chunks(CERTIFICATES_PER_INSERT * 4) {
+        let sql = format!(
+            "INSERT INTO certificate_labels (certificate_id, key, value) VALUES {}",
+            crate::sql::values_placeholders(chunk.len(), 3)
+        );
+        let q = chunk.iter().fold(sqlx::query(&sql), |q, (id, k, v)| q.bind(*id).bind(*k).bind(*v));
+        q.execute(&mut *conn).await.map_err(storage)?;
+    }
+    Ok(ids)
+}
+
+/// One multi-row `INSERT` of certificates (and, on SQLite, of their rows in the name index).
+async fn insert_certificate_rows(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    certs: &[&CertificateRecord],
+) -> Result<Vec<i64>> {
+    let columns = match backend {
+        Backend::Postgres => 24,
+        Backend::Sqlite => 23,
     };
+    let extra_column = if backend == Backend::Postgres { ", search_names" } else { "" };
     let sql = format!(
         "INSERT INTO certificates (uuid, serial, issuer, subject, common_name, sans, not_before, not_after, \
          key_algorithm, signature_algorithm, fingerprint, state, origin, authority_id, ra_profile_id, key_id, der, \
          idempotency_key, created_by, created_at, owner, labels, custom_attributes{extra_column}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-         $23{extra_value}) RETURNING id"
+         VALUES {} RETURNING id, uuid",
+        crate::sql::values_placeholders(certs.len(), columns)
     );
-    let mut q = sqlx::query(&sql)
-        .bind(c.uuid.to_string())
-        .bind(c.serial.as_str())
-        .bind(c.issuer.as_str())
-        .bind(c.subject.as_str())
-        .bind(c.common_name.as_deref())
-        .bind(sans)
-        .bind(c.not_before)
-        .bind(c.not_after)
-        .bind(c.key_algorithm.as_str())
-        .bind(c.signature_algorithm.as_str())
-        .bind(c.fingerprint.as_str())
-        .bind(c.state.as_str())
-        .bind(c.origin.as_str())
-        .bind(c.authority_id)
-        .bind(c.ra_profile_id)
-        .bind(c.key_id)
-        .bind(c.der.as_slice())
-        .bind(c.idempotency_key.as_deref())
-        .bind(c.created_by.as_str())
-        .bind(c.created_at)
-        .bind(c.metadata.owner.as_deref())
-        .bind(c.metadata.labels_json())
-        .bind(c.metadata.custom_attributes_json());
-    if backend == Backend::Postgres {
-        q = q.bind(names.clone());
+    let mut names = Vec::with_capacity(certs.len());
+    let mut q = sqlx::query(&sql);
+    for c in certs {
+        let sans = serde_json::Value::from(c.sans.clone()).to_string();
+        let name = search_names(c, &sans);
+        q = q
+            .bind(c.uuid.to_string())
+            .bind(c.serial.as_str())
+            .bind(c.issuer.as_str())
+            .bind(c.subject.as_str())
+            .bind(c.common_name.as_deref())
+            .bind(sans)
+            .bind(c.not_before)
+            .bind(c.not_after)
+            .bind(c.key_algorithm.as_str())
+            .bind(c.signature_algorithm.as_str())
+            .bind(c.fingerprint.as_str())
+            .bind(c.state.as_str())
+            .bind(c.origin.as_str())
+            .bind(c.authority_id)
+            .bind(c.ra_profile_id)
+            .bind(c.key_id)
+            .bind(c.der.as_slice())
+            .bind(c.idempotency_key.as_deref())
+            .bind(c.created_by.as_str())
+            .bind(c.created_at)
+            .bind(c.metadata.owner.as_deref())
+            .bind(c.metadata.labels_json())
+            .bind(c.metadata.custom_attributes_json());
+        if backend == Backend::Postgres {
+            q = q.bind(name.clone());
+        }
+        names.push(name);
     }
-    let id = returning_id(q, &mut *conn).await.map_err(unique_or_storage(
+    let rows = q.fetch_all(&mut *conn).await.map_err(unique_or_storage(
         "certificate.duplicate",
         "a certificate with this issuer and serial, or this idempotency key, already exists".to_owned(),
     ))?;
-    sqlx::query(
-        "INSERT INTO inventory_counts (node, certificates) VALUES ($1, 1) \
-         ON CONFLICT (node) DO UPDATE SET certificates = inventory_counts.certificates + 1",
-    )
-    .bind(node)
-    .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
-    if backend == Backend::Sqlite {
-        sqlx::query("INSERT INTO certificate_names (rowid, names) VALUES ($1, $2)")
-            .bind(id)
-            .bind(names)
-            .execute(&mut *conn)
-            .await
-            .map_err(storage)?;
+    // RETURNING gives no order guarantee: match the ids back by uuid.
+    let mut by_uuid = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        by_uuid.insert(uuid(row, "uuid")?, get::<i64>(row, "id")?);
     }
-    insert_labels(conn, id, &c.metadata).await?;
-    Ok(id)
+    let ids = certs
+        .iter()
+        .map(|c| by_uuid.get(&c.uuid).copied())
+        .collect::<Option<Vec<i64>>>()
+        .ok_or_else(|| CoreError::Storage("a stored certificate's id did not come back".to_owned()))?;
+    if backend == Backend::Sqlite {
+        let sql = format!(
+            "INSERT INTO certificate_names (rowid, names) VALUES {}",
+            crate::sql::values_placeholders(ids.len(), 2)
+        );
+        let q = ids.iter().zip(names).fold(sqlx::query(&sql), |q, (id, name)| q.bind(*id).bind(name));
+        q.execute(&mut *conn).await.map_err(storage)?;
+    }
+    Ok(ids)
 }
 
 async fn insert_labels(conn: &mut AnyConnection, id: i64, m: &CertificateMetadata) -> Result<()> {

@@ -58,9 +58,34 @@ pub(crate) fn storage(e: sqlx::Error) -> CoreError {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite admits one writer at a time; queueing writers here, in order, is fairer and faster than letting
-    /// them poll SQLite's busy handler.
-    writer: Option<Arc<Mutex<()>>>,
+    /// SQLite's one writer (`None` on PostgreSQL, where transactions come from `pool`).
+    writer: Option<SqliteWriter>,
+}
+
+/// SQLite admits one writer at a time; queueing writers for their turn, in order, is fairer and faster than
+/// letting them poll SQLite's busy handler. Transactions run on a connection of their own.
+#[derive(Debug, Clone)]
+struct SqliteWriter {
+    turn: Arc<Mutex<()>>,
+    pool: AnyPool,
+}
+
+/// A pool of SQLite connections set up for this store: WAL, foreign keys, no automatic checkpoints (see
+/// [`checkpoint_in_background`]).
+fn sqlite_pool(connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).max_connections(connections).after_connect(
+        |conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY; \
+                     PRAGMA wal_autocheckpoint = 0;",
+                )
+                .await
+                .map(|_| ())
+            })
+        },
+    )
 }
 
 impl SqlStore {
@@ -88,29 +113,26 @@ impl SqlStore {
     pub async fn connect_unmigrated(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let pool = match backend {
+        let opened = |e: sqlx::Error| CoreError::Storage(format!("cannot open the database: {e}"));
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
-                options
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                             PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
-                            )
-                            .await
-                            .map(|_| ())
-                        })
-                    })
+                let pool = sqlite_pool(8).connect(url).await.map_err(opened)?;
+                // Every write goes through one connection, whose page cache therefore stays warm.
+                let write_pool = sqlite_pool(1).connect(url).await.map_err(opened)?;
+                let writer = SqliteWriter { turn: Arc::new(Mutex::new(())), pool: write_pool };
+                tokio::spawn(checkpoint_in_background(pool.clone(), writer.clone()));
+                (pool, Some(writer))
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(10))
+                    .max_connections(16)
                     .connect(url)
                     .await
+                    .map_err(opened)?;
+                (pool, None)
             }
-            Backend::Postgres => options.max_connections(16).connect(url).await,
-        }
-        .map_err(|e| CoreError::Storage(format!("cannot open the database: {e}")))?;
-        let writer = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        };
         Ok(Self { pool, backend, writer })
     }
 
@@ -121,6 +143,9 @@ impl SqlStore {
 
     /// Closes every pooled connection (checkpointing SQLite's WAL).
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.pool.close().await;
+        }
         self.pool.close().await;
     }
 
@@ -151,11 +176,11 @@ impl Store for SqlStore {
     type Tx = SqlTx;
 
     async fn begin(&self) -> Result<SqlTx> {
-        let turn = match &self.writer {
-            Some(w) => Some(w.clone().lock_owned().await),
-            None => None,
+        let (turn, pool) = match &self.writer {
+            Some(w) => (Some(w.turn.clone().lock_owned().await), &w.pool),
+            None => (None, &self.pool),
         };
-        let tx = self.pool.begin().await.map_err(storage)?;
+        let tx = pool.begin().await.map_err(storage)?;
         Ok(SqlTx::new(tx, self.backend, turn))
     }
 
@@ -333,4 +358,56 @@ impl Store for SqlStore {
             .map(rows::event)
             .collect()
     }
+}
+
+/// Folds SQLite's write-ahead log into the database file in the background, so that no committing writer pays
+/// for a whole checkpoint (connections run with `wal_autocheckpoint = 0`).
+///
+/// A passive checkpoint runs beside readers and writers, but under steady writes it never reaches the end of
+/// the log, and the log starts over only after a checkpoint that does. So once the log holds more than
+/// [`WAL_FINISH_PAGES`], the checkpoint is finished while holding the writers' turn: it has only the pages
+/// written since the last passive pass left to copy, so writers wait a few milliseconds, and the next one
+/// starts the log over. Ends when the pool is closed.
+async fn checkpoint_in_background(pool: AnyPool, writer: SqliteWriter) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        tick.tick().await;
+        let result = match checkpoint(&pool).await {
+            Ok(pages) if pages > WAL_FINISH_PAGES => {
+                let _turn = writer.turn.lock().await;
+                checkpoint(&pool).await
+            }
+            other => other,
+        };
+        if let Err(e) = result {
+            if !pool.is_closed() {
+                tracing::warn!(error = %e, "background WAL checkpoint failed");
+            }
+        }
+    }
+}
+
+/// One passive checkpoint; returns how many pages the log holds.
+async fn checkpoint(pool: &AnyPool) -> std::result::Result<i64, sqlx::Error> {
+    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await.and_then(|row| row.try_get::<i64, _>(1))
+}
+
+/// Pages of write-ahead log (4 KiB each) beyond which the background checkpoint finishes and the log restarts.
+const WAL_FINISH_PAGES: i64 = 4_096;
+
+/// The `($1, $2), ($3, $4)` list of a multi-row `INSERT` of `rows` rows of `columns` values each.
+pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=columns {
+            if c > 1 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * columns + c));
+        }
+        sql.push(')');
+    }
+    sql
 }

@@ -47,16 +47,10 @@ const EVENTS_PER_INSERT: usize = 128;
 
 /// `INSERT INTO events … VALUES (…), (…)` for `rows` events.
 fn insert_events_sql(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|r| {
-            let params: Vec<String> = (1..=14).map(|c| format!("${}", r * 14 + c)).collect();
-            format!("({})", params.join(", "))
-        })
-        .collect();
     format!(
         "INSERT INTO events (uuid, chain, seq, time, actor, actor_token, action, object_type, object_id, \
          result, request_id, details, prev_hash, hash) VALUES {}",
-        values.join(", ")
+        crate::sql::values_placeholders(rows, 14)
     )
 }
 
@@ -275,9 +269,9 @@ impl StoreTx for SqlTx {
         crate::pki::insert_ra_profile(&mut self.tx, profile).await
     }
 
-    async fn insert_certificate(&mut self, cert: &CertificateRecord) -> Result<i64> {
-        crate::pki::insert_certificate(&mut self.tx, self.backend, self.chain.as_deref().unwrap_or("unlocked"), cert)
-            .await
+    async fn insert_certificates(&mut self, certs: &[&CertificateRecord]) -> Result<Vec<i64>> {
+        let node = self.chain.as_deref().unwrap_or("unlocked");
+        crate::pki::insert_certificates(&mut self.tx, self.backend, node, certs).await
     }
 
     async fn insert_meta(&mut self, key: &str, value: &str) -> Result<bool> {

@@ -304,9 +304,11 @@ mod cases {
         use certwright_core::ca::{CertificateFilter, CertificateRecord, Origin};
         use certwright_core::inventory::{CertificateMetadata, InventoryOrder};
         // 120 records stored with their labels: `tier` on every other one (common: checked row by row), `rare` on
-        // one (looked up first), owners on every third.
+        // one (looked up first), owners on every third. They are stored in one call, which takes several
+        // multi-row statements.
         let mut tx = f.svc.store().begin().await.unwrap();
         tx.lock_chain("test-node").await.unwrap();
+        let mut records = Vec::new();
         for i in 0..120i64 {
             let mut labels = std::collections::BTreeMap::new();
             if i % 2 == 0 {
@@ -343,10 +345,16 @@ mod cases {
                     ..Default::default()
                 },
             };
-            tx.insert_certificate(&record).await.unwrap();
+            records.push(record);
         }
+        let ids = tx.insert_certificates(&records.iter().collect::<Vec<_>>()).await.unwrap();
         tx.commit().await.unwrap();
         let store = f.svc.store();
+        assert_eq!(ids.len(), 120);
+        for (record, id) in records.iter().zip(&ids).step_by(17) {
+            let stored = store.certificate(record.uuid).await.unwrap().unwrap();
+            assert_eq!((stored.id, &stored.serial), (*id, &record.serial), "ids come back in the order given");
+        }
         let list = |label: (&str, &str), owner: Option<&str>| {
             let filter = CertificateFilter {
                 label: Some((label.0.to_owned(), label.1.to_owned())),

@@ -123,24 +123,37 @@ impl<S: Store> Drain<S> {
 
     /// Stores every write and its event in one transaction, the events chained in order.
     async fn write(&self, writes: &[&CertificateWrite]) -> Result<Vec<CertificateRecord>> {
+        let started = std::time::Instant::now();
         let mut tx = self.store.begin().await?;
         let mut head: ChainHead = tx.lock_chain(&self.chain).await?;
         let mut records = Vec::with_capacity(writes.len());
-        let mut events = Vec::with_capacity(writes.len());
-        let now = self.clock.now();
         for w in writes {
             let mut record = w.record.clone();
             if let Some(key) = &w.key {
                 record.key_id = Some(tx.insert_key(key).await?);
             }
-            record.id = tx.insert_certificate(&record).await?;
+            records.push(record);
+        }
+        let ids = tx.insert_certificates(&records.iter().collect::<Vec<_>>()).await?;
+        let now = self.clock.now();
+        let mut events = Vec::with_capacity(writes.len());
+        for ((w, record), id) in writes.iter().zip(&mut records).zip(ids) {
+            record.id = id;
             let event = Event::chained(&head, &w.ctx, now, w.draft.clone());
             head = ChainHead { chain: event.chain.clone(), seq: event.seq, hash: event.hash.clone() };
             events.push(event);
-            records.push(record);
         }
+        let stored = started.elapsed();
         tx.append_events(&events).await?;
+        let chained = started.elapsed();
         tx.commit().await?;
+        tracing::debug!(
+            certificates = writes.len(),
+            stored_us = stored.as_micros() as u64,
+            chained_us = chained.as_micros() as u64,
+            committed_us = started.elapsed().as_micros() as u64,
+            "certificate batch committed"
+        );
         Ok(records)
     }
 }
