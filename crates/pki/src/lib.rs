@@ -5,17 +5,20 @@
 pub mod alg;
 mod asn1;
 pub mod cert;
+pub mod crl;
 pub mod crmf;
 pub mod csr;
 pub mod digest;
 pub mod envelope;
 pub mod key;
 pub mod names;
+pub mod ocsp;
 pub mod pem;
 pub mod pkcs12;
 pub mod pkcs7;
 pub mod pkcs8;
 pub mod random;
+pub mod revocation;
 pub mod validate;
 
 /// Errors of the pure cryptographic layer.
