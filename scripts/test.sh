@@ -11,6 +11,7 @@ needs=(
   "openssl:openssl"
   "curl:curl"
   "pg_isready:postgresql-client"
+  "nginx:nginx-light"
 )
 missing=()
 for pair in "${needs[@]}"; do

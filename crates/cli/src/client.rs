@@ -216,6 +216,36 @@ pub enum CertCommand {
         #[arg(long)]
         attributes: Option<String>,
     },
+    /// Revoke a certificate: by id, or by --authority and --serial.
+    Revoke {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Certificate id.
+        #[arg(required_unless_present = "serial")]
+        id: Option<String>,
+        /// Issuing authority (id or name), with --serial.
+        #[arg(long, requires = "serial")]
+        authority: Option<String>,
+        /// Serial number in hex, with --authority.
+        #[arg(long, requires = "authority", conflicts_with = "id")]
+        serial: Option<String>,
+        /// unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation,
+        /// certificateHold, privilegeWithdrawn or aACompromise.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        /// When the key was compromised: RFC 3339 or epoch seconds.
+        #[arg(long)]
+        invalidity_date: Option<String>,
+        /// Destroy the server-held private key too.
+        #[arg(long)]
+        destroy_key: bool,
+    },
+    /// Lift a certificateHold.
+    ReleaseHold {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+    },
     /// Show one certificate with its chain.
     Show {
         #[command(flatten)]
@@ -257,6 +287,40 @@ pub enum CertCommand {
         /// Password of an encrypted --key.
         #[arg(long, env = "CERTWRIGHT_IMPORT_KEY_PASSWORD", hide_env_values = true, requires = "key")]
         key_password: Option<String>,
+    },
+}
+
+/// CRLs of a running server's authorities.
+#[derive(Debug, Subcommand)]
+pub enum CrlCommand {
+    /// Download an authority's current CRL (PEM by default): the full one, the delta, or one partition.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Authority id or name.
+        authority: String,
+        #[arg(long, conflicts_with = "partition")]
+        delta: bool,
+        #[arg(long)]
+        partition: Option<u32>,
+        /// Write DER instead of PEM.
+        #[arg(long)]
+        der: bool,
+        /// Write here; the default is standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List an authority's current CRLs (number, dates, entries, URL).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        authority: String,
+    },
+    /// Sign every CRL of an authority now.
+    Generate {
+        #[command(flatten)]
+        client: ClientArgs,
+        authority: String,
     },
 }
 
@@ -400,6 +464,24 @@ pub async fn cert(defaults: &Defaults, cmd: &CertCommand) -> Result<ExitCode, St
             let body = update_patch(owner.as_deref(), *clear_owner, labels, remove_labels, attributes.as_deref())?;
             print(&c.send(c.http.patch(c.url(&format!("/v1/certificates/{id}"))).json(&body)).await?);
         }
+        CertCommand::Revoke { client, id, authority, serial, reason, invalidity_date, destroy_key } => {
+            let c = Client::new(client, defaults)?;
+            let mut body = json!({ "reason": reason, "invalidity_date": invalidity_date, "destroy_key": destroy_key });
+            let url = match (id, authority, serial) {
+                (Some(id), _, _) => c.url(&format!("/v1/certificates/{id}/revoke")),
+                (None, Some(a), Some(s)) => {
+                    body["authority"] = json!(a);
+                    body["serial"] = json!(s);
+                    c.url("/v1/revocations")
+                }
+                _ => return Err("give a certificate id, or --authority and --serial".to_owned()),
+            };
+            print(&c.send(c.http.post(url).json(&body)).await?);
+        }
+        CertCommand::ReleaseHold { client, id } => {
+            let c = Client::new(client, defaults)?;
+            print(&c.send(c.http.post(c.url(&format!("/v1/certificates/{id}/release-hold")))).await?);
+        }
         CertCommand::Show { client, id } => {
             let c = Client::new(client, defaults)?;
             print(&c.send(c.http.get(c.url(&format!("/v1/certificates/{id}")))).await?);
@@ -453,6 +535,49 @@ pub async fn cert(defaults: &Defaults, cmd: &CertCommand) -> Result<ExitCode, St
                 "private_key": key.as_deref().map(encoded).transpose()?, "private_key_password": key_password,
             });
             print(&c.send(c.http.post(c.url("/v1/certificates/import")).json(&body)).await?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The id of an authority given by id or name.
+async fn authority_id(c: &Client, reference: &str) -> Result<String, String> {
+    let all = c.send(c.http.get(c.url("/v1/authorities"))).await?;
+    all.get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|a| a.get("id").and_then(Value::as_str) == Some(reference) || a.get("name").and_then(Value::as_str) == Some(reference))
+        .and_then(|a| a.get("id").and_then(Value::as_str).map(str::to_owned))
+        .ok_or_else(|| format!("no authority has the id or name '{reference}'"))
+}
+
+pub async fn crl(defaults: &Defaults, cmd: &CrlCommand) -> Result<ExitCode, String> {
+    match cmd {
+        CrlCommand::Show { client, authority, delta, partition, der, out } => {
+            let c = Client::new(client, defaults)?;
+            let id = authority_id(&c, authority).await?;
+            let path = match (delta, partition) {
+                (true, _) => format!("/crl/{id}-delta.crl"),
+                (false, Some(n)) => format!("/crl/{id}/{n}.crl"),
+                (false, None) => format!("/crl/{id}.crl"),
+            };
+            let bytes = c.fetch(c.http.get(c.url(&path))).await?;
+            let bytes = if *der { bytes } else { certwright_pki::pem::encode("X509 CRL", &bytes).into_bytes() };
+            match out {
+                Some(path) => std::fs::write(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                None => std::io::Write::write_all(&mut std::io::stdout(), &bytes).map_err(|e| e.to_string())?,
+            }
+        }
+        CrlCommand::List { client, authority } => {
+            let c = Client::new(client, defaults)?;
+            let id = authority_id(&c, authority).await?;
+            print(&c.send(c.http.get(c.url(&format!("/v1/authorities/{id}/crls")))).await?);
+        }
+        CrlCommand::Generate { client, authority } => {
+            let c = Client::new(client, defaults)?;
+            let id = authority_id(&c, authority).await?;
+            print(&c.send(c.http.post(c.url(&format!("/v1/authorities/{id}/crls")))).await?);
         }
     }
     Ok(ExitCode::SUCCESS)

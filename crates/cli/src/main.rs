@@ -38,9 +38,12 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Certificates of a running server: issue, list, show.
+    /// Certificates of a running server: issue, list, show, revoke.
     #[command(subcommand)]
     Cert(client::CertCommand),
+    /// CRLs of a running server's authorities: show, list, generate.
+    #[command(subcommand)]
+    Crl(client::CrlCommand),
     /// Certificate authorities of a running server: list, create.
     #[command(subcommand)]
     Ca(client::CaCommand),
@@ -297,6 +300,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Token(cmd) => client::token(&client_defaults(&cli), cmd).await,
         Command::Cert(cmd) => client::cert(&client_defaults(&cli), cmd).await,
         Command::Ca(cmd) => client::ca(&client_defaults(&cli), cmd).await,
+        Command::Crl(cmd) => client::crl(&client_defaults(&cli), cmd).await,
     }
 }
 

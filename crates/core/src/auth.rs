@@ -55,6 +55,7 @@ impl Role {
             Permission::ManageAuthorities => self == Role::Admin,
             Permission::IssueCertificates => matches!(self, Role::Admin | Role::Operator | Role::Requester),
             Permission::ReadInventory => true,
+            Permission::RevokeCertificates => matches!(self, Role::Admin | Role::Operator),
         }
     }
 }
@@ -75,6 +76,8 @@ pub enum Permission {
     IssueCertificates,
     /// Read authorities, RA profiles and the certificate inventory.
     ReadInventory,
+    /// Revoke certificates and lift certificate holds.
+    RevokeCertificates,
 }
 
 impl Permission {
@@ -87,6 +90,7 @@ impl Permission {
             Permission::ManageAuthorities => "manage certificate authorities and RA profiles",
             Permission::IssueCertificates => "request certificates",
             Permission::ReadInventory => "read the certificate inventory",
+            Permission::RevokeCertificates => "revoke certificates",
         }
     }
 }

@@ -54,7 +54,12 @@ pub struct Authority {
     pub not_before: EpochSeconds,
     pub not_after: EpochSeconds,
     pub created_at: EpochSeconds,
+    /// How many CRL partitions its certificates are spread over (fixed: it is written into their CDP URLs).
+    pub crl_partitions: u32,
 }
+
+/// CRL partitions of a new authority.
+pub const DEFAULT_CRL_PARTITIONS: u32 = 4;
 
 /// A private key sealed under the master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -520,6 +525,8 @@ pub enum ValidationStatus {
     /// Valid, but inside the renewal window.
     Expiring,
     Expired,
+    /// Revoked by its authority (a lifted hold counts as not revoked).
+    Revoked,
 }
 
 impl ValidationStatus {
@@ -529,17 +536,27 @@ impl ValidationStatus {
             ValidationStatus::Valid => "valid",
             ValidationStatus::Expiring => "expiring",
             ValidationStatus::Expired => "expired",
+            ValidationStatus::Revoked => "revoked",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Inactive, Self::Valid, Self::Expiring, Self::Expired].into_iter().find(|v| v.as_str() == s)
+        [Self::Inactive, Self::Valid, Self::Expiring, Self::Expired, Self::Revoked].into_iter().find(|v| v.as_str() == s)
     }
 
     /// Narrows `filter` to certificates with this status at `now`, with the renewal window `window_days`.
     pub fn restrict(self, filter: &mut CertificateFilter, now: EpochSeconds, window_days: u32) {
         let horizon = now + i64::from(window_days) * 86_400;
+        // A revoked certificate has that status whatever its dates.
+        if self == ValidationStatus::Revoked {
+            filter.state = Some("revoked".to_owned());
+            return;
+        }
+        if filter.state.is_none() {
+            filter.state = Some("issued".to_owned());
+        }
         match self {
+            ValidationStatus::Revoked => {}
             ValidationStatus::Inactive => filter.starts_after = Some(now),
             ValidationStatus::Valid => {
                 filter.starts_at_or_before = Some(now);
@@ -558,7 +575,9 @@ impl ValidationStatus {
 impl CertificateRecord {
     /// The certificate's status at `now`, with a renewal window of `window_days`.
     pub fn validation_status(&self, now: EpochSeconds, window_days: u32) -> ValidationStatus {
-        if now < self.not_before {
+        if self.state == "revoked" {
+            ValidationStatus::Revoked
+        } else if now < self.not_before {
             ValidationStatus::Inactive
         } else if now >= self.not_after {
             ValidationStatus::Expired

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod error;
 pub mod inventory;
 pub mod page;
+pub mod revocation;
 pub mod services;
 pub mod store;
 pub mod vault;

@@ -8,6 +8,7 @@ use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewKey, RaProfi
 use crate::clock::EpochSeconds;
 use crate::inventory::{CertificateMetadata, InventoryOrder, InventoryPage};
 use crate::page::{Listed, Page};
+use crate::revocation::{CrlKind, EntrySelection, OcspResponderRecord, Revocation, RevokedEntry, StoredCrl};
 use crate::{CoreError, Result};
 use std::future::Future;
 use uuid::Uuid;
@@ -84,6 +85,35 @@ pub trait Store: Send + Sync + Clone + 'static {
 
     /// A certificate of the inventory.
     fn certificate(&self, uuid: Uuid) -> impl Future<Output = Result<Option<CertificateRecord>>> + Send;
+
+    /// The inventory certificate an authority issued with this serial (lower-case hex).
+    fn certificate_by_serial(
+        &self,
+        authority: &Authority,
+        serial: &str,
+    ) -> impl Future<Output = Result<Option<CertificateRecord>>> + Send;
+
+    /// The revocation of a serial by an authority, lifted or not.
+    fn revocation(&self, authority_id: i64, serial: &str) -> impl Future<Output = Result<Option<Revocation>>> + Send;
+
+    /// The revoked serials a CRL of `authority_id` lists, in serial order.
+    fn revoked_entries(
+        &self,
+        authority_id: i64,
+        selection: EntrySelection,
+    ) -> impl Future<Output = Result<Vec<RevokedEntry>>> + Send;
+
+    /// `(authority id, serial)` of every revocation changed at or after `since` (for caches of OCSP answers).
+    fn revocations_changed_since(
+        &self,
+        since: EpochSeconds,
+    ) -> impl Future<Output = Result<Vec<(i64, String)>>> + Send;
+
+    /// The current CRL of a kind.
+    fn crl(&self, authority_id: i64, kind: CrlKind) -> impl Future<Output = Result<Option<StoredCrl>>> + Send;
+
+    /// An authority's delegated OCSP responder.
+    fn ocsp_responder(&self, authority_id: i64) -> impl Future<Output = Result<Option<OcspResponderRecord>>> + Send;
 
     /// The certificate a caller already obtained with this idempotency key.
     fn certificate_by_idempotency_key(
@@ -184,6 +214,34 @@ pub trait StoreTx: Send {
 
     /// A certificate, locked against concurrent changes until the transaction ends.
     fn certificate_for_update(&mut self, uuid: Uuid) -> impl Future<Output = Result<Option<CertificateRecord>>> + Send;
+
+    /// Records a revocation; a serial already revoked by the authority fails with `certificate.already_revoked`.
+    fn insert_revocation(&mut self, revocation: &Revocation) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Replaces a revocation's reason, dates and release (by id).
+    fn update_revocation(&mut self, revocation: &Revocation) -> impl Future<Output = Result<()>> + Send;
+
+    /// The revocation of a serial, locked against concurrent changes until the transaction ends.
+    fn revocation_for_update(
+        &mut self,
+        authority_id: i64,
+        serial: &str,
+    ) -> impl Future<Output = Result<Option<Revocation>>> + Send;
+
+    /// Sets a certificate's state (by id).
+    fn set_certificate_state(&mut self, id: i64, state: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Destroys a managed key: its sealed bytes are erased and `destroyed_at` set. `false` when already gone.
+    fn destroy_key(&mut self, id: i64, at: EpochSeconds) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Takes the authority's next CRL number.
+    fn next_crl_number(&mut self, authority_id: i64) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Stores a CRL in place of the previous one of its kind.
+    fn put_crl(&mut self, crl: &StoredCrl) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores an authority's delegated OCSP responder in place of the previous one.
+    fn put_ocsp_responder(&mut self, responder: &OcspResponderRecord) -> impl Future<Output = Result<()>> + Send;
 
     /// Replaces a certificate's owner, labels and custom attributes (by id).
     fn update_certificate_metadata(

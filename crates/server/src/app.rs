@@ -1,7 +1,7 @@
 //! Router assembly, cross-cutting middleware (request ids, body limit, access log) and the listeners with
 //! graceful shutdown.
 
-use crate::api::{authorities, certificates, events, health, oauth, tokens};
+use crate::api::{authorities, certificates, events, health, oauth, revocation, tokens};
 use crate::config::Config;
 use crate::extract::RequestId;
 use crate::openapi::ApiDoc;
@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,13 +23,17 @@ use utoipa_swagger_ui::SwaggerUi;
 /// Header carrying the request id, in both directions.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Routes every listener serves without authentication: health probes and CA certificates (later OCSP and
-/// CRLs).
+/// Routes every listener serves without authentication: health probes, CA certificates, CRLs and the OCSP
+/// responder.
 fn public_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/ca/{file}", get(authorities::ca_certificate))
+        .route("/crl/{file}", get(revocation::crl_file))
+        .route("/crl/{authority}/{file}", get(revocation::crl_partition))
+        .route("/ocsp", post(revocation::ocsp_post))
+        .route("/ocsp/{*request}", get(revocation::ocsp_get))
 }
 
 /// The native API and its documentation. Routes are registered from the handlers' OpenAPI annotations, so
@@ -52,6 +56,11 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(certificates::import))
         .routes(routes!(certificates::export))
         .routes(routes!(certificates::pkcs12))
+        .routes(routes!(revocation::revoke))
+        .routes(routes!(revocation::release_hold))
+        .routes(routes!(revocation::revoke_by_serial))
+        .routes(routes!(revocation::revoke_authority))
+        .routes(routes!(revocation::list_crls, revocation::generate_crls))
         .split_for_parts();
     router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }
@@ -183,6 +192,13 @@ pub async fn start(
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let mut tasks =
         vec![tokio::spawn(serve_until(http, router(state.clone(), config, config.insecure_http), rx.clone(), grace))];
+    // CRLs signed ahead of time, on a schedule and after revocations.
+    let services = state.services.clone();
+    let mut stop = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        services.keep_crls_fresh(async move { while stop.changed().await.is_ok() && !*stop.borrow() {} }).await;
+        Ok(())
+    }));
     if let Some(https) = https {
         tasks.push(tokio::spawn(serve_until(https, router(state, config, true), rx, grace)));
     }

@@ -116,6 +116,15 @@ fn services(store: SqlStore, settings: &Settings, keyring: Arc<Keyring>) -> Serv
             node_id: settings.config.node_id.clone(),
             default_oauth_token_ttl: settings.config.oauth_token_ttl_seconds,
             public_http_url: Some(settings.config.public_http_url()),
+            crl: certwright_core::services::CrlSettings {
+                validity: settings.config.crl_validity_seconds,
+                refresh_interval: settings.config.crl_refresh_seconds,
+                ..Default::default()
+            },
+            ocsp: certwright_core::services::OcspSettings {
+                validity: settings.config.ocsp_validity_seconds,
+                delegated: settings.config.ocsp_responder == "delegated",
+            },
         },
     )
 }

@@ -52,6 +52,15 @@ pub struct Config {
     /// Extra names (`dns:…`, `ip:…`) the server's TLS certificate covers besides localhost and the loopback
     /// addresses.
     pub tls_names: Vec<String>,
+    /// nextUpdate − thisUpdate of every CRL, in seconds.
+    pub crl_validity_seconds: i64,
+    /// How often every CRL is signed again, in seconds (delta and partition CRLs also follow revocations).
+    pub crl_refresh_seconds: i64,
+    /// nextUpdate − thisUpdate of OCSP answers, in seconds; cached answers are signed again at half of it.
+    pub ocsp_validity_seconds: i64,
+    /// Who signs OCSP answers: `delegated` (a responder certificate per CA, issued and renewed by the server)
+    /// or `ca` (the CA key itself).
+    pub ocsp_responder: String,
 }
 
 impl Default for Config {
@@ -70,6 +79,10 @@ impl Default for Config {
             ca_key_algorithm: "ecdsa-p256".to_owned(),
             public_http_url: None,
             tls_names: Vec::new(),
+            crl_validity_seconds: 7 * 86_400,
+            crl_refresh_seconds: 3_600,
+            ocsp_validity_seconds: 4 * 3_600,
+            ocsp_responder: "delegated".to_owned(),
         }
     }
 }
@@ -207,6 +220,18 @@ impl Config {
         }
         if !(60..=86_400).contains(&self.oauth_token_ttl_seconds) {
             return invalid("oauth_token_ttl_seconds", "must be between 60 and 86400");
+        }
+        if !(600..=366 * 86_400).contains(&self.crl_validity_seconds) {
+            return invalid("crl_validity_seconds", "must be between 600 and 31622400");
+        }
+        if !(60..=self.crl_validity_seconds / 2).contains(&self.crl_refresh_seconds) {
+            return invalid("crl_refresh_seconds", "must be at least 60 and at most half of crl_validity_seconds");
+        }
+        if !(60..=7 * 86_400).contains(&self.ocsp_validity_seconds) {
+            return invalid("ocsp_validity_seconds", "must be between 60 and 604800");
+        }
+        if !matches!(self.ocsp_responder.as_str(), "delegated" | "ca") {
+            return invalid("ocsp_responder", "must be delegated or ca");
         }
         Ok(())
     }

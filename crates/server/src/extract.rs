@@ -103,6 +103,13 @@ impl Policy for IssueCertificates {
     const PERMISSION: Option<Permission> = Some(Permission::IssueCertificates);
 }
 
+/// Revoke certificates.
+#[derive(Debug)]
+pub struct RevokeCertificates;
+impl Policy for RevokeCertificates {
+    const PERMISSION: Option<Permission> = Some(Permission::RevokeCertificates);
+}
+
 /// Read authorities, profiles and the inventory.
 #[derive(Debug)]
 pub struct ReadInventory;

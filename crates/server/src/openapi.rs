@@ -9,7 +9,15 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "certwright", description = "Certificate lifecycle manager with a built-in private CA: native API."),
-    paths(health::healthz, health::readyz, crate::api::authorities::ca_certificate),
+    paths(
+        health::healthz,
+        health::readyz,
+        crate::api::authorities::ca_certificate,
+        crate::api::revocation::crl_file,
+        crate::api::revocation::crl_partition,
+        crate::api::revocation::ocsp_post,
+        crate::api::revocation::ocsp_get
+    ),
     components(schemas(Problem, List<tokens::TokenView>, List<oauth::OAuthClientView>, List<events::EventView>)),
     modifiers(&BearerAuth),
     tags(
@@ -17,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         (name = "access", description = "API tokens, OAuth2 clients and the client-credentials grant"),
         (name = "audit", description = "The hash-chained audit log"),
         (name = "pki", description = "Certificate authorities, RA profiles, issuance and the inventory"),
+        (name = "revocation", description = "Revocation, CRLs (full, delta, partitioned) and the OCSP responder"),
     )
 )]
 #[derive(Debug)]

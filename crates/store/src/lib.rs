@@ -5,6 +5,7 @@
 
 mod migrate;
 mod pki;
+mod revocation;
 mod rows;
 mod sql;
 pub mod testing;

@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_inventory_metadata.sql"),
         postgres: include_str!("../migrations/postgres/0005_inventory_metadata.sql"),
     },
+    Migration {
+        version: 6,
+        description: "revocation",
+        sqlite: include_str!("../migrations/sqlite/0006_revocation.sql"),
+        postgres: include_str!("../migrations/postgres/0006_revocation.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

@@ -14,7 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row};
 
 pub(crate) const AUTHORITY_SELECT: &str = "SELECT id, uuid, name, kind, parent_id, key_id, certificate, subject, \
-     key_identifier, not_before, not_after, created_at FROM authorities";
+     key_identifier, not_before, not_after, created_at, crl_partitions FROM authorities";
 pub(crate) const KEY_SELECT: &str = "SELECT id, uuid, algorithm, public_key, sealed, exportable, created_at FROM keys";
 pub(crate) const PROFILE_SELECT: &str =
     "SELECT id, uuid, name, authority_id, policy, enabled, created_at, updated_at FROM ra_profiles";
@@ -36,6 +36,7 @@ pub(crate) fn authority(row: &AnyRow) -> Result<Authority> {
         not_before: get(row, "not_before")?,
         not_after: get(row, "not_after")?,
         created_at: get(row, "created_at")?,
+        crl_partitions: u32::try_from(get::<i64>(row, "crl_partitions")?).unwrap_or(1).max(1),
     })
 }
 
@@ -309,7 +310,7 @@ pub(crate) async fn list_certificates(
     Ok(InventoryPage { items, total: u64::try_from(total).unwrap_or(0), next })
 }
 
-fn unique_or_storage(code: &'static str, what: String) -> impl FnOnce(sqlx::Error) -> CoreError {
+pub(crate) fn unique_or_storage(code: &'static str, what: String) -> impl FnOnce(sqlx::Error) -> CoreError {
     move |e| match e.as_database_error().map(|d| d.is_unique_violation()) {
         Some(true) => CoreError::Conflict { code, message: what },
         _ => storage(e),
@@ -340,7 +341,8 @@ pub(crate) async fn insert_key(conn: &mut AnyConnection, k: &NewKey) -> Result<i
 pub(crate) async fn insert_authority(conn: &mut AnyConnection, a: &Authority) -> Result<i64> {
     let q = sqlx::query(
         "INSERT INTO authorities (uuid, name, kind, parent_id, key_id, certificate, subject, key_identifier, \
-         not_before, not_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         not_before, not_after, created_at, crl_partitions) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(a.uuid.to_string())
     .bind(a.name.as_str())
@@ -352,7 +354,8 @@ pub(crate) async fn insert_authority(conn: &mut AnyConnection, a: &Authority) ->
     .bind(a.key_identifier.as_str())
     .bind(a.not_before)
     .bind(a.not_after)
-    .bind(a.created_at);
+    .bind(a.created_at)
+    .bind(i64::from(a.crl_partitions));
     returning_id(q, conn)
         .await
         .map_err(unique_or_storage("authority.name_taken", format!("an authority named '{}' exists", a.name)))

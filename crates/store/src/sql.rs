@@ -8,6 +8,7 @@ use certwright_core::ca::{Authority, CertificateFilter, CertificateRecord, RaPro
 use certwright_core::clock::EpochSeconds;
 use certwright_core::inventory::{InventoryOrder, InventoryPage};
 use certwright_core::page::{Listed, Page};
+use certwright_core::revocation::{CrlKind, EntrySelection, OcspResponderRecord, Revocation, RevokedEntry, StoredCrl};
 use certwright_core::store::{OAuthClientRecord, Readiness, Store};
 use certwright_core::{CoreError, Result};
 use sqlx::any::{AnyArguments, AnyPoolOptions};
@@ -314,6 +315,41 @@ impl Store for SqlStore {
             .await
             .map_err(storage)?;
         row.as_ref().map(crate::pki::certificate).transpose()
+    }
+
+    async fn certificate_by_serial(&self, authority: &Authority, serial: &str) -> Result<Option<CertificateRecord>> {
+        let row = sqlx::query(&format!("{} WHERE issuer = $1 AND serial = $2", crate::pki::CERT_SELECT))
+            .bind(authority.subject.as_str())
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.as_ref().map(crate::pki::certificate).transpose()
+    }
+
+    async fn revocation(&self, authority_id: i64, serial: &str) -> Result<Option<Revocation>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::revocation::revocation_by_serial(&mut conn, authority_id, serial, false).await
+    }
+
+    async fn revoked_entries(&self, authority_id: i64, selection: EntrySelection) -> Result<Vec<RevokedEntry>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::revocation::revoked_entries(&mut conn, authority_id, selection).await
+    }
+
+    async fn revocations_changed_since(&self, since: EpochSeconds) -> Result<Vec<(i64, String)>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::revocation::changed_since(&mut conn, since).await
+    }
+
+    async fn crl(&self, authority_id: i64, kind: CrlKind) -> Result<Option<StoredCrl>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::revocation::crl(&mut conn, authority_id, kind).await
+    }
+
+    async fn ocsp_responder(&self, authority_id: i64) -> Result<Option<OcspResponderRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::revocation::ocsp_responder(&mut conn, authority_id).await
     }
 
     async fn certificate_by_idempotency_key(&self, created_by: &str, key: &str) -> Result<Option<CertificateRecord>> {

@@ -7,6 +7,7 @@ use certwright_core::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Pri
 use certwright_core::ca::{Authority, CertificateRecord, NewKey, RaProfile};
 use certwright_core::clock::EpochSeconds;
 use certwright_core::inventory::CertificateMetadata;
+use certwright_core::revocation::{OcspResponderRecord, Revocation, StoredCrl};
 use certwright_core::store::StoreTx;
 use certwright_core::{CoreError, Result};
 use sqlx::{Any, Row, Transaction};
@@ -307,5 +308,38 @@ impl StoreTx for SqlTx {
 
     async fn update_certificate_metadata(&mut self, id: i64, metadata: &CertificateMetadata) -> Result<()> {
         crate::pki::update_certificate_metadata(&mut self.tx, id, metadata).await
+    }
+
+    async fn insert_revocation(&mut self, revocation: &Revocation) -> Result<i64> {
+        crate::revocation::insert_revocation(&mut self.tx, revocation).await
+    }
+
+    async fn update_revocation(&mut self, revocation: &Revocation) -> Result<()> {
+        crate::revocation::update_revocation(&mut self.tx, revocation).await
+    }
+
+    async fn revocation_for_update(&mut self, authority_id: i64, serial: &str) -> Result<Option<Revocation>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::revocation::revocation_by_serial(&mut self.tx, authority_id, serial, lock).await
+    }
+
+    async fn set_certificate_state(&mut self, id: i64, state: &str) -> Result<()> {
+        crate::revocation::set_certificate_state(&mut self.tx, id, state).await
+    }
+
+    async fn destroy_key(&mut self, id: i64, at: EpochSeconds) -> Result<bool> {
+        crate::revocation::destroy_key(&mut self.tx, id, at).await
+    }
+
+    async fn next_crl_number(&mut self, authority_id: i64) -> Result<u64> {
+        crate::revocation::next_crl_number(&mut self.tx, authority_id).await
+    }
+
+    async fn put_crl(&mut self, crl: &StoredCrl) -> Result<()> {
+        crate::revocation::put_crl(&mut self.tx, crl).await
+    }
+
+    async fn put_ocsp_responder(&mut self, responder: &OcspResponderRecord) -> Result<()> {
+        crate::revocation::put_ocsp_responder(&mut self.tx, responder).await
     }
 }

@@ -4,7 +4,7 @@
 use super::Services;
 use crate::audit::EventDraft;
 use crate::auth::{validate_name, Ctx, Permission};
-use crate::ca::{Authority, AuthorityKind, NewKey, Policy, RaProfile, RaProfileChange};
+use crate::ca::{Authority, AuthorityKind, NewKey, Policy, RaProfile, RaProfileChange, DEFAULT_CRL_PARTITIONS};
 use crate::clock::EpochSeconds;
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
@@ -138,16 +138,19 @@ impl<S: Store> Services<S> {
         let key_id = authority.key_id.ok_or_else(|| {
             invalid("authority.no_key", format!("authority '{}' holds no private key", authority.name))
         })?;
-        let stored =
-            self.store.key(key_id).await?.ok_or_else(|| {
-                CoreError::Storage(format!("key {key_id} of authority '{}' is missing", authority.name))
-            })?;
-        let pkcs8 = self.vault.open(&stored.sealed, stored.uuid.as_bytes())?;
-        let key = Arc::new(PrivateKey::from_pkcs8_der(&pkcs8)?);
+        let key = Arc::new(self.unseal_key(key_id).await?);
         if let Ok(mut m) = self.signers.write() {
             m.insert(authority.id, key.clone());
         }
         Ok(key)
+    }
+
+    /// Opens a managed key sealed in the store.
+    pub(crate) async fn unseal_key(&self, key_id: i64) -> Result<PrivateKey> {
+        let stored =
+            self.store.key(key_id).await?.ok_or_else(|| CoreError::Storage(format!("managed key {key_id} is missing")))?;
+        let pkcs8 = self.vault.open(&stored.sealed, stored.uuid.as_bytes())?;
+        Ok(PrivateKey::from_pkcs8_der(&pkcs8)?)
     }
 
     /// Seals `key` for storage.
@@ -218,8 +221,13 @@ impl<S: Store> Services<S> {
                 }
             }
         }
+        let serial = cert::random_serial()?;
+        let urls = match &parent {
+            Some((p, _)) => self.revocation_urls(p, &serial, true),
+            None => Default::default(),
+        };
         let template = Template {
-            serial: cert::random_serial()?,
+            serial,
             subject: subject.clone(),
             public_key_der: key.public_key_der(),
             not_before: now - 60,
@@ -228,6 +236,9 @@ impl<S: Store> Services<S> {
                 ca: Some(req.path_len),
                 key_usage: vec![Usage::KeyCertSign, Usage::CrlSign, Usage::DigitalSignature],
                 permitted_dns: req.permitted_dns.clone(),
+                ocsp_urls: urls.ocsp,
+                crl_urls: urls.crl,
+                ca_issuers_urls: urls.ca_issuers,
                 ..Default::default()
             },
         };
@@ -256,6 +267,7 @@ impl<S: Store> Services<S> {
             not_before: certificate.not_before(),
             not_after: certificate.not_after(),
             created_at: now,
+            crl_partitions: DEFAULT_CRL_PARTITIONS,
         };
         authority.id = tx.insert_authority(&authority).await?;
         let key = Arc::new(key);

@@ -232,14 +232,10 @@ impl<S: Store> Services<S> {
         let issuer_cert = Cert::from_der(&authority.certificate_der)?;
         let now = self.clock.now();
         let not_after = (now + i64::from(job.days) * DAY).min(authority.not_after);
-        let ca_issuers = self
-            .settings
-            .public_http_url
-            .as_ref()
-            .map(|base| vec![format!("{}/ca/{}.crt", base.trim_end_matches('/'), authority.uuid)])
-            .unwrap_or_default();
+        let serial = cert::random_serial()?;
+        let urls = self.revocation_urls(&authority, &serial, false);
         let template = Template {
-            serial: cert::random_serial()?,
+            serial,
             subject: job.subject,
             public_key_der: job.public_key.der().to_vec(),
             not_before: now - BACKDATE,
@@ -248,7 +244,9 @@ impl<S: Store> Services<S> {
                 key_usage: key_usage(job.public_key.kind),
                 extended_key_usage: job.ekus,
                 sans: job.sans,
-                ca_issuers_urls: ca_issuers,
+                ca_issuers_urls: urls.ca_issuers,
+                ocsp_urls: urls.ocsp,
+                crl_urls: urls.crl,
                 ..Default::default()
             },
         };

@@ -5,15 +5,21 @@ mod access;
 mod audit;
 mod batch;
 mod ca;
+mod crl;
 mod import;
 mod inventory;
 mod issuance;
+mod ocsp;
+mod revocation;
 
 pub use access::{IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest, MASTER_KEY_CHECK};
 pub use audit::AuditReport;
 pub use ca::NewAuthorityRequest;
 pub use import::{ChainValidation, ImportRequest, ImportedCertificate};
+pub use crl::CrlSettings;
 pub use issuance::{IssueRequest, Issued};
+pub use ocsp::{OcspAnswer, OcspSettings};
+pub use revocation::{RevokeRequest, RevokedCertificate};
 
 use crate::audit::{ChainHead, Event, EventDraft};
 use crate::auth::Ctx;
@@ -32,13 +38,22 @@ pub struct Settings {
     pub node_id: String,
     /// Lifetime of OAuth2 access tokens when the client does not set one.
     pub default_oauth_token_ttl: i64,
-    /// Base URL of the plain-HTTP listener, written into certificates' caIssuers URLs when set.
+    /// Base URL of the plain-HTTP listener, written into certificates' caIssuers, OCSP and CRL distribution
+    /// point URLs when set.
     pub public_http_url: Option<String>,
+    pub crl: CrlSettings,
+    pub ocsp: OcspSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { node_id: "node-1".to_owned(), default_oauth_token_ttl: 3600, public_http_url: None }
+        Self {
+            node_id: "node-1".to_owned(),
+            default_oauth_token_ttl: 3600,
+            public_http_url: None,
+            crl: CrlSettings::default(),
+            ocsp: OcspSettings::default(),
+        }
     }
 }
 
@@ -55,12 +70,29 @@ pub struct Services<S: Store> {
     pki: RwLock<Option<(crate::clock::EpochSeconds, Arc<ca::PkiSnapshot>)>>,
     /// Group commit of issued certificates.
     certificates: batch::CertificateWriter<S>,
+    crl_settings: CrlSettings,
+    /// Authorities whose CRLs are due after revocations.
+    crl_pending: crl::Pending,
+    ocsp_settings: OcspSettings,
+    ocsp_state: ocsp::OcspState,
 }
 
 impl<S: Store> Services<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, vault: Arc<dyn KeyVault>, settings: Settings) -> Self {
         let certificates = batch::CertificateWriter::new(store.clone(), clock.clone(), settings.node_id.clone());
-        Self { store, clock, vault, settings, signers: RwLock::default(), pki: RwLock::default(), certificates }
+        Self {
+            crl_settings: settings.crl,
+            ocsp_settings: settings.ocsp,
+            store,
+            clock,
+            vault,
+            settings,
+            signers: RwLock::default(),
+            pki: RwLock::default(),
+            certificates,
+            crl_pending: crl::Pending::default(),
+            ocsp_state: ocsp::OcspState::default(),
+        }
     }
 
     /// The store, for read paths owned by other services and for readiness checks.

@@ -29,10 +29,10 @@ pub struct CertificateView {
     pub id: Uuid,
     /// Lower-case hex.
     pub serial: String,
-    /// `issued`.
+    /// `issued` or `revoked`.
     pub state: String,
-    /// `valid`, `expiring` (inside the RA profile's renewal window), `expired` or `inactive` (not yet valid),
-    /// computed when the answer is made.
+    /// `valid`, `expiring` (inside the RA profile's renewal window), `expired`, `inactive` (not yet valid) or
+    /// `revoked`, computed when the answer is made.
     pub validation_status: String,
     /// `request` or `system`.
     pub origin: String,
@@ -62,6 +62,9 @@ pub struct CertificateView {
     /// Issuer chain (issuing CA first, root last); only on single-certificate answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain_pem: Option<String>,
+    /// The revocation (also a lifted hold); only on single-certificate answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<super::revocation::RevocationView>,
 }
 
 /// An issued certificate; `private_key_pem` only for a server-generated key the profile lets you export.
@@ -76,14 +79,14 @@ pub struct IssuedView {
 
 /// Database ids of authorities and RA profiles with the uuids the API shows, the profiles' renewal windows,
 /// and the time statuses are computed at.
-struct Links {
+pub(crate) struct Links {
     authorities: Vec<(i64, Uuid)>,
     profiles: Vec<(i64, Uuid)>,
     windows: Vec<(i64, u32)>,
     now: i64,
 }
 
-async fn links(state: &AppState, ctx: &Ctx) -> Result<Links, ApiError> {
+pub(crate) async fn links(state: &AppState, ctx: &Ctx) -> Result<Links, ApiError> {
     let authorities = state.services.list_authorities(ctx).await?.into_iter().map(|a| (a.id, a.uuid)).collect();
     let all = state.services.list_ra_profiles(ctx).await?;
     let profiles = all.iter().map(|p| (p.id, p.uuid)).collect();
@@ -103,7 +106,7 @@ fn lookup(ids: &[(i64, Uuid)], id: Option<i64>) -> Option<Uuid> {
     id.and_then(|id| ids.iter().find(|(i, _)| *i == id).map(|(_, u)| *u))
 }
 
-fn view(r: CertificateRecord, links: &Links, chain: Option<&[Vec<u8>]>) -> CertificateView {
+pub(crate) fn view(r: CertificateRecord, links: &Links, chain: Option<&[Vec<u8>]>) -> CertificateView {
     CertificateView {
         validation_status: r.validation_status(links.now, links.window(r.ra_profile_id)).as_str().to_owned(),
         id: r.uuid,
@@ -128,6 +131,7 @@ fn view(r: CertificateRecord, links: &Links, chain: Option<&[Vec<u8>]>) -> Certi
         custom_attributes: r.metadata.custom_attributes,
         certificate_pem: pem::encode("CERTIFICATE", &r.der),
         chain_pem: chain.map(|c| c.iter().map(|d| pem::encode("CERTIFICATE", d)).collect()),
+        revocation: None,
     }
 }
 
@@ -346,8 +350,11 @@ pub async fn get(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CertificateView>, ApiError> {
     let (record, chain) = state.services.certificate(&auth.ctx, id).await?;
+    let revocation = state.services.revocation_of(&record).await?;
     let links = links(&state, &auth.ctx).await?;
-    Ok(Json(view(record, &links, Some(&chain))))
+    let mut v = view(record, &links, Some(&chain));
+    v.revocation = revocation.as_ref().map(super::revocation::RevocationView::from);
+    Ok(Json(v))
 }
 
 /// A field that is present, even as `null` (`Some(None)`), as opposed to absent (`None`).
@@ -395,8 +402,11 @@ pub async fn update(
     let patch = MetadataPatch { owner: body.owner, labels: body.labels, custom_attributes: body.custom_attributes };
     state.services.update_certificate(&auth.ctx, id, &patch).await?;
     let (record, chain) = state.services.certificate(&auth.ctx, id).await?;
+    let revocation = state.services.revocation_of(&record).await?;
     let links = links(&state, &auth.ctx).await?;
-    Ok(Json(view(record, &links, Some(&chain))))
+    let mut v = view(record, &links, Some(&chain));
+    v.revocation = revocation.as_ref().map(super::revocation::RevocationView::from);
+    Ok(Json(v))
 }
 
 /// Body of `POST /v1/certificates/import`.

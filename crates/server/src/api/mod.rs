@@ -6,6 +6,7 @@ pub mod certificates;
 pub mod events;
 pub mod health;
 pub mod oauth;
+pub mod revocation;
 pub mod tokens;
 
 use serde::Serialize;

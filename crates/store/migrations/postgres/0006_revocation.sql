@@ -1,0 +1,48 @@
+-- Revocation: what each authority has revoked (read by CRL generation and OCSP without touching the
+-- inventory), the CRLs signed ahead of time, and each authority's delegated OCSP responder.
+CREATE TABLE revocations (
+    id                    BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- The authority whose CRLs and OCSP answers list it (the issuer).
+    authority_id          BIGINT  NOT NULL REFERENCES authorities (id),
+    -- Lower-case hex, as certificates.serial.
+    serial                TEXT    NOT NULL,
+    -- The revoked inventory certificate, or the revoked subordinate authority.
+    certificate_id        BIGINT  REFERENCES certificates (id),
+    subject_authority_id  BIGINT  REFERENCES authorities (id),
+    -- The CRL partition the certificate's distribution point names.
+    partition_no          BIGINT  NOT NULL,
+    not_after             BIGINT  NOT NULL,
+    revoked_at            BIGINT  NOT NULL,
+    reason                BIGINT  NOT NULL,
+    invalidity_date       BIGINT,
+    -- Set when a certificateHold is lifted: the certificate is valid again and leaves the CRLs.
+    released_at           BIGINT,
+    changed_at            BIGINT  NOT NULL,
+    UNIQUE (authority_id, serial)
+);
+CREATE INDEX revocations_partition ON revocations (authority_id, partition_no);
+CREATE INDEX revocations_changed ON revocations (changed_at);
+
+CREATE TABLE crls (
+    authority_id  BIGINT  NOT NULL REFERENCES authorities (id),
+    -- 'full', 'delta' or 'partition-N'.
+    scope         TEXT    NOT NULL,
+    number        BIGINT  NOT NULL,
+    this_update   BIGINT  NOT NULL,
+    next_update   BIGINT  NOT NULL,
+    entries       BIGINT  NOT NULL,
+    der           BYTEA   NOT NULL,
+    PRIMARY KEY (authority_id, scope)
+);
+
+CREATE TABLE ocsp_responders (
+    authority_id  BIGINT  PRIMARY KEY REFERENCES authorities (id),
+    key_id        BIGINT  NOT NULL REFERENCES keys (id),
+    certificate   BYTEA   NOT NULL,
+    not_before    BIGINT  NOT NULL,
+    not_after     BIGINT  NOT NULL
+);
+
+-- CRL numbers come from one counter per authority, shared by its full, delta and partition CRLs.
+ALTER TABLE authorities ADD COLUMN crl_number BIGINT  NOT NULL DEFAULT 0;
+ALTER TABLE authorities ADD COLUMN crl_partitions BIGINT  NOT NULL DEFAULT 4;

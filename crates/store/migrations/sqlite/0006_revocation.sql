@@ -1,0 +1,48 @@
+-- Revocation: what each authority has revoked (read by CRL generation and OCSP without touching the
+-- inventory), the CRLs signed ahead of time, and each authority's delegated OCSP responder.
+CREATE TABLE revocations (
+    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- The authority whose CRLs and OCSP answers list it (the issuer).
+    authority_id          INTEGER NOT NULL REFERENCES authorities (id),
+    -- Lower-case hex, as certificates.serial.
+    serial                TEXT    NOT NULL,
+    -- The revoked inventory certificate, or the revoked subordinate authority.
+    certificate_id        INTEGER REFERENCES certificates (id),
+    subject_authority_id  INTEGER REFERENCES authorities (id),
+    -- The CRL partition the certificate's distribution point names.
+    partition_no          INTEGER NOT NULL,
+    not_after             INTEGER NOT NULL,
+    revoked_at            INTEGER NOT NULL,
+    reason                INTEGER NOT NULL,
+    invalidity_date       INTEGER,
+    -- Set when a certificateHold is lifted: the certificate is valid again and leaves the CRLs.
+    released_at           INTEGER,
+    changed_at            INTEGER NOT NULL,
+    UNIQUE (authority_id, serial)
+);
+CREATE INDEX revocations_partition ON revocations (authority_id, partition_no);
+CREATE INDEX revocations_changed ON revocations (changed_at);
+
+CREATE TABLE crls (
+    authority_id  INTEGER NOT NULL REFERENCES authorities (id),
+    -- 'full', 'delta' or 'partition-N'.
+    scope         TEXT    NOT NULL,
+    number        INTEGER NOT NULL,
+    this_update   INTEGER NOT NULL,
+    next_update   INTEGER NOT NULL,
+    entries       INTEGER NOT NULL,
+    der           BLOB    NOT NULL,
+    PRIMARY KEY (authority_id, scope)
+);
+
+CREATE TABLE ocsp_responders (
+    authority_id  INTEGER PRIMARY KEY REFERENCES authorities (id),
+    key_id        INTEGER NOT NULL REFERENCES keys (id),
+    certificate   BLOB    NOT NULL,
+    not_before    INTEGER NOT NULL,
+    not_after     INTEGER NOT NULL
+);
+
+-- CRL numbers come from one counter per authority, shared by its full, delta and partition CRLs.
+ALTER TABLE authorities ADD COLUMN crl_number INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE authorities ADD COLUMN crl_partitions INTEGER NOT NULL DEFAULT 4;
