@@ -1,13 +1,18 @@
 //! The hand-built container formats' ASN.1: a bounded BER reader (PKCS#12 and PKCS#8 files from Windows, Java
-//! and NSS use indefinite lengths and constructed OCTET STRINGs) and a DER TLV writer.
+//! and NSS use indefinite lengths and constructed OCTET STRINGs) with a strict DER mode for protocols that echo
+//! what they read (OCSP), and a DER TLV writer.
 
 use const_oid::ObjectIdentifier as Oid;
 use std::borrow::Cow;
 
+pub(crate) const BOOLEAN: u8 = 0x01;
 pub(crate) const INTEGER: u8 = 0x02;
+pub(crate) const BIT_STRING: u8 = 0x03;
 pub(crate) const OCTET_STRING: u8 = 0x04;
 pub(crate) const NULL: u8 = 0x05;
 pub(crate) const OID: u8 = 0x06;
+pub(crate) const ENUMERATED: u8 = 0x0a;
+pub(crate) const GENERALIZED_TIME: u8 = 0x18;
 pub(crate) const BMP_STRING: u8 = 0x1e;
 pub(crate) const SEQUENCE: u8 = 0x30;
 pub(crate) const SET: u8 = 0x31;
@@ -29,6 +34,7 @@ pub(crate) struct Tlv<'a> {
     pub content: &'a [u8],
     pub raw: &'a [u8],
     depth: usize,
+    der: bool,
 }
 
 /// Reads the elements of a constructed value (or of a whole input) one after another.
@@ -36,10 +42,12 @@ pub(crate) struct Tlv<'a> {
 pub(crate) struct Reader<'a> {
     rest: &'a [u8],
     depth: usize,
+    /// DER only: definite lengths in their shortest form.
+    der: bool,
 }
 
 /// Reads one element at the start of `input`, returning it and the number of octets it takes.
-fn read_tlv(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), Malformed> {
+fn read_tlv(input: &[u8], depth: usize, der: bool) -> Result<(Tlv<'_>, usize), Malformed> {
     if depth > MAX_DEPTH {
         return Err(Malformed("nested too deeply"));
     }
@@ -49,6 +57,9 @@ fn read_tlv(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), Malformed> {
     }
     let first = *input.get(1).ok_or(Malformed("truncated: length expected"))?;
     if first == 0x80 {
+        if der {
+            return Err(Malformed("indefinite length (DER expected)"));
+        }
         if tag & 0x20 == 0 {
             return Err(Malformed("indefinite length on a primitive element"));
         }
@@ -58,9 +69,9 @@ fn read_tlv(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), Malformed> {
             if rest.starts_with(&[0, 0]) {
                 let content = input.get(2..pos).ok_or(Malformed("truncated"))?;
                 let raw = input.get(..pos + 2).ok_or(Malformed("truncated"))?;
-                return Ok((Tlv { tag, content, raw, depth }, pos + 2));
+                return Ok((Tlv { tag, content, raw, depth, der }, pos + 2));
             }
-            let (_, used) = read_tlv(rest, depth + 1)?;
+            let (_, used) = read_tlv(rest, depth + 1, der)?;
             pos += used;
         }
     }
@@ -72,17 +83,27 @@ fn read_tlv(input: &[u8], depth: usize) -> Result<(Tlv<'_>, usize), Malformed> {
             return Err(Malformed("length too large"));
         }
         let bytes = input.get(2..2 + n).ok_or(Malformed("truncated: length expected"))?;
-        (2 + n, bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)))
+        let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        if der && (len < 0x80 || bytes.first() == Some(&0)) {
+            return Err(Malformed("length not in its shortest form (DER expected)"));
+        }
+        (2 + n, len)
     };
     let end = header.checked_add(len).ok_or(Malformed("length too large"))?;
     let content = input.get(header..end).ok_or(Malformed("truncated: contents shorter than their length"))?;
-    Ok((Tlv { tag, content, raw: input.get(..end).unwrap_or_default(), depth }, end))
+    Ok((Tlv { tag, content, raw: input.get(..end).unwrap_or_default(), depth, der }, end))
 }
 
 impl<'a> Reader<'a> {
     /// A reader over a whole input (a sequence of elements).
     pub fn new(input: &'a [u8]) -> Self {
-        Self { rest: input, depth: 0 }
+        Self { rest: input, depth: 0, der: false }
+    }
+
+    /// A reader over a whole input that accepts DER lengths only (definite, shortest form), here and in every
+    /// element read through it.
+    pub fn der(input: &'a [u8]) -> Self {
+        Self { rest: input, depth: 0, der: true }
     }
 
     /// Whether every element has been read.
@@ -97,7 +118,7 @@ impl<'a> Reader<'a> {
 
     /// The next element, whatever its tag.
     pub fn any(&mut self) -> Result<Tlv<'a>, Malformed> {
-        let (tlv, used) = read_tlv(self.rest, self.depth)?;
+        let (tlv, used) = read_tlv(self.rest, self.depth, self.der)?;
         self.rest = self.rest.get(used..).unwrap_or_default();
         Ok(tlv)
     }
@@ -138,9 +159,17 @@ impl<'a> Tlv<'a> {
         Ok(tlv)
     }
 
+    /// The one element of a whole input in DER lengths (see [`Reader::der`]); trailing octets are refused.
+    pub fn parse_der(input: &'a [u8], tag: u8, what: &'static str) -> Result<Self, Malformed> {
+        let mut r = Reader::der(input);
+        let tlv = r.next(tag, what)?;
+        r.finish()?;
+        Ok(tlv)
+    }
+
     /// The elements inside a constructed value.
     pub fn reader(&self) -> Reader<'a> {
-        Reader { rest: self.content, depth: self.depth + 1 }
+        Reader { rest: self.content, depth: self.depth + 1, der: self.der }
     }
 
     /// The octets of an OCTET STRING, however tagged: primitive contents as they are, constructed ones joined.
@@ -326,5 +355,26 @@ mod tests {
         for int in [&[0x02, 0x01, 0x80][..], &[0x02, 0x00], &[0x02, 0x0a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]] {
             assert!(Tlv::parse(int, INTEGER, "int").unwrap().uint().is_err());
         }
+    }
+
+    #[test]
+    fn der_mode_refuses_indefinite_and_long_form_lengths_inside_too() {
+        let short = seq(&[&octets(&[1; 3])]);
+        assert!(Tlv::parse_der(&short, SEQUENCE, "seq").is_ok());
+        let long = seq(&[&octets(&[1; 200])]);
+        assert!(Tlv::parse_der(&long, SEQUENCE, "seq").is_ok());
+        // 0x81 0x03: a length that fits in one octet written in two.
+        let padded = [0x30, 0x81, 0x03, 0x02, 0x01, 0x05];
+        assert!(Tlv::parse(&padded, SEQUENCE, "seq").is_ok());
+        assert!(Tlv::parse_der(&padded, SEQUENCE, "seq").is_err());
+        let zero_led = [0x30, 0x82, 0x00, 0x03, 0x02, 0x01, 0x05];
+        assert!(Tlv::parse_der(&zero_led, SEQUENCE, "seq").is_err());
+        let indefinite = [0x30, 0x80, 0x02, 0x01, 0x05, 0x00, 0x00];
+        assert!(Tlv::parse(&indefinite, SEQUENCE, "seq").is_ok());
+        assert!(Tlv::parse_der(&indefinite, SEQUENCE, "seq").is_err());
+        // The mode is inherited by readers of the contents.
+        let nested = [0x30, 0x06, 0x30, 0x81, 0x03, 0x02, 0x01, 0x05];
+        assert!(Tlv::parse(&nested, SEQUENCE, "seq").unwrap().reader().any().is_ok());
+        assert!(Tlv::parse_der(&nested, SEQUENCE, "seq").unwrap().reader().any().is_err());
     }
 }

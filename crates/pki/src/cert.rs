@@ -91,6 +91,9 @@ pub struct Extensions {
     /// Name constraints (CAs only): permitted and excluded DNS subtrees.
     pub permitted_dns: Vec<String>,
     pub excluded_dns: Vec<String>,
+    /// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1), for a delegated OCSP responder's certificate: clients need not
+    /// check its own revocation status.
+    pub ocsp_nocheck: bool,
 }
 
 /// The certificate to be signed.
@@ -235,6 +238,9 @@ fn build_extensions(t: &Template, subject_key_id: &[u8], issuer_key_id: &[u8]) -
             excluded_subtrees: dns_subtrees(&e.excluded_dns)?,
         };
         out.push(ext(rfc5280::ID_CE_NAME_CONSTRAINTS, true, &nc)?);
+    }
+    if e.ocsp_nocheck {
+        out.push(ext(const_oid::db::rfc6960::ID_PKIX_OCSP_NOCHECK, false, &der::asn1::Null)?);
     }
     Ok(out)
 }

@@ -64,4 +64,7 @@ pub enum PkiError {
     /// A PKCS#12 file is malformed.
     #[error("invalid PKCS#12 file: {0}")]
     InvalidPkcs12(String),
+    /// An OCSP response is malformed, or the response asked for cannot be built.
+    #[error("OCSP: {0}")]
+    InvalidOcsp(String),
 }
