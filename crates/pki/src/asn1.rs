@@ -12,12 +12,15 @@ pub(crate) const OCTET_STRING: u8 = 0x04;
 pub(crate) const NULL: u8 = 0x05;
 pub(crate) const OID: u8 = 0x06;
 pub(crate) const ENUMERATED: u8 = 0x0a;
+pub(crate) const UTC_TIME: u8 = 0x17;
 pub(crate) const GENERALIZED_TIME: u8 = 0x18;
 pub(crate) const BMP_STRING: u8 = 0x1e;
 pub(crate) const SEQUENCE: u8 = 0x30;
 pub(crate) const SET: u8 = 0x31;
 /// `[0]` constructed (EXPLICIT, or IMPLICIT over a constructed type).
 pub(crate) const CONTEXT_0: u8 = 0xa0;
+/// The longest header [`header`] writes: tag, length-of-length, and a `usize` length.
+pub(crate) const MAX_HEADER: usize = 2 + std::mem::size_of::<usize>();
 
 /// Nesting beyond this is refused: no format read here comes close, and it bounds the reader's recursion.
 const MAX_DEPTH: usize = 24;
@@ -218,6 +221,47 @@ impl<'a> Tlv<'a> {
         Oid::from_bytes(self.content).map_or_else(|_| "(malformed OID)".to_owned(), |o| o.to_string())
     }
 
+    /// A UTCTime or GeneralizedTime in the form RFC 5280 §4.1.2.5 allows (UTC, whole seconds, `Z`) as epoch
+    /// seconds. UTCTime years 50–99 are 1950–1999.
+    pub fn time(&self) -> Result<i64, Malformed> {
+        let bad = Malformed("UTCTime or GeneralizedTime of the form YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ expected");
+        let (year, rest) = match self.tag {
+            UTC_TIME if self.content.len() == 13 => {
+                let (&[a, b], rest) = self.content.split_first_chunk::<2>().ok_or(bad)?;
+                let yy = i64::from(two_digits(a, b).ok_or(bad)?);
+                (if yy < 50 { 2000 + yy } else { 1900 + yy }, rest)
+            }
+            GENERALIZED_TIME if self.content.len() == 15 => {
+                let (&[a, b, c, d], rest) = self.content.split_first_chunk::<4>().ok_or(bad)?;
+                let century = i64::from(two_digits(a, b).ok_or(bad)?);
+                (century * 100 + i64::from(two_digits(c, d).ok_or(bad)?), rest)
+            }
+            _ => return Err(bad),
+        };
+        let [m0, m1, d0, d1, h0, h1, i0, i1, s0, s1, b'Z'] = *<&[u8; 11]>::try_from(rest).map_err(|_| bad)? else {
+            return Err(bad);
+        };
+        let field = |a, b| two_digits(a, b).ok_or(bad);
+        let civil = Civil {
+            year,
+            month: field(m0, m1)?,
+            day: field(d0, d1)?,
+            hour: field(h0, h1)?,
+            minute: field(i0, i1)?,
+            second: field(s0, s1)?,
+        };
+        let valid = (1..=12).contains(&civil.month)
+            && (1..=days_in_month(year, civil.month)).contains(&civil.day)
+            && civil.hour < 24
+            && civil.minute < 60
+            && civil.second < 60;
+        if valid {
+            Ok(civil.to_unix())
+        } else {
+            Err(Malformed("a time field is out of range"))
+        }
+    }
+
     /// A BMPString as text.
     pub fn bmp_string(&self) -> Result<String, Malformed> {
         if self.tag != BMP_STRING || !self.content.len().is_multiple_of(2) {
@@ -282,8 +326,13 @@ pub(crate) fn explicit0(content: &[u8]) -> Vec<u8> {
 }
 
 pub(crate) fn integer(v: u32) -> Vec<u8> {
+    unsigned(v.into())
+}
+
+/// A non-negative INTEGER.
+pub(crate) fn unsigned(v: u64) -> Vec<u8> {
     let bytes = v.to_be_bytes();
-    let skip = bytes.iter().take_while(|b| **b == 0).count().min(3);
+    let skip = bytes.iter().take_while(|b| **b == 0).count().min(7);
     let mut body = bytes[skip..].to_vec();
     if body.first().is_some_and(|b| b & 0x80 != 0) {
         body.insert(0, 0);
@@ -293,6 +342,102 @@ pub(crate) fn integer(v: u32) -> Vec<u8> {
 
 pub(crate) fn null() -> Vec<u8> {
     vec![NULL, 0x00]
+}
+
+/// A moment in UTC split into calendar fields, for writing and reading ASN.1 times without a date library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Civil {
+    pub year: i64,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+}
+
+impl Civil {
+    /// Epoch seconds as calendar fields (proleptic Gregorian), or `None` outside the years 0000–9999 that ASN.1
+    /// times can carry.
+    pub fn from_unix(secs: i64) -> Option<Self> {
+        // H. Hinnant, "chrono-Compatible Low-Level Date Algorithms": civil_from_days.
+        let days = secs.div_euclid(86_400);
+        let of_day = secs.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        Some(Self {
+            year,
+            month: month as u8,
+            day: day as u8,
+            hour: (of_day / 3600) as u8,
+            minute: (of_day / 60 % 60) as u8,
+            second: (of_day % 60) as u8,
+        })
+    }
+
+    /// Back to epoch seconds (days_from_civil).
+    pub fn to_unix(self) -> i64 {
+        let month = i64::from(self.month);
+        let y = self.year - i64::from(month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * ((month + 9) % 12) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        days * 86_400 + i64::from(self.hour) * 3600 + i64::from(self.minute) * 60 + i64::from(self.second)
+    }
+
+    /// Whether RFC 5280 writes this moment as a UTCTime (years 1950–2049) rather than a GeneralizedTime.
+    pub fn is_utc_time(&self) -> bool {
+        (1950..2050).contains(&self.year)
+    }
+}
+
+/// The two ASCII digits of `n` (below 100).
+fn digits(n: u8) -> [u8; 2] {
+    [b'0' + n / 10, b'0' + n % 10]
+}
+
+fn two_digits(a: u8, b: u8) -> Option<u8> {
+    (a.is_ascii_digit() && b.is_ascii_digit()).then(|| (a - b'0') * 10 + (b - b'0'))
+}
+
+fn days_in_month(year: i64, month: u8) -> u8 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Appends `t` as RFC 5280 writes validity and CRL times: UTCTime for 1950–2049, GeneralizedTime otherwise.
+pub(crate) fn put_time(out: &mut Vec<u8>, t: &Civil) {
+    if t.is_utc_time() {
+        let [y2, y3] = digits((t.year % 100) as u8);
+        let ([mo0, mo1], [d0, d1]) = (digits(t.month), digits(t.day));
+        let ([h0, h1], [i0, i1], [s0, s1]) = (digits(t.hour), digits(t.minute), digits(t.second));
+        out.extend_from_slice(&[UTC_TIME, 13, y2, y3, mo0, mo1, d0, d1, h0, h1, i0, i1, s0, s1, b'Z']);
+    } else {
+        put_generalized_time(out, t);
+    }
+}
+
+/// Appends `t` as a GeneralizedTime (`YYYYMMDDHHMMSSZ`).
+pub(crate) fn put_generalized_time(out: &mut Vec<u8>, t: &Civil) {
+    let ([y0, y1], [y2, y3]) = (digits((t.year / 100) as u8), digits((t.year % 100) as u8));
+    let ([mo0, mo1], [d0, d1]) = (digits(t.month), digits(t.day));
+    let ([h0, h1], [i0, i1], [s0, s1]) = (digits(t.hour), digits(t.minute), digits(t.second));
+    out.extend_from_slice(&[GENERALIZED_TIME, 15, y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, i0, i1, s0, s1, b'Z']);
 }
 
 #[cfg(test)]
@@ -329,6 +474,65 @@ mod tests {
         assert_eq!(&*r.any().unwrap().octets().unwrap(), b"abc");
         assert_eq!(r.any().unwrap().uint().unwrap(), 5);
         assert!(r.is_empty());
+    }
+
+    fn written(secs: i64, generalized: bool) -> Vec<u8> {
+        let t = Civil::from_unix(secs).unwrap();
+        let mut out = Vec::new();
+        if generalized {
+            put_generalized_time(&mut out, &t);
+        } else {
+            put_time(&mut out, &t);
+        }
+        out
+    }
+
+    #[test]
+    fn times_are_written_as_der_writes_them_and_read_back() {
+        use der::asn1::{GeneralizedTime, UtcTime};
+        use der::{DateTime, Encode};
+        let mut secs: i64 = 0;
+        // Every few days from 1970 to 9999, with varying times of day, leap days and the 2049/2050 boundary.
+        let mut samples: Vec<i64> = vec![951_782_400, 2_524_607_999, 2_524_608_000, 253_402_300_799];
+        while secs < 253_402_300_799 {
+            samples.push(secs);
+            secs += 86_400 * 97 + 3_671;
+        }
+        for secs in samples {
+            let dt = DateTime::from_unix_duration(std::time::Duration::from_secs(secs as u64)).unwrap();
+            let expected = if dt.year() < 2050 {
+                UtcTime::from_date_time(dt).unwrap().to_der().unwrap()
+            } else {
+                GeneralizedTime::from_date_time(dt).to_der().unwrap()
+            };
+            let ours = written(secs, false);
+            assert_eq!(ours, expected, "{secs}");
+            assert_eq!(written(secs, true), GeneralizedTime::from_date_time(dt).to_der().unwrap(), "{secs}");
+            let tag = ours[0];
+            assert_eq!(Tlv::parse(&ours, tag, "time").unwrap().time().unwrap(), secs);
+        }
+    }
+
+    #[test]
+    fn times_before_1970_and_outside_four_digit_years() {
+        // 1950-01-01 is the first UTCTime; 1949-12-31T23:59:59 is a GeneralizedTime.
+        assert_eq!(written(-631_152_000, false), b"\x17\x0d500101000000Z");
+        assert_eq!(written(-631_152_001, false), b"\x18\x0f19491231235959Z");
+        for secs in [-631_152_000, -631_152_001, -1, -62_167_219_200] {
+            let der = written(secs, false);
+            assert_eq!(Tlv::parse(&der, der[0], "time").unwrap().time().unwrap(), secs);
+        }
+        assert!(Civil::from_unix(-62_167_219_201).is_none(), "before year 0");
+        assert!(Civil::from_unix(253_402_300_800).is_none(), "year 10000");
+        for bad in
+            [&b"\x17\x0d491301000000Z"[..], b"\x17\x0d490230000000Z", b"\x17\x0d4901010000001", b"\x17\x0b4901010000Z"]
+        {
+            assert!(Tlv::parse(bad, UTC_TIME, "time").unwrap().time().is_err(), "{bad:?}");
+        }
+        assert!(Tlv::parse(b"\x18\x0f20240229120000Z", GENERALIZED_TIME, "t").unwrap().time().is_ok());
+        assert!(Tlv::parse(b"\x18\x0f21000229120000Z", GENERALIZED_TIME, "t").unwrap().time().is_err());
+        assert_eq!(unsigned(u64::MAX), [&[INTEGER, 9, 0][..], &[0xff; 8]].concat());
+        assert_eq!(unsigned(0), [INTEGER, 1, 0]);
     }
 
     #[test]

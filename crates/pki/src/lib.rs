@@ -49,6 +49,9 @@ pub enum PkiError {
     /// A certificate is malformed.
     #[error("invalid certificate: {0}")]
     InvalidCertificate(String),
+    /// A certificate revocation list cannot be built from these parameters, or cannot be read.
+    #[error("invalid CRL: {0}")]
+    InvalidCrl(String),
     /// A signature did not verify.
     #[error("bad signature: {0}")]
     BadSignature(String),
