@@ -38,8 +38,10 @@ async fn issue(s: &TestServer, dir: &Path, name: &str) -> Value {
 
 fn ocsp_status(s: &TestServer, dir: &Path, leaf: &str, extra: &[&str]) -> String {
     let url = s.at("/ocsp");
-    let mut args = vec!["ocsp", "-issuer", "issuing.pem", "-cert", leaf, "-url", &url, "-CAfile", "bundle.pem"];
+    // Options such as -sha256 must come before -cert.
+    let mut args = vec!["ocsp"];
     args.extend_from_slice(extra);
+    args.extend_from_slice(&["-issuer", "issuing.pem", "-cert", leaf, "-url", &url, "-CAfile", "bundle.pem"]);
     text(&openssl(dir, &args))
 }
 
@@ -255,3 +257,16 @@ certwright_testkit::backend_tests!(
     revoke_by_serial_roles_and_key_destruction,
     hostile_ocsp_requests_get_ocsp_errors_not_server_errors,
 );
+
+/// With `ocsp_responder = "ca"` the CA key signs: no responder certificate is included and openssl verifies the
+/// answer against the issuing CA itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ca_itself_can_sign_ocsp_answers() {
+    let s = TestServer::start_with(certwright_testkit::Backend::Sqlite, |c| c.ocsp_responder = "ca".to_owned()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    issue(&s, dir, "ca-signed").await;
+    let out = ocsp_status(&s, dir, "ca-signed.pem", &["-resp_text"]);
+    assert!(out.contains("Response verify OK") && out.contains("ca-signed.pem: good"), "{out}");
+    assert!(!out.contains("OCSP Signing"), "no delegated responder certificate: {out}");
+}
