@@ -547,7 +547,10 @@ async fn authority_id(c: &Client, reference: &str) -> Result<String, String> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .find(|a| a.get("id").and_then(Value::as_str) == Some(reference) || a.get("name").and_then(Value::as_str) == Some(reference))
+        .find(|a| {
+            a.get("id").and_then(Value::as_str) == Some(reference)
+                || a.get("name").and_then(Value::as_str) == Some(reference)
+        })
         .and_then(|a| a.get("id").and_then(Value::as_str).map(str::to_owned))
         .ok_or_else(|| format!("no authority has the id or name '{reference}'"))
 }
@@ -565,7 +568,9 @@ pub async fn crl(defaults: &Defaults, cmd: &CrlCommand) -> Result<ExitCode, Stri
             let bytes = c.fetch(c.http.get(c.url(&path))).await?;
             let bytes = if *der { bytes } else { certwright_pki::pem::encode("X509 CRL", &bytes).into_bytes() };
             match out {
-                Some(path) => std::fs::write(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                Some(path) => {
+                    std::fs::write(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?
+                }
                 None => std::io::Write::write_all(&mut std::io::stdout(), &bytes).map_err(|e| e.to_string())?,
             }
         }

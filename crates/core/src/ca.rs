@@ -541,7 +541,9 @@ impl ValidationStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Inactive, Self::Valid, Self::Expiring, Self::Expired, Self::Revoked].into_iter().find(|v| v.as_str() == s)
+        [Self::Inactive, Self::Valid, Self::Expiring, Self::Expired, Self::Revoked]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 
     /// Narrows `filter` to certificates with this status at `now`, with the renewal window `window_days`.

@@ -104,10 +104,8 @@ pub trait Store: Send + Sync + Clone + 'static {
     ) -> impl Future<Output = Result<Vec<RevokedEntry>>> + Send;
 
     /// `(authority id, serial)` of every revocation changed at or after `since` (for caches of OCSP answers).
-    fn revocations_changed_since(
-        &self,
-        since: EpochSeconds,
-    ) -> impl Future<Output = Result<Vec<(i64, String)>>> + Send;
+    fn revocations_changed_since(&self, since: EpochSeconds)
+        -> impl Future<Output = Result<Vec<(i64, String)>>> + Send;
 
     /// The current CRL of a kind.
     fn crl(&self, authority_id: i64, kind: CrlKind) -> impl Future<Output = Result<Option<StoredCrl>>> + Send;

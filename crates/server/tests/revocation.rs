@@ -87,16 +87,25 @@ mod cases {
         let body = json!({ "reason": "keyCompromise", "invalidity_date": "2026-01-02T03:04:05Z" });
         let (status, v) = post(&s, &format!("/v1/certificates/{id}/revoke"), &s.admin_token, body.clone()).await;
         assert_eq!(status, StatusCode::OK, "{v}");
-        assert_eq!((v["certificate"]["state"].as_str(), v["revocation"]["reason"].as_str()), (Some("revoked"), Some("keyCompromise")));
+        assert_eq!(
+            (v["certificate"]["state"].as_str(), v["revocation"]["reason"].as_str()),
+            (Some("revoked"), Some("keyCompromise"))
+        );
         let (status, v) = post(&s, &format!("/v1/certificates/{id}/revoke"), &s.admin_token, body).await;
         assert_eq!((status, v["code"].as_str()), (StatusCode::CONFLICT, Some("certificate.already_revoked")), "{v}");
         let shown = s.get_json(&format!("/v1/certificates/{id}"), &s.admin_token).await;
-        assert_eq!((shown["validation_status"].as_str(), shown["revocation"]["reason_code"].as_u64()), (Some("revoked"), Some(1)));
+        assert_eq!(
+            (shown["validation_status"].as_str(), shown["revocation"]["reason_code"].as_u64()),
+            (Some("revoked"), Some(1))
+        );
 
         for extra in [&[][..], &["-no_nonce"][..], &["-sha256"][..]] {
             let revoked = ocsp_status(&s, dir, "leaf.pem", extra);
             assert!(revoked.contains("Response verify OK"), "{extra:?}: {revoked}");
-            assert!(revoked.contains("leaf.pem: revoked") && revoked.contains("Reason: keyCompromise"), "{extra:?}: {revoked}");
+            assert!(
+                revoked.contains("leaf.pem: revoked") && revoked.contains("Reason: keyCompromise"),
+                "{extra:?}: {revoked}"
+            );
         }
         let other = ocsp_status(&s, dir, "other.pem", &[]);
         assert!(other.contains("other.pem: good"), "{other}");
@@ -128,7 +137,20 @@ mod cases {
             assert_eq!(status, StatusCode::OK);
             std::fs::write(dir.join("part.pem"), crl_pem(&der)).unwrap();
             std::fs::write(dir.join("chain.pem"), std::fs::read_to_string(dir.join("issuing.pem")).unwrap()).unwrap();
-            let out = openssl(dir, &["verify", "-crl_check", "-CAfile", "root.pem", "-untrusted", "chain.pem", "-CRLfile", "part.pem", file]);
+            let out = openssl(
+                dir,
+                &[
+                    "verify",
+                    "-crl_check",
+                    "-CAfile",
+                    "root.pem",
+                    "-untrusted",
+                    "chain.pem",
+                    "-CRLfile",
+                    "part.pem",
+                    file,
+                ],
+            );
             assert_eq!(out.status.success(), ok, "{file}: {}", text(&out));
             if !ok {
                 assert!(text(&out).contains("certificate revoked"), "{}", text(&out));
@@ -146,7 +168,9 @@ mod cases {
         post(&s, &format!("/v1/authorities/{authority}/crls"), &s.admin_token, json!({})).await;
         let (status, _) = post(&s, &format!("/v1/certificates/{id}/release-hold"), &s.admin_token, json!({})).await;
         assert_eq!(status, StatusCode::CONFLICT, "nothing to release yet");
-        let (status, v) = post(&s, &format!("/v1/certificates/{id}/revoke"), &s.admin_token, json!({ "reason": "certificateHold" })).await;
+        let (status, v) =
+            post(&s, &format!("/v1/certificates/{id}/revoke"), &s.admin_token, json!({ "reason": "certificateHold" }))
+                .await;
         assert_eq!(status, StatusCode::OK, "{v}");
         assert!(ocsp_status(&s, dir, "held.pem", &[]).contains("Reason: certificateHold"));
         let (status, v) = post(&s, &format!("/v1/certificates/{id}/release-hold"), &s.admin_token, json!({})).await;
@@ -169,8 +193,10 @@ mod cases {
         }
         assert!(shown.contains("Remove From CRL"), "{shown}");
         // A permanent reason cannot be lifted; a hold can become permanent.
-        post(&s, &format!("/v1/certificates/{id}/revoke"), &s.admin_token, json!({ "reason": "certificateHold" })).await;
-        let (status, _) = post(&s, &format!("/v1/certificates/{id}/revoke"), &s.admin_token, json!({ "reason": "superseded" })).await;
+        post(&s, &format!("/v1/certificates/{id}/revoke"), &s.admin_token, json!({ "reason": "certificateHold" }))
+            .await;
+        let (status, _) =
+            post(&s, &format!("/v1/certificates/{id}/revoke"), &s.admin_token, json!({ "reason": "superseded" })).await;
         assert_eq!(status, StatusCode::OK);
         let (status, v) = post(&s, &format!("/v1/certificates/{id}/release-hold"), &s.admin_token, json!({})).await;
         assert_eq!((status, v["code"].as_str()), (StatusCode::CONFLICT, Some("revocation.not_on_hold")));
@@ -182,21 +208,29 @@ mod cases {
         let authority = leaf["authority"].as_str().unwrap().to_owned();
         let serial = leaf["serial"].as_str().unwrap().to_uppercase();
         let requester = s.token_with_role("requester").await;
-        let (status, _) = post(&s, "/v1/revocations", &requester, json!({ "authority": authority, "serial": serial })).await;
+        let (status, _) =
+            post(&s, "/v1/revocations", &requester, json!({ "authority": authority, "serial": serial })).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         let operator = s.token_with_role("operator").await;
         let body = json!({ "authority": authority, "serial": serial, "reason": "superseded", "destroy_key": true });
         let (status, v) = post(&s, "/v1/revocations", &operator, body).await;
         assert_eq!(status, StatusCode::OK, "{v}");
-        assert_eq!((v["key_destroyed"].as_bool(), v["revocation"]["reason"].as_str()), (Some(true), Some("superseded")));
+        assert_eq!(
+            (v["key_destroyed"].as_bool(), v["revocation"]["reason"].as_str()),
+            (Some(true), Some("superseded"))
+        );
         let id = leaf["id"].as_str().unwrap();
-        let (status, v) = post(&s, &format!("/v1/certificates/{id}/pkcs12"), &s.admin_token, json!({ "password": "x" })).await;
+        let (status, v) =
+            post(&s, &format!("/v1/certificates/{id}/pkcs12"), &s.admin_token, json!({ "password": "x" })).await;
         assert!(status.is_client_error(), "the destroyed key cannot be exported: {status} {v}");
-        let (status, v) = post(&s, "/v1/revocations", &operator, json!({ "authority": authority, "serial": "zz" })).await;
+        let (status, v) =
+            post(&s, "/v1/revocations", &operator, json!({ "authority": authority, "serial": "zz" })).await;
         assert_eq!((status, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("revocation.invalid_serial")), "{v}");
-        let (status, v) = post(&s, "/v1/revocations", &operator, json!({ "authority": authority, "serial": "0badc0de" })).await;
+        let (status, v) =
+            post(&s, "/v1/revocations", &operator, json!({ "authority": authority, "serial": "0badc0de" })).await;
         assert_eq!((status, v["code"].as_str()), (StatusCode::NOT_FOUND, Some("certificate.not_found")), "{v}");
-        let (status, v) = post(&s, &format!("/v1/certificates/{id}/revoke"), &operator, json!({ "reason": "stolen" })).await;
+        let (status, v) =
+            post(&s, &format!("/v1/certificates/{id}/revoke"), &operator, json!({ "reason": "stolen" })).await;
         assert_eq!((status, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("revocation.invalid_reason")), "{v}");
         // Revoking an authority is for admins.
         let (status, _) = post(&s, &format!("/v1/authorities/{authority}/revoke"), &operator, json!({})).await;
@@ -224,7 +258,26 @@ mod cases {
         let (status, _, body) = fetch(&s, "/ocsp/%%%not-base64").await;
         assert_eq!((status, body.as_slice()), (StatusCode::OK, &malformed[..]));
         // A request about a CA this server does not run.
-        openssl(dir, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "x.key", "-out", "x.pem", "-subj", "/CN=elsewhere", "-days", "2"]);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "x.key",
+                "-out",
+                "x.pem",
+                "-subj",
+                "/CN=elsewhere",
+                "-days",
+                "2",
+            ],
+        );
         let out = openssl(dir, &["ocsp", "-issuer", "x.pem", "-cert", "x.pem", "-reqout", "req.der", "-no_nonce"]);
         assert!(out.status.success(), "{}", text(&out));
         let resp = send(std::fs::read(dir.join("req.der")).unwrap()).await.unwrap();

@@ -90,7 +90,11 @@ pub(crate) async fn revoked_entries(
         .map(|row| {
             let serial: String = row.try_get(0).map_err(storage)?;
             let released: Option<i64> = row.try_get(4).map_err(storage)?;
-            let why = if released.is_some() { RevocationReason::RemoveFromCrl } else { reason(row.try_get(2).map_err(storage)?)? };
+            let why = if released.is_some() {
+                RevocationReason::RemoveFromCrl
+            } else {
+                reason(row.try_get(2).map_err(storage)?)?
+            };
             RevokedEntry::new(&serial, row.try_get(1).map_err(storage)?, why, row.try_get(3).map_err(storage)?)
         })
         .collect()
@@ -129,13 +133,12 @@ pub(crate) async fn crl(conn: &mut AnyConnection, authority_id: i64, kind: CrlKi
 }
 
 pub(crate) async fn ocsp_responder(conn: &mut AnyConnection, authority_id: i64) -> Result<Option<OcspResponderRecord>> {
-    let row = sqlx::query(
-        "SELECT key_id, certificate, not_before, not_after FROM ocsp_responders WHERE authority_id = $1",
-    )
-    .bind(authority_id)
-    .fetch_optional(conn)
-    .await
-    .map_err(storage)?;
+    let row =
+        sqlx::query("SELECT key_id, certificate, not_before, not_after FROM ocsp_responders WHERE authority_id = $1")
+            .bind(authority_id)
+            .fetch_optional(conn)
+            .await
+            .map_err(storage)?;
     row.map(|r| {
         Ok(OcspResponderRecord {
             authority_id,

@@ -147,8 +147,11 @@ impl<S: Store> Services<S> {
 
     /// Opens a managed key sealed in the store.
     pub(crate) async fn unseal_key(&self, key_id: i64) -> Result<PrivateKey> {
-        let stored =
-            self.store.key(key_id).await?.ok_or_else(|| CoreError::Storage(format!("managed key {key_id} is missing")))?;
+        let stored = self
+            .store
+            .key(key_id)
+            .await?
+            .ok_or_else(|| CoreError::Storage(format!("managed key {key_id} is missing")))?;
         let pkcs8 = self.vault.open(&stored.sealed, stored.uuid.as_bytes())?;
         Ok(PrivateKey::from_pkcs8_der(&pkcs8)?)
     }

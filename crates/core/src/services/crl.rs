@@ -115,7 +115,9 @@ impl<S: Store> Services<S> {
             CrlKind::Partition(n) => (
                 EntrySelection::InForce { now, partition: Some(n) },
                 CrlScope::Partition {
-                    url: self.crl_url(authority, &format!("/{n}.crl")).unwrap_or_else(|| format!("/crl/{}/{n}.crl", authority.uuid)),
+                    url: self
+                        .crl_url(authority, &format!("/{n}.crl"))
+                        .unwrap_or_else(|| format!("/crl/{}/{n}.crl", authority.uuid)),
                 },
             ),
         };

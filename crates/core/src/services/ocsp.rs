@@ -58,10 +58,13 @@ struct Cached {
     next_update: EpochSeconds,
 }
 
+/// What a CertID names its issuer by: the hash algorithm, the name hash and the key hash.
+type IssuerKey = (CertIdHash, Vec<u8>, Vec<u8>);
+
 /// The issuer hashes CertIDs are matched on, the responders and the cached answers.
 #[derive(Debug, Default)]
 pub(crate) struct OcspState {
-    issuers: RwLock<HashMap<(CertIdHash, Vec<u8>, Vec<u8>), i64>>,
+    issuers: RwLock<HashMap<IssuerKey, i64>>,
     issuers_for: RwLock<usize>,
     responders: RwLock<HashMap<i64, Arc<(PrivateKey, Cert)>>>,
     answers: RwLock<HashMap<(i64, String), Cached>>,
@@ -119,7 +122,12 @@ impl<S: Store> Services<S> {
             .cert_ids
             .iter()
             .zip(statuses)
-            .map(|(cert_id, status)| SingleResponse { cert_id, status, this_update: now, next_update: Some(next_update) })
+            .map(|(cert_id, status)| SingleResponse {
+                cert_id,
+                status,
+                this_update: now,
+                next_update: Some(next_update),
+            })
             .collect();
         let der = self.sign_answer(&authority, now, &singles, request.nonce.as_deref()).await.map_err(internal)?;
         let der = Arc::new(der);
@@ -182,7 +190,8 @@ impl<S: Store> Services<S> {
                     map.insert((hash, name, key), a.id);
                 }
             }
-            if let (Ok(mut issuers), Ok(mut n)) = (self.ocsp_state.issuers.write(), self.ocsp_state.issuers_for.write()) {
+            if let (Ok(mut issuers), Ok(mut n)) = (self.ocsp_state.issuers.write(), self.ocsp_state.issuers_for.write())
+            {
                 *issuers = map;
                 *n = snapshot.authorities.len();
             }
@@ -248,7 +257,8 @@ impl<S: Store> Services<S> {
                 ..Default::default()
             },
         };
-        let cert = cert::issue(&template, &Issuer { name: ca.subject(), key_identifier: &ca_ski, signer: signer.as_ref() })?;
+        let cert =
+            cert::issue(&template, &Issuer { name: ca.subject(), key_identifier: &ca_ski, signer: signer.as_ref() })?;
         let (mut tx, head) = self.begin().await?;
         let key_id = tx.insert_key(&self.seal_key(&key, false)?).await?;
         tx.put_ocsp_responder(&OcspResponderRecord {

@@ -6,7 +6,7 @@ use crate::audit::EventDraft;
 use crate::auth::{Ctx, Permission};
 use crate::ca::{Authority, CertificateRecord};
 use crate::clock::EpochSeconds;
-use crate::revocation::{partition_of, decode_hex, Revocation, RevocationReason};
+use crate::revocation::{decode_hex, partition_of, Revocation, RevocationReason};
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
 use serde_json::json;
@@ -140,7 +140,10 @@ impl<S: Store> Services<S> {
         let issuer_id = subject.parent_id.ok_or_else(|| {
             CoreError::invalid(
                 "revocation.root",
-                format!("'{}' is a root: nothing above it can list it as revoked; remove it from trust stores instead", subject.name),
+                format!(
+                    "'{}' is a root: nothing above it can list it as revoked; remove it from trust stores instead",
+                    subject.name
+                ),
             )
         })?;
         let cert = certwright_pki::cert::Cert::from_der(&subject.certificate_der)?;
@@ -150,7 +153,8 @@ impl<S: Store> Services<S> {
         if let Some(existing) = tx.revocation_for_update(issuer_id, &serial).await?.filter(Revocation::in_force) {
             return Err(already_revoked(&existing));
         }
-        let mut revocation = new_revocation(issuer_id, &serial, &subject_serial_bytes(&serial)?, 1, subject.not_after, now, req);
+        let mut revocation =
+            new_revocation(issuer_id, &serial, &subject_serial_bytes(&serial)?, 1, subject.not_after, now, req);
         revocation.subject_authority_id = Some(subject.id);
         revocation.partition = 0;
         revocation.id = upsert(&mut tx, revocation.clone()).await?;
@@ -188,11 +192,34 @@ impl<S: Store> Services<S> {
         let serial_bytes = subject_serial_bytes(&record.serial)?;
         let mut revocation = match existing {
             // A hold may become a permanent revocation; anything else in force is final.
-            Some(r) if r.in_force() && !(r.reason == RevocationReason::CertificateHold && req.reason != RevocationReason::CertificateHold) => {
+            Some(r)
+                if r.in_force()
+                    && !(r.reason == RevocationReason::CertificateHold
+                        && req.reason != RevocationReason::CertificateHold) =>
+            {
                 return Err(already_revoked(&r));
             }
-            Some(r) => Revocation { id: r.id, ..new_revocation(authority_id, &record.serial, &serial_bytes, authority.crl_partitions, record.not_after, now, req) },
-            None => new_revocation(authority_id, &record.serial, &serial_bytes, authority.crl_partitions, record.not_after, now, req),
+            Some(r) => Revocation {
+                id: r.id,
+                ..new_revocation(
+                    authority_id,
+                    &record.serial,
+                    &serial_bytes,
+                    authority.crl_partitions,
+                    record.not_after,
+                    now,
+                    req,
+                )
+            },
+            None => new_revocation(
+                authority_id,
+                &record.serial,
+                &serial_bytes,
+                authority.crl_partitions,
+                record.not_after,
+                now,
+                req,
+            ),
         };
         revocation.certificate_id = Some(record.id);
         revocation.id = upsert(&mut tx, revocation.clone()).await?;
@@ -283,7 +310,12 @@ fn check_request(req: &RevokeRequest, now: EpochSeconds) -> Result<()> {
 fn already_revoked(r: &Revocation) -> CoreError {
     CoreError::Conflict {
         code: "certificate.already_revoked",
-        message: format!("serial {} was already revoked ({}) at {}", r.serial, r.reason.name(), crate::clock::to_rfc3339(r.revoked_at)),
+        message: format!(
+            "serial {} was already revoked ({}) at {}",
+            r.serial,
+            r.reason.name(),
+            crate::clock::to_rfc3339(r.revoked_at)
+        ),
     }
 }
 

@@ -90,7 +90,9 @@ pub struct RevokedCertificateView {
 fn request(body: Revoke) -> Result<RevokeRequest, ApiError> {
     let reason = match body.reason.as_deref() {
         None => RevocationReason::Unspecified,
-        Some(r) => RevocationReason::parse(r).map_err(|e| CoreError::invalid("revocation.invalid_reason", e.to_string()))?,
+        Some(r) => {
+            RevocationReason::parse(r).map_err(|e| CoreError::invalid("revocation.invalid_reason", e.to_string()))?
+        }
     };
     Ok(RevokeRequest {
         reason,
@@ -99,7 +101,11 @@ fn request(body: Revoke) -> Result<RevokeRequest, ApiError> {
     })
 }
 
-async fn answer(state: &AppState, auth: &certwright_core::auth::Ctx, r: RevokedCertificate) -> Result<Json<RevokedCertificateView>, ApiError> {
+async fn answer(
+    state: &AppState,
+    auth: &certwright_core::auth::Ctx,
+    r: RevokedCertificate,
+) -> Result<Json<RevokedCertificateView>, ApiError> {
     let links = links(state, auth).await?;
     Ok(Json(RevokedCertificateView {
         revocation: RevocationView::from(&r.revocation),
@@ -286,7 +292,8 @@ pub async fn crl_partition(
     let not_found = || ApiError::from(CoreError::not_found("crl.not_found", "CRL", format!("{authority}/{file}")));
     let n: u32 = file.strip_suffix(".crl").and_then(|n| n.parse().ok()).ok_or_else(not_found)?;
     let authority = Uuid::parse_str(&authority).map_err(|_| not_found())?;
-    let crl = state.services.current_crl(&authority.to_string(), CrlKind::Partition(n)).await.map_err(|_| not_found())?;
+    let crl =
+        state.services.current_crl(&authority.to_string(), CrlKind::Partition(n)).await.map_err(|_| not_found())?;
     Ok(crl_response(&crl, state.services.clock().now()))
 }
 
@@ -349,8 +356,17 @@ fn http_date(t: i64) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let rfc = certwright_core::clock::to_rfc3339(t); // YYYY-MM-DDTHH:MM:SSZ
     let weekday = DAYS[usize::try_from(t.div_euclid(86_400).rem_euclid(7)).unwrap_or(0)];
-    let month = rfc.get(5..7).and_then(|m| m.parse::<usize>().ok()).and_then(|m| MONTHS.get(m.wrapping_sub(1))).unwrap_or(&"Jan");
-    format!("{weekday}, {} {month} {} {} GMT", rfc.get(8..10).unwrap_or("01"), rfc.get(0..4).unwrap_or("1970"), rfc.get(11..19).unwrap_or("00:00:00"))
+    let month = rfc
+        .get(5..7)
+        .and_then(|m| m.parse::<usize>().ok())
+        .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
+        .unwrap_or(&"Jan");
+    format!(
+        "{weekday}, {} {month} {} {} GMT",
+        rfc.get(8..10).unwrap_or("01"),
+        rfc.get(0..4).unwrap_or("1970"),
+        rfc.get(11..19).unwrap_or("00:00:00")
+    )
 }
 
 #[cfg(test)]
