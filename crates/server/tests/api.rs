@@ -7,8 +7,16 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// Operations that must answer without a bearer token.
-const PUBLIC: &[(&str, &str)] =
-    &[("get", "/healthz"), ("get", "/readyz"), ("post", "/v1/oauth/token"), ("get", "/ca/{file}")];
+const PUBLIC: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("post", "/v1/oauth/token"),
+    ("get", "/ca/{file}"),
+    ("get", "/crl/{file}"),
+    ("get", "/crl/{authority}/{file}"),
+    ("post", "/ocsp"),
+    ("get", "/ocsp/{request}"),
+];
 
 /// Routes a requester may call: itself, reading the PKI inventory, requesting, importing and labelling
 /// certificates.

@@ -374,6 +374,7 @@ mod tests {
     #[test]
     fn http_dates() {
         assert_eq!(super::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(super::http_date(1_795_392_000), "Sat, 22 Nov 2026 00:00:00 GMT");
+        assert_eq!(super::http_date(1_795_392_000), "Mon, 23 Nov 2026 00:00:00 GMT");
+        assert_eq!(super::http_date(951_782_400 + 45_296), "Tue, 29 Feb 2000 12:34:56 GMT");
     }
 }
