@@ -607,3 +607,48 @@ async fn cert_import_sends_pkcs12_files_and_separate_keys_with_their_passwords()
     assert_eq!(pubkey(&["pkey", "-in", "again.key", "-pubout"]), pubkey(&["pkey", "-in", "a.key", "-pubout"]));
     server.terminate();
 }
+
+/// `cert revoke` (by id and by authority and serial), `cert release-hold`, `crl generate|list|show`, with
+/// openssl reading the CRL the CLI wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_and_crl_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = Server::start(&dir, &[]).await;
+    let run_client = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.extend(["--server", server.url.as_str()]);
+        run(&dir, &full, &[])
+    };
+    let client = |args: &[&str]| {
+        let out = run_client(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let a = client(&["cert", "issue", "--cn", "gone.example.com"]);
+    let b = client(&["cert", "issue", "--cn", "held.example.com"]);
+    let revoked = client(&["cert", "revoke", a["id"].as_str().unwrap(), "--reason", "keyCompromise"]);
+    assert_eq!(revoked["revocation"]["reason"], "keyCompromise");
+    let again = run_client(&["cert", "revoke", a["id"].as_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("certificate.already_revoked"), "{}", text(&again.stderr));
+    let authority = b["authority"].as_str().unwrap();
+    let serial = b["serial"].as_str().unwrap();
+    let held = client(&["cert", "revoke", "--authority", authority, "--serial", serial, "--reason", "certificateHold"]);
+    assert_eq!(held["certificate"]["state"], "revoked");
+    assert_eq!(client(&["cert", "release-hold", b["id"].as_str().unwrap()])["certificate"]["state"], "issued");
+
+    let made = client(&["crl", "generate", authority]);
+    assert_eq!(made.as_array().unwrap().len(), 6, "full, delta and 4 partitions: {made}");
+    let listed = client(&["crl", "list", authority]);
+    assert_eq!(listed[0]["kind"], "full");
+    assert_eq!(listed[0]["entries"], 1, "{listed}");
+    let out = tmp.path().join("full.pem");
+    client(&["crl", "show", authority, "--out", out.to_str().unwrap()]);
+    let shown = Command::new("openssl").args(["crl", "-noout", "-text", "-in"]).arg(&out).output().unwrap();
+    let shown = text(&shown.stdout);
+    assert!(shown.contains(&a["serial"].as_str().unwrap().to_uppercase()), "the revoked serial is listed: {shown}");
+    assert!(!shown.contains(&serial.to_uppercase()), "the released hold is not: {shown}");
+    assert!(shown.contains("Key Compromise"), "{shown}");
+    server.terminate();
+}

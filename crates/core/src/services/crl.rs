@@ -96,6 +96,7 @@ impl<S: Store> Services<S> {
     }
 
     async fn generate_crl(&self, authority: &Authority, kind: CrlKind) -> Result<StoredCrl> {
+        let started = std::time::Instant::now();
         let now = self.clock.now();
         let (selection, scope) = match kind {
             CrlKind::Full => (
@@ -122,6 +123,7 @@ impl<S: Store> Services<S> {
             ),
         };
         let entries = self.store.revoked_entries(authority.id, selection).await?;
+        let read = started.elapsed();
         let signer = self.signer(authority).await?;
         let cert = Cert::from_der(&authority.certificate_der)?;
         let key_identifier = cert.key_identifier()?;
@@ -156,6 +158,16 @@ impl<S: Store> Services<S> {
         };
         tx.put_crl(&stored).await?;
         tx.commit().await?;
+        tracing::debug!(
+            authority = %authority.name,
+            kind = %kind.as_str(),
+            number,
+            entries = stored.entries,
+            bytes = stored.der.len(),
+            read_ms = read.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "CRL signed"
+        );
         Ok(stored)
     }
 
