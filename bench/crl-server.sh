@@ -35,8 +35,9 @@ echo "filling $n revocations ..."
 sqlite3 cw/certwright.db <<SQL
 PRAGMA busy_timeout = 10000;
 WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $n)
-INSERT INTO revocations (authority_id, serial, partition_no, not_after, revoked_at, reason, changed_at)
-SELECT $ca_row, printf('%x%015x', 1 + (i % 7), i), i % 4, 4102444800, 1790000000, 1 + (i % 5), 1790000000 FROM s;
+INSERT INTO revocations (authority_id, serial, partition_no, not_after, revoked_at, reason, changed_at, crl_entry)
+SELECT $ca_row, printf('%x%015x', 1 + (i % 7), i), i % 4, 4102444800, 1790000000, 1 + (i % 5), 1790000000,
+  printf('%x%015x 1790000000 %d', 1 + (i % 7), i, 1 + (i % 5)) FROM s;
 DELETE FROM crls;
 SQL
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$pid/status"; }
@@ -61,4 +62,6 @@ echo "CRL generation through the server, $n stored revocations, $(nproc) cores"
 echo "  full CRL on demand (read, encode, sign, store, serve): $((t1 - t0)) ms, $entries entries, $(stat -c %s full.crl) bytes"
 echo "  every CRL of the CA (full + delta + 4 partitions):     $((t3 - t2)) ms"
 echo "  delta after 1,000 revocations, as the scheduler signed it: $(sed -E 's/.*entries=([0-9]+).*read_ms=([0-9]+) total_ms=([0-9]+).*/\1 entries, read \2 ms, total \3 ms/' <<< "$delta_line")"
+echo "  signing log (read = rows from the store into entries):"
+grep "CRL signed" cw.log | grep -v "entries=0 " | head -8 | sed -E 's/.*kind=([a-z0-9-]+).*entries=([0-9]+).*read_ms=([0-9]+) total_ms=([0-9]+).*/    \1: \2 entries, read \3 ms, total \4 ms/'
 echo "  server peak RSS: $((before / 1024)) MiB before, $((after_full / 1024)) MiB after the full CRL, $((after_all / 1024)) MiB after all"

@@ -110,6 +110,9 @@ pub trait Store: Send + Sync + Clone + 'static {
     /// The current CRL of a kind.
     fn crl(&self, authority_id: i64, kind: CrlKind) -> impl Future<Output = Result<Option<StoredCrl>>> + Send;
 
+    /// The current CRL of a kind without its bytes (`der` empty): number, dates, entries.
+    fn crl_summary(&self, authority_id: i64, kind: CrlKind) -> impl Future<Output = Result<Option<StoredCrl>>> + Send;
+
     /// An authority's delegated OCSP responder.
     fn ocsp_responder(&self, authority_id: i64) -> impl Future<Output = Result<Option<OcspResponderRecord>>> + Send;
 

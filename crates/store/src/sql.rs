@@ -334,7 +334,7 @@ impl Store for SqlStore {
 
     async fn revoked_entries(&self, authority_id: i64, selection: EntrySelection) -> Result<Vec<RevokedEntry>> {
         let mut conn = self.pool.acquire().await.map_err(storage)?;
-        crate::revocation::revoked_entries(&mut conn, authority_id, selection).await
+        crate::revocation::revoked_entries(&mut conn, self.backend, authority_id, selection).await
     }
 
     async fn revocations_changed_since(&self, since: EpochSeconds) -> Result<Vec<(i64, String)>> {
@@ -344,7 +344,12 @@ impl Store for SqlStore {
 
     async fn crl(&self, authority_id: i64, kind: CrlKind) -> Result<Option<StoredCrl>> {
         let mut conn = self.pool.acquire().await.map_err(storage)?;
-        crate::revocation::crl(&mut conn, authority_id, kind).await
+        crate::revocation::crl(&mut conn, authority_id, kind, true).await
+    }
+
+    async fn crl_summary(&self, authority_id: i64, kind: CrlKind) -> Result<Option<StoredCrl>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::revocation::crl(&mut conn, authority_id, kind, false).await
     }
 
     async fn ocsp_responder(&self, authority_id: i64) -> Result<Option<OcspResponderRecord>> {

@@ -104,7 +104,7 @@ impl<S: Store> Services<S> {
                 CrlScope::Full { delta_urls: self.crl_url(authority, "-delta.crl").into_iter().collect() },
             ),
             CrlKind::Delta => {
-                let base = match self.store.crl(authority.id, CrlKind::Full).await? {
+                let base = match self.store.crl_summary(authority.id, CrlKind::Full).await? {
                     Some(base) => base,
                     None => Box::pin(self.generate_crl(authority, CrlKind::Full)).await?,
                 };
@@ -147,13 +147,15 @@ impl<S: Store> Services<S> {
             }),
             signer.as_ref(),
         )?;
+        let count = entries.len() as u64;
+        drop(entries);
         let stored = StoredCrl {
             authority_id: authority.id,
             kind,
             number,
             this_update: now,
             next_update: params.next_update,
-            entries: entries.len() as u64,
+            entries: count,
             der,
         };
         tx.put_crl(&stored).await?;
@@ -221,7 +223,7 @@ impl<S: Store> Services<S> {
             Err(e) => return tracing::warn!(error = %e, "cannot list authorities for CRL generation"),
         };
         for authority in authorities.iter().filter(|a| a.key_id.is_some() && a.not_after > now) {
-            let stale = match self.store.crl(authority.id, CrlKind::Full).await {
+            let stale = match self.store.crl_summary(authority.id, CrlKind::Full).await {
                 Ok(Some(full)) => now - full.this_update >= self.crl_settings.refresh_interval,
                 Ok(None) => true,
                 Err(e) => {

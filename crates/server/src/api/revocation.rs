@@ -248,7 +248,7 @@ pub async fn generate_crls(
     Ok(Json(made.iter().map(|c| crl_view(a.uuid, c)).collect()))
 }
 
-fn crl_response(c: &StoredCrl, now: i64) -> Response {
+fn crl_response(c: StoredCrl, now: i64) -> Response {
     // Caches may keep it until the next scheduled signing at most, and never past nextUpdate.
     let max_age = (c.next_update - now).clamp(0, 3_600);
     let mut headers = HeaderMap::new();
@@ -262,7 +262,7 @@ fn crl_response(c: &StoredCrl, now: i64) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!("\"crl-{}\"", c.number)) {
         headers.insert(header::ETAG, v);
     }
-    (headers, c.der.clone()).into_response()
+    (headers, c.der).into_response()
 }
 
 /// A full (`<authority id>.crl`) or delta (`<authority id>-delta.crl`) CRL, DER. No authentication.
@@ -277,7 +277,7 @@ pub async fn crl_file(State(state): State<AppState>, ApiPath(file): ApiPath<Stri
     };
     let authority = Uuid::parse_str(authority).map_err(|_| not_found())?;
     let crl = state.services.current_crl(&authority.to_string(), kind).await.map_err(|_| not_found())?;
-    Ok(crl_response(&crl, state.services.clock().now()))
+    Ok(crl_response(crl, state.services.clock().now()))
 }
 
 /// One CRL partition (`/crl/<authority id>/<n>.crl`), the URL in the distribution point of the certificates it
@@ -294,7 +294,7 @@ pub async fn crl_partition(
     let authority = Uuid::parse_str(&authority).map_err(|_| not_found())?;
     let crl =
         state.services.current_crl(&authority.to_string(), CrlKind::Partition(n)).await.map_err(|_| not_found())?;
-    Ok(crl_response(&crl, state.services.clock().now()))
+    Ok(crl_response(crl, state.services.clock().now()))
 }
 
 fn ocsp_response(answer: OcspAnswer, now: i64) -> Response {

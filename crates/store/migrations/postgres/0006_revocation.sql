@@ -18,6 +18,8 @@ CREATE TABLE revocations (
     -- Set when a certificateHold is lifted: the certificate is valid again and leaves the CRLs.
     released_at           BIGINT,
     changed_at            BIGINT  NOT NULL,
+    -- The CRL entry ready to read in one piece: `serial revoked_at reason [invalidity_date]`.
+    crl_entry             TEXT    NOT NULL,
     UNIQUE (authority_id, serial)
 );
 CREATE INDEX revocations_partition ON revocations (authority_id, partition_no);
@@ -46,3 +48,5 @@ CREATE TABLE ocsp_responders (
 -- CRL numbers come from one counter per authority, shared by its full, delta and partition CRLs.
 ALTER TABLE authorities ADD COLUMN crl_number BIGINT  NOT NULL DEFAULT 0;
 ALTER TABLE authorities ADD COLUMN crl_partitions BIGINT  NOT NULL DEFAULT 4;
+-- What changed since a full CRL, per authority (the delta).
+CREATE INDEX revocations_authority_changed ON revocations (authority_id, changed_at);
