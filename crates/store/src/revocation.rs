@@ -131,29 +131,54 @@ pub(crate) async fn changed_since(conn: &mut AnyConnection, since: EpochSeconds)
     rows.iter().map(|r| Ok((get(r, "authority_id")?, get(r, "serial")?))).collect()
 }
 
+/// Largest piece of a CRL's DER stored in one row.
+const CRL_PART_BYTES: usize = 1 << 20;
+
 pub(crate) async fn crl(
     conn: &mut AnyConnection,
     authority_id: i64,
     kind: CrlKind,
     with_der: bool,
 ) -> Result<Option<StoredCrl>> {
-    let der = if with_der { "der" } else { "NULL AS der" };
-    let sql = format!(
-        "SELECT number, this_update, next_update, entries, {der} FROM crls WHERE authority_id = $1 AND scope = $2"
-    );
-    let row = sqlx::query(&sql).bind(authority_id).bind(kind.as_str()).fetch_optional(conn).await.map_err(storage)?;
-    row.map(|r| {
-        Ok(StoredCrl {
-            authority_id,
-            kind,
-            number: u64::try_from(get::<i64>(&r, "number")?).unwrap_or(0),
-            this_update: get(&r, "this_update")?,
-            next_update: get(&r, "next_update")?,
-            entries: u64::try_from(get::<i64>(&r, "entries")?).unwrap_or(0),
-            der: if with_der { get(&r, "der")? } else { Vec::new() },
-        })
-    })
-    .transpose()
+    use futures_util::TryStreamExt;
+    let scope = kind.as_str();
+    let row = sqlx::query(
+        "SELECT number, this_update, next_update, entries, size FROM crls WHERE authority_id = $1 AND scope = $2",
+    )
+    .bind(authority_id)
+    .bind(scope.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(storage)?;
+    let Some(r) = row else { return Ok(None) };
+    let size = usize::try_from(get::<i64>(&r, "size")?).unwrap_or(0);
+    let mut crl = StoredCrl {
+        authority_id,
+        kind,
+        number: u64::try_from(get::<i64>(&r, "number")?).unwrap_or(0),
+        this_update: get(&r, "this_update")?,
+        next_update: get(&r, "next_update")?,
+        entries: u64::try_from(get::<i64>(&r, "entries")?).unwrap_or(0),
+        der: Vec::new(),
+    };
+    if with_der {
+        crl.der.reserve_exact(size);
+        let mut parts = sqlx::query("SELECT bytes FROM crl_parts WHERE authority_id = $1 AND scope = $2 ORDER BY part")
+            .bind(authority_id)
+            .bind(scope.as_str())
+            .fetch(&mut *conn);
+        while let Some(part) = parts.try_next().await.map_err(storage)? {
+            let bytes: Vec<u8> = part.try_get(0).map_err(storage)?;
+            crl.der.extend_from_slice(&bytes);
+        }
+        if crl.der.len() != size {
+            return Err(CoreError::Storage(format!(
+                "the stored {scope} CRL of authority {authority_id} has {} of its {size} bytes",
+                crl.der.len()
+            )));
+        }
+    }
+    Ok(Some(crl))
 }
 
 pub(crate) async fn ocsp_responder(conn: &mut AnyConnection, authority_id: i64) -> Result<Option<OcspResponderRecord>> {
@@ -249,23 +274,46 @@ pub(crate) async fn next_crl_number(conn: &mut AnyConnection, authority_id: i64)
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// Stores a CRL in place of the current one of its kind, unless the current one has a higher number (another
+/// node signed a later one meanwhile).
 pub(crate) async fn put_crl(conn: &mut AnyConnection, c: &StoredCrl) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO crls (authority_id, scope, number, this_update, next_update, entries, der) \
+    let scope = c.kind.as_str();
+    let replaced = sqlx::query(
+        "INSERT INTO crls (authority_id, scope, number, this_update, next_update, entries, size) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (authority_id, scope) DO UPDATE SET \
          number = excluded.number, this_update = excluded.this_update, next_update = excluded.next_update, \
-         entries = excluded.entries, der = excluded.der",
+         entries = excluded.entries, size = excluded.size WHERE crls.number < excluded.number",
     )
     .bind(c.authority_id)
-    .bind(c.kind.as_str())
+    .bind(scope.as_str())
     .bind(i64::try_from(c.number).unwrap_or(i64::MAX))
     .bind(c.this_update)
     .bind(c.next_update)
     .bind(i64::try_from(c.entries).unwrap_or(i64::MAX))
-    .bind(c.der.as_slice())
-    .execute(conn)
+    .bind(i64::try_from(c.der.len()).unwrap_or(i64::MAX))
+    .execute(&mut *conn)
     .await
-    .map_err(storage)?;
+    .map_err(storage)?
+    .rows_affected();
+    if replaced == 0 {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM crl_parts WHERE authority_id = $1 AND scope = $2")
+        .bind(c.authority_id)
+        .bind(scope.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(storage)?;
+    for (n, piece) in c.der.chunks(CRL_PART_BYTES).enumerate() {
+        sqlx::query("INSERT INTO crl_parts (authority_id, scope, part, bytes) VALUES ($1, $2, $3, $4)")
+            .bind(c.authority_id)
+            .bind(scope.as_str())
+            .bind(i64::try_from(n).unwrap_or(i64::MAX))
+            .bind(piece)
+            .execute(&mut *conn)
+            .await
+            .map_err(storage)?;
+    }
     Ok(())
 }
 

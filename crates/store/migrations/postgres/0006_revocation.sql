@@ -33,8 +33,19 @@ CREATE TABLE crls (
     this_update   BIGINT  NOT NULL,
     next_update   BIGINT  NOT NULL,
     entries       BIGINT  NOT NULL,
-    der           BYTEA   NOT NULL,
+    -- Length of the DER, kept in crl_parts.
+    size          BIGINT  NOT NULL,
     PRIMARY KEY (authority_id, scope)
+);
+
+-- A CRL's DER in pieces of at most 1 MiB: a CRL of a million entries is about 40 MB, and neither database
+-- driver should have to copy that as one value.
+CREATE TABLE crl_parts (
+    authority_id  BIGINT  NOT NULL,
+    scope         TEXT    NOT NULL,
+    part          BIGINT  NOT NULL,
+    bytes         BYTEA   NOT NULL,
+    PRIMARY KEY (authority_id, scope, part)
 );
 
 CREATE TABLE ocsp_responders (

@@ -33,8 +33,19 @@ CREATE TABLE crls (
     this_update   INTEGER NOT NULL,
     next_update   INTEGER NOT NULL,
     entries       INTEGER NOT NULL,
-    der           BLOB    NOT NULL,
+    -- Length of the DER, kept in crl_parts.
+    size          INTEGER NOT NULL,
     PRIMARY KEY (authority_id, scope)
+);
+
+-- A CRL's DER in pieces of at most 1 MiB: a CRL of a million entries is about 40 MB, and neither database
+-- driver should have to copy that as one value.
+CREATE TABLE crl_parts (
+    authority_id  INTEGER NOT NULL,
+    scope         TEXT    NOT NULL,
+    part          INTEGER NOT NULL,
+    bytes         BLOB    NOT NULL,
+    PRIMARY KEY (authority_id, scope, part)
 );
 
 CREATE TABLE ocsp_responders (
