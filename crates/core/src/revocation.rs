@@ -72,6 +72,59 @@ impl RevokedEntry {
     }
 }
 
+impl certwright_pki::crl::AsCrlEntry for RevokedEntry {
+    fn crl_entry(&self) -> certwright_pki::crl::CrlEntry<'_> {
+        certwright_pki::crl::CrlEntry {
+            serial: self.serial(),
+            revoked_at: self.revoked_at,
+            reason: Some(self.reason),
+            invalidity_date: self.invalidity_date,
+        }
+    }
+}
+
+/// The entries of a CRL as the store hands them over: texts of `serial revoked_at reason [invalidity_date]`
+/// entries joined by `,`, read one entry at a time while the CRL is written, so a million entries cost their
+/// text (about 30 bytes each), never a decoded list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevokedEntries {
+    joined: Vec<String>,
+}
+
+impl RevokedEntries {
+    /// Adds a text of one or more entries joined by `,` (empty texts are ignored).
+    pub fn push(&mut self, joined: String) {
+        if !joined.is_empty() {
+            self.joined.push(joined);
+        }
+    }
+
+    /// How many entries there are.
+    pub fn len(&self) -> u64 {
+        self.joined.iter().map(|j| j.bytes().filter(|b| *b == b',').count() as u64 + 1).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.joined.is_empty()
+    }
+
+    /// Every entry, decoded as it is reached.
+    pub fn iter(&self) -> impl Iterator<Item = crate::Result<RevokedEntry>> + '_ {
+        self.joined.iter().flat_map(|j| j.split(',')).map(unpack)
+    }
+}
+
+fn unpack(packed: &str) -> crate::Result<RevokedEntry> {
+    let bad = || CoreError::Storage(format!("revocation entry '{packed}' is malformed"));
+    let mut parts = packed.split(' ');
+    let serial = parts.next().ok_or_else(bad)?;
+    let revoked_at: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let code: u8 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let reason = RevocationReason::from_code(code).ok_or_else(bad)?;
+    let invalidity = parts.next().map(|p| p.parse::<i64>().map_err(|_| bad())).transpose()?;
+    RevokedEntry::new(serial, revoked_at, reason, invalidity)
+}
+
 /// Hex (either case; an odd length reads as if a `0` led) to bytes.
 pub fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     let padded;
@@ -169,6 +222,22 @@ mod tests {
         assert!(RevokedEntry::new(&"11".repeat(21), 1, RevocationReason::Unspecified, None).is_err());
         assert!(RevokedEntry::new("xyz", 1, RevocationReason::Unspecified, None).is_err());
         assert_eq!(RevokedEntry::new("a1b", 1, RevocationReason::Unspecified, None).unwrap().serial(), &[0x0a, 0x1b]);
+    }
+
+    #[test]
+    fn joined_entries_are_decoded_one_by_one() {
+        let mut e = RevokedEntries::default();
+        e.push("0a 100 1,ff01 200 6 150".to_owned());
+        e.push(String::new());
+        e.push("7 300 8".to_owned());
+        assert_eq!(e.len(), 3);
+        let all: Vec<RevokedEntry> = e.iter().collect::<crate::Result<_>>().unwrap();
+        assert_eq!(all[1].serial(), &[0xff, 0x01]);
+        assert_eq!((all[1].reason, all[1].invalidity_date), (RevocationReason::CertificateHold, Some(150)));
+        assert_eq!(all[2].reason, RevocationReason::RemoveFromCrl);
+        let mut bad = RevokedEntries::default();
+        bad.push("0a 100 7".to_owned());
+        assert!(bad.iter().next().unwrap().is_err(), "7 is no CRLReason");
     }
 
     #[test]

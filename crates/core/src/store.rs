@@ -8,7 +8,7 @@ use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewKey, RaProfi
 use crate::clock::EpochSeconds;
 use crate::inventory::{CertificateMetadata, InventoryOrder, InventoryPage};
 use crate::page::{Listed, Page};
-use crate::revocation::{CrlKind, EntrySelection, OcspResponderRecord, Revocation, RevokedEntry, StoredCrl};
+use crate::revocation::{CrlKind, EntrySelection, OcspResponderRecord, Revocation, RevokedEntries, StoredCrl};
 use crate::{CoreError, Result};
 use std::future::Future;
 use uuid::Uuid;
@@ -96,12 +96,12 @@ pub trait Store: Send + Sync + Clone + 'static {
     /// The revocation of a serial by an authority, lifted or not.
     fn revocation(&self, authority_id: i64, serial: &str) -> impl Future<Output = Result<Option<Revocation>>> + Send;
 
-    /// The revoked serials a CRL of `authority_id` lists, in serial order.
+    /// The revoked serials a CRL of `authority_id` lists, in no particular order.
     fn revoked_entries(
         &self,
         authority_id: i64,
         selection: EntrySelection,
-    ) -> impl Future<Output = Result<Vec<RevokedEntry>>> + Send;
+    ) -> impl Future<Output = Result<RevokedEntries>> + Send;
 
     /// `(authority id, serial)` of every revocation changed at or after `since` (for caches of OCSP answers).
     fn revocations_changed_since(&self, since: EpochSeconds)

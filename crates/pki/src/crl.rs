@@ -11,6 +11,18 @@ use crate::PkiError;
 use const_oid::db::rfc5280;
 use der::Encode;
 
+/// Anything that can be written as a CRL entry: a [`CrlEntry`], or an owned record that lends one while it is
+/// written (so entries can be produced one at a time instead of being held all at once).
+pub trait AsCrlEntry {
+    fn crl_entry(&self) -> CrlEntry<'_>;
+}
+
+impl AsCrlEntry for CrlEntry<'_> {
+    fn crl_entry(&self) -> CrlEntry<'_> {
+        *self
+    }
+}
+
 /// One revoked certificate as it goes into a CRL.
 #[derive(Debug, Clone, Copy)]
 pub struct CrlEntry<'a> {
@@ -101,9 +113,9 @@ fn civil(secs: i64, what: &str) -> Result<Civil, PkiError> {
 
 /// Builds and signs a v2 CRL (DER). Entries are written in the order given, in one pass, straight into the
 /// output buffer: memory is about the size of the CRL itself, never a parsed structure per entry.
-pub fn build<'e>(
+pub fn build<E: AsCrlEntry>(
     params: &CrlParams<'_>,
-    entries: impl IntoIterator<Item = CrlEntry<'e>>,
+    entries: impl IntoIterator<Item = E>,
     signer: &dyn Signer,
 ) -> Result<Vec<u8>, PkiError> {
     let algorithm = signer.signature_algorithm();
@@ -130,7 +142,8 @@ pub fn build<'e>(
     out.resize(slack, 0);
     let mut count: u64 = 0;
     for entry in entries {
-        put_entry(&mut out, &entry, in_delta).map_err(|why| invalid(format!("entry at index {count}: {why}")))?;
+        put_entry(&mut out, &entry.crl_entry(), in_delta)
+            .map_err(|why| invalid(format!("entry at index {count}: {why}")))?;
         count += 1;
     }
     let listed = out.len() - slack;
@@ -547,7 +560,7 @@ mod tests {
             next_update: NOW + 60,
             scope: CrlScope::Full { delta_urls: vec![] },
         };
-        let der = build(&params, [], &key).unwrap();
+        let der = build(&params, Vec::<CrlEntry<'_>>::new(), &key).unwrap();
         let crl = CertificateList::from_der(&der).unwrap();
         assert!(crl.tbs_cert_list.revoked_certificates.is_none());
         let info = inspect(&der).unwrap();

@@ -109,6 +109,24 @@ mod cases {
         }
         let other = ocsp_status(&s, dir, "other.pem", &[]);
         assert!(other.contains("other.pem: good"), "{other}");
+        // Two CertIDs in one request: one answer, signed once, with a status for each.
+        let url = s.at("/ocsp");
+        let args = [
+            "ocsp",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "leaf.pem",
+            "-cert",
+            "other.pem",
+            "-url",
+            &url,
+            "-CAfile",
+            "bundle.pem",
+        ];
+        let both = text(&openssl(dir, &args));
+        assert!(both.contains("Response verify OK"), "{both}");
+        assert!(both.contains("leaf.pem: revoked") && both.contains("other.pem: good"), "{both}");
 
         // CRLs, signed now: the full CRL and the delta list the serial with its reason.
         let (status, crls) = post(&s, &format!("/v1/authorities/{authority}/crls"), &s.admin_token, json!({})).await;

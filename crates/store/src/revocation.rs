@@ -5,7 +5,7 @@ use crate::rows::get;
 use crate::sql::{storage, Backend};
 use certwright_core::clock::EpochSeconds;
 use certwright_core::revocation::{
-    CrlKind, EntrySelection, OcspResponderRecord, Revocation, RevocationReason, RevokedEntry, StoredCrl,
+    CrlKind, EntrySelection, OcspResponderRecord, Revocation, RevocationReason, RevokedEntries, StoredCrl,
 };
 use certwright_core::{CoreError, Result};
 use sqlx::any::AnyRow;
@@ -62,7 +62,7 @@ pub(crate) async fn revoked_entries(
     backend: Backend,
     authority_id: i64,
     selection: EntrySelection,
-) -> Result<Vec<RevokedEntry>> {
+) -> Result<RevokedEntries> {
     use futures_util::TryStreamExt;
     let join = match backend {
         Backend::Sqlite => "group_concat(crl_entry, ',')",
@@ -94,24 +94,11 @@ pub(crate) async fn revoked_entries(
         q = q.bind(b);
     }
     let mut rows = q.fetch(conn);
-    let mut entries = Vec::new();
+    let mut entries = RevokedEntries::default();
     while let Some(row) = rows.try_next().await.map_err(storage)? {
-        let joined: String = row.try_get(0).map_err(storage)?;
-        for packed in joined.split(',') {
-            entries.push(unpack(packed)?);
-        }
+        entries.push(row.try_get(0).map_err(storage)?);
     }
     Ok(entries)
-}
-
-fn unpack(packed: &str) -> Result<RevokedEntry> {
-    let bad = || CoreError::Storage(format!("revocation entry '{packed}' is malformed"));
-    let mut parts = packed.split(' ');
-    let serial = parts.next().ok_or_else(bad)?;
-    let revoked_at: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    let why = reason(parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?)?;
-    let invalidity = parts.next().map(|p| p.parse::<i64>().map_err(|_| bad())).transpose()?;
-    RevokedEntry::new(serial, revoked_at, why, invalidity)
 }
 
 /// `serial revoked_at reason [invalidity_date]`, as CRL generation reads it back.

@@ -8,7 +8,9 @@ use certwright_core::ca::{Authority, CertificateFilter, CertificateRecord, RaPro
 use certwright_core::clock::EpochSeconds;
 use certwright_core::inventory::{InventoryOrder, InventoryPage};
 use certwright_core::page::{Listed, Page};
-use certwright_core::revocation::{CrlKind, EntrySelection, OcspResponderRecord, Revocation, RevokedEntry, StoredCrl};
+use certwright_core::revocation::{
+    CrlKind, EntrySelection, OcspResponderRecord, Revocation, RevokedEntries, StoredCrl,
+};
 use certwright_core::store::{OAuthClientRecord, Readiness, Store};
 use certwright_core::{CoreError, Result};
 use sqlx::any::{AnyArguments, AnyPoolOptions};
@@ -332,7 +334,7 @@ impl Store for SqlStore {
         crate::revocation::revocation_by_serial(&mut conn, authority_id, serial, false).await
     }
 
-    async fn revoked_entries(&self, authority_id: i64, selection: EntrySelection) -> Result<Vec<RevokedEntry>> {
+    async fn revoked_entries(&self, authority_id: i64, selection: EntrySelection) -> Result<RevokedEntries> {
         let mut conn = self.pool.acquire().await.map_err(storage)?;
         crate::revocation::revoked_entries(&mut conn, self.backend, authority_id, selection).await
     }

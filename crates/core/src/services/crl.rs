@@ -9,7 +9,7 @@ use crate::revocation::{CrlKind, EntrySelection, StoredCrl};
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
 use certwright_pki::cert::Cert;
-use certwright_pki::crl::{self, CrlEntry, CrlParams, CrlScope};
+use certwright_pki::crl::{self, CrlParams, CrlScope};
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -137,17 +137,15 @@ impl<S: Store> Services<S> {
             next_update: now + self.crl_settings.validity,
             scope,
         };
-        let der = crl::build(
-            &params,
-            entries.iter().map(|e| CrlEntry {
-                serial: e.serial(),
-                revoked_at: e.revoked_at,
-                reason: Some(e.reason),
-                invalidity_date: e.invalidity_date,
-            }),
-            signer.as_ref(),
-        )?;
-        let count = entries.len() as u64;
+        // Entries are decoded while the CRL is written; a damaged one stops the CRL. Their number lets the encoder
+        // size its buffer once.
+        let mut damaged = None;
+        let count = entries.len();
+        let decoded = entries.iter().map_while(|e| e.map_err(|err| damaged = Some(err)).ok());
+        let der = crl::build(&params, Counted { inner: decoded, left: count }, signer.as_ref())?;
+        if let Some(err) = damaged {
+            return Err(err);
+        }
         drop(entries);
         let stored = StoredCrl {
             authority_id: authority.id,
@@ -250,5 +248,26 @@ impl<S: Store> Services<S> {
             tracing::warn!(error = %e, authority = %authority.name, "CRL generation after a revocation failed");
             self.crl_pending.mark(authority_id);
         }
+    }
+}
+
+/// An iterator that knows how many items it will yield.
+struct Counted<I> {
+    inner: I,
+    left: u64,
+}
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.inner.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = usize::try_from(self.left).unwrap_or(usize::MAX);
+        (left, Some(left))
     }
 }
