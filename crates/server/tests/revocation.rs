@@ -99,7 +99,8 @@ mod cases {
             (Some("revoked"), Some(1))
         );
 
-        for extra in [&[][..], &["-no_nonce"][..], &["-sha256"][..]] {
+        // The SHA-1 answer without a nonce is cached; a SHA-256 query right after must get its own CertID back.
+        for extra in [&[][..], &["-no_nonce"][..], &["-sha256"][..], &["-no_nonce", "-sha256"][..]] {
             let revoked = ocsp_status(&s, dir, "leaf.pem", extra);
             assert!(revoked.contains("Response verify OK"), "{extra:?}: {revoked}");
             assert!(
@@ -257,6 +258,48 @@ mod cases {
         assert_eq!(audit["items"][0]["details"]["key_destroyed"], true, "{audit}");
     }
 
+    pub async fn a_revoked_subordinate_authority_is_listed_by_its_parent_and_issues_no_more(s: TestServer) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (status, root) = post(&s, "/v1/authorities", &s.admin_token, json!({ "name": "team root" })).await;
+        assert_eq!(status, StatusCode::CREATED, "{root}");
+        let body = json!({ "name": "team sub", "parent": root["id"] });
+        let (status, sub) = post(&s, "/v1/authorities", &s.admin_token, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{sub}");
+        let body = json!({ "name": "team", "authority": sub["id"], "policy": {} });
+        let (status, profile) = post(&s, "/v1/ra-profiles", &s.admin_token, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{profile}");
+        let root_id = root["id"].as_str().unwrap();
+        let sub_id = sub["id"].as_str().unwrap();
+        let (status, v) = post(&s, &format!("/v1/authorities/{root_id}/revoke"), &s.admin_token, json!({})).await;
+        assert_eq!((status, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("revocation.root")), "{v}");
+        let body = json!({ "reason": "cACompromise" });
+        let (status, v) = post(&s, &format!("/v1/authorities/{sub_id}/revoke"), &s.admin_token, body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let (status, _) = post(&s, &format!("/v1/authorities/{sub_id}/revoke"), &s.admin_token, body).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, v) = post(
+            &s,
+            "/v1/certificates",
+            &s.admin_token,
+            json!({ "ra_profile": "team", "common_name": "x.example.com" }),
+        )
+        .await;
+        assert_eq!((status, v["code"].as_str()), (StatusCode::CONFLICT, Some("ra_profile.disabled")), "{v}");
+        // The parent's full CRL lists the subordinate CA; its partitions (user certificates only) do not.
+        post(&s, &format!("/v1/authorities/{root_id}/crls"), &s.admin_token, json!({})).await;
+        let (_, _, full) = fetch(&s, &format!("/crl/{root_id}.crl")).await;
+        std::fs::write(dir.join("full.pem"), crl_pem(&full)).unwrap();
+        let shown = text(&openssl(dir, &["crl", "-in", "full.pem", "-noout", "-text"]));
+        assert!(shown.contains("CA Compromise"), "{shown}");
+        for n in 0..4 {
+            let (_, _, part) = fetch(&s, &format!("/crl/{root_id}/{n}.crl")).await;
+            std::fs::write(dir.join("part.pem"), crl_pem(&part)).unwrap();
+            let shown = text(&openssl(dir, &["crl", "-in", "part.pem", "-noout", "-text"]));
+            assert!(shown.contains("No Revoked Certificates"), "partition {n}: {shown}");
+        }
+    }
+
     pub async fn hostile_ocsp_requests_get_ocsp_errors_not_server_errors(s: TestServer) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
@@ -326,6 +369,7 @@ certwright_testkit::backend_tests!(
     ocsp_and_crls_follow_revocation_as_openssl_sees_it,
     a_hold_is_lifted_and_the_delta_says_remove_from_crl,
     revoke_by_serial_roles_and_key_destruction,
+    a_revoked_subordinate_authority_is_listed_by_its_parent_and_issues_no_more,
     hostile_ocsp_requests_get_ocsp_errors_not_server_errors,
 );
 

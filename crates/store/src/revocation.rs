@@ -70,7 +70,9 @@ pub(crate) async fn revoked_entries(
     };
     let (sql, a, b) = match selection {
         EntrySelection::InForce { now, partition } => {
-            let partition_filter = if partition.is_some() { " AND partition_no = $3" } else { "" };
+            // Partition CRLs say onlyContainsUserCerts: revoked subordinate CAs appear in the full CRL only.
+            let partition_filter =
+                if partition.is_some() { " AND partition_no = $3 AND subject_authority_id IS NULL" } else { "" };
             (
                 format!(
                     "SELECT {join} FROM revocations WHERE authority_id = $1 AND released_at IS NULL \

@@ -15,6 +15,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// Seconds before the full CRL's thisUpdate from which a delta lists changes.
+const DELTA_OVERLAP: i64 = 300;
+
+/// Seconds of overlap when looking for revocations made through other nodes.
+const OCSP_POLL_OVERLAP: i64 = 60;
+
 /// How CRLs are kept fresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CrlSettings {
@@ -97,7 +103,15 @@ impl<S: Store> Services<S> {
 
     async fn generate_crl(&self, authority: &Authority, kind: CrlKind) -> Result<StoredCrl> {
         let started = std::time::Instant::now();
+        // The number and thisUpdate come first, in a short transaction of their own: any revocation committed
+        // after them carries a later change time (it takes its time once its rows are locked), and the entries are
+        // read after them, so a CRL never misses what an older-numbered one lists. Reading, encoding and signing
+        // then run outside any transaction (on SQLite they would hold up every writer), and the CRL is stored by a
+        // second one that keeps whichever CRL has the higher number.
+        let mut tx = self.store.begin().await?;
+        let number = tx.next_crl_number(authority.id).await?;
         let now = self.clock.now();
+        tx.commit().await?;
         let (selection, scope) = match kind {
             CrlKind::Full => (
                 EntrySelection::InForce { now, partition: None },
@@ -108,8 +122,10 @@ impl<S: Store> Services<S> {
                     Some(base) => base,
                     None => Box::pin(self.generate_crl(authority, CrlKind::Full)).await?,
                 };
+                // Listing a serial the base already lists is harmless; the overlap covers revocations whose
+                // transaction took its time before the base's thisUpdate but committed after the base was read.
                 (
-                    EntrySelection::ChangedSince { since: base.this_update, now },
+                    EntrySelection::ChangedSince { since: base.this_update - DELTA_OVERLAP, now },
                     CrlScope::Delta { base_number: base.number },
                 )
             }
@@ -127,8 +143,6 @@ impl<S: Store> Services<S> {
         let signer = self.signer(authority).await?;
         let cert = Cert::from_der(&authority.certificate_der)?;
         let key_identifier = cert.key_identifier()?;
-        let mut tx = self.store.begin().await?;
-        let number = tx.next_crl_number(authority.id).await?;
         let params = CrlParams {
             issuer: cert.subject(),
             issuer_key_identifier: &key_identifier,
@@ -156,6 +170,7 @@ impl<S: Store> Services<S> {
             entries: count,
             der,
         };
+        let mut tx = self.store.begin().await?;
         tx.put_crl(&stored).await?;
         tx.commit().await?;
         tracing::debug!(
@@ -184,6 +199,8 @@ impl<S: Store> Services<S> {
         tokio::pin!(stop);
         let mut next_full: EpochSeconds = 0;
         let mut ocsp_watermark = self.clock.now();
+        // Authorities whose CRLs failed after a revocation: retried on the next tick, not at once.
+        let mut failed: Vec<i64> = Vec::new();
         loop {
             let now = self.clock.now();
             if now >= next_full {
@@ -196,14 +213,22 @@ impl<S: Store> Services<S> {
                 _ = self.crl_pending.wake.notified() => {
                     tokio::time::sleep(self.crl_settings.debounce).await;
                     for id in self.crl_pending.take() {
-                        self.refresh_changed(id).await;
+                        if !self.refresh_changed(id).await {
+                            failed.push(id);
+                        }
                     }
                 }
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(wait) => {
+                    for id in std::mem::take(&mut failed) {
+                        if !self.refresh_changed(id).await {
+                            failed.push(id);
+                        }
+                    }
+                }
             }
             // Revocations made through other nodes: drop this node's cached OCSP answers for them.
             let now = self.clock.now();
-            match self.store.revocations_changed_since(ocsp_watermark - 2).await {
+            match self.store.revocations_changed_since(ocsp_watermark - OCSP_POLL_OVERLAP).await {
                 Ok(changed) => {
                     for (authority_id, serial) in changed {
                         self.forget_ocsp_answer(authority_id, &serial);
@@ -237,16 +262,24 @@ impl<S: Store> Services<S> {
         }
     }
 
-    async fn refresh_changed(&self, authority_id: i64) {
+    /// Signs an authority's delta and partition CRLs; `false` when that should be tried again.
+    async fn refresh_changed(&self, authority_id: i64) -> bool {
         let authority = match self.snapshot().await {
             Ok(s) => s.authorities.iter().find(|a| a.id == authority_id).cloned(),
-            Err(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read authorities for CRL generation");
+                return false;
+            }
         };
-        let Some(authority) = authority else { return };
+        // Gone, or without a key to sign with: nothing to retry.
+        let Some(authority) = authority.filter(|a| a.key_id.is_some()) else { return true };
         let kinds: Vec<CrlKind> = Self::crl_kinds(&authority).into_iter().filter(|k| *k != CrlKind::Full).collect();
-        if let Err(e) = self.generate_crls(&authority, &kinds).await {
-            tracing::warn!(error = %e, authority = %authority.name, "CRL generation after a revocation failed");
-            self.crl_pending.mark(authority_id);
+        match self.generate_crls(&authority, &kinds).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, authority = %authority.name, "CRL generation after a revocation failed");
+                false
+            }
         }
     }
 }

@@ -279,6 +279,12 @@ impl<S: Store> Services<S> {
             .key(key_id)
             .await?
             .ok_or_else(|| CoreError::Storage(format!("key {key_id} of certificate {uuid} is missing")))?;
+        if stored.sealed.is_empty() {
+            return Err(CoreError::Conflict {
+                code: "key.destroyed",
+                message: "this certificate's private key was destroyed when it was revoked".to_owned(),
+            });
+        }
         if !stored.exportable {
             return Err(CoreError::invalid(
                 "policy.key_export_not_allowed",

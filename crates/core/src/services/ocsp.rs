@@ -53,6 +53,8 @@ pub struct OcspAnswer {
 
 #[derive(Debug, Clone)]
 struct Cached {
+    /// The CertID the answer echoes: a client asking with another hash gets its own answer.
+    cert_id: Vec<u8>,
     der: Arc<Vec<u8>>,
     this_update: EpochSeconds,
     next_update: EpochSeconds,
@@ -67,7 +69,11 @@ pub(crate) struct OcspState {
     issuers: RwLock<HashMap<IssuerKey, i64>>,
     issuers_for: RwLock<usize>,
     responders: RwLock<HashMap<i64, Arc<(PrivateKey, Cert)>>>,
-    answers: RwLock<HashMap<(i64, String), Cached>>,
+    /// By authority and serial: one answer per CertID spelling (SHA-1, SHA-256, …).
+    answers: RwLock<HashMap<(i64, String), Vec<Cached>>>,
+    /// Bumped whenever a cached answer is dropped; an answer signed across a bump is not cached, since the
+    /// revocation that caused it may have committed after the answer read its status.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl<S: Store> Services<S> {
@@ -96,14 +102,19 @@ impl<S: Store> Services<S> {
         let authority_id = authority_id.ok_or(ResponseStatus::MalformedRequest)?;
         let now = self.clock.now();
         let cacheable = request.nonce.is_none() && request.cert_ids.len() == 1;
+        let cert_id = &request.cert_ids[0];
         if cacheable {
-            let key = (authority_id, serial_hex(&request.cert_ids[0].serial));
-            if let Some(hit) = self.ocsp_state.answers.read().ok().and_then(|m| m.get(&key).cloned()) {
+            let key = (authority_id, serial_hex(&cert_id.serial));
+            let hit = self.ocsp_state.answers.read().ok().and_then(|m| {
+                m.get(&key).and_then(|answers| answers.iter().find(|a| a.cert_id == cert_id.der).cloned())
+            });
+            if let Some(hit) = hit {
                 if now < hit.this_update + self.ocsp_settings.validity / 2 && now >= hit.this_update {
                     return Ok(OcspAnswer { der: hit.der, cache: Some((hit.this_update, hit.next_update)) });
                 }
             }
         }
+        let epoch = self.ocsp_state.epoch.load(std::sync::atomic::Ordering::SeqCst);
         let authority = self
             .snapshot()
             .await
@@ -134,12 +145,17 @@ impl<S: Store> Services<S> {
         if !cacheable {
             return Ok(OcspAnswer { der, cache: None });
         }
-        let key = (authority_id, serial_hex(&request.cert_ids[0].serial));
+        let key = (authority_id, serial_hex(&cert_id.serial));
         if let Ok(mut m) = self.ocsp_state.answers.write() {
-            if m.len() >= CACHE_LIMIT {
-                m.clear();
+            // Checked under the lock that forgetting also takes, so no drop can slip in between.
+            if self.ocsp_state.epoch.load(std::sync::atomic::Ordering::SeqCst) == epoch {
+                if m.len() >= CACHE_LIMIT {
+                    m.clear();
+                }
+                let answers = m.entry(key).or_default();
+                answers.retain(|a| a.cert_id != cert_id.der);
+                answers.push(Cached { cert_id: cert_id.der.clone(), der: der.clone(), this_update: now, next_update });
             }
-            m.insert(key, Cached { der: der.clone(), this_update: now, next_update });
         }
         Ok(OcspAnswer { der, cache: Some((now, next_update)) })
     }
@@ -203,6 +219,7 @@ impl<S: Store> Services<S> {
     /// Drops the cached answer for a serial (its revocation changed).
     pub(crate) fn forget_ocsp_answer(&self, authority_id: i64, serial: &str) {
         if let Ok(mut m) = self.ocsp_state.answers.write() {
+            self.ocsp_state.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             m.remove(&(authority_id, serial.to_owned()));
         }
     }

@@ -148,10 +148,19 @@ impl<S: Store> Services<S> {
         })?;
         let cert = certwright_pki::cert::Cert::from_der(&subject.certificate_der)?;
         let serial = cert.serial_hex();
-        let now = self.clock.now();
         let (mut tx, head) = self.begin().await?;
         if let Some(existing) = tx.revocation_for_update(issuer_id, &serial).await?.filter(Revocation::in_force) {
             return Err(already_revoked(&existing));
+        }
+        let now = self.clock.now();
+        // A revoked authority issues nothing more: its RA profiles are switched off with it.
+        let mut disabled = Vec::new();
+        for profile in snapshot.profiles.iter().filter(|p| p.authority_id == subject.id && p.enabled) {
+            let mut off = profile.clone();
+            off.enabled = false;
+            off.updated_at = now;
+            tx.update_ra_profile(&off).await?;
+            disabled.push(off.name);
         }
         let mut revocation =
             new_revocation(issuer_id, &serial, &subject_serial_bytes(&serial)?, 1, subject.not_after, now, req);
@@ -160,15 +169,16 @@ impl<S: Store> Services<S> {
         revocation.id = upsert(&mut tx, revocation.clone()).await?;
         let draft = EventDraft::success("authority.revoke", "authority", subject.uuid).with_details(json!({
             "serial": serial, "reason": req.reason.name(), "invalidity_date": req.invalidity_date,
+            "disabled_ra_profiles": disabled,
         }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
+        self.invalidate_snapshot();
         self.revocation_changed(issuer_id, &serial);
         Ok(revocation)
     }
 
     async fn revoke(&self, ctx: &Ctx, target: Target, req: &RevokeRequest) -> Result<RevokedCertificate> {
-        let now = self.clock.now();
-        check_request(req, now)?;
+        check_request(req, self.clock.now())?;
         let Target::Certificate(uuid) = target;
         let (mut tx, head) = self.begin().await?;
         let mut record = tx
@@ -188,7 +198,23 @@ impl<S: Store> Services<S> {
             .find(|a| a.id == authority_id)
             .cloned()
             .ok_or_else(|| CoreError::not_found("authority.not_found", "authority", authority_id))?;
+        if authority.key_id.is_none() {
+            return Err(CoreError::invalid(
+                "revocation.no_key",
+                format!(
+                    "authority '{}' holds no key, so it can sign no CRL or OCSP answer to revoke with",
+                    authority.name
+                ),
+            ));
+        }
+        // A CA certificate in the inventory is revoked as an authority: admins only.
+        if certwright_pki::cert::Cert::from_der(&record.der)?.ca()?.is_some() {
+            ctx.caller.require(Permission::ManageAuthorities)?;
+        }
         let existing = tx.revocation_for_update(authority_id, &record.serial).await?;
+        // The time of the change is taken once the rows are locked, so that it is no earlier than any CRL signed
+        // before this transaction could commit.
+        let now = self.clock.now();
         let serial_bytes = subject_serial_bytes(&record.serial)?;
         let mut revocation = match existing {
             // A hold may become a permanent revocation; anything else in force is final.
@@ -303,6 +329,9 @@ fn check_request(req: &RevokeRequest, now: EpochSeconds) -> Result<()> {
     }
     if req.invalidity_date.is_some_and(|d| d > now + 300) {
         return Err(CoreError::invalid("revocation.invalid_date", "invalidity_date lies in the future"));
+    }
+    if req.invalidity_date.is_some_and(|d| d < 0) {
+        return Err(CoreError::invalid("revocation.invalid_date", "invalidity_date lies before 1970"));
     }
     Ok(())
 }
