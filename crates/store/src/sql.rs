@@ -152,12 +152,21 @@ impl SqlStore {
         self.pool.close().await;
     }
 
-    /// Folds SQLite's write-ahead log into the database file (a no-op on PostgreSQL).
+    /// Folds SQLite's write-ahead log into the database file and empties it (a no-op on PostgreSQL): afterwards
+    /// the database file alone holds everything committed, so it can be moved without its `-wal`. Holds the
+    /// writers' turn, and waits out a background checkpoint that is running at the same moment.
     pub async fn checkpoint_wal(&self) -> Result<()> {
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await.map_err(storage)?;
+        let Some(writer) = &self.writer else { return Ok(()) };
+        let _turn = writer.turn.lock().await;
+        for _ in 0..250 {
+            let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&writer.pool).await.map_err(storage)?;
+            let busy: i64 = row.try_get(0).map_err(storage)?;
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(())
+        Err(CoreError::Storage("the write-ahead log stayed busy: it could not be folded into the database".to_owned()))
     }
 
     /// The connection pool, for tests that need to reach under the port (tampering with audit rows).
