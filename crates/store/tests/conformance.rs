@@ -379,6 +379,56 @@ mod cases {
         assert_eq!(list(("tier", "app"), None).await.total, 0);
     }
 
+    pub async fn ocsp_answers_are_kept_signed_ahead_and_dropped_on_revocation(f: Fixture) {
+        use certwright_core::services::{IssueRequest, RevokeRequest};
+        use certwright_pki::ocsp::{self, CertId, CertIdHash, CertStatus};
+        f.svc.ensure_default_hierarchy(certwright_pki::alg::KeyAlgorithm::parse("ecdsa-p256").unwrap()).await.unwrap();
+        let req = IssueRequest {
+            ra_profile: "default".to_owned(),
+            csr: None,
+            common_name: Some("o.example.com".to_owned()),
+            sans: vec![],
+            key_algorithm: None,
+            validity_days: None,
+            idempotency_key: None,
+        };
+        let issued = f.svc.issue(&Ctx::system(), req).await.unwrap();
+        let issuer = certwright_pki::cert::Cert::from_der(&issued.chain[0]).unwrap();
+        let leaf = certwright_pki::cert::Cert::from_der(&issued.record.der).unwrap();
+        let serial = certwright_core::revocation::decode_hex(&leaf.serial_hex()).unwrap();
+        // OCSPRequest { tbsRequest { requestList { Request { reqCert } } } }, without a nonce.
+        let seq = |content: Vec<u8>| {
+            let mut out = vec![0x30];
+            match content.len() {
+                n if n < 0x80 => out.push(n as u8),
+                n => out.extend_from_slice(&[0x81, n as u8]),
+            }
+            out.extend(content);
+            out
+        };
+        let cert_id = CertId::new(&issuer, CertIdHash::Sha1, &serial).unwrap();
+        let request = seq(seq(seq(seq(cert_id.der.clone()))));
+        let first = f.svc.ocsp(&request).await;
+        let status = |der: &[u8]| ocsp::inspect_response(der).unwrap().responses[0].status;
+        assert_eq!(status(&first.der), CertStatus::Good);
+        assert_eq!(f.svc.ocsp(&request).await.der, first.der, "a repeated query is served the kept answer");
+        // Shortly before the kept answer is too old to serve, the refresher signs a new one.
+        assert_eq!(f.svc.refresh_ocsp_answers(100).await, 0, "nothing is due yet");
+        f.clock.advance(4 * 3600 / 2 - 120);
+        assert_eq!(f.svc.refresh_ocsp_answers(100).await, 1);
+        let refreshed = f.svc.ocsp(&request).await;
+        assert_ne!(refreshed.der, first.der);
+        assert_eq!(refreshed.cache.unwrap().0, T0 + 4 * 3600 / 2 - 120, "signed ahead, served from the cache");
+        // A revocation drops the kept answer at once.
+        let revoke = RevokeRequest {
+            reason: certwright_core::revocation::RevocationReason::KeyCompromise,
+            invalidity_date: None,
+            destroy_key: false,
+        };
+        f.svc.revoke_certificate(&Ctx::system(), issued.record.uuid, &revoke).await.unwrap();
+        assert!(matches!(status(&f.svc.ocsp(&request).await.der), CertStatus::Revoked { .. }));
+    }
+
     pub async fn concurrent_writers_keep_one_linear_chain(f: Fixture) {
         let tasks: Vec<_> = (0..24)
             .map(|i| {
@@ -430,6 +480,7 @@ conformance!(
     tampered_and_deleted_rows_are_reported,
     uncommitted_transaction_leaves_nothing,
     concurrent_writers_keep_one_linear_chain,
+    ocsp_answers_are_kept_signed_ahead_and_dropped_on_revocation,
     metadata_labels_keysets_and_profile_changes_round_trip,
     label_filters_agree_whether_the_label_is_rare_or_common,
     bootstrap_happens_once_and_a_second_attempt_writes_nothing,

@@ -21,6 +21,9 @@ const DELTA_OVERLAP: i64 = 300;
 /// Seconds of overlap when looking for revocations made through other nodes.
 const OCSP_POLL_OVERLAP: i64 = 60;
 
+/// Most kept OCSP answers signed again per round of the loop (a round lasts one to two seconds).
+const OCSP_REFRESH_PER_ROUND: usize = 2_000;
+
 /// How CRLs are kept fresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CrlSettings {
@@ -226,6 +229,8 @@ impl<S: Store> Services<S> {
                     }
                 }
             }
+            // Kept OCSP answers close to their half-life are signed again before anyone has to wait for one.
+            self.refresh_ocsp_answers(OCSP_REFRESH_PER_ROUND).await;
             // Revocations made through other nodes: drop this node's cached OCSP answers for them.
             let now = self.clock.now();
             match self.store.revocations_changed_since(ocsp_watermark - OCSP_POLL_OVERLAP).await {

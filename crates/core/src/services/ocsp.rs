@@ -54,7 +54,7 @@ pub struct OcspAnswer {
 #[derive(Debug, Clone)]
 struct Cached {
     /// The CertID the answer echoes: a client asking with another hash gets its own answer.
-    cert_id: Vec<u8>,
+    cert_id: CertId,
     der: Arc<Vec<u8>>,
     this_update: EpochSeconds,
     next_update: EpochSeconds,
@@ -106,7 +106,7 @@ impl<S: Store> Services<S> {
         if cacheable {
             let key = (authority_id, serial_hex(&cert_id.serial));
             let hit = self.ocsp_state.answers.read().ok().and_then(|m| {
-                m.get(&key).and_then(|answers| answers.iter().find(|a| a.cert_id == cert_id.der).cloned())
+                m.get(&key).and_then(|answers| answers.iter().find(|a| a.cert_id.der == cert_id.der).cloned())
             });
             if let Some(hit) = hit {
                 if now < hit.this_update + self.ocsp_settings.validity / 2 && now >= hit.this_update {
@@ -114,16 +114,11 @@ impl<S: Store> Services<S> {
                 }
             }
         }
-        let epoch = self.ocsp_state.epoch.load(std::sync::atomic::Ordering::SeqCst);
-        let authority = self
-            .snapshot()
-            .await
-            .map_err(internal)?
-            .authorities
-            .iter()
-            .find(|a| a.id == authority_id)
-            .cloned()
-            .ok_or(ResponseStatus::Unauthorized)?;
+        if cacheable {
+            return self.sign_and_keep(authority_id, cert_id, now).await.map_err(internal);
+        }
+        let authority =
+            self.authority_by_id(authority_id).await.map_err(internal)?.ok_or(ResponseStatus::Unauthorized)?;
         let mut statuses = Vec::with_capacity(request.cert_ids.len());
         for id in &request.cert_ids {
             statuses.push(self.status_of(&authority, &serial_hex(&id.serial)).await.map_err(internal)?);
@@ -141,23 +136,63 @@ impl<S: Store> Services<S> {
             })
             .collect();
         let der = self.sign_answer(&authority, now, &singles, request.nonce.as_deref()).await.map_err(internal)?;
-        let der = Arc::new(der);
-        if !cacheable {
-            return Ok(OcspAnswer { der, cache: None });
-        }
-        let key = (authority_id, serial_hex(&cert_id.serial));
+        Ok(OcspAnswer { der: Arc::new(der), cache: None })
+    }
+
+    async fn authority_by_id(&self, id: i64) -> Result<Option<Authority>> {
+        Ok(self.snapshot().await?.authorities.iter().find(|a| a.id == id).cloned())
+    }
+
+    /// Signs the answer for one CertID without a nonce and keeps it for the next queries.
+    async fn sign_and_keep(&self, authority_id: i64, cert_id: &CertId, now: EpochSeconds) -> Result<OcspAnswer> {
+        let epoch = self.ocsp_state.epoch.load(std::sync::atomic::Ordering::SeqCst);
+        let authority = self
+            .authority_by_id(authority_id)
+            .await?
+            .ok_or_else(|| crate::CoreError::not_found("authority.not_found", "authority", authority_id))?;
+        let serial = serial_hex(&cert_id.serial);
+        let status = self.status_of(&authority, &serial).await?;
+        let next_update = now + self.ocsp_settings.validity;
+        let single = SingleResponse { cert_id, status, this_update: now, next_update: Some(next_update) };
+        let der = Arc::new(self.sign_answer(&authority, now, &[single], None).await?);
         if let Ok(mut m) = self.ocsp_state.answers.write() {
             // Checked under the lock that forgetting also takes, so no drop can slip in between.
             if self.ocsp_state.epoch.load(std::sync::atomic::Ordering::SeqCst) == epoch {
                 if m.len() >= CACHE_LIMIT {
                     m.clear();
                 }
-                let answers = m.entry(key).or_default();
-                answers.retain(|a| a.cert_id != cert_id.der);
-                answers.push(Cached { cert_id: cert_id.der.clone(), der: der.clone(), this_update: now, next_update });
+                let answers = m.entry((authority_id, serial)).or_default();
+                answers.retain(|a| a.cert_id.der != cert_id.der);
+                answers.push(Cached { cert_id: cert_id.clone(), der: der.clone(), this_update: now, next_update });
             }
         }
         Ok(OcspAnswer { der, cache: Some((now, next_update)) })
+    }
+
+    /// Signs again, ahead of time, up to `limit` kept answers that are about to be too old to serve, so that
+    /// queries keep finding a fresh answer instead of waiting for a signature. Returns how many were signed.
+    pub async fn refresh_ocsp_answers(&self, limit: usize) -> usize {
+        let now = self.clock.now();
+        let serve_until = self.ocsp_settings.validity / 2;
+        let ahead = (self.ocsp_settings.validity / 10).min(300);
+        let due: Vec<(i64, CertId)> = match self.ocsp_state.answers.read() {
+            Ok(m) => m
+                .iter()
+                .flat_map(|((authority_id, _), answers)| answers.iter().map(move |a| (*authority_id, a)))
+                .filter(|(_, a)| now >= a.this_update + serve_until - ahead)
+                .take(limit)
+                .map(|(authority_id, a)| (authority_id, a.cert_id.clone()))
+                .collect(),
+            Err(_) => return 0,
+        };
+        let mut signed = 0;
+        for (authority_id, cert_id) in due {
+            match self.sign_and_keep(authority_id, &cert_id, now).await {
+                Ok(_) => signed += 1,
+                Err(e) => tracing::warn!(error = %e, "cannot sign an OCSP answer ahead of time"),
+            }
+        }
+        signed
     }
 
     /// good, revoked (with time and reason) or unknown (never issued by this authority).
