@@ -385,3 +385,25 @@ async fn the_ca_itself_can_sign_ocsp_answers() {
     assert!(out.contains("Response verify OK") && out.contains("ca-signed.pem: good"), "{out}");
     assert!(!out.contains("OCSP Signing"), "no delegated responder certificate: {out}");
 }
+
+/// Requests that arrive together for a CRL that must be signed first share one signing: they all get the same
+/// CRL number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_fetches_of_an_unsigned_crl_share_one_signing() {
+    let s = TestServer::start(certwright_testkit::Backend::Sqlite).await;
+    // A new authority has no CRL until the scheduler or a request signs one.
+    let (status, sub) = post(&s, "/v1/authorities", &s.admin_token, json!({ "name": "fresh" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    let sub_id = sub["id"].as_str().unwrap().to_owned();
+    let path = format!("/crl/{sub_id}/2.crl");
+    let fetches = (0..8).map(|_| fetch(&s, &path));
+    let crls = futures_util::future::join_all(fetches).await;
+    let numbers: std::collections::HashSet<Option<u64>> = crls
+        .iter()
+        .map(|(status, _, der)| {
+            assert_eq!(*status, StatusCode::OK);
+            certwright_pki::crl::inspect(der).unwrap().number
+        })
+        .collect();
+    assert!(numbers.len() <= 2, "at most the scheduler's CRL and one signed on demand: {numbers:?}");
+}

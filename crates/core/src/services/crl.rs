@@ -46,6 +46,8 @@ impl Default for CrlSettings {
 pub(crate) struct Pending {
     authorities: Mutex<HashSet<i64>>,
     wake: Notify,
+    /// Held while a CRL is signed because a request found none to serve.
+    on_demand: tokio::sync::Mutex<()>,
 }
 
 impl Pending {
@@ -98,6 +100,12 @@ impl<S: Store> Services<S> {
         if authority.key_id.is_none() {
             return Err(CoreError::not_found("crl.not_found", "CRL of an authority without a key", &authority.name));
         }
+        if let Some(crl) = self.store.crl(authority.id, kind).await?.filter(|c| c.next_update > self.clock.now()) {
+            return Ok(crl);
+        }
+        // Anyone may fetch a CRL: requests arriving together for one that must be signed first wait for a
+        // single signing instead of each starting one.
+        let _signing = self.crl_pending.on_demand.lock().await;
         match self.store.crl(authority.id, kind).await? {
             Some(crl) if crl.next_update > self.clock.now() => Ok(crl),
             _ => self.generate_crl(&authority, kind).await,
