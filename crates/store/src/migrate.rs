@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_revocation.sql"),
         postgres: include_str!("../migrations/postgres/0006_revocation.sql"),
     },
+    Migration {
+        version: 7,
+        description: "insert_triggers",
+        sqlite: include_str!("../migrations/sqlite/0007_insert_triggers.sql"),
+        postgres: include_str!("../migrations/postgres/0007_insert_triggers.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

@@ -402,15 +402,18 @@ pub(crate) async fn insert_certificates(
     if ids.is_empty() {
         return Ok(ids);
     }
-    sqlx::query(
+    // On SQLite a trigger counts (and indexes the names) as the rows are inserted.
+    if backend == Backend::Postgres {
+        sqlx::query(
         "INSERT INTO inventory_counts (node, certificates) VALUES ($1, $2) \
          ON CONFLICT (node) DO UPDATE SET certificates = inventory_counts.certificates + $2",
-    )
-    .bind(node)
-    .bind(i64::try_from(ids.len()).unwrap_or(i64::MAX))
-    .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
+        )
+        .bind(node)
+        .bind(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await
+        .map_err(storage)?;
+    }
     let labels: Vec<(i64, &str, &str)> = certs
         .iter()
         .zip(&ids)
@@ -445,11 +448,11 @@ async fn insert_certificate_rows(
          VALUES {} RETURNING id, uuid",
         crate::sql::values_placeholders(certs.len(), columns)
     );
-    let mut names = Vec::with_capacity(certs.len());
     let mut q = sqlx::query(&sql);
     for c in certs {
         let sans = serde_json::Value::from(c.sans.clone()).to_string();
-        let name = search_names(c, &sans);
+        // PostgreSQL indexes the names as a column; SQLite's trigger fills its FTS5 index.
+        let name = (backend == Backend::Postgres).then(|| search_names(c, &sans));
         q = q
             .bind(c.uuid.to_string())
             .bind(c.serial.as_str())
@@ -474,10 +477,9 @@ async fn insert_certificate_rows(
             .bind(c.metadata.owner.as_deref())
             .bind(c.metadata.labels_json())
             .bind(c.metadata.custom_attributes_json());
-        if backend == Backend::Postgres {
-            q = q.bind(name.clone());
+        if let Some(name) = name {
+            q = q.bind(name);
         }
-        names.push(name);
     }
     let rows = q.fetch_all(&mut *conn).await.map_err(unique_or_storage(
         "certificate.duplicate",
@@ -493,14 +495,6 @@ async fn insert_certificate_rows(
         .map(|c| by_uuid.get(&c.uuid).copied())
         .collect::<Option<Vec<i64>>>()
         .ok_or_else(|| CoreError::Storage("a stored certificate's id did not come back".to_owned()))?;
-    if backend == Backend::Sqlite {
-        let sql = format!(
-            "INSERT INTO certificate_names (rowid, names) VALUES {}",
-            crate::sql::values_placeholders(ids.len(), 2)
-        );
-        let q = ids.iter().zip(names).fold(sqlx::query(&sql), |q, (id, name)| q.bind(*id).bind(name));
-        q.execute(&mut *conn).await.map_err(storage)?;
-    }
     Ok(ids)
 }
 
