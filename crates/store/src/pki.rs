@@ -405,7 +405,7 @@ pub(crate) async fn insert_certificates(
     // On SQLite a trigger counts (and indexes the names) as the rows are inserted.
     if backend == Backend::Postgres {
         sqlx::query(
-        "INSERT INTO inventory_counts (node, certificates) VALUES ($1, $2) \
+            "INSERT INTO inventory_counts (node, certificates) VALUES ($1, $2) \
          ON CONFLICT (node) DO UPDATE SET certificates = inventory_counts.certificates + $2",
         )
         .bind(node)
