@@ -8,10 +8,13 @@
 # entries) come from bench/crl.sh.
 #
 #   bash bench/crl-server.sh [N]     (default 1000000)
+#
+# SQLite by default; with CERTWRIGHT_BENCH_POSTGRES_URL set, the server runs on PostgreSQL in a scratch schema
+# (needs psql).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000000}"
-for tool in sqlite3 curl python3; do
+for tool in sqlite3 curl python3 openssl; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install sqlite3 curl python3)" >&2; exit 1; }
 done
 if [ -z "${CERTWRIGHT_BIN:-}" ]; then
@@ -21,18 +24,29 @@ bin=$(realpath "${CERTWRIGHT_BIN:-${CARGO_TARGET_DIR:-target}/release/certwright
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
+db_args=()
+backend=sqlite
+sql() { sqlite3 cw/certwright.db; }
+if [ -n "${CERTWRIGHT_BENCH_POSTGRES_URL:-}" ]; then
+  backend=postgres
+  schema="cw_crl_$$"
+  psql "$CERTWRIGHT_BENCH_POSTGRES_URL" -qc "CREATE SCHEMA $schema" > /dev/null
+  trap 'kill $(jobs -p) 2>/dev/null || true; cd /; rm -rf "$work"; psql "$CERTWRIGHT_BENCH_POSTGRES_URL" -qc "SET client_min_messages = warning; DROP SCHEMA IF EXISTS '"$schema"' CASCADE" >/dev/null' EXIT
+  db_args=(--database-url "${CERTWRIGHT_BENCH_POSTGRES_URL}?options=-c%20search_path%3D$schema")
+  sql() { (echo "SET search_path = $schema;"; sed -e 's/PRAGMA busy_timeout = 10000;//' -e "s/printf('%x%015x', 1 + (i % 7), i)/(1 + i % 7)::text || lpad(to_hex(i), 15, '0')/" -e "s/printf('%x%015x 1790000000 %d', 1 + (i % 7), i, 1 + (i % 5))/(1 + i % 7)::text || lpad(to_hex(i), 15, '0') || ' 1790000000 ' || (1 + i % 5)/") | psql "$CERTWRIGHT_BENCH_POSTGRES_URL" -q -v ON_ERROR_STOP=1 -f - > /dev/null; }
+fi
 port=$((19900 + RANDOM % 90))
-"$bin" --data-dir cw serve --insecure-http --http-listen "127.0.0.1:$port" --listen 127.0.0.1:0 \
+"$bin" --data-dir cw serve "${db_args[@]}" --insecure-http --http-listen "127.0.0.1:$port" --listen 127.0.0.1:0 \
   --log-level "warn,certwright_core::services::crl=debug" > cw.log 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 token=$(cat cw/admin.token)
 api() { curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
 ca=$(api "http://127.0.0.1:$port/v1/authorities" | python3 -c 'import json,sys; print([a["id"] for a in json.load(sys.stdin)["items"] if a["kind"]=="intermediate"][0])')
-ca_row=$(sqlite3 cw/certwright.db "SELECT id FROM authorities WHERE uuid = '$ca'")
+ca_row=$(echo "SELECT id FROM authorities WHERE uuid = '$ca';" | if [ "$backend" = sqlite ]; then sqlite3 cw/certwright.db; else psql "$CERTWRIGHT_BENCH_POSTGRES_URL" -qtA -c "SET search_path = $schema" -f - | tail -1; fi)
 
 echo "filling $n revocations ..."
-sqlite3 cw/certwright.db <<SQL
+sql <<SQL
 PRAGMA busy_timeout = 10000;
 WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $n)
 INSERT INTO revocations (authority_id, serial, partition_no, not_after, revoked_at, reason, changed_at, crl_entry)
@@ -58,7 +72,7 @@ sleep 2
 # The last delta the scheduler signed after those revocations (debounced, so it may have signed several).
 delta_line=$(grep 'CRL signed' cw.log | grep 'kind=delta' | tail -1)
 
-echo "CRL generation through the server, $n stored revocations, $(nproc) cores"
+echo "CRL generation through the server ($backend), $n stored revocations, $(nproc) cores"
 echo "  full CRL on demand (read, encode, sign, store, serve): $((t1 - t0)) ms, $entries entries, $(stat -c %s full.crl) bytes"
 echo "  every CRL of the CA (full + delta + 4 partitions):     $((t3 - t2)) ms"
 echo "  delta after 1,000 revocations, as the scheduler signed it: $(sed -E 's/.*entries=([0-9]+).*read_ms=([0-9]+) total_ms=([0-9]+).*/\1 entries, read \2 ms, total \3 ms/' <<< "$delta_line")"
