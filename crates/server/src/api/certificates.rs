@@ -324,7 +324,7 @@ pub async fn list(
         let status = ValidationStatus::parse(status).ok_or_else(|| {
             CoreError::invalid(
                 "request.invalid_status",
-                format!("status must be valid, expiring, expired or inactive, got '{status}'"),
+                format!("status must be valid, expiring, expired, inactive or revoked, got '{status}'"),
             )
         })?;
         status.restrict(&mut filter, links.now, DEFAULT_RENEWAL_WINDOW_DAYS);
