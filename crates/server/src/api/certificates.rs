@@ -212,7 +212,7 @@ pub struct CertificateParams {
     pub ra_profile: Option<Uuid>,
     /// `request`, `system` or `import`.
     pub origin: Option<String>,
-    /// `valid`, `expiring`, `expired` or `inactive`, with the default 30-day renewal window.
+    /// `valid`, `expiring`, `expired` or `inactive` (with the default 30-day renewal window), or `revoked`.
     pub status: Option<String>,
     /// Expiring before this time (RFC 3339 or epoch seconds).
     pub expires_before: Option<String>,
