@@ -124,6 +124,18 @@ impl std::fmt::Debug for Issuer<'_> {
     }
 }
 
+/// A serial number's octets (leading zero octets allowed) as the inventory spells it: lower-case hex without
+/// leading zeros.
+pub fn serial_hex(octets: &[u8]) -> String {
+    let hex = crate::digest::hex(octets);
+    let trimmed = hex.trim_start_matches('0');
+    if trimmed.is_empty() {
+        "0".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
 /// A fresh random 128-bit serial number.
 pub fn random_serial() -> Result<Vec<u8>, PkiError> {
     Ok(crate::random::bytes::<16>()?.to_vec())
@@ -316,14 +328,7 @@ impl Cert {
 
     /// The serial number as lower-case hex without leading zeros.
     pub fn serial_hex(&self) -> String {
-        let bytes = self.parsed.tbs_certificate.serial_number.as_bytes();
-        let hex = crate::digest::hex(bytes);
-        let trimmed = hex.trim_start_matches('0');
-        if trimmed.is_empty() {
-            "0".to_owned()
-        } else {
-            trimmed.to_owned()
-        }
+        serial_hex(self.parsed.tbs_certificate.serial_number.as_bytes())
     }
 
     pub fn subject(&self) -> &Name {

@@ -13,7 +13,7 @@ use crate::revocation::OcspResponderRecord;
 use crate::store::{Store, StoreTx};
 use crate::Result;
 use certwright_pki::alg::{Curve, KeyAlgorithm};
-use certwright_pki::cert::{self, Cert, Eku, Extensions, Issuer, Template, Usage};
+use certwright_pki::cert::{self, serial_hex, Cert, Eku, Extensions, Issuer, Template, Usage};
 use certwright_pki::key::PrivateKey;
 use certwright_pki::names::common_name;
 use certwright_pki::ocsp::{self, CertId, CertIdHash, CertStatus, Responder, ResponseStatus, SingleResponse};
@@ -332,15 +332,4 @@ impl<S: Store> Services<S> {
 fn internal(e: crate::CoreError) -> ResponseStatus {
     tracing::warn!(error = %e, "OCSP answer failed");
     ResponseStatus::InternalError
-}
-
-/// A serial's magnitude in the inventory's spelling: lower-case hex without leading zeros.
-fn serial_hex(serial: &[u8]) -> String {
-    let hex = certwright_pki::digest::hex(serial);
-    let trimmed = hex.trim_start_matches('0');
-    if trimmed.is_empty() {
-        "0".to_owned()
-    } else {
-        trimmed.to_owned()
-    }
 }

@@ -60,7 +60,7 @@ impl<S: Store> Services<S> {
     /// Revokes a certificate of the inventory that one of this server's authorities issued.
     pub async fn revoke_certificate(&self, ctx: &Ctx, uuid: Uuid, req: &RevokeRequest) -> Result<RevokedCertificate> {
         ctx.caller.require(Permission::RevokeCertificates)?;
-        self.revoke(ctx, Target::Certificate(uuid), req).await
+        self.revoke(ctx, uuid, req).await
     }
 
     /// Revokes the certificate an authority (by uuid or name) issued with `serial` (hex, any case, `:` allowed).
@@ -79,7 +79,7 @@ impl<S: Store> Services<S> {
             .certificate_by_serial(&authority, &serial)
             .await?
             .ok_or_else(|| CoreError::not_found("certificate.not_found", "certificate", &serial))?;
-        self.revoke(ctx, Target::Certificate(record.uuid), req).await
+        self.revoke(ctx, record.uuid, req).await
     }
 
     /// Lifts a `certificateHold`: the certificate is valid again; the next delta CRL says `removeFromCRL`.
@@ -162,10 +162,10 @@ impl<S: Store> Services<S> {
             tx.update_ra_profile(&off).await?;
             disabled.push(off.name);
         }
+        // Partition CRLs list end-entity certificates only, so a CA's revocation counts as one partition's.
         let mut revocation =
             new_revocation(issuer_id, &serial, &subject_serial_bytes(&serial)?, 1, subject.not_after, now, req);
         revocation.subject_authority_id = Some(subject.id);
-        revocation.partition = 0;
         revocation.id = upsert(&mut tx, revocation.clone()).await?;
         let draft = EventDraft::success("authority.revoke", "authority", subject.uuid).with_details(json!({
             "serial": serial, "reason": req.reason.name(), "invalidity_date": req.invalidity_date,
@@ -177,9 +177,8 @@ impl<S: Store> Services<S> {
         Ok(revocation)
     }
 
-    async fn revoke(&self, ctx: &Ctx, target: Target, req: &RevokeRequest) -> Result<RevokedCertificate> {
+    async fn revoke(&self, ctx: &Ctx, uuid: Uuid, req: &RevokeRequest) -> Result<RevokedCertificate> {
         check_request(req, self.clock.now())?;
-        let Target::Certificate(uuid) = target;
         let (mut tx, head) = self.begin().await?;
         let mut record = tx
             .certificate_for_update(uuid)
@@ -278,10 +277,6 @@ impl<S: Store> Services<S> {
     }
 }
 
-enum Target {
-    Certificate(Uuid),
-}
-
 async fn upsert<T: StoreTx>(tx: &mut T, revocation: Revocation) -> Result<i64> {
     if revocation.id == 0 {
         tx.insert_revocation(&revocation).await
@@ -362,6 +357,5 @@ pub(crate) fn normalize_serial(s: &str) -> Result<String> {
     if hex.is_empty() || hex.len() > 42 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(bad());
     }
-    let trimmed = hex.trim_start_matches('0');
-    Ok(if trimmed.is_empty() { "0".to_owned() } else { trimmed.to_owned() })
+    Ok(certwright_pki::cert::serial_hex(&decode_hex(&hex).ok_or_else(bad)?))
 }
