@@ -1,6 +1,8 @@
 //! Oracle tests for CRLs: what `crl::build` writes is read by `openssl crl` and applied by `openssl verify
 //! -crl_check` (full, delta and partitioned CRLs), and `crl::inspect` reads back what was built.
 
+mod common;
+
 use certwright_pki::alg::{Curve, KeyAlgorithm};
 use certwright_pki::cert::{self, Cert, Extensions, Issuer, Template, Usage};
 use certwright_pki::crl::{self, CrlEntry, CrlInfo, CrlParams, CrlScope};
@@ -8,18 +10,11 @@ use certwright_pki::key::{PrivateKey, Signer};
 use certwright_pki::names::parse_dn;
 use certwright_pki::revocation::RevocationReason;
 use certwright_pki::PkiError;
+use common::{openssl, self_signed_ca, DAY};
 use std::path::Path;
-use std::process::Command;
 
 const NOW: i64 = 1_790_000_000;
-const DAY: i64 = 86_400;
 const CA_KEYS: [KeyAlgorithm; 2] = [KeyAlgorithm::Ecdsa(Curve::P256), KeyAlgorithm::Rsa(2048)];
-
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl is installed");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
 
 struct Ca {
     key: PrivateKey,
@@ -29,21 +24,9 @@ struct Ca {
 
 fn ca(alg: KeyAlgorithm) -> Ca {
     let key = PrivateKey::generate(alg).unwrap();
-    let name = parse_dn(&format!("CN=CRL Test CA {},O=certwright tests", alg.name())).unwrap();
-    let ski = key.public_key().unwrap().key_identifier().unwrap();
-    let t = Template {
-        serial: cert::random_serial().unwrap(),
-        subject: name.clone(),
-        public_key_der: key.public_key_der(),
-        not_before: NOW - DAY,
-        not_after: NOW + 3650 * DAY,
-        extensions: Extensions {
-            ca: Some(None),
-            key_usage: vec![Usage::KeyCertSign, Usage::CrlSign],
-            ..Default::default()
-        },
-    };
-    let cert = cert::issue(&t, &Issuer { name: &name, key_identifier: &ski, signer: &key }).unwrap();
+    let subject = format!("CN=CRL Test CA {},O=certwright tests", alg.name());
+    let cert = self_signed_ca(&key, &subject, NOW - DAY, NOW + 3650 * DAY, vec![Usage::KeyCertSign, Usage::CrlSign]);
+    let ski = cert.key_identifier().unwrap();
     Ca { key, cert, ski }
 }
 

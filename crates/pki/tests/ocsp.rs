@@ -2,6 +2,8 @@
 //! checked by `openssl ocsp -respin` (signature, responder authorisation, statuses, reasons, nonce). Response
 //! times come from the wall clock because openssl checks them against its own.
 
+mod common;
+
 use certwright_pki::alg::{Curve, KeyAlgorithm};
 use certwright_pki::cert::{self, Cert, Eku, Extensions, Issuer, Template, Usage};
 use certwright_pki::digest::hex;
@@ -12,10 +14,9 @@ use certwright_pki::ocsp::{
     CertId, CertIdHash, CertStatus, OcspRequest, Responder, ResponseStatus, SingleResponse,
 };
 use certwright_pki::revocation::RevocationReason;
+use common::{openssl, self_signed_ca, DAY};
 use std::path::Path;
-use std::process::Command;
 
-const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
 
 /// The CA key types the oracle tests run for.
@@ -26,12 +27,6 @@ fn now() -> i64 {
     i64::try_from(since.as_secs()).unwrap()
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl is installed");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
 struct Ca {
     key: PrivateKey,
     cert: Cert,
@@ -40,21 +35,9 @@ struct Ca {
 impl Ca {
     fn new(alg: KeyAlgorithm) -> Self {
         let key = PrivateKey::generate(alg).unwrap();
-        let name = parse_dn(&format!("CN=OCSP Test CA {},O=certwright tests", alg.name())).unwrap();
-        let ski = key.public_key().unwrap().key_identifier().unwrap();
-        let t = Template {
-            serial: cert::random_serial().unwrap(),
-            subject: name.clone(),
-            public_key_der: key.public_key_der(),
-            not_before: now() - DAY,
-            not_after: now() + 365 * DAY,
-            extensions: Extensions {
-                ca: Some(None),
-                key_usage: vec![Usage::KeyCertSign, Usage::CrlSign, Usage::DigitalSignature],
-                ..Default::default()
-            },
-        };
-        let cert = cert::issue(&t, &Issuer { name: &name, key_identifier: &ski, signer: &key }).unwrap();
+        let subject = format!("CN=OCSP Test CA {},O=certwright tests", alg.name());
+        let usages = vec![Usage::KeyCertSign, Usage::CrlSign, Usage::DigitalSignature];
+        let cert = self_signed_ca(&key, &subject, now() - DAY, now() + 365 * DAY, usages);
         Ca { key, cert }
     }
 

@@ -1,22 +1,17 @@
 //! Oracle tests: certificates and chains we build are checked by `openssl verify` and `openssl x509`, and CSRs
 //! made by `openssl req` are read by our parser.
 
+mod common;
+
 use certwright_pki::alg::KeyAlgorithm;
 use certwright_pki::cert::{self, Cert, Eku, Extensions, Issuer, Template, Usage};
 use certwright_pki::csr::Csr;
 use certwright_pki::key::{PrivateKey, Signer};
 use certwright_pki::names::{common_name, parse_dn, San};
+use common::{openssl, self_signed_ca, DAY};
 use std::path::Path;
-use std::process::Command;
 
 const NOW: i64 = 1_790_000_000;
-const DAY: i64 = 86_400;
-
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl is installed");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
 
 struct Ca {
     key: PrivateKey,
@@ -25,21 +20,8 @@ struct Ca {
 
 fn root(alg: KeyAlgorithm) -> Ca {
     let key = PrivateKey::generate(alg).unwrap();
-    let name = parse_dn(&format!("CN=Test Root {},O=certwright tests", alg.name())).unwrap();
-    let ski = key.public_key().unwrap().key_identifier().unwrap();
-    let t = Template {
-        serial: cert::random_serial().unwrap(),
-        subject: name.clone(),
-        public_key_der: key.public_key_der(),
-        not_before: NOW - DAY,
-        not_after: NOW + 3650 * DAY,
-        extensions: Extensions {
-            ca: Some(None),
-            key_usage: vec![Usage::KeyCertSign, Usage::CrlSign],
-            ..Default::default()
-        },
-    };
-    let cert = cert::issue(&t, &Issuer { name: &name, key_identifier: &ski, signer: &key }).unwrap();
+    let subject = format!("CN=Test Root {},O=certwright tests", alg.name());
+    let cert = self_signed_ca(&key, &subject, NOW - DAY, NOW + 3650 * DAY, vec![Usage::KeyCertSign, Usage::CrlSign]);
     Ca { key, cert }
 }
 
