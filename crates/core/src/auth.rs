@@ -56,6 +56,7 @@ impl Role {
             Permission::IssueCertificates => matches!(self, Role::Admin | Role::Operator | Role::Requester),
             Permission::ReadInventory => true,
             Permission::RevokeCertificates => matches!(self, Role::Admin | Role::Operator),
+            Permission::ManageRequests => matches!(self, Role::Admin | Role::Operator),
         }
     }
 }
@@ -78,6 +79,8 @@ pub enum Permission {
     ReadInventory,
     /// Revoke certificates and lift certificate holds.
     RevokeCertificates,
+    /// Decide on approvals; finalize, cancel and confirm pending operations; see jobs and reports.
+    ManageRequests,
 }
 
 impl Permission {
@@ -91,6 +94,7 @@ impl Permission {
             Permission::IssueCertificates => "request certificates",
             Permission::ReadInventory => "read the certificate inventory",
             Permission::RevokeCertificates => "revoke certificates",
+            Permission::ManageRequests => "decide on approvals and complete pending certificate operations",
         }
     }
 }

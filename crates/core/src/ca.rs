@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub enum AuthorityKind {
     Root,
     Intermediate,
+    /// A CA run elsewhere, reached through a [`Connector`]: issues and revokes asynchronously.
+    External,
 }
 
 impl AuthorityKind {
@@ -24,6 +26,7 @@ impl AuthorityKind {
         match self {
             AuthorityKind::Root => "root",
             AuthorityKind::Intermediate => "intermediate",
+            AuthorityKind::External => "external",
         }
     }
 
@@ -31,6 +34,7 @@ impl AuthorityKind {
         match s {
             "root" => Ok(AuthorityKind::Root),
             "intermediate" => Ok(AuthorityKind::Intermediate),
+            "external" => Ok(AuthorityKind::External),
             other => Err(CoreError::Storage(format!("unknown authority kind '{other}'"))),
         }
     }
@@ -56,6 +60,32 @@ pub struct Authority {
     pub created_at: EpochSeconds,
     /// How many CRL partitions its certificates are spread over (fixed: it is written into their CDP URLs).
     pub crl_partitions: u32,
+    /// How an external authority is reached; `None` for an internal CA.
+    pub connector: Option<Connector>,
+}
+
+impl Authority {
+    /// Whether certificates are signed here, synchronously.
+    pub fn is_internal(&self) -> bool {
+        self.connector.is_none()
+    }
+}
+
+/// How certwright reaches an external authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Connector {
+    /// The CA is operated by hand elsewhere: requests wait in `pending_issue` until an operator uploads the
+    /// certificate it issued (finalize), and revocations wait in `pending_revoke` until confirmed.
+    Manual,
+}
+
+impl Connector {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Connector::Manual => "manual",
+        }
+    }
 }
 
 /// CRL partitions of a new authority.
@@ -121,6 +151,38 @@ pub struct Policy {
     /// `allow_legacy_algorithms`). Empty admits any. Ed25519 and ML-DSA signatures carry no separate digest and
     /// are not restricted by it.
     pub allowed_digests: Vec<String>,
+    /// Who must agree before certificates are issued or revoked through the profile.
+    pub approval: ApprovalPolicy,
+    /// Whether certificates are renewed by the server once inside the renewal window.
+    pub auto_renew: bool,
+}
+
+/// Approval rules of an RA profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalPolicy {
+    /// Issuing needs approval.
+    pub issue: bool,
+    /// Revoking needs approval.
+    pub revoke: bool,
+    /// How many distinct approvers must agree (the requester never counts).
+    pub approvers: u32,
+    /// The lowest role that may approve: `operator` (operators and admins) or `admin`.
+    pub approver_role: String,
+    /// Hours after which an undecided approval expires (and its request is rejected).
+    pub expires_after_hours: u32,
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        Self {
+            issue: false,
+            revoke: false,
+            approvers: 1,
+            approver_role: "operator".to_owned(),
+            expires_after_hours: 72,
+        }
+    }
 }
 
 impl Default for Policy {
@@ -152,6 +214,8 @@ impl Default for Policy {
             renewal_window_days: DEFAULT_RENEWAL_WINDOW_DAYS,
             allow_legacy_algorithms: false,
             allowed_digests: Vec::new(),
+            approval: ApprovalPolicy::default(),
+            auto_renew: false,
         }
     }
 }
@@ -194,6 +258,25 @@ impl Policy {
         }
         for e in &self.extended_key_usage {
             eku(e)?;
+        }
+        let approval = &self.approval;
+        if approval.approvers == 0 || approval.approvers > 10 {
+            return Err(violation(
+                "ra_profile.invalid_policy",
+                "approval.approvers must be between 1 and 10".to_owned(),
+            ));
+        }
+        if !["operator", "admin"].contains(&approval.approver_role.as_str()) {
+            return Err(violation(
+                "ra_profile.invalid_policy",
+                "approval.approver_role must be operator or admin".to_owned(),
+            ));
+        }
+        if approval.expires_after_hours == 0 || approval.expires_after_hours > 24 * 90 {
+            return Err(violation(
+                "ra_profile.invalid_policy",
+                "approval.expires_after_hours must be between 1 and 2160".to_owned(),
+            ));
         }
         if self.default_validity_days == 0 || self.default_validity_days > self.max_validity_days {
             return Err(violation(

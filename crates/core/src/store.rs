@@ -7,6 +7,9 @@ use crate::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
 use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewKey, RaProfile, StoredKey};
 use crate::clock::EpochSeconds;
 use crate::inventory::{CertificateMetadata, InventoryOrder, InventoryPage};
+use crate::jobs::{Job, JobEnd, JobFilter, NewJob};
+use crate::lifecycle::{Approval, ApprovalStatus, CertificateLink, RequestRecord, RevocationRequest, State, Vote};
+use crate::notify::NotificationRule;
 use crate::page::{Listed, Page};
 use crate::revocation::{CrlKind, EntrySelection, OcspResponderRecord, Revocation, RevokedEntries, StoredCrl};
 use crate::{CoreError, Result};
@@ -137,6 +140,92 @@ pub trait Store: Send + Sync + Clone + 'static {
 
     /// Up to `limit` events of `chain` with `seq > after_seq`, in sequence order.
     fn chain_events(&self, chain: &str, after_seq: i64, limit: u32) -> impl Future<Output = Result<Vec<Event>>> + Send;
+
+    /// A certificate of the inventory by database id.
+    fn certificate_by_id(&self, id: i64) -> impl Future<Output = Result<Option<CertificateRecord>>> + Send;
+
+    /// The latest approval of a request or certificate.
+    fn approval_of(&self, object_uuid: Uuid) -> impl Future<Output = Result<Option<Approval>>> + Send;
+
+    /// A certificate request (any state) by uuid.
+    fn request(&self, uuid: Uuid) -> impl Future<Output = Result<Option<RequestRecord>>> + Send;
+
+    /// The request a certificate was issued for.
+    fn request_of_certificate(&self, certificate_id: i64)
+        -> impl Future<Output = Result<Option<RequestRecord>>> + Send;
+
+    /// Requests, newest first, optionally in one state.
+    fn list_requests(
+        &self,
+        state: Option<State>,
+        page: Page,
+    ) -> impl Future<Output = Result<Listed<RequestRecord>>> + Send;
+
+    /// The renewal links of a certificate, both ways (what it renews and what renews it).
+    fn certificate_links(&self, certificate_id: i64) -> impl Future<Output = Result<Vec<CertificateLink>>> + Send;
+
+    /// The pending revocation of a certificate.
+    fn revocation_request(&self, certificate_id: i64)
+        -> impl Future<Output = Result<Option<RevocationRequest>>> + Send;
+
+    /// An approval with its votes.
+    fn approval(&self, uuid: Uuid) -> impl Future<Output = Result<Option<Approval>>> + Send;
+
+    /// Approvals (with votes), newest first, optionally of one status.
+    fn list_approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+        page: Page,
+    ) -> impl Future<Output = Result<Listed<Approval>>> + Send;
+
+    fn job(&self, uuid: Uuid) -> impl Future<Output = Result<Option<Job>>> + Send;
+
+    /// Jobs, newest first.
+    fn list_jobs(&self, filter: &JobFilter, page: Page) -> impl Future<Output = Result<Listed<Job>>> + Send;
+
+    /// Every notification rule, oldest first.
+    fn notification_rules(&self) -> impl Future<Output = Result<Vec<NotificationRule>>> + Send;
+
+    /// Issued certificates whose notAfter lies in `(from, to]`, soonest first, at most `limit`: of one RA
+    /// profile when given; with `unrenewed` only those no later certificate renews or rekeys; with
+    /// `unmarked = (rule, threshold)` only those that rule has not notified at that threshold.
+    fn expiring_certificates(
+        &self,
+        query: &ExpiringQuery,
+    ) -> impl Future<Output = Result<Vec<CertificateRecord>>> + Send;
+
+    /// Counts of the inventory for the summary report.
+    fn inventory_summary(
+        &self,
+        now: EpochSeconds,
+        window_days: u32,
+    ) -> impl Future<Output = Result<InventorySummary>> + Send;
+}
+
+/// Which expiring certificates to find (see [`Store::expiring_certificates`]).
+#[derive(Debug, Clone, Default)]
+pub struct ExpiringQuery {
+    pub from: EpochSeconds,
+    pub to: EpochSeconds,
+    pub ra_profile_id: Option<i64>,
+    pub unrenewed: bool,
+    pub unmarked: Option<(i64, u32)>,
+    pub limit: u32,
+}
+
+/// Counts of the inventory, each as `(key, count)` sorted by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventorySummary {
+    pub total: u64,
+    pub by_state: Vec<(String, u64)>,
+    pub by_validation_status: Vec<(String, u64)>,
+    /// By authority id (`None`: no authority of ours).
+    pub by_authority: Vec<(Option<i64>, u64)>,
+    pub by_key_algorithm: Vec<(String, u64)>,
+    /// `expired`, `0-7d`, `8-30d`, `31-90d`, `91-365d`, `>365d` (issued certificates).
+    pub by_expiry: Vec<(String, u64)>,
+    /// Requests not yet certificates, by state.
+    pub requests_by_state: Vec<(String, u64)>,
 }
 
 /// One write transaction. Dropping it without [`StoreTx::commit`] rolls everything back.
@@ -250,4 +339,86 @@ pub trait StoreTx: Send {
         id: i64,
         metadata: &CertificateMetadata,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    fn insert_request(&mut self, request: &RequestRecord) -> impl Future<Output = Result<i64>> + Send;
+
+    /// A request, locked until the transaction ends.
+    fn request_for_update(&mut self, uuid: Uuid) -> impl Future<Output = Result<Option<RequestRecord>>> + Send;
+
+    /// Replaces a request's state, certificate, external reference, reason and `updated_at` (by id).
+    fn update_request(&mut self, request: &RequestRecord) -> impl Future<Output = Result<()>> + Send;
+
+    fn insert_certificate_link(
+        &mut self,
+        certificate_id: i64,
+        previous_id: i64,
+        kind: crate::lifecycle::LinkKind,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    fn insert_revocation_request(&mut self, request: &RevocationRequest) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes and returns a certificate's pending revocation.
+    fn take_revocation_request(
+        &mut self,
+        certificate_id: i64,
+    ) -> impl Future<Output = Result<Option<RevocationRequest>>> + Send;
+
+    /// Stores an approval (without votes); returns its id.
+    fn insert_approval(&mut self, approval: &Approval) -> impl Future<Output = Result<i64>> + Send;
+
+    /// An approval with its votes, locked until the transaction ends.
+    fn approval_for_update(&mut self, uuid: Uuid) -> impl Future<Output = Result<Option<Approval>>> + Send;
+
+    /// The pending approval of a request or certificate.
+    fn pending_approval_of(&mut self, object_uuid: Uuid) -> impl Future<Output = Result<Option<Approval>>> + Send;
+
+    /// Records a vote; one principal voting twice fails with `approval.already_voted`.
+    fn insert_vote(&mut self, approval_id: i64, vote: &Vote) -> impl Future<Output = Result<()>> + Send;
+
+    fn set_approval_status(
+        &mut self,
+        id: i64,
+        status: ApprovalStatus,
+        decided_at: EpochSeconds,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Pending approvals whose time ran out by `now`, at most `limit`.
+    fn stale_approvals(&mut self, now: EpochSeconds, limit: u32) -> impl Future<Output = Result<Vec<Approval>>> + Send;
+
+    /// Queues a job; `None` when a job with the same dedupe key exists (nothing changes).
+    fn enqueue_job(&mut self, job: &NewJob, now: EpochSeconds) -> impl Future<Output = Result<Option<i64>>> + Send;
+
+    /// Leases up to `limit` due jobs to `owner` until `lease_until`: queued ones whose time has come and running
+    /// ones whose lease ran out. Concurrent leasers never get the same job.
+    fn lease_jobs(
+        &mut self,
+        owner: &str,
+        now: EpochSeconds,
+        lease_until: EpochSeconds,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Job>>> + Send;
+
+    /// Ends a job `owner` holds; `false` (nothing changes) when the lease was lost to another node.
+    fn finish_job(
+        &mut self,
+        id: i64,
+        owner: &str,
+        end: &JobEnd,
+        now: EpochSeconds,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores a rule; a name already taken fails with `notification_rule.name_taken`.
+    fn insert_notification_rule(&mut self, rule: &NotificationRule) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Deletes a rule and its marks; `false` when none has this uuid.
+    fn delete_notification_rule(&mut self, uuid: Uuid) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Marks a certificate notified by a rule at a threshold; `false` when it already was.
+    fn mark_notified(
+        &mut self,
+        rule_id: i64,
+        certificate_id: i64,
+        threshold: u32,
+        at: EpochSeconds,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }

@@ -104,6 +104,16 @@ pub fn common_name(cn: &str) -> Result<Name, PkiError> {
     parse_dn(&format!("CN={escaped}"))
 }
 
+/// The DER of a name.
+pub fn name_der(name: &Name) -> Result<Vec<u8>, PkiError> {
+    der::Encode::to_der(name).map_err(|e| PkiError::InvalidName(e.to_string()))
+}
+
+/// A name from its DER.
+pub fn name_from_der(der: &[u8]) -> Result<Name, PkiError> {
+    <Name as der::Decode>::from_der(der).map_err(|e| PkiError::InvalidName(e.to_string()))
+}
+
 /// The RFC 4514 string of a name.
 pub fn dn_string(name: &Name) -> String {
     name.to_string()

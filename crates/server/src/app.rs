@@ -1,7 +1,7 @@
 //! Router assembly, cross-cutting middleware (request ids, body limit, access log) and the listeners with
 //! graceful shutdown.
 
-use crate::api::{authorities, certificates, events, health, oauth, revocation, tokens};
+use crate::api::{authorities, certificates, events, health, lifecycle, oauth, revocation, tokens};
 use crate::config::Config;
 use crate::extract::RequestId;
 use crate::openapi::ApiDoc;
@@ -61,6 +61,24 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(revocation::revoke_by_serial))
         .routes(routes!(revocation::revoke_authority))
         .routes(routes!(revocation::list_crls, revocation::generate_crls))
+        .routes(routes!(lifecycle::list_requests))
+        .routes(routes!(lifecycle::get_request))
+        .routes(routes!(lifecycle::submit_request))
+        .routes(routes!(lifecycle::finalize))
+        .routes(routes!(lifecycle::cancel))
+        .routes(routes!(lifecycle::confirm_revoke))
+        .routes(routes!(lifecycle::renew))
+        .routes(routes!(lifecycle::rekey))
+        .routes(routes!(lifecycle::list_approvals))
+        .routes(routes!(lifecycle::get_approval))
+        .routes(routes!(lifecycle::approve))
+        .routes(routes!(lifecycle::reject))
+        .routes(routes!(lifecycle::list_jobs))
+        .routes(routes!(lifecycle::get_job))
+        .routes(routes!(lifecycle::expiring))
+        .routes(routes!(lifecycle::summary))
+        .routes(routes!(lifecycle::create_rule, lifecycle::list_rules))
+        .routes(routes!(lifecycle::delete_rule))
         .split_for_parts();
     router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }
@@ -197,6 +215,12 @@ pub async fn start(
     let mut stop = rx.clone();
     tasks.push(tokio::spawn(async move {
         services.keep_crls_fresh(async move { while stop.changed().await.is_ok() && !*stop.borrow() {} }).await;
+        Ok(())
+    }));
+    let services = state.services.clone();
+    let mut stop = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        services.run_jobs(async move { while stop.changed().await.is_ok() && !*stop.borrow() {} }).await;
         Ok(())
     }));
     if let Some(https) = https {

@@ -125,6 +125,12 @@ fn services(store: SqlStore, settings: &Settings, keyring: Arc<Keyring>) -> Serv
                 validity: settings.config.ocsp_validity_seconds,
                 delegated: settings.config.ocsp_responder == "delegated",
             },
+            jobs: certwright_core::services::JobSettings {
+                lease_seconds: settings.config.job_lease_seconds,
+                scan_interval_seconds: settings.config.expiry_scan_seconds,
+                ..Default::default()
+            },
+            notifier: None,
         },
     )
 }

@@ -61,6 +61,10 @@ pub struct Config {
     /// Who signs OCSP answers: `delegated` (a responder certificate per CA, issued and renewed by the server)
     /// or `ca` (the CA key itself).
     pub ocsp_responder: String,
+    /// How long a node holds a leased job before another node may take it over, in seconds.
+    pub job_lease_seconds: i64,
+    /// How often the expiry scan runs (approvals expire, auto-renewals and notifications are queued), in seconds.
+    pub expiry_scan_seconds: i64,
 }
 
 impl Default for Config {
@@ -81,6 +85,8 @@ impl Default for Config {
             tls_names: Vec::new(),
             crl_validity_seconds: 7 * 86_400,
             crl_refresh_seconds: 3_600,
+            job_lease_seconds: 120,
+            expiry_scan_seconds: 300,
             ocsp_validity_seconds: 4 * 3_600,
             ocsp_responder: "delegated".to_owned(),
         }
@@ -226,6 +232,12 @@ impl Config {
         }
         if !(60..=self.crl_validity_seconds / 2).contains(&self.crl_refresh_seconds) {
             return invalid("crl_refresh_seconds", "must be at least 60 and at most half of crl_validity_seconds");
+        }
+        if !(2..=86_400).contains(&self.job_lease_seconds) {
+            return invalid("job_lease_seconds", "must be between 2 and 86400");
+        }
+        if !(1..=86_400).contains(&self.expiry_scan_seconds) {
+            return invalid("expiry_scan_seconds", "must be between 1 and 86400");
         }
         if !(60..=7 * 86_400).contains(&self.ocsp_validity_seconds) {
             return invalid("ocsp_validity_seconds", "must be between 60 and 604800");

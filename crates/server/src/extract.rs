@@ -103,6 +103,13 @@ impl Policy for IssueCertificates {
     const PERMISSION: Option<Permission> = Some(Permission::IssueCertificates);
 }
 
+/// Decide on approvals and complete pending operations.
+#[derive(Debug)]
+pub struct ManageRequests;
+impl Policy for ManageRequests {
+    const PERMISSION: Option<Permission> = Some(Permission::ManageRequests);
+}
+
 /// Revoke certificates.
 #[derive(Debug)]
 pub struct RevokeCertificates;

@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_insert_triggers.sql"),
         postgres: include_str!("../migrations/postgres/0007_insert_triggers.sql"),
     },
+    Migration {
+        version: 8,
+        description: "lifecycle",
+        sqlite: include_str!("../migrations/sqlite/0008_lifecycle.sql"),
+        postgres: include_str!("../migrations/postgres/0008_lifecycle.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

@@ -14,7 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row};
 
 pub(crate) const AUTHORITY_SELECT: &str = "SELECT id, uuid, name, kind, parent_id, key_id, certificate, subject, \
-     key_identifier, not_before, not_after, created_at, crl_partitions FROM authorities";
+     key_identifier, not_before, not_after, created_at, crl_partitions, connector FROM authorities";
 pub(crate) const KEY_SELECT: &str = "SELECT id, uuid, algorithm, public_key, sealed, exportable, created_at FROM keys";
 pub(crate) const PROFILE_SELECT: &str =
     "SELECT id, uuid, name, authority_id, policy, enabled, created_at, updated_at FROM ra_profiles";
@@ -37,6 +37,11 @@ pub(crate) fn authority(row: &AnyRow) -> Result<Authority> {
         not_after: get(row, "not_after")?,
         created_at: get(row, "created_at")?,
         crl_partitions: u32::try_from(get::<i64>(row, "crl_partitions")?).unwrap_or(1).max(1),
+        connector: get::<Option<String>>(row, "connector")?
+            .map(|c| {
+                serde_json::from_str(&c).map_err(|e| CoreError::Storage(format!("stored authority connector: {e}")))
+            })
+            .transpose()?,
     })
 }
 
@@ -339,10 +344,15 @@ pub(crate) async fn insert_key(conn: &mut AnyConnection, k: &NewKey) -> Result<i
 }
 
 pub(crate) async fn insert_authority(conn: &mut AnyConnection, a: &Authority) -> Result<i64> {
+    let connector = a
+        .connector
+        .as_ref()
+        .map(|c| serde_json::to_string(c).map_err(|e| CoreError::Storage(e.to_string())))
+        .transpose()?;
     let q = sqlx::query(
         "INSERT INTO authorities (uuid, name, kind, parent_id, key_id, certificate, subject, key_identifier, \
-         not_before, not_after, created_at, crl_partitions) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+         not_before, not_after, created_at, crl_partitions, connector) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
     )
     .bind(a.uuid.to_string())
     .bind(a.name.as_str())
@@ -355,7 +365,8 @@ pub(crate) async fn insert_authority(conn: &mut AnyConnection, a: &Authority) ->
     .bind(a.not_before)
     .bind(a.not_after)
     .bind(a.created_at)
-    .bind(i64::from(a.crl_partitions));
+    .bind(i64::from(a.crl_partitions))
+    .bind(connector);
     returning_id(q, conn)
         .await
         .map_err(unique_or_storage("authority.name_taken", format!("an authority named '{}' exists", a.name)))

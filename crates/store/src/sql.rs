@@ -7,11 +7,14 @@ use certwright_core::auth::{ApiToken, OAuthClient};
 use certwright_core::ca::{Authority, CertificateFilter, CertificateRecord, RaProfile, StoredKey};
 use certwright_core::clock::EpochSeconds;
 use certwright_core::inventory::{InventoryOrder, InventoryPage};
+use certwright_core::jobs::{Job, JobFilter};
+use certwright_core::lifecycle::{Approval, ApprovalStatus, CertificateLink, RequestRecord, RevocationRequest, State};
+use certwright_core::notify::NotificationRule;
 use certwright_core::page::{Listed, Page};
 use certwright_core::revocation::{
     CrlKind, EntrySelection, OcspResponderRecord, Revocation, RevokedEntries, StoredCrl,
 };
-use certwright_core::store::{OAuthClientRecord, Readiness, Store};
+use certwright_core::store::{ExpiringQuery, InventorySummary, OAuthClientRecord, Readiness, Store};
 use certwright_core::{CoreError, Result};
 use sqlx::any::{AnyArguments, AnyPoolOptions};
 use sqlx::query::Query;
@@ -409,6 +412,78 @@ impl Store for SqlStore {
             .iter()
             .map(rows::event)
             .collect()
+    }
+
+    async fn certificate_by_id(&self, id: i64) -> Result<Option<CertificateRecord>> {
+        let sql = format!("{} WHERE id = $1", crate::pki::CERT_SELECT);
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(storage)?;
+        row.as_ref().map(crate::pki::certificate).transpose()
+    }
+
+    async fn approval_of(&self, object_uuid: Uuid) -> Result<Option<Approval>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        let clause = "id = (SELECT MAX(id) FROM approvals WHERE object_uuid = $1)";
+        crate::lifecycle::approval_where(&mut conn, clause, object_uuid.to_string(), false).await
+    }
+
+    async fn request(&self, uuid: Uuid) -> Result<Option<RequestRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::request_by(&mut conn, "uuid", uuid.to_string(), false).await
+    }
+
+    async fn request_of_certificate(&self, certificate_id: i64) -> Result<Option<RequestRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::request_of_certificate(&mut conn, certificate_id).await
+    }
+
+    async fn list_requests(&self, state: Option<State>, page: Page) -> Result<Listed<RequestRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::list_requests(&mut conn, state, page).await
+    }
+
+    async fn certificate_links(&self, certificate_id: i64) -> Result<Vec<CertificateLink>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::certificate_links(&mut conn, certificate_id).await
+    }
+
+    async fn revocation_request(&self, certificate_id: i64) -> Result<Option<RevocationRequest>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::revocation_request_of(&mut conn, certificate_id, false).await
+    }
+
+    async fn approval(&self, uuid: Uuid) -> Result<Option<Approval>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::approval_where(&mut conn, "uuid = $1", uuid.to_string(), false).await
+    }
+
+    async fn list_approvals(&self, status: Option<ApprovalStatus>, page: Page) -> Result<Listed<Approval>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::list_approvals(&mut conn, status, page).await
+    }
+
+    async fn job(&self, uuid: Uuid) -> Result<Option<Job>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::job_by_uuid(&mut conn, uuid).await
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Listed<Job>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::list_jobs(&mut conn, filter, page).await
+    }
+
+    async fn notification_rules(&self) -> Result<Vec<NotificationRule>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::notification_rules(&mut conn).await
+    }
+
+    async fn expiring_certificates(&self, query: &ExpiringQuery) -> Result<Vec<CertificateRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::expiring(&mut conn, query).await
+    }
+
+    async fn inventory_summary(&self, now: EpochSeconds, window_days: u32) -> Result<InventorySummary> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::inventory_summary(&mut conn, now, window_days).await
     }
 }
 

@@ -7,6 +7,9 @@ use certwright_core::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Pri
 use certwright_core::ca::{Authority, CertificateRecord, NewKey, RaProfile};
 use certwright_core::clock::EpochSeconds;
 use certwright_core::inventory::CertificateMetadata;
+use certwright_core::jobs::{Job, JobEnd, NewJob};
+use certwright_core::lifecycle::{Approval, ApprovalStatus, LinkKind, RequestRecord, RevocationRequest, Vote};
+use certwright_core::notify::NotificationRule;
 use certwright_core::revocation::{OcspResponderRecord, Revocation, StoredCrl};
 use certwright_core::store::StoreTx;
 use certwright_core::{CoreError, Result};
@@ -341,5 +344,93 @@ impl StoreTx for SqlTx {
 
     async fn put_ocsp_responder(&mut self, responder: &OcspResponderRecord) -> Result<()> {
         crate::revocation::put_ocsp_responder(&mut self.tx, responder).await
+    }
+
+    async fn insert_request(&mut self, request: &RequestRecord) -> Result<i64> {
+        crate::lifecycle::insert_request(&mut self.tx, request).await
+    }
+
+    async fn request_for_update(&mut self, uuid: Uuid) -> Result<Option<RequestRecord>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::lifecycle::request_by(&mut self.tx, "uuid", uuid.to_string(), lock).await
+    }
+
+    async fn update_request(&mut self, request: &RequestRecord) -> Result<()> {
+        crate::lifecycle::update_request(&mut self.tx, request).await
+    }
+
+    async fn insert_certificate_link(&mut self, certificate_id: i64, previous_id: i64, kind: LinkKind) -> Result<()> {
+        crate::lifecycle::insert_link(&mut self.tx, certificate_id, previous_id, kind).await
+    }
+
+    async fn insert_revocation_request(&mut self, request: &RevocationRequest) -> Result<()> {
+        crate::lifecycle::insert_revocation_request(&mut self.tx, request).await
+    }
+
+    async fn take_revocation_request(&mut self, certificate_id: i64) -> Result<Option<RevocationRequest>> {
+        crate::lifecycle::revocation_request_of(&mut self.tx, certificate_id, true).await
+    }
+
+    async fn insert_approval(&mut self, approval: &Approval) -> Result<i64> {
+        crate::lifecycle::insert_approval(&mut self.tx, approval).await
+    }
+
+    async fn approval_for_update(&mut self, uuid: Uuid) -> Result<Option<Approval>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::lifecycle::approval_where(&mut self.tx, "uuid = $1", uuid.to_string(), lock).await
+    }
+
+    async fn pending_approval_of(&mut self, object_uuid: Uuid) -> Result<Option<Approval>> {
+        let lock = self.backend == Backend::Postgres;
+        let clause = "object_uuid = $1 AND status = 'pending'";
+        crate::lifecycle::approval_where(&mut self.tx, clause, object_uuid.to_string(), lock).await
+    }
+
+    async fn insert_vote(&mut self, approval_id: i64, vote: &Vote) -> Result<()> {
+        crate::lifecycle::insert_vote(&mut self.tx, approval_id, vote).await
+    }
+
+    async fn set_approval_status(&mut self, id: i64, status: ApprovalStatus, decided_at: EpochSeconds) -> Result<()> {
+        crate::lifecycle::set_approval_status(&mut self.tx, id, status, decided_at).await
+    }
+
+    async fn stale_approvals(&mut self, now: EpochSeconds, limit: u32) -> Result<Vec<Approval>> {
+        crate::lifecycle::stale_approvals(&mut self.tx, now, limit).await
+    }
+
+    async fn enqueue_job(&mut self, job: &NewJob, now: EpochSeconds) -> Result<Option<i64>> {
+        crate::lifecycle::enqueue_job(&mut self.tx, job, now).await
+    }
+
+    async fn lease_jobs(
+        &mut self,
+        owner: &str,
+        now: EpochSeconds,
+        lease_until: EpochSeconds,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        crate::lifecycle::lease_jobs(&mut self.tx, self.backend, owner, now, lease_until, limit).await
+    }
+
+    async fn finish_job(&mut self, id: i64, owner: &str, end: &JobEnd, now: EpochSeconds) -> Result<bool> {
+        crate::lifecycle::finish_job(&mut self.tx, id, owner, end, now).await
+    }
+
+    async fn insert_notification_rule(&mut self, rule: &NotificationRule) -> Result<i64> {
+        crate::lifecycle::insert_rule(&mut self.tx, rule).await
+    }
+
+    async fn delete_notification_rule(&mut self, uuid: Uuid) -> Result<bool> {
+        crate::lifecycle::delete_rule(&mut self.tx, uuid).await
+    }
+
+    async fn mark_notified(
+        &mut self,
+        rule_id: i64,
+        certificate_id: i64,
+        threshold: u32,
+        at: EpochSeconds,
+    ) -> Result<bool> {
+        crate::lifecycle::mark_notified(&mut self.tx, rule_id, certificate_id, threshold, at).await
     }
 }

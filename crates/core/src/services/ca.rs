@@ -114,6 +114,10 @@ impl<S: Store> Services<S> {
     pub async fn authority_chain(&self, authority: &Authority) -> Result<Vec<Vec<u8>>> {
         let snapshot = self.snapshot().await?;
         let all = &snapshot.authorities;
+        if authority.certificate_der.is_empty() {
+            // An external authority whose CA certificate is not known.
+            return Ok(Vec::new());
+        }
         let mut chain = vec![authority.certificate_der.clone()];
         let mut parent = authority.parent_id;
         while let Some(id) = parent {
@@ -271,6 +275,7 @@ impl<S: Store> Services<S> {
             not_after: certificate.not_after(),
             created_at: now,
             crl_partitions: DEFAULT_CRL_PARTITIONS,
+            connector: None,
         };
         authority.id = tx.insert_authority(&authority).await?;
         let key = Arc::new(key);

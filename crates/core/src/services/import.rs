@@ -46,9 +46,9 @@ impl std::fmt::Debug for ImportRequest {
 }
 
 /// What the certificate input held.
-struct Bundle {
+pub(crate) struct Bundle {
     /// The certificate to import first, then the rest of the bundle.
-    certs: Vec<Cert>,
+    pub certs: Vec<Cert>,
     /// PKCS#8 DER of the key a PKCS#12 file held.
     key: Option<Zeroizing<Vec<u8>>>,
     format: &'static str,
@@ -89,7 +89,7 @@ fn leaf_first(mut certs: Vec<Cert>) -> Vec<Cert> {
 }
 
 /// Reads the certificate input in whichever format it came.
-fn read_bundle(input: &[u8], password: &str) -> Result<Bundle> {
+pub(crate) fn read_bundle(input: &[u8], password: &str) -> Result<Bundle> {
     if input.len() > MAX_IMPORT_BYTES {
         return Err(invalid(format!("larger than {MAX_IMPORT_BYTES} bytes")));
     }

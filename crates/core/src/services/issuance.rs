@@ -55,21 +55,31 @@ pub struct Issued {
 }
 
 /// Everything needed to sign and record one certificate, decided by the caller.
-struct SignJob {
-    authority: Authority,
-    subject: Name,
-    public_key: PublicKey,
-    key_name: String,
-    sans: Vec<San>,
-    ekus: Vec<Eku>,
-    days: u32,
-    origin: Origin,
+#[derive(Debug)]
+pub(crate) struct SignJob {
+    pub authority: Authority,
+    pub subject: Name,
+    pub public_key: PublicKey,
+    pub key_name: String,
+    pub sans: Vec<San>,
+    pub ekus: Vec<Eku>,
+    pub days: u32,
+    pub origin: Origin,
     /// The RA profile's id and name, for requests.
-    ra_profile: Option<(i64, String)>,
-    generated: Option<PrivateKey>,
+    pub ra_profile: Option<(i64, String)>,
+    pub generated: Option<PrivateKey>,
     /// Whether the generated key is returned (and stored as exportable).
-    export: bool,
-    idempotency_key: Option<String>,
+    pub export: bool,
+    pub idempotency_key: Option<String>,
+    /// The RA profile, for requests.
+    pub profile: Option<crate::ca::RaProfile>,
+}
+
+/// A vetted request: ready to sign, or answered already.
+#[derive(Debug)]
+pub(crate) enum Vetted {
+    Job(Box<SignJob>),
+    Replayed(Issued),
 }
 
 fn invalid(code: &'static str, message: impl Into<String>) -> CoreError {
@@ -84,8 +94,19 @@ fn key_usage(kind: PublicKeyKind) -> Vec<Usage> {
 }
 
 impl<S: Store> Services<S> {
-    /// Issues a certificate under an RA profile.
+    /// Issues a certificate under an RA profile, at once. A profile whose certificates need approval or come from
+    /// an external authority is refused with `request.asynchronous` (nothing is stored): use [`Services::submit`].
     pub async fn issue(&self, ctx: &Ctx, req: IssueRequest) -> Result<Issued> {
+        match self.vet(ctx, req, true).await? {
+            Vetted::Replayed(issued) => Ok(issued),
+            Vetted::Job(job) => self.sign_and_record(ctx, job).await,
+        }
+    }
+
+    /// Vets a request against its RA profile: the signing job for it, or the certificate an earlier request
+    /// with the same idempotency key produced. With `at_once`, profiles that cannot issue synchronously are
+    /// refused.
+    pub(crate) async fn vet(&self, ctx: &Ctx, req: IssueRequest, at_once: bool) -> Result<Vetted> {
         ctx.caller.require(Permission::IssueCertificates)?;
         let profile = self.find_ra_profile(&req.ra_profile).await?;
         if !ctx.caller.may_use_profile(&profile.name) {
@@ -102,7 +123,7 @@ impl<S: Store> Services<S> {
                 return Err(invalid("request.invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
             }
             if let Some(first) = self.replay(ctx, key).await? {
-                return Ok(first);
+                return Ok(Vetted::Replayed(first));
             }
         }
         if !profile.enabled {
@@ -168,6 +189,15 @@ impl<S: Store> Services<S> {
             self.snapshot().await?.authorities.iter().find(|a| a.id == profile.authority_id).cloned().ok_or_else(
                 || CoreError::Storage(format!("RA profile '{}' names a missing authority", profile.name)),
             )?;
+        if at_once && (!authority.is_internal() || policy.approval.issue) {
+            return Err(CoreError::Conflict {
+                code: "request.asynchronous",
+                message: format!(
+                    "RA profile '{}' issues asynchronously (approval or an external authority); submit a request instead",
+                    profile.name
+                ),
+            });
+        }
         let job = SignJob {
             authority,
             subject,
@@ -181,8 +211,9 @@ impl<S: Store> Services<S> {
             export: generated.is_some() && policy.key_export,
             generated,
             idempotency_key: req.idempotency_key.clone(),
+            profile: Some(profile.clone()),
         };
-        self.sign_and_record(ctx, job).await
+        Ok(Vetted::Job(Box::new(job)))
     }
 
     /// A TLS server certificate for this server itself, from the CA of the `default` RA profile (or the first
@@ -220,41 +251,19 @@ impl<S: Store> Services<S> {
             generated: Some(key),
             export: true,
             idempotency_key: None,
+            profile: None,
         };
-        self.sign_and_record(&Ctx::system(), job).await
+        self.sign_and_record(&Ctx::system(), Box::new(job)).await
     }
 
     /// Signs a certificate for an already vetted key and names, and stores it (with a generated key, sealed)
     /// together with its audit event.
-    async fn sign_and_record(&self, ctx: &Ctx, job: SignJob) -> Result<Issued> {
-        let authority = job.authority;
-        let signer = self.signer(&authority).await?;
-        let issuer_cert = Cert::from_der(&authority.certificate_der)?;
+    pub(crate) async fn sign_and_record(&self, ctx: &Ctx, job: Box<SignJob>) -> Result<Issued> {
+        let job = *job;
+        let authority = job.authority.clone();
         let now = self.clock.now();
-        let not_after = (now + i64::from(job.days) * DAY).min(authority.not_after);
-        let serial = cert::random_serial()?;
-        let urls = self.revocation_urls(&authority, &serial, false);
-        let template = Template {
-            serial,
-            subject: job.subject,
-            public_key_der: job.public_key.der().to_vec(),
-            not_before: now - BACKDATE,
-            not_after,
-            extensions: Extensions {
-                key_usage: key_usage(job.public_key.kind),
-                extended_key_usage: job.ekus,
-                sans: job.sans,
-                ca_issuers_urls: urls.ca_issuers,
-                ocsp_urls: urls.ocsp,
-                crl_urls: urls.crl,
-                ..Default::default()
-            },
-        };
-        let issuer_ski = issuer_cert.key_identifier()?;
-        let issued = cert::issue(
-            &template,
-            &Issuer { name: issuer_cert.subject(), key_identifier: &issuer_ski, signer: signer.as_ref() },
-        )?;
+        let issued =
+            self.sign_certificate(&authority, &job.subject, &job.public_key, &job.sans, &job.ekus, job.days).await?;
 
         let key = job.generated.as_ref().map(|k| self.seal_key(k, job.export)).transpose()?;
         let mut record = record_of(&issued, &job.key_name, job.origin, &ctx.caller.principal, now)?;
@@ -290,8 +299,47 @@ impl<S: Store> Services<S> {
         Ok(Issued { record, chain, private_key_pkcs8, replayed: false })
     }
 
+    /// Signs a certificate for vetted names and key with an internal authority.
+    pub(crate) async fn sign_certificate(
+        &self,
+        authority: &Authority,
+        subject: &Name,
+        public_key: &PublicKey,
+        sans: &[San],
+        ekus: &[Eku],
+        days: u32,
+    ) -> Result<Cert> {
+        let signer = self.signer(authority).await?;
+        let issuer_cert = Cert::from_der(&authority.certificate_der)?;
+        let now = self.clock.now();
+        let not_after = (now + i64::from(days) * DAY).min(authority.not_after);
+        let serial = cert::random_serial()?;
+        let urls = self.revocation_urls(authority, &serial, false);
+        let template = Template {
+            serial,
+            subject: subject.clone(),
+            public_key_der: public_key.der().to_vec(),
+            not_before: now - BACKDATE,
+            not_after,
+            extensions: Extensions {
+                key_usage: key_usage(public_key.kind),
+                extended_key_usage: ekus.to_vec(),
+                sans: sans.to_vec(),
+                ca_issuers_urls: urls.ca_issuers,
+                ocsp_urls: urls.ocsp,
+                crl_urls: urls.crl,
+                ..Default::default()
+            },
+        };
+        let issuer_ski = issuer_cert.key_identifier()?;
+        Ok(cert::issue(
+            &template,
+            &Issuer { name: issuer_cert.subject(), key_identifier: &issuer_ski, signer: signer.as_ref() },
+        )?)
+    }
+
     /// The certificate the caller already obtained with `idempotency_key`, answered again (without its key).
-    async fn replay(&self, ctx: &Ctx, idempotency_key: &str) -> Result<Option<Issued>> {
+    pub(crate) async fn replay(&self, ctx: &Ctx, idempotency_key: &str) -> Result<Option<Issued>> {
         let Some(record) = self.store.certificate_by_idempotency_key(&ctx.caller.principal, idempotency_key).await?
         else {
             return Ok(None);
@@ -300,7 +348,7 @@ impl<S: Store> Services<S> {
         Ok(Some(Issued { record, chain, private_key_pkcs8: None, replayed: true }))
     }
 
-    async fn chain_of(&self, record: &CertificateRecord) -> Result<Vec<Vec<u8>>> {
+    pub(crate) async fn chain_of(&self, record: &CertificateRecord) -> Result<Vec<Vec<u8>>> {
         let Some(id) = record.authority_id else { return Ok(Vec::new()) };
         let authority = self.snapshot().await?.authorities.iter().find(|a| a.id == id).cloned();
         match authority {

@@ -9,6 +9,9 @@ mod crl;
 mod import;
 mod inventory;
 mod issuance;
+mod jobs;
+mod lifecycle;
+mod monitor;
 mod ocsp;
 mod revocation;
 
@@ -18,6 +21,9 @@ pub use ca::NewAuthorityRequest;
 pub use crl::CrlSettings;
 pub use import::{ChainValidation, ImportRequest, ImportedCertificate};
 pub use issuance::{IssueRequest, Issued};
+pub use jobs::JobSettings;
+pub use lifecycle::{PendingRequest, RekeyRequest, RenewRequest, RevokeOutcome, Submitted};
+pub use monitor::{ExpiringReport, NewRuleRequest, Summary};
 pub use ocsp::{OcspAnswer, OcspSettings};
 pub use revocation::{RevokeRequest, RevokedCertificate};
 
@@ -43,6 +49,9 @@ pub struct Settings {
     pub public_http_url: Option<String>,
     pub crl: CrlSettings,
     pub ocsp: OcspSettings,
+    pub jobs: JobSettings,
+    /// Delivers notifications; without one, notification jobs fail with a message saying so.
+    pub notifier: Option<Arc<dyn crate::notify::Notifier>>,
 }
 
 impl Default for Settings {
@@ -53,6 +62,8 @@ impl Default for Settings {
             public_http_url: None,
             crl: CrlSettings::default(),
             ocsp: OcspSettings::default(),
+            jobs: JobSettings::default(),
+            notifier: None,
         }
     }
 }
@@ -75,12 +86,19 @@ pub struct Services<S: Store> {
     crl_pending: crl::Pending,
     ocsp_settings: OcspSettings,
     ocsp_state: ocsp::OcspState,
+    /// Who this process is when it leases jobs: the node id and a per-process suffix.
+    job_owner: String,
+    /// Wakes the job runner when jobs were queued.
+    jobs_wake: tokio::sync::Notify,
 }
 
 impl<S: Store> Services<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, vault: Arc<dyn KeyVault>, settings: Settings) -> Self {
         let certificates = batch::CertificateWriter::new(store.clone(), clock.clone(), settings.node_id.clone());
+        let job_owner = format!("{}/{}", settings.node_id, uuid::Uuid::new_v4().simple());
         Self {
+            job_owner,
+            jobs_wake: tokio::sync::Notify::new(),
             crl_settings: settings.crl,
             ocsp_settings: settings.ocsp,
             store,
@@ -116,6 +134,26 @@ impl<S: Store> Services<S> {
         let mut tx = self.store.begin().await?;
         let head = tx.lock_chain(&self.settings.node_id).await?;
         Ok((tx, head))
+    }
+
+    /// Appends the events describing the changes made in `tx`, chained in order, then commits them all.
+    async fn commit_with_events(
+        &self,
+        mut tx: S::Tx,
+        head: &ChainHead,
+        ctx: &Ctx,
+        drafts: Vec<EventDraft>,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let mut head = head.clone();
+        let mut events = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let event = Event::chained(&head, ctx, now, draft);
+            head = event.as_head();
+            events.push(event);
+        }
+        tx.append_events(&events).await?;
+        tx.commit().await
     }
 
     /// Appends the event describing the change made in `tx`, then commits both.

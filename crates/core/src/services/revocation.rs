@@ -180,7 +180,7 @@ impl<S: Store> Services<S> {
     async fn revoke(&self, ctx: &Ctx, uuid: Uuid, req: &RevokeRequest) -> Result<RevokedCertificate> {
         check_request(req, self.clock.now())?;
         let (mut tx, head) = self.begin().await?;
-        let mut record = tx
+        let record = tx
             .certificate_for_update(uuid)
             .await?
             .ok_or_else(|| CoreError::not_found("certificate.not_found", "certificate", uuid))?;
@@ -197,7 +197,45 @@ impl<S: Store> Services<S> {
             .find(|a| a.id == authority_id)
             .cloned()
             .ok_or_else(|| CoreError::not_found("authority.not_found", "authority", authority_id))?;
-        if authority.key_id.is_none() {
+        if record.state == "pending_revoke" {
+            return Err(CoreError::Conflict {
+                code: crate::lifecycle::ILLEGAL_TRANSITION,
+                message: "Certificate is in PENDING_REVOKE state: confirm or cancel the pending revocation".to_owned(),
+            });
+        }
+        let profile_wants_approval = match record.ra_profile_id {
+            Some(id) => snapshot.profiles.iter().any(|p| p.id == id && p.policy.approval.revoke),
+            None => false,
+        };
+        if !authority.is_internal() || profile_wants_approval {
+            return Err(CoreError::Conflict {
+                code: "revocation.asynchronous",
+                message:
+                    "revoking this certificate needs approval or its external authority; request the revocation instead"
+                        .to_owned(),
+            });
+        }
+        // A CA certificate in the inventory is revoked as an authority: admins only.
+        if certwright_pki::cert::Cert::from_der(&record.der)?.ca()?.is_some() {
+            ctx.caller.require(Permission::ManageAuthorities)?;
+        }
+        let (revoked, draft) = self.revoke_in(&mut tx, record, &authority, req).await?;
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+        self.revocation_changed(authority_id, &revoked.certificate.serial);
+        Ok(revoked)
+    }
+
+    /// Revokes `record` (locked in `tx`) at `authority`: the revocation row, the state, the key destruction. The
+    /// caller appends the returned event and commits.
+    pub(crate) async fn revoke_in(
+        &self,
+        tx: &mut S::Tx,
+        mut record: CertificateRecord,
+        authority: &Authority,
+        req: &RevokeRequest,
+    ) -> Result<(RevokedCertificate, EventDraft)> {
+        let authority_id = authority.id;
+        if authority.key_id.is_none() && authority.is_internal() {
             return Err(CoreError::invalid(
                 "revocation.no_key",
                 format!(
@@ -205,10 +243,6 @@ impl<S: Store> Services<S> {
                     authority.name
                 ),
             ));
-        }
-        // A CA certificate in the inventory is revoked as an authority: admins only.
-        if certwright_pki::cert::Cert::from_der(&record.der)?.ca()?.is_some() {
-            ctx.caller.require(Permission::ManageAuthorities)?;
         }
         let existing = tx.revocation_for_update(authority_id, &record.serial).await?;
         // The time of the change is taken once the rows are locked, so that it is no earlier than any CRL signed
@@ -247,7 +281,7 @@ impl<S: Store> Services<S> {
             ),
         };
         revocation.certificate_id = Some(record.id);
-        revocation.id = upsert(&mut tx, revocation.clone()).await?;
+        revocation.id = upsert(tx, revocation.clone()).await?;
         tx.set_certificate_state(record.id, "revoked").await?;
         let key_destroyed = match (req.destroy_key, record.key_id) {
             (true, Some(key_id)) => tx.destroy_key(key_id, now).await?,
@@ -258,10 +292,8 @@ impl<S: Store> Services<S> {
             "invalidity_date": req.invalidity_date, "destroy_key_requested": req.destroy_key,
             "key_destroyed": key_destroyed,
         }));
-        self.commit_with_event(tx, &head, ctx, draft).await?;
         record.state = "revoked".to_owned();
-        self.revocation_changed(authority_id, &record.serial);
-        Ok(RevokedCertificate { certificate: record, revocation, key_destroyed })
+        Ok((RevokedCertificate { certificate: record, revocation, key_destroyed }, draft))
     }
 
     /// An authority by uuid or by name.
@@ -315,7 +347,7 @@ fn subject_serial_bytes(serial: &str) -> Result<Vec<u8>> {
     decode_hex(serial).ok_or_else(|| CoreError::Storage(format!("stored serial '{serial}' is not hex")))
 }
 
-fn check_request(req: &RevokeRequest, now: EpochSeconds) -> Result<()> {
+pub(crate) fn check_request(req: &RevokeRequest, now: EpochSeconds) -> Result<()> {
     if req.reason == RevocationReason::RemoveFromCrl {
         return Err(CoreError::invalid(
             "revocation.invalid_reason",

@@ -23,7 +23,7 @@ use uuid::Uuid;
 pub struct AuthorityView {
     pub id: Uuid,
     pub name: String,
-    /// `root` or `intermediate`.
+    /// `root`, `intermediate` or `external`.
     pub kind: String,
     /// The signing parent's id (absent for a root).
     pub parent: Option<Uuid>,
@@ -39,6 +39,9 @@ pub struct AuthorityView {
     pub chain_pem: String,
     /// Where relying parties fetch the certificate (DER).
     pub certificate_url: String,
+    /// For an external authority, how it is reached (`manual`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
 }
 
 async fn view(state: &AppState, a: Authority, all: &[Authority]) -> Result<AuthorityView, ApiError> {
@@ -53,7 +56,12 @@ async fn view(state: &AppState, a: Authority, all: &[Authority]) -> Result<Autho
         not_before: time(a.not_before),
         not_after: time(a.not_after),
         created_at: time(a.created_at),
-        certificate_pem: pem::encode("CERTIFICATE", &a.certificate_der),
+        certificate_pem: if a.certificate_der.is_empty() {
+            String::new()
+        } else {
+            pem::encode("CERTIFICATE", &a.certificate_der)
+        },
+        connector: a.connector.as_ref().map(|c| c.as_str().to_owned()),
         chain_pem: chain.iter().map(|c| pem::encode("CERTIFICATE", c)).collect(),
         certificate_url: format!("/ca/{}.crt", a.uuid),
     })
@@ -114,6 +122,13 @@ pub struct CreateAuthority {
     /// Permitted DNS subtrees (name constraints).
     #[serde(default)]
     pub permitted_dns: Vec<String>,
+    /// Registers an external authority instead of creating a CA here: `{"type": "manual"}` — requests wait in
+    /// `pending_issue` until the issued certificate is uploaded (`/finalize`), revocations in `pending_revoke`
+    /// until confirmed. Excludes every other field but `name` and `ca_certificate`.
+    #[schema(value_type = Option<Object>)]
+    pub external: Option<certwright_core::ca::Connector>,
+    /// For an external authority: its CA certificate (PEM), against which uploaded certificates are checked.
+    pub ca_certificate: Option<String>,
 }
 
 /// Creates a root or intermediate authority; its key is generated here and never leaves.
@@ -126,6 +141,30 @@ pub async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateAuthority>,
 ) -> Result<(StatusCode, Json<AuthorityView>), ApiError> {
+    if let Some(connector) = body.external {
+        if body.parent.is_some()
+            || body.key_algorithm.is_some()
+            || body.subject.is_some()
+            || body.path_len.is_some()
+            || body.validity_days.is_some()
+            || !body.permitted_dns.is_empty()
+        {
+            return Err(CoreError::invalid(
+                "authority.external_fields",
+                "an external authority takes only name, external and ca_certificate",
+            )
+            .into());
+        }
+        let ca = body.ca_certificate.as_deref().map(str::as_bytes);
+        let a = state.services.create_external_authority(&auth.ctx, &body.name, connector, ca).await?;
+        let all = state.services.list_authorities(&auth.ctx).await?;
+        return Ok((StatusCode::CREATED, Json(view(&state, a, &all).await?)));
+    }
+    if body.ca_certificate.is_some() {
+        return Err(
+            CoreError::invalid("authority.external_fields", "ca_certificate belongs to external authorities").into()
+        );
+    }
     let key_algorithm = KeyAlgorithm::parse(body.key_algorithm.as_deref().unwrap_or("ecdsa-p256"))
         .map_err(|e| CoreError::invalid("authority.invalid_key", e.to_string()))?;
     let req = NewAuthorityRequest {

@@ -156,11 +156,14 @@ pub struct IssueCertificate {
     pub validity_days: Option<u32>,
 }
 
-/// Issues a certificate. With an `Idempotency-Key` header a retry returns the certificate already issued
-/// (with `Idempotent-Replayed: true`, and without the private key).
+/// Issues a certificate (201). When the RA profile needs approval or its authority is external, the request is
+/// recorded and answered with `202` and its state (`pending_approval`, `pending_issue`). With an
+/// `Idempotency-Key` header a retry returns the certificate already issued (with `Idempotent-Replayed: true`, and
+/// without the private key).
 #[utoipa::path(post, path = "/v1/certificates", tag = "pki", request_body = IssueCertificate, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
-    responses((status = 201, body = IssuedView), (status = 400, body = Problem), (status = 401, body = Problem),
+    responses((status = 201, body = IssuedView), (status = 202, body = super::lifecycle::RequestView),
+               (status = 400, body = Problem), (status = 401, body = Problem),
                (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
                (status = 415, body = Problem), (status = 422, body = Problem)))]
 pub async fn issue(
@@ -186,7 +189,10 @@ pub async fn issue(
         validity_days: body.validity_days,
         idempotency_key,
     };
-    let issued = state.services.issue(&auth.ctx, req).await?;
+    let issued = match state.services.submit(&auth.ctx, req).await? {
+        certwright_core::services::Submitted::Issued(issued) => *issued,
+        pending => return super::lifecycle::submitted_response(&state, &auth.ctx, pending).await,
+    };
     let links = links(&state, &auth.ctx).await?;
     let body = IssuedView {
         certificate: view(issued.record, &links, Some(&issued.chain)),

@@ -115,10 +115,13 @@ async fn answer(
 }
 
 /// Revokes a certificate issued by one of this server's authorities. Revoking one already revoked is `409
-/// certificate.already_revoked` (a `certificateHold` may still be made permanent with another reason).
+/// certificate.already_revoked` (a `certificateHold` may still be made permanent with another reason). When the RA
+/// profile wants approval for revocations, or the authority is external, the revocation is recorded as pending
+/// (`202`, state `pending_revoke`) until approved or confirmed (`/confirm-revoke`).
 #[utoipa::path(post, path = "/v1/certificates/{id}/revoke", tag = "revocation", request_body = Revoke,
     params(("id" = Uuid, Path, description = "certificate id")), security(("bearer" = [])),
-    responses((status = 200, body = RevokedCertificateView), (status = 400, body = Problem), (status = 401, body = Problem),
+    responses((status = 200, body = RevokedCertificateView), (status = 202, body = CertificateView),
+               (status = 400, body = Problem), (status = 401, body = Problem),
                (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
                (status = 422, body = Problem)))]
 pub async fn revoke(
@@ -126,9 +129,16 @@ pub async fn revoke(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<Revoke>,
-) -> Result<Json<RevokedCertificateView>, ApiError> {
-    let r = state.services.revoke_certificate(&auth.ctx, id, &request(body)?).await?;
-    answer(&state, &auth.ctx, r).await
+) -> Result<Response, ApiError> {
+    match state.services.request_revocation(&auth.ctx, id, &request(body)?).await? {
+        certwright_core::services::RevokeOutcome::Revoked(r) => {
+            Ok(answer(&state, &auth.ctx, *r).await?.into_response())
+        }
+        certwright_core::services::RevokeOutcome::Pending { certificate, .. } => {
+            let links = links(&state, &auth.ctx).await?;
+            Ok((StatusCode::ACCEPTED, Json(view(*certificate, &links, None))).into_response())
+        }
+    }
 }
 
 /// Lifts a `certificateHold`: the certificate is valid again, and the next delta CRL lists it as

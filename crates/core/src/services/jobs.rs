@@ -1,0 +1,208 @@
+//! The job runner: every node leases due jobs from the database, runs them a few at a time, and ends them —
+//! succeeded, failed for good, or queued again with backoff. A node that dies holding a lease leaves its jobs to be
+//! leased again once the lease runs out; jobs whose effect is a database change commit that effect together with
+//! their completion (fenced by the lease), so they take effect once.
+
+use super::Services;
+use crate::auth::{Ctx, Permission};
+use crate::jobs::{backoff, kind, Job, JobEnd, JobFilter, NewJob};
+use crate::lifecycle::RequestKind;
+use crate::page::{Listed, Page};
+use crate::store::{Store, StoreTx};
+use crate::{CoreError, Result};
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Tunables of the job runner.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// How often an idle runner looks for due jobs.
+    pub poll_interval: Duration,
+    /// How long a lease lasts; a job whose node died is retried after this.
+    pub lease_seconds: i64,
+    /// Jobs leased at once (and run concurrently) by one node.
+    pub batch: u32,
+    /// How often the expiry scan runs (across all nodes: one scan per interval).
+    pub scan_interval_seconds: i64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self { poll_interval: Duration::from_secs(1), lease_seconds: 120, batch: 8, scan_interval_seconds: 300 }
+    }
+}
+
+impl<S: Store> Services<S> {
+    /// Jobs, newest first.
+    pub async fn list_jobs(&self, ctx: &Ctx, filter: &JobFilter, page: Page) -> Result<Listed<Job>> {
+        ctx.caller.require(Permission::ManageRequests)?;
+        self.store.list_jobs(filter, page).await
+    }
+
+    pub async fn job(&self, ctx: &Ctx, uuid: Uuid) -> Result<Job> {
+        ctx.caller.require(Permission::ManageRequests)?;
+        self.store.job(uuid).await?.ok_or_else(|| CoreError::not_found("job.not_found", "job", uuid))
+    }
+
+    /// This node's lease owner name: the node id and this process.
+    fn lease_owner(&self) -> &str {
+        &self.job_owner
+    }
+
+    /// Leases and runs one batch of due jobs; how many were run.
+    pub async fn run_due_jobs(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let settings = &self.settings.jobs;
+        let mut tx = self.store.begin().await?;
+        let jobs = tx.lease_jobs(self.lease_owner(), now, now + settings.lease_seconds, settings.batch).await?;
+        tx.commit().await?;
+        let n = jobs.len();
+        futures_util::future::join_all(jobs.into_iter().map(|job| self.run_job(job))).await;
+        Ok(n)
+    }
+
+    async fn run_job(&self, job: Job) {
+        let started = std::time::Instant::now();
+        let outcome = self.perform(&job).await;
+        let now = self.clock.now();
+        let end = match outcome {
+            // The handler committed its completion together with its effect.
+            Ok(None) => {
+                tracing::info!(job = %job.uuid, kind = %job.kind, ms = started.elapsed().as_millis() as u64, "job done");
+                return;
+            }
+            Ok(Some(end)) => end,
+            Err(CoreError::Conflict { code: "job.lease_lost", .. }) => {
+                tracing::warn!(job = %job.uuid, kind = %job.kind, "lease lost: another node runs this job");
+                return;
+            }
+            Err(
+                e @ (CoreError::Invalid { .. }
+                | CoreError::NotFound { .. }
+                | CoreError::Conflict { .. }
+                | CoreError::Forbidden { .. }),
+            ) => JobEnd::Failed(e.to_string()),
+            Err(e) => JobEnd::Retry { error: e.to_string(), run_at: now + backoff(job.attempts) },
+        };
+        match &end {
+            JobEnd::Succeeded(_) => tracing::info!(job = %job.uuid, kind = %job.kind, "job done"),
+            JobEnd::Retry { error, .. } => {
+                tracing::warn!(job = %job.uuid, kind = %job.kind, attempt = job.attempts, %error, "job failed; will retry")
+            }
+            JobEnd::Failed(error) => tracing::warn!(job = %job.uuid, kind = %job.kind, %error, "job failed for good"),
+        }
+        if let JobEnd::Failed(error) | JobEnd::Retry { error, .. } = &end {
+            let last = matches!(end, JobEnd::Failed(_)) || job.attempts >= job.max_attempts;
+            if last {
+                self.job_gave_up(&job, error).await;
+            }
+        }
+        let result = async {
+            let mut tx = self.store.begin().await?;
+            let finished = tx.finish_job(job.id, self.lease_owner(), &end, now).await?;
+            tx.commit().await?;
+            Ok::<_, CoreError>(finished)
+        }
+        .await;
+        match result {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(job = %job.uuid, "lease lost before the job could be ended"),
+            Err(e) => tracing::warn!(job = %job.uuid, error = %e, "cannot record the end of a job"),
+        }
+    }
+
+    /// Runs a job's handler. `Ok(None)`: the handler ended the job itself, in its own transaction.
+    async fn perform(&self, job: &Job) -> Result<Option<JobEnd>> {
+        let ctx = Ctx::system();
+        match job.kind.as_str() {
+            kind::RENEW => {
+                let id = job.payload["certificate"]
+                    .as_str()
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                    .ok_or_else(|| CoreError::invalid("job.invalid_payload", "a renewal job names no certificate"))?;
+                self.auto_renew(&ctx, job, id).await
+            }
+            kind::EXPIRY_SCAN => {
+                let report = self.expiry_scan().await?;
+                Ok(Some(JobEnd::Succeeded(report)))
+            }
+            kind::NOTIFY => self.deliver_notification(job).await.map(Some),
+            other => Err(CoreError::invalid("job.unknown_kind", format!("no handler for jobs of kind '{other}'"))),
+        }
+    }
+
+    /// Renews a certificate for its auto-renewal job: the new certificate, the link and the job's completion
+    /// commit together.
+    async fn auto_renew(&self, ctx: &Ctx, job: &Job, uuid: Uuid) -> Result<Option<JobEnd>> {
+        let Some(old) = self.store.certificate(uuid).await? else {
+            return Ok(Some(JobEnd::Failed(format!("certificate {uuid} no longer exists"))));
+        };
+        if old.state != "issued" {
+            return Ok(Some(JobEnd::Succeeded(json!({ "skipped": format!("certificate is {}", old.state) }))));
+        }
+        if self.store.certificate_links(old.id).await?.iter().any(|l| l.previous == old.uuid) {
+            return Ok(Some(JobEnd::Succeeded(json!({ "skipped": "already renewed" }))));
+        }
+        let cert = certwright_pki::cert::Cert::from_der(&old.der)?;
+        let job_spec = self
+            .replacement_job(ctx, &old, cert.subject().clone(), cert.public_key()?, cert.sans()?, None, None)
+            .await?;
+        match self.replace(ctx, job_spec, RequestKind::Renew, &old, true, Some((job.id, self.lease_owner()))).await? {
+            super::Submitted::Issued(_) => Ok(None),
+            super::Submitted::Pending(p) => {
+                Ok(Some(JobEnd::Succeeded(json!({ "request": p.request.uuid, "state": p.request.state.as_str() }))))
+            }
+        }
+    }
+
+    /// Called when a job gives up: a renewal that failed for good is reported.
+    async fn job_gave_up(&self, job: &Job, error: &str) {
+        if job.kind == kind::RENEW {
+            let draft = crate::audit::EventDraft::success(
+                "certificate.renew_failed",
+                "certificate",
+                job.payload["certificate"].as_str().unwrap_or_default(),
+            )
+            .with_details(json!({ "job": job.uuid, "error": error, "attempts": job.attempts }));
+            if let Err(e) = self.record_failure(&Ctx::system(), draft).await {
+                tracing::warn!(error = %e, "cannot record a failed renewal");
+            }
+            self.notify_event("certificate.renew_failed", job.payload["certificate"].as_str(), error).await;
+        }
+    }
+
+    /// Runs jobs until `stop` resolves, and queues the expiry scan once per interval (one node wins each
+    /// interval's scan through its dedupe key).
+    pub async fn run_jobs(&self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        let interval = self.settings.jobs.scan_interval_seconds.max(1);
+        let mut last_slot = i64::MIN;
+        loop {
+            let now = self.clock.now();
+            let slot = now / interval;
+            if slot != last_slot {
+                let scan = NewJob::new(kind::EXPIRY_SCAN, json!({}), now).dedupe(format!("expiry.scan:{slot}"));
+                match self.enqueue(NewJob { max_attempts: 1, ..scan }).await {
+                    Ok(_) => last_slot = slot,
+                    Err(e) => tracing::warn!(error = %e, "cannot queue the expiry scan"),
+                }
+            }
+            let ran = match self.run_due_jobs().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot lease jobs");
+                    0
+                }
+            };
+            if ran > 0 {
+                continue;
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = self.jobs_wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.jobs.poll_interval) => {}
+            }
+        }
+    }
+}
