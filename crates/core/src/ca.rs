@@ -259,6 +259,13 @@ impl Policy {
         for e in &self.extended_key_usage {
             eku(e)?;
         }
+        if self.auto_renew && self.renewal_window_days >= self.default_validity_days {
+            return Err(violation(
+                "ra_profile.invalid_policy",
+                "with auto_renew, renewal_window_days must be below default_validity_days, or every renewal would be due at once"
+                    .to_owned(),
+            ));
+        }
         let approval = &self.approval;
         if approval.approvers == 0 || approval.approvers > 10 {
             return Err(violation(

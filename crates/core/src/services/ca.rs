@@ -309,7 +309,7 @@ impl<S: Store> Services<S> {
         let name = validate_name("name", name)?;
         policy.validate()?;
         let authority = self.find_authority(authority).await?;
-        if authority.key_id.is_none() {
+        if authority.key_id.is_none() && authority.is_internal() {
             return Err(invalid("ra_profile.authority_cannot_issue", "the authority holds no private key"));
         }
         let now = self.clock.now();
@@ -347,7 +347,7 @@ impl<S: Store> Services<S> {
         let authority = match change.authority {
             Some(uuid) => {
                 let a = self.find_authority(uuid).await?;
-                if a.key_id.is_none() {
+                if a.key_id.is_none() && a.is_internal() {
                     return Err(invalid("ra_profile.authority_cannot_issue", "the authority holds no private key"));
                 }
                 a

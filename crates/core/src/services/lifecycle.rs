@@ -595,7 +595,12 @@ impl<S: Store> Services<S> {
             .map_err(|e| CoreError::invalid("finalize.invalid_certificate", e.to_string()))?
             .certs;
         let (mut tx, head) = self.begin().await?;
-        let mut request = tx.request_for_update(uuid).await?.ok_or_else(|| request_not_found(uuid))?;
+        let Some(mut request) = tx.request_for_update(uuid).await? else {
+            // A certificate issued without a request (internal authority, no approval) has nothing to finalize.
+            let record = tx.certificate_for_update(uuid).await?.ok_or_else(|| request_not_found(uuid))?;
+            transition(State::from_stored(&record.state)?, Action::Finalize)?;
+            return Err(request_not_found(uuid));
+        };
         transition(request.state, Action::Finalize)?;
         let (_, authority) = self.profile_and_authority(request.ra_profile_id).await?;
         if authority.is_internal() {

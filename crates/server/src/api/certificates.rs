@@ -65,6 +65,21 @@ pub struct CertificateView {
     /// The revocation (also a lifted hold); only on single-certificate answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation: Option<super::revocation::RevocationView>,
+    /// Renewal links, both ways (`renewed_from`, `rekeyed_from`: `certificate` replaces `previous`); only on
+    /// single-certificate answers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<RelatedView>,
+}
+
+/// A renewal link between two certificates.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RelatedView {
+    /// `renewed_from` or `rekeyed_from`.
+    pub kind: String,
+    /// The newer certificate.
+    pub certificate: Uuid,
+    /// The certificate it replaces.
+    pub previous: Uuid,
 }
 
 /// An issued certificate; `private_key_pem` only for a server-generated key the profile lets you export.
@@ -132,6 +147,7 @@ pub(crate) fn view(r: CertificateRecord, links: &Links, chain: Option<&[Vec<u8>]
         certificate_pem: pem::encode("CERTIFICATE", &r.der),
         chain_pem: chain.map(|c| c.iter().map(|d| pem::encode("CERTIFICATE", d)).collect()),
         revocation: None,
+        related: Vec::new(),
     }
 }
 
@@ -357,9 +373,14 @@ pub async fn get(
 ) -> Result<Json<CertificateView>, ApiError> {
     let (record, chain) = state.services.certificate(&auth.ctx, id).await?;
     let revocation = state.services.revocation_of(&record).await?;
+    let related = state.services.certificate_links(&auth.ctx, &record).await?;
     let links = links(&state, &auth.ctx).await?;
     let mut v = view(record, &links, Some(&chain));
     v.revocation = revocation.as_ref().map(super::revocation::RevocationView::from);
+    v.related = related
+        .into_iter()
+        .map(|l| RelatedView { kind: l.kind.as_str().to_owned(), certificate: l.certificate, previous: l.previous })
+        .collect();
     Ok(Json(v))
 }
 
@@ -409,9 +430,14 @@ pub async fn update(
     state.services.update_certificate(&auth.ctx, id, &patch).await?;
     let (record, chain) = state.services.certificate(&auth.ctx, id).await?;
     let revocation = state.services.revocation_of(&record).await?;
+    let related = state.services.certificate_links(&auth.ctx, &record).await?;
     let links = links(&state, &auth.ctx).await?;
     let mut v = view(record, &links, Some(&chain));
     v.revocation = revocation.as_ref().map(super::revocation::RevocationView::from);
+    v.related = related
+        .into_iter()
+        .map(|l| RelatedView { kind: l.kind.as_str().to_owned(), certificate: l.certificate, previous: l.previous })
+        .collect();
     Ok(Json(v))
 }
 
