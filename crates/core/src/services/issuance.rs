@@ -79,7 +79,7 @@ pub(crate) struct SignJob {
 #[derive(Debug)]
 pub(crate) enum Vetted {
     Job(Box<SignJob>),
-    Replayed(Issued),
+    Replayed(Box<Issued>),
 }
 
 fn invalid(code: &'static str, message: impl Into<String>) -> CoreError {
@@ -98,7 +98,7 @@ impl<S: Store> Services<S> {
     /// an external authority is refused with `request.asynchronous` (nothing is stored): use [`Services::submit`].
     pub async fn issue(&self, ctx: &Ctx, req: IssueRequest) -> Result<Issued> {
         match self.vet(ctx, req, true).await? {
-            Vetted::Replayed(issued) => Ok(issued),
+            Vetted::Replayed(issued) => Ok(*issued),
             Vetted::Job(job) => self.sign_and_record(ctx, job).await,
         }
     }
@@ -123,7 +123,7 @@ impl<S: Store> Services<S> {
                 return Err(invalid("request.invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters"));
             }
             if let Some(first) = self.replay(ctx, key).await? {
-                return Ok(Vetted::Replayed(first));
+                return Ok(Vetted::Replayed(Box::new(first)));
             }
         }
         if !profile.enabled {

@@ -105,7 +105,7 @@ impl<S: Store> Services<S> {
     /// RA profile asks for it, for the authority when it is external.
     pub async fn submit(&self, ctx: &Ctx, req: IssueRequest) -> Result<Submitted> {
         match self.vet(ctx, req, false).await? {
-            Vetted::Replayed(issued) => Ok(Submitted::Issued(Box::new(issued))),
+            Vetted::Replayed(issued) => Ok(Submitted::Issued(issued)),
             Vetted::Job(job) => {
                 let approval = job.profile.as_ref().is_some_and(|p| p.policy.approval.issue);
                 if job.authority.is_internal() && !approval {
