@@ -18,12 +18,17 @@ const PUBLIC: &[(&str, &str)] = &[
     ("get", "/ocsp/{request}"),
 ];
 
-/// Routes a requester may call: itself, reading the PKI inventory, requesting, importing and labelling
+/// Routes a requester may call: itself, reading the PKI inventory, requests, approvals and reports, requesting,
+/// renewing, rekeying, importing and labelling
 /// certificates.
 fn requester_may(method: &Method, path: &str) -> bool {
-    let inventory = ["/v1/authorities", "/v1/ra-profiles", "/v1/certificates"].iter().any(|p| path.starts_with(p));
+    let inventory =
+        ["/v1/authorities", "/v1/ra-profiles", "/v1/certificates", "/v1/requests", "/v1/approvals", "/v1/reports"]
+            .iter()
+            .any(|p| path.starts_with(p));
     let submits = ["/v1/certificates", "/v1/certificates/import"].contains(&path)
-        || (path.starts_with("/v1/certificates/") && path.ends_with("/pkcs12"));
+        || (path.starts_with("/v1/certificates/") && ["/pkcs12", "/renew", "/rekey"].iter().any(|s| path.ends_with(s)))
+        || (path.starts_with("/v1/requests/") && path.ends_with("/submit"));
     let labels = method == Method::PATCH && path.starts_with("/v1/certificates/");
     path == "/v1/me" || (method == Method::GET && inventory) || (method == Method::POST && submits) || labels
 }
