@@ -12,6 +12,9 @@ needs=(
   "curl:curl"
   "pg_isready:postgresql-client"
   "nginx:nginx-light"
+  "pebble:pebble"
+  "pebble-challtestsrv:pebble"
+  "aiosmtpd:python3-aiosmtpd"
 )
 missing=()
 for pair in "${needs[@]}"; do

@@ -1,3 +1,8 @@
-//! certwright-connectors: outbound adapters that implement core's ports towards the outside world — TLS and
-//! filesystem discovery, deployment targets (Apache, nginx, SSH hosts, appliances), notifiers and upstream CAs.
-//! It holds no adapter yet; the first arrives with deployment and discovery.
+//! certwright-connectors: outbound adapters that talk to the outside world on core's behalf. Today: an RFC 8555
+//! client towards upstream ACME CAs (`acme`) and notification delivery by e-mail and signed webhooks (`notify`).
+//! Discovery scanners and deployment targets come later.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod acme;
+pub mod notify;
