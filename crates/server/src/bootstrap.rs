@@ -97,7 +97,7 @@ async fn open_with(settings: &Settings, may_bootstrap: bool) -> Result<Opened, B
             )));
         }
     }
-    let services = Arc::new(services(store, settings, keyring.clone()));
+    let services = Arc::new(services(store, settings, keyring.clone())?);
     if may_bootstrap {
         let alg = KeyAlgorithm::parse(&settings.config.ca_key_algorithm).map_err(CoreError::from)?;
         if services.ensure_default_hierarchy(alg).await?.is_some() {
@@ -107,8 +107,10 @@ async fn open_with(settings: &Settings, may_bootstrap: bool) -> Result<Opened, B
     Ok(Opened { services, keyring, new_admin_token })
 }
 
-fn services(store: SqlStore, settings: &Settings, keyring: Arc<Keyring>) -> Services<SqlStore> {
-    Services::new(
+fn services(store: SqlStore, settings: &Settings, keyring: Arc<Keyring>) -> Result<Services<SqlStore>, CoreError> {
+    let notifier: Arc<dyn certwright_core::notify::Notifier> =
+        Arc::new(crate::notifier::ConnectorNotifier::new(&settings.config)?);
+    Ok(Services::new(
         store,
         Arc::new(SystemClock),
         keyring,
@@ -130,9 +132,9 @@ fn services(store: SqlStore, settings: &Settings, keyring: Arc<Keyring>) -> Serv
                 scan_interval_seconds: settings.config.expiry_scan_seconds,
                 ..Default::default()
             },
-            notifier: None,
+            notifier: Some(notifier),
         },
-    )
+    ))
 }
 
 type Parts = (SqlStore, Arc<Keyring>, Option<String>);
@@ -189,7 +191,7 @@ async fn bootstrap_sqlite(settings: &Settings) -> Result<String, BootstrapError>
     let secret = Secret::generate("cwt_")?;
     write_secret_file(&staging.join(ADMIN_TOKEN_FILE), format!("{}\n", secret.danger_expose()).as_bytes())?;
     let check = key_check(&keyring)?;
-    let svc = services(store, settings, Arc::new(keyring));
+    let svc = services(store, settings, Arc::new(keyring))?;
     svc.bootstrap_admin(&secret, &check).await?;
     svc.store().checkpoint_wal().await?;
     svc.store().close().await;
@@ -280,7 +282,7 @@ async fn bootstrap_database(
     let secret = Secret::generate("cwt_")?;
     write_secret_file(&staging.join(ADMIN_TOKEN_FILE), format!("{}\n", secret.danger_expose()).as_bytes())?;
     checkpoint("admin-token");
-    let svc = services(store.clone(), settings, keyring.clone());
+    let svc = services(store.clone(), settings, keyring.clone())?;
     svc.bootstrap_admin(&secret, &key_check(keyring)?).await.map_err(|e| match e {
         CoreError::Conflict { .. } => BootstrapError::State(
             "another node initialised the database at the same moment: copy its master.key into this data \

@@ -65,6 +65,15 @@ pub struct Config {
     pub job_lease_seconds: i64,
     /// How often the expiry scan runs (approvals expire, auto-renewals and notifications are queued), in seconds.
     pub expiry_scan_seconds: i64,
+    /// The SMTP relay e-mail notifications go through; unset, e-mail rules cannot deliver.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    /// `none`, `starttls` (required) or `tls` (SMTPS).
+    pub smtp_security: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    /// The sender of notifications.
+    pub smtp_from: String,
 }
 
 impl Default for Config {
@@ -87,6 +96,12 @@ impl Default for Config {
             crl_refresh_seconds: 3_600,
             job_lease_seconds: 120,
             expiry_scan_seconds: 300,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_security: "starttls".to_owned(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_from: "certwright@localhost".to_owned(),
             ocsp_validity_seconds: 4 * 3_600,
             ocsp_responder: "delegated".to_owned(),
         }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod bootstrap;
 pub mod config;
 pub mod extract;
+pub mod notifier;
 pub mod openapi;
 pub mod problem;
 pub mod state;
