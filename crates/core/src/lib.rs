@@ -8,6 +8,7 @@ pub mod ca;
 pub mod clock;
 pub mod error;
 pub mod inventory;
+pub mod keystore;
 pub mod page;
 pub mod revocation;
 pub mod services;

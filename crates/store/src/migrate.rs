@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_insert_triggers.sql"),
         postgres: include_str!("../migrations/postgres/0007_insert_triggers.sql"),
     },
+    Migration {
+        version: 9,
+        description: "qradar_scm",
+        sqlite: include_str!("../migrations/sqlite/0009_qradar_scm.sql"),
+        postgres: include_str!("../migrations/postgres/0009_qradar_scm.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

@@ -11,6 +11,8 @@ mod inventory;
 mod issuance;
 mod ocsp;
 mod revocation;
+mod scope;
+mod staging;
 
 pub use access::{IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest, MASTER_KEY_CHECK};
 pub use audit::AuditReport;
@@ -20,6 +22,8 @@ pub use import::{ChainValidation, ImportRequest, ImportedCertificate};
 pub use issuance::{IssueRequest, Issued};
 pub use ocsp::{OcspAnswer, OcspSettings};
 pub use revocation::{RevokeRequest, RevokedCertificate};
+pub use scope::{GenerateRequest, ScopedExport, ScopedImport};
+pub use staging::{problem_code, CrlFetcher, KeyRequestSpec, StageRequest};
 
 use crate::audit::{ChainHead, Event, EventDraft};
 use crate::auth::Ctx;
