@@ -53,6 +53,23 @@ pub fn extended_key_usages(cert: &Cert) -> Vec<Oid> {
         .unwrap_or_default()
 }
 
+/// The extendedKeyUsage purposes by their X.509 short names (`serverAuth`, `clientAuth`, `emailProtection`,
+/// `codeSigning`, `OCSPSigning`, `timeStamping`), others as dotted OIDs.
+pub fn extended_key_usage_names(cert: &Cert) -> Vec<String> {
+    extended_key_usages(cert)
+        .into_iter()
+        .map(|oid| match oid {
+            o if o == rfc5280::ID_KP_SERVER_AUTH => "serverAuth".to_owned(),
+            o if o == rfc5280::ID_KP_CLIENT_AUTH => "clientAuth".to_owned(),
+            o if o == rfc5280::ID_KP_EMAIL_PROTECTION => "emailProtection".to_owned(),
+            o if o == rfc5280::ID_KP_CODE_SIGNING => "codeSigning".to_owned(),
+            o if o == rfc5280::ID_KP_OCSP_SIGNING => "OCSPSigning".to_owned(),
+            o if o == rfc5280::ID_KP_TIME_STAMPING => "timeStamping".to_owned(),
+            o => o.to_string(),
+        })
+        .collect()
+}
+
 /// The URIs of the cRLDistributionPoints extension (full names only).
 pub fn crl_urls(cert: &Cert) -> Vec<String> {
     let Some(points) =
@@ -141,9 +158,10 @@ pub fn build_csr(key: &PrivateKey, subject: &Name, sans: &[San]) -> Result<Vec<u
         values.insert(Any::from_der(&request.to_der().map_err(enc)?).map_err(enc)?).map_err(enc)?;
         attributes.insert(Attribute { oid: ExtensionReq::OID, values }).map_err(enc)?;
     }
-    let public_key =
-        spki::SubjectPublicKeyInfoOwned::from_der(&Signer::public_key_der(key)).map_err(|e| PkiError::InvalidKeyData(e.to_string()))?;
-    let info = CertReqInfo { version: x509_cert::request::Version::V1, subject: subject.clone(), public_key, attributes };
+    let public_key = spki::SubjectPublicKeyInfoOwned::from_der(&Signer::public_key_der(key))
+        .map_err(|e| PkiError::InvalidKeyData(e.to_string()))?;
+    let info =
+        CertReqInfo { version: x509_cert::request::Version::V1, subject: subject.clone(), public_key, attributes };
     let tbs = info.to_der().map_err(enc)?;
     let signature = Signer::sign(key, &tbs)?;
     let req = CertReq {

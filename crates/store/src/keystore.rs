@@ -154,10 +154,8 @@ pub(crate) async fn staged_roots(conn: &mut AnyConnection) -> Result<Vec<StagedR
 }
 
 pub(crate) async fn latest_deploy_run(conn: &mut AnyConnection) -> Result<Option<DeployRun>> {
-    let row = sqlx::query(&format!("{RUN_SELECT} ORDER BY id DESC LIMIT 1"))
-        .fetch_optional(conn)
-        .await
-        .map_err(storage)?;
+    let row =
+        sqlx::query(&format!("{RUN_SELECT} ORDER BY id DESC LIMIT 1")).fetch_optional(conn).await.map_err(storage)?;
     row.as_ref().map(run).transpose()
 }
 
@@ -362,10 +360,8 @@ pub(crate) async fn insert_deploy_run(conn: &mut AnyConnection, r: &DeployRun) -
 
 pub(crate) async fn running_deploy_run(conn: &mut AnyConnection, lock: bool) -> Result<Option<DeployRun>> {
     let lock = if lock { " FOR UPDATE" } else { "" };
-    let row = sqlx::query(&format!("{RUN_SELECT} WHERE running = 1{lock}"))
-        .fetch_optional(conn)
-        .await
-        .map_err(storage)?;
+    let row =
+        sqlx::query(&format!("{RUN_SELECT} WHERE running = 1{lock}")).fetch_optional(conn).await.map_err(storage)?;
     row.as_ref().map(run).transpose()
 }
 

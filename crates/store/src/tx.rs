@@ -343,7 +343,11 @@ impl StoreTx for SqlTx {
         crate::revocation::put_ocsp_responder(&mut self.tx, responder).await
     }
 
-    async fn insert_component(&mut self, name: &str, now: EpochSeconds) -> Result<certwright_core::keystore::Component> {
+    async fn insert_component(
+        &mut self,
+        name: &str,
+        now: EpochSeconds,
+    ) -> Result<certwright_core::keystore::Component> {
         crate::keystore::insert_component(&mut self.tx, name, now).await
     }
 

@@ -141,21 +141,16 @@ impl<S: Store> Services<S> {
             "sha256" => Digest::Sha256,
             "sha384" => Digest::Sha384,
             "sha512" => Digest::Sha512,
-            other => {
-                return Err(unsafe_parameter(format!(
-                    "digest {other} is not allowed: use sha256, sha384 or sha512 (md5 and sha1 signatures are forgeable)"
-                )))
-            }
+            other => return Err(unsafe_parameter(format!(
+                "digest {other} is not allowed: use sha256, sha384 or sha512 (md5 and sha1 signatures are forgeable)"
+            ))),
         };
         let days = req.days.unwrap_or(365);
         if days == 0 || days > 36_500 {
             return Err(invalid("day_till_expiration must be between 1 and 36500"));
         }
-        let sans = req
-            .sans
-            .iter()
-            .map(|s| San::parse(s).map_err(|e| invalid(e.to_string())))
-            .collect::<Result<Vec<_>>>()?;
+        let sans =
+            req.sans.iter().map(|s| San::parse(s).map_err(|e| invalid(e.to_string()))).collect::<Result<Vec<_>>>()?;
         if let Some(url) = &req.ocsp_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(invalid("ocsp_responder_url must be an http or https URL"));
@@ -184,18 +179,28 @@ impl<S: Store> Services<S> {
             None => None,
             Some(issuer_name) => {
                 let parent = self.store.scoped_certificate_by_name(&scope, issuer_name).await?.ok_or_else(|| {
-                    CoreError::not_found("scope.signer_not_found", "CA certificate", format!("{issuer_name} in {} {}", scope.kind(), scope.name()))
+                    CoreError::not_found(
+                        "scope.signer_not_found",
+                        "CA certificate",
+                        format!("{issuer_name} in {} {}", scope.kind(), scope.name()),
+                    )
                 })?;
                 let parent_cert = Cert::from_der(&parent.der)?;
                 if parent_cert.ca().ok().flatten().is_none() {
                     return Err(invalid(format!("'{issuer_name}' is not a CA certificate: it cannot sign")));
                 }
-                let key_id = parent.key_id.ok_or_else(|| invalid(format!("the private key of '{issuer_name}' is not held here")))?;
-                let key = self.unseal_key(key_id).await?.with_digest(digest).map_err(|e| unsafe_parameter(e.to_string()))?;
+                let key_id = parent
+                    .key_id
+                    .ok_or_else(|| invalid(format!("the private key of '{issuer_name}' is not held here")))?;
+                let key =
+                    self.unseal_key(key_id).await?.with_digest(digest).map_err(|e| unsafe_parameter(e.to_string()))?;
                 Some((parent, parent_cert, key))
             }
         };
-        let key = PrivateKey::generate(algorithm).map_err(|e| invalid(e.to_string()))?.with_digest(digest).map_err(|e| unsafe_parameter(e.to_string()))?;
+        let key = PrivateKey::generate(algorithm)
+            .map_err(|e| invalid(e.to_string()))?
+            .with_digest(digest)
+            .map_err(|e| unsafe_parameter(e.to_string()))?;
         let now = self.clock.now();
         let mut not_after = now + i64::from(days) * DAY;
         if let Some((_, parent_cert, _)) = &issuer {
@@ -226,10 +231,14 @@ impl<S: Store> Services<S> {
             None => cert::issue(&template, &Issuer { name: &subject, key_identifier: &own_ski, signer: &key })?,
             Some((_, parent_cert, parent_key)) => {
                 let parent_ski = parent_cert.key_identifier()?;
-                cert::issue(&template, &Issuer { name: parent_cert.subject(), key_identifier: &parent_ski, signer: parent_key })?
+                cert::issue(
+                    &template,
+                    &Issuer { name: parent_cert.subject(), key_identifier: &parent_ski, signer: parent_key },
+                )?
             }
         };
-        let mut record = super::issuance::record_of(&issued, &algorithm.name(), Origin::Request, &ctx.caller.principal, now)?;
+        let mut record =
+            super::issuance::record_of(&issued, &algorithm.name(), Origin::Request, &ctx.caller.principal, now)?;
         record.metadata.labels = labels(&scope, &name);
         let sealed = self.seal_key(&key, !req.block_private_key)?;
         let mut scoped = ScopedCertificate {
@@ -334,7 +343,13 @@ impl<S: Store> Services<S> {
         let scoped = self.scoped_certificate(ctx, uuid).await?;
         let mut chain = vec![scoped.der.clone()];
         let mut parent = scoped.signed_by;
-        let all = self.store.scoped_certificates(&ScopeFilter { name: None, scope: Some(scoped.scope.clone()) }, Page::new(Some(1000), None)?).await?;
+        let all = self
+            .store
+            .scoped_certificates(
+                &ScopeFilter { name: None, scope: Some(scoped.scope.clone()) },
+                Page::new(Some(1000), None)?,
+            )
+            .await?;
         while let Some(id) = parent {
             let Some(p) = all.items.iter().find(|c| c.id == id) else { break };
             if chain.len() > 16 {
@@ -353,8 +368,9 @@ impl<S: Store> Services<S> {
                 if stored.exportable && !stored.sealed.is_empty() {
                     let pkcs8 = self.vault.open(&stored.sealed, stored.uuid.as_bytes())?;
                     let (tx, head) = self.begin().await?;
-                    let draft = EventDraft::success("certificate.key_export", "certificate", uuid)
-                        .with_details(json!({ "key": stored.uuid, "scope": { scoped.scope.kind(): scoped.scope.name() } }));
+                    let draft = EventDraft::success("certificate.key_export", "certificate", uuid).with_details(
+                        json!({ "key": stored.uuid, "scope": { scoped.scope.kind(): scoped.scope.name() } }),
+                    );
                     self.commit_with_event(tx, &head, ctx, draft).await?;
                     Some(pkcs8)
                 } else {

@@ -33,7 +33,10 @@ const MAX_FILE_BYTES: usize = 256 * 1024;
 /// Fetches the CRL a certificate's distribution point names. Implemented by the server (it does I/O).
 pub trait CrlFetcher: Send + Sync {
     /// The CRL at `url` (DER or PEM), or why it could not be fetched.
-    fn fetch<'a>(&'a self, url: &'a str) -> Pin<Box<dyn Future<Output = std::result::Result<Vec<u8>, String>> + Send + 'a>>;
+    fn fetch<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> Pin<Box<dyn Future<Output = std::result::Result<Vec<u8>, String>> + Send + 'a>>;
 }
 
 /// An upload or a change of a staged certificate. `None` leaves a field as it is (on update) or absent.
@@ -191,7 +194,10 @@ impl<S: Store> Services<S> {
     /// One staged certificate.
     pub async fn staged_certificate(&self, ctx: &Ctx, id: i64) -> Result<StagedCertificate> {
         ctx.caller.require(Permission::ReadInventory)?;
-        self.store.staged_certificate(id).await?.ok_or_else(|| CoreError::not_found("keystore.not_found", "certificate", id))
+        self.store
+            .staged_certificate(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("keystore.not_found", "certificate", id))
     }
 
     /// Validates `leaf` with `chain` for `purpose` as an upload is validated: against our root authorities and
@@ -210,11 +216,8 @@ impl<S: Store> Services<S> {
             .iter()
             .filter_map(|a| Cert::from_der(&a.certificate_der).ok().map(|c| (a, c)))
             .collect();
-        let mut anchors: Vec<Cert> = ours
-            .iter()
-            .filter(|(a, _)| a.kind == crate::ca::AuthorityKind::Root)
-            .map(|(_, c)| c.clone())
-            .collect();
+        let mut anchors: Vec<Cert> =
+            ours.iter().filter(|(a, _)| a.kind == crate::ca::AuthorityKind::Root).map(|(_, c)| c.clone()).collect();
         for root in self.store.staged_roots().await? {
             if root.status != StageStatus::DeletePending {
                 if let Ok(c) = Cert::from_der(&root.der) {
@@ -286,8 +289,9 @@ impl<S: Store> Services<S> {
         if name.is_empty() || name.chars().count() > 255 {
             return Err(invalid("keystore.invalid_name", "name is required: 1 to 255 characters"));
         }
-        let (purpose, purpose_name) =
-            parse_purpose(req.purpose.as_deref().ok_or_else(|| invalid("keystore.invalid_purpose", "purpose is required"))?)?;
+        let (purpose, purpose_name) = parse_purpose(
+            req.purpose.as_deref().ok_or_else(|| invalid("keystore.invalid_purpose", "purpose is required"))?,
+        )?;
         let component_id = self.check_component(req.component_id.flatten()).await?;
         let cert_pem = req.cert.as_deref().ok_or_else(|| invalid("keystore.missing_cert", "cert_file is required"))?;
         let now = self.clock.now();
@@ -346,7 +350,10 @@ impl<S: Store> Services<S> {
         let material = match req.cert.as_deref().filter(|c| !c.trim().is_empty()) {
             Some(cert) => Some(self.stage_material(cert, req.chain.as_deref(), &req, purpose, fetcher).await?),
             None => {
-                if req.key.is_some() || req.key_request_id.is_some() || req.chain.as_deref().is_some_and(|c| !c.trim().is_empty()) {
+                if req.key.is_some()
+                    || req.key_request_id.is_some()
+                    || req.chain.as_deref().is_some_and(|c| !c.trim().is_empty())
+                {
                     return Err(invalid(
                         "keystore.missing_cert",
                         "a new key or chain needs the certificate it belongs to: send cert_file too",
@@ -430,8 +437,9 @@ impl<S: Store> Services<S> {
                 if pem.len() > MAX_FILE_BYTES {
                     return Err(invalid("keystore.invalid_key", "key_file is too large"));
                 }
-                let der = pkcs8::private_key_from_pem_or_der(pem.as_bytes(), req.key_password.as_ref().map(|p| p.as_str()))
-                    .map_err(key_error)?;
+                let der =
+                    pkcs8::private_key_from_pem_or_der(pem.as_bytes(), req.key_password.as_ref().map(|p| p.as_str()))
+                        .map_err(key_error)?;
                 let key = PrivateKey::from_pkcs8_der(&der).map_err(key_error)?;
                 KeySource::Uploaded(key)
             }
@@ -470,7 +478,10 @@ impl<S: Store> Services<S> {
         }
         if let KeySource::Uploaded(k) = &key {
             if !matches!(k.algorithm(), KeyAlgorithm::Rsa(_) | KeyAlgorithm::Ecdsa(_)) {
-                return Err(invalid("keystore.unsupported_key", "only RSA and ECDSA keys can be stored in the keystore"));
+                return Err(invalid(
+                    "keystore.unsupported_key",
+                    "only RSA and ECDSA keys can be stored in the keystore",
+                ));
             }
         }
         Ok(Material { leaf, path, key })
@@ -510,9 +521,15 @@ impl<S: Store> Services<S> {
                 record
             }
             None => {
-                let key_name = leaf.public_key().map(|k| key_algorithm_name(k.kind)).unwrap_or_else(|_| "unknown".to_owned());
-                let mut record: CertificateRecord =
-                    super::issuance::record_of(&leaf, &key_name, Origin::Import, &ctx.caller.principal, self.clock.now())?;
+                let key_name =
+                    leaf.public_key().map(|k| key_algorithm_name(k.kind)).unwrap_or_else(|_| "unknown".to_owned());
+                let mut record: CertificateRecord = super::issuance::record_of(
+                    &leaf,
+                    &key_name,
+                    Origin::Import,
+                    &ctx.caller.principal,
+                    self.clock.now(),
+                )?;
                 record.key_id = key_id;
                 record.metadata.labels = labels;
                 let snapshot = self.snapshot().await?;
@@ -569,7 +586,10 @@ impl<S: Store> Services<S> {
         let mut dn = String::new();
         for (k, v) in spec.subject.iter().rev().filter(|(_, v)| !v.is_empty()) {
             if v.chars().count() > 64 || v.chars().any(char::is_control) {
-                return Err(invalid("key_request.invalid_subject", format!("{k} must be 1 to 64 printable characters")));
+                return Err(invalid(
+                    "key_request.invalid_subject",
+                    format!("{k} must be 1 to 64 printable characters"),
+                ));
             }
             let escaped: String = v
                 .chars()
@@ -583,7 +603,8 @@ impl<S: Store> Services<S> {
             }
             dn.push_str(&format!("{k}={escaped}"));
         }
-        let subject = certwright_pki::names::parse_dn(&dn).map_err(|e| invalid("key_request.invalid_subject", e.to_string()))?;
+        let subject =
+            certwright_pki::names::parse_dn(&dn).map_err(|e| invalid("key_request.invalid_subject", e.to_string()))?;
         let sans = spec
             .sans
             .iter()
@@ -695,7 +716,10 @@ impl<S: Store> Services<S> {
         if let Some(running) = tx.running_deploy_run().await? {
             drop(tx);
             if now - running.started_at <= STALE_RUN_SECONDS {
-                return Err(CoreError::Conflict { code: "deploy.running", message: "a deploy is already running".to_owned() });
+                return Err(CoreError::Conflict {
+                    code: "deploy.running",
+                    message: "a deploy is already running".to_owned(),
+                });
             }
             self.complete_deploy(&running).await?;
             tx = self.store.begin().await?;
@@ -721,7 +745,8 @@ impl<S: Store> Services<S> {
         };
         let (mut tx, head) = self.begin().await?;
         run.id = tx.insert_deploy_run(&run).await?;
-        let draft = EventDraft::success("keystore.deploy_start", "deploy", run.uuid).with_details(json!({ "type": kind.as_str() }));
+        let draft = EventDraft::success("keystore.deploy_start", "deploy", run.uuid)
+            .with_details(json!({ "type": kind.as_str() }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
         Ok(run)
     }
