@@ -237,7 +237,8 @@ mod cases {
         wrong["key_password"] = json!("nope");
         assert_error(&q.upload(wrong).await.1, 422, 1007);
 
-        let cases: Vec<(&str, &str, Option<(&str, &str)>, &str, u64)> = vec![
+        type Case<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>, &'a str, u64);
+        let cases: Vec<Case<'_>> = vec![
             ("expired", "server", Some(("20200101000000Z", "20200201000000Z")), "SERVER", 2003),
             ("future", "server", Some(("20990101000000Z", "20991231000000Z")), "SERVER", 2004),
             ("clientonly", "client", None, "SERVER", 2012),

@@ -141,9 +141,11 @@ impl<S: Store> Services<S> {
             "sha256" => Digest::Sha256,
             "sha384" => Digest::Sha384,
             "sha512" => Digest::Sha512,
-            other => return Err(unsafe_parameter(format!(
+            other => {
+                return Err(unsafe_parameter(format!(
                 "digest {other} is not allowed: use sha256, sha384 or sha512 (md5 and sha1 signatures are forgeable)"
-            ))),
+            )))
+            }
         };
         let days = req.days.unwrap_or(365);
         if days == 0 || days > 36_500 {

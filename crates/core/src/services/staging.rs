@@ -659,7 +659,7 @@ impl<S: Store> Services<S> {
             [] => return Err(refused(Problem::Parse("no certificate".to_owned()))),
             _ => return Err(invalid("keystore.invalid_root", "send one root certificate")),
         };
-        if !details::is_self_issued(&cert) || !cert.ca().ok().flatten().is_some() {
+        if !details::is_self_issued(&cert) || cert.ca().ok().flatten().is_none() {
             return Err(invalid("keystore.invalid_root", "a root certificate is a self-signed CA certificate"));
         }
         if let Err(p) = self.validate_for_keystore(&cert, &[], None, fetcher).await? {

@@ -48,7 +48,7 @@ fn http_message(status: StatusCode) -> &'static str {
 fn description(code: u16) -> &'static str {
     match code {
         1002 => "The resource was not found or the request conflicts with the current state.",
-        1005 | 1006 | 1007 | 1008 => "A request parameter is not valid.",
+        1005..=1008 => "A request parameter is not valid.",
         1101 => "The filter, sort or fields parameter is invalid.",
         1102 => "A resource with this name already exists.",
         2001 | 2002 => "Error parsing a certificate",
