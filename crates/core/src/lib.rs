@@ -9,6 +9,7 @@ pub mod clock;
 pub mod error;
 pub mod inventory;
 pub mod jobs;
+pub mod keystore;
 pub mod lifecycle;
 pub mod notify;
 pub mod page;

@@ -8,6 +8,9 @@ use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewKey, RaProfi
 use crate::clock::EpochSeconds;
 use crate::inventory::{CertificateMetadata, InventoryOrder, InventoryPage};
 use crate::jobs::{Job, JobEnd, JobFilter, NewJob};
+use crate::keystore::{
+    Component, DeployRun, KeyRequest, Scope, ScopeFilter, ScopedCertificate, StageStatus, StagedCertificate, StagedRoot,
+};
 use crate::lifecycle::{Approval, ApprovalStatus, CertificateLink, RequestRecord, RevocationRequest, State, Vote};
 use crate::notify::NotificationRule;
 use crate::page::{Listed, Page};
@@ -200,6 +203,47 @@ pub trait Store: Send + Sync + Clone + 'static {
         now: EpochSeconds,
         window_days: u32,
     ) -> impl Future<Output = Result<InventorySummary>> + Send;
+    /// Every component, by id.
+    fn components(&self) -> impl Future<Output = Result<Vec<Component>>> + Send;
+
+    /// Every staged keystore certificate, by id.
+    fn staged_certificates(&self) -> impl Future<Output = Result<Vec<StagedCertificate>>> + Send;
+
+    /// One staged keystore certificate.
+    fn staged_certificate(&self, id: i64) -> impl Future<Output = Result<Option<StagedCertificate>>> + Send;
+
+    /// Every pending key request, by id.
+    fn key_requests(&self) -> impl Future<Output = Result<Vec<KeyRequest>>> + Send;
+
+    /// Every staged trust anchor, by id.
+    fn staged_roots(&self) -> impl Future<Output = Result<Vec<StagedRoot>>> + Send;
+
+    /// The most recent deploy run.
+    fn latest_deploy_run(&self) -> impl Future<Output = Result<Option<DeployRun>>> + Send;
+
+    /// The inventory certificate with this issuer (RFC 4514 string) and serial (lower-case hex).
+    fn certificate_by_issuer_serial(
+        &self,
+        issuer: &str,
+        serial: &str,
+    ) -> impl Future<Output = Result<Option<CertificateRecord>>> + Send;
+
+    /// Scoped certificates matching `filter`, oldest first.
+    fn scoped_certificates(
+        &self,
+        filter: &ScopeFilter,
+        page: Page,
+    ) -> impl Future<Output = Result<Listed<ScopedCertificate>>> + Send;
+
+    /// The scoped certificate whose inventory certificate has this uuid.
+    fn scoped_certificate(&self, uuid: Uuid) -> impl Future<Output = Result<Option<ScopedCertificate>>> + Send;
+
+    /// The certificate called `name` in `scope`.
+    fn scoped_certificate_by_name(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ScopedCertificate>>> + Send;
 }
 
 /// Which expiring certificates to find (see [`Store::expiring_certificates`]).
@@ -421,4 +465,48 @@ pub trait StoreTx: Send {
         threshold: u32,
         at: EpochSeconds,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// Stores a component; a name already taken fails with `component.name_taken`.
+    fn insert_component(&mut self, name: &str, now: EpochSeconds) -> impl Future<Output = Result<Component>> + Send;
+
+    /// Stores a staged certificate (its `id` is ignored); a name already taken fails with `keystore.name_taken`.
+    fn insert_staged_certificate(&mut self, cert: &StagedCertificate) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Replaces a staged certificate (by id); `false` when it no longer exists.
+    fn update_staged_certificate(&mut self, cert: &StagedCertificate) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores a key request (its `id` is ignored).
+    fn insert_key_request(&mut self, request: &KeyRequest) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Deletes a key request; `false` when it no longer exists.
+    fn delete_key_request(&mut self, id: i64) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores a staged trust anchor; one with the same key id fails with `keystore.root_exists`.
+    fn insert_staged_root(&mut self, root: &StagedRoot) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Sets a staged trust anchor's status; `false` when it no longer exists.
+    fn set_staged_root_status(&mut self, id: i64, status: StageStatus) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Starts a deploy run; one already running fails with `deploy.running`.
+    fn insert_deploy_run(&mut self, run: &DeployRun) -> impl Future<Output = Result<i64>> + Send;
+
+    /// The running deploy run, locked until the transaction ends.
+    fn running_deploy_run(&mut self) -> impl Future<Output = Result<Option<DeployRun>>> + Send;
+
+    /// How many staged certificates and trust anchors wait for a deploy.
+    fn count_staged_changes(&mut self) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Applies staged changes: pending entries become deployed, deleted ones disappear. Returns how many.
+    fn apply_staged_changes(&mut self) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Ends a deploy run with `status` (`complete` or `failed`).
+    fn finish_deploy_run(&mut self, run: &DeployRun) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores a scoped certificate; a name taken in its scope fails with `scope.name_taken`.
+    fn insert_scoped_certificate(&mut self, cert: &ScopedCertificate) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Deletes a scoped certificate; `false` when it no longer exists.
+    fn delete_scoped_certificate(&mut self, id: i64) -> impl Future<Output = Result<bool>> + Send;
+
+    /// How many scoped certificates a scoped certificate signed.
+    fn count_scoped_signed_by(&mut self, id: i64) -> impl Future<Output = Result<u64>> + Send;
 }

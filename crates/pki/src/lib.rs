@@ -8,6 +8,7 @@ pub mod cert;
 pub mod crl;
 pub mod crmf;
 pub mod csr;
+pub mod details;
 pub mod digest;
 pub mod envelope;
 pub mod key;

@@ -87,7 +87,7 @@ fn api_routes() -> Router<AppState> {
 pub fn router(state: AppState, config: &Config, with_api: bool) -> Router {
     let mut routes = public_routes();
     if with_api {
-        routes = routes.merge(api_routes());
+        routes = routes.merge(api_routes()).merge(crate::dialects::router());
     }
     routes
         .fallback(problem::not_found)

@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod bootstrap;
 pub mod config;
+pub mod dialects;
 pub mod extract;
 pub mod notifier;
 pub mod openapi;

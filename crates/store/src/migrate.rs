@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_lifecycle.sql"),
         postgres: include_str!("../migrations/postgres/0008_lifecycle.sql"),
     },
+    Migration {
+        version: 9,
+        description: "qradar_scm",
+        sqlite: include_str!("../migrations/sqlite/0009_qradar_scm.sql"),
+        postgres: include_str!("../migrations/postgres/0009_qradar_scm.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

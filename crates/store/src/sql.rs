@@ -485,6 +485,64 @@ impl Store for SqlStore {
         let mut conn = self.pool.acquire().await.map_err(storage)?;
         crate::lifecycle::inventory_summary(&mut conn, now, window_days).await
     }
+
+    async fn components(&self) -> Result<Vec<certwright_core::keystore::Component>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::keystore::components(&mut conn).await
+    }
+
+    async fn staged_certificates(&self) -> Result<Vec<certwright_core::keystore::StagedCertificate>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::keystore::staged_certificates(&mut conn, None).await
+    }
+
+    async fn staged_certificate(&self, id: i64) -> Result<Option<certwright_core::keystore::StagedCertificate>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        Ok(crate::keystore::staged_certificates(&mut conn, Some(id)).await?.into_iter().next())
+    }
+
+    async fn key_requests(&self) -> Result<Vec<certwright_core::keystore::KeyRequest>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::keystore::key_requests(&mut conn).await
+    }
+
+    async fn staged_roots(&self) -> Result<Vec<certwright_core::keystore::StagedRoot>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::keystore::staged_roots(&mut conn).await
+    }
+
+    async fn latest_deploy_run(&self) -> Result<Option<certwright_core::keystore::DeployRun>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::keystore::latest_deploy_run(&mut conn).await
+    }
+
+    async fn certificate_by_issuer_serial(&self, issuer: &str, serial: &str) -> Result<Option<CertificateRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::keystore::certificate_by_issuer_serial(&mut conn, issuer, serial).await
+    }
+
+    async fn scoped_certificates(
+        &self,
+        filter: &certwright_core::keystore::ScopeFilter,
+        page: Page,
+    ) -> Result<Listed<certwright_core::keystore::ScopedCertificate>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::keystore::scoped_certificates(&mut conn, filter, page).await
+    }
+
+    async fn scoped_certificate(&self, uuid: Uuid) -> Result<Option<certwright_core::keystore::ScopedCertificate>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::keystore::scoped_certificate(&mut conn, uuid).await
+    }
+
+    async fn scoped_certificate_by_name(
+        &self,
+        scope: &certwright_core::keystore::Scope,
+        name: &str,
+    ) -> Result<Option<certwright_core::keystore::ScopedCertificate>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::keystore::scoped_certificate_by_name(&mut conn, scope, name).await
+    }
 }
 
 /// Folds SQLite's write-ahead log into the database file in the background, so that no committing writer pays

@@ -433,4 +433,72 @@ impl StoreTx for SqlTx {
     ) -> Result<bool> {
         crate::lifecycle::mark_notified(&mut self.tx, rule_id, certificate_id, threshold, at).await
     }
+
+    async fn insert_component(
+        &mut self,
+        name: &str,
+        now: EpochSeconds,
+    ) -> Result<certwright_core::keystore::Component> {
+        crate::keystore::insert_component(&mut self.tx, name, now).await
+    }
+
+    async fn insert_staged_certificate(&mut self, cert: &certwright_core::keystore::StagedCertificate) -> Result<i64> {
+        crate::keystore::insert_staged_certificate(&mut self.tx, cert).await
+    }
+
+    async fn update_staged_certificate(&mut self, cert: &certwright_core::keystore::StagedCertificate) -> Result<bool> {
+        crate::keystore::update_staged_certificate(&mut self.tx, cert).await
+    }
+
+    async fn insert_key_request(&mut self, request: &certwright_core::keystore::KeyRequest) -> Result<i64> {
+        crate::keystore::insert_key_request(&mut self.tx, request).await
+    }
+
+    async fn delete_key_request(&mut self, id: i64) -> Result<bool> {
+        crate::keystore::delete_key_request(&mut self.tx, id).await
+    }
+
+    async fn insert_staged_root(&mut self, root: &certwright_core::keystore::StagedRoot) -> Result<i64> {
+        crate::keystore::insert_staged_root(&mut self.tx, root).await
+    }
+
+    async fn set_staged_root_status(
+        &mut self,
+        id: i64,
+        status: certwright_core::keystore::StageStatus,
+    ) -> Result<bool> {
+        crate::keystore::set_staged_root_status(&mut self.tx, id, status).await
+    }
+
+    async fn insert_deploy_run(&mut self, run: &certwright_core::keystore::DeployRun) -> Result<i64> {
+        crate::keystore::insert_deploy_run(&mut self.tx, run).await
+    }
+
+    async fn running_deploy_run(&mut self) -> Result<Option<certwright_core::keystore::DeployRun>> {
+        crate::keystore::running_deploy_run(&mut self.tx, self.backend == Backend::Postgres).await
+    }
+
+    async fn count_staged_changes(&mut self) -> Result<i64> {
+        crate::keystore::count_staged_changes(&mut self.tx).await
+    }
+
+    async fn apply_staged_changes(&mut self) -> Result<i64> {
+        crate::keystore::apply_staged_changes(&mut self.tx).await
+    }
+
+    async fn finish_deploy_run(&mut self, run: &certwright_core::keystore::DeployRun) -> Result<bool> {
+        crate::keystore::finish_deploy_run(&mut self.tx, run).await
+    }
+
+    async fn insert_scoped_certificate(&mut self, cert: &certwright_core::keystore::ScopedCertificate) -> Result<i64> {
+        crate::keystore::insert_scoped_certificate(&mut self.tx, cert).await
+    }
+
+    async fn delete_scoped_certificate(&mut self, id: i64) -> Result<bool> {
+        crate::keystore::delete_scoped_certificate(&mut self.tx, id).await
+    }
+
+    async fn count_scoped_signed_by(&mut self, id: i64) -> Result<u64> {
+        crate::keystore::count_scoped_signed_by(&mut self.tx, id).await
+    }
 }

@@ -14,6 +14,8 @@ mod lifecycle;
 mod monitor;
 mod ocsp;
 mod revocation;
+mod scope;
+mod staging;
 
 pub use access::{IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest, MASTER_KEY_CHECK};
 pub use audit::AuditReport;
@@ -26,6 +28,8 @@ pub use lifecycle::{PendingRequest, RekeyRequest, RenewRequest, RevokeOutcome, S
 pub use monitor::{ExpiringReport, NewRuleRequest, Summary};
 pub use ocsp::{OcspAnswer, OcspSettings};
 pub use revocation::{RevokeRequest, RevokedCertificate};
+pub use scope::{GenerateRequest, ScopedExport, ScopedImport};
+pub use staging::{problem_code, CrlFetcher, KeyRequestSpec, StageRequest};
 
 use crate::audit::{ChainHead, Event, EventDraft};
 use crate::auth::Ctx;
