@@ -12,7 +12,7 @@
 use crate::config::Settings;
 use base64::Engine;
 use certwright_core::auth::Secret;
-use certwright_core::clock::SystemClock;
+use certwright_core::clock::{Clock, SystemClock};
 use certwright_core::services::{Services, Settings as ServiceSettings};
 use certwright_core::store::Store;
 use certwright_core::CoreError;
@@ -61,13 +61,18 @@ pub struct Opened {
 
 /// Opens the data directory, bootstrapping it first when it is new (or finishing an interrupted bootstrap).
 pub async fn open(settings: &Settings) -> Result<Opened, BootstrapError> {
-    open_with(settings, true).await
+    open_with(settings, true, Arc::new(SystemClock)).await
+}
+
+/// [`open`] with another clock, for tests that move time forward.
+pub async fn open_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Opened, BootstrapError> {
+    open_with(settings, true, clock).await
 }
 
 /// Opens a data directory that must already be bootstrapped, without migrating the database (for maintenance
 /// commands such as `audit verify`).
 pub async fn open_existing(settings: &Settings) -> Result<Opened, BootstrapError> {
-    open_with(settings, false).await
+    open_with(settings, false, Arc::new(SystemClock)).await
 }
 
 fn not_initialised(dir: &Path) -> BootstrapError {
@@ -77,7 +82,7 @@ fn not_initialised(dir: &Path) -> BootstrapError {
     ))
 }
 
-async fn open_with(settings: &Settings, may_bootstrap: bool) -> Result<Opened, BootstrapError> {
+async fn open_with(settings: &Settings, may_bootstrap: bool, clock: Arc<dyn Clock>) -> Result<Opened, BootstrapError> {
     let dir = &settings.data_dir;
     if !may_bootstrap && !dir.exists() {
         return Err(not_initialised(dir));
@@ -97,7 +102,7 @@ async fn open_with(settings: &Settings, may_bootstrap: bool) -> Result<Opened, B
             )));
         }
     }
-    let services = Arc::new(services(store, settings, keyring.clone())?);
+    let services = Arc::new(services(store, settings, keyring.clone(), clock)?);
     if may_bootstrap {
         let alg = KeyAlgorithm::parse(&settings.config.ca_key_algorithm).map_err(CoreError::from)?;
         if services.ensure_default_hierarchy(alg).await?.is_some() {
@@ -107,12 +112,17 @@ async fn open_with(settings: &Settings, may_bootstrap: bool) -> Result<Opened, B
     Ok(Opened { services, keyring, new_admin_token })
 }
 
-fn services(store: SqlStore, settings: &Settings, keyring: Arc<Keyring>) -> Result<Services<SqlStore>, CoreError> {
+fn services(
+    store: SqlStore,
+    settings: &Settings,
+    keyring: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+) -> Result<Services<SqlStore>, CoreError> {
     let notifier: Arc<dyn certwright_core::notify::Notifier> =
         Arc::new(crate::notifier::ConnectorNotifier::new(&settings.config)?);
     Ok(Services::new(
         store,
-        Arc::new(SystemClock),
+        clock,
         keyring,
         ServiceSettings {
             node_id: settings.config.node_id.clone(),
@@ -191,7 +201,7 @@ async fn bootstrap_sqlite(settings: &Settings) -> Result<String, BootstrapError>
     let secret = Secret::generate("cwt_")?;
     write_secret_file(&staging.join(ADMIN_TOKEN_FILE), format!("{}\n", secret.danger_expose()).as_bytes())?;
     let check = key_check(&keyring)?;
-    let svc = services(store, settings, Arc::new(keyring))?;
+    let svc = services(store, settings, Arc::new(keyring), Arc::new(SystemClock))?;
     svc.bootstrap_admin(&secret, &check).await?;
     svc.store().checkpoint_wal().await?;
     svc.store().close().await;
@@ -282,7 +292,7 @@ async fn bootstrap_database(
     let secret = Secret::generate("cwt_")?;
     write_secret_file(&staging.join(ADMIN_TOKEN_FILE), format!("{}\n", secret.danger_expose()).as_bytes())?;
     checkpoint("admin-token");
-    let svc = services(store.clone(), settings, keyring.clone())?;
+    let svc = services(store.clone(), settings, keyring.clone(), Arc::new(SystemClock))?;
     svc.bootstrap_admin(&secret, &key_check(keyring)?).await.map_err(|e| match e {
         CoreError::Conflict { .. } => BootstrapError::State(
             "another node initialised the database at the same moment: copy its master.key into this data \
