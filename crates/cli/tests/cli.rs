@@ -652,3 +652,91 @@ async fn revoke_and_crl_commands() {
     assert!(shown.contains("Key Compromise"), "{shown}");
     server.terminate();
 }
+
+/// Renewal jobs survive a `kill -9` in the middle of a batch: after a restart every job completes and every
+/// certificate is renewed exactly once (a renewal commits its certificate with the job's end, fenced by the lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_renewals_then_restart_renews_each_certificate_once() {
+    const N: usize = 600;
+    for (name, db) in backends().await {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Short leases so the restarted node takes over the dead one's jobs quickly.
+        std::fs::write(dir.join("certwright.toml"), "job_lease_seconds = 2\nexpiry_scan_seconds = 3600\n").unwrap();
+        let server = Server::start(&dir, &db).await;
+        let token = std::fs::read_to_string(dir.join("admin.token")).unwrap().trim().to_owned();
+        let client = certwright_testkit::http_client();
+        let url = server.url.clone();
+        let profiles = client.get(format!("{url}/v1/ra-profiles/default")).bearer_auth(&token).send().await.unwrap();
+        let authority = profiles.json::<serde_json::Value>().await.unwrap()["authority"].as_str().unwrap().to_owned();
+        let body = serde_json::json!({ "name": "auto", "authority": authority, "policy": {
+            "auto_renew": true, "renewal_window_days": 20, "default_validity_days": 30 } });
+        let r = client.post(format!("{url}/v1/ra-profiles")).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{name}");
+        let issued: Vec<_> = (0..8)
+            .map(|w| {
+                let (url, token, client) = (url.clone(), token.clone(), client.clone());
+                tokio::spawn(async move {
+                    for i in (w..N).step_by(8) {
+                        let body = serde_json::json!({ "ra_profile": "auto", "common_name": format!("r{i}.example.com"),
+                            "validity_days": 10 });
+                        let r =
+                            client.post(format!("{url}/v1/certificates")).bearer_auth(&token).json(&body).send().await;
+                        assert_eq!(r.unwrap().status(), 201);
+                    }
+                })
+            })
+            .collect();
+        for w in issued {
+            w.await.unwrap();
+        }
+        server.terminate();
+
+        // A scan queues every renewal; kill the node while it works through them.
+        let jobs = |url: String, state: &'static str| {
+            let (client, token) = (client.clone(), token.clone());
+            async move {
+                let path = format!("{url}/v1/jobs?kind=certificate.renew&state={state}&limit=1");
+                let r = client.get(path).bearer_auth(&token).send().await.ok()?;
+                r.json::<serde_json::Value>().await.ok()?["total"].as_u64()
+            }
+        };
+        let mut server = Server::start(&dir, &db).await;
+        let r = client.post(format!("{}/v1/jobs/expiry-scan", server.url)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 202, "{name}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let done_before_kill = loop {
+            let done = jobs(server.url.clone(), "succeeded").await.unwrap_or(0);
+            if done > 0 {
+                break done;
+            }
+            assert!(Instant::now() < deadline, "{name}: no renewal ran");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        server.child.kill().unwrap(); // SIGKILL, while renewals run
+        server.child.wait().unwrap();
+        assert!((done_before_kill as usize) < N, "{name}: every renewal finished before the kill; nothing was tested");
+
+        let server = Server::start(&dir, &db).await;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let done = jobs(server.url.clone(), "succeeded").await.unwrap_or(0) as usize;
+            if done == N {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name}: only {done} of {N} renewals completed after the restart");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(jobs(server.url.clone(), "failed").await, Some(0), "{name}");
+        let r = client.get(format!("{}/v1/ra-profiles/auto", server.url)).bearer_auth(&token).send().await.unwrap();
+        let profile = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let path = format!("{}/v1/certificates?ra_profile={profile}&limit=1", server.url);
+        let list =
+            client.get(path).bearer_auth(&token).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+        assert_eq!(list["total"].as_u64(), Some(2 * N as u64), "{name}: each certificate renewed exactly once");
+        let audit = run(&dir, &["audit", "verify"], &db);
+        assert!(audit.status.success(), "{name}: audit chain after kill -9: {}", text(&audit.stdout));
+        server.terminate();
+    }
+}

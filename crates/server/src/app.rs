@@ -75,6 +75,7 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(lifecycle::reject))
         .routes(routes!(lifecycle::list_jobs))
         .routes(routes!(lifecycle::get_job))
+        .routes(routes!(lifecycle::expiry_scan))
         .routes(routes!(lifecycle::expiring))
         .routes(routes!(lifecycle::summary))
         .routes(routes!(lifecycle::create_rule, lifecycle::list_rules))

@@ -45,6 +45,29 @@ impl<S: Store> Services<S> {
         self.store.job(uuid).await?.ok_or_else(|| CoreError::not_found("job.not_found", "job", uuid))
     }
 
+    /// Queues an expiry scan now (besides the scheduled ones) and returns its job.
+    pub async fn queue_expiry_scan(&self, ctx: &Ctx) -> Result<Job> {
+        ctx.caller.require(Permission::ManageRequests)?;
+        let now = self.clock.now();
+        let job = NewJob {
+            max_attempts: 1,
+            ..NewJob::new(kind::EXPIRY_SCAN, json!({ "requested_by": ctx.caller.principal }), now)
+        };
+        let mut tx = self.store.begin().await?;
+        let id = tx.enqueue_job(&job, now).await?;
+        tx.commit().await?;
+        self.jobs_wake.notify_one();
+        let listed = self
+            .store
+            .list_jobs(&JobFilter { state: None, kind: Some(kind::EXPIRY_SCAN.to_owned()) }, Page::new(Some(20), None)?)
+            .await?;
+        listed
+            .items
+            .into_iter()
+            .find(|j| Some(j.id) == id)
+            .ok_or_else(|| CoreError::Storage("the queued scan was not found".to_owned()))
+    }
+
     /// This node's lease owner name: the node id and this process.
     fn lease_owner(&self) -> &str {
         &self.job_owner

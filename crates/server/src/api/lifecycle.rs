@@ -560,6 +560,18 @@ pub async fn get_job(
     Ok(Json(job_view(state.services.job(&auth.ctx, id).await?)))
 }
 
+/// Queues an expiry scan now (approvals expire, auto-renewals and notifications are queued), besides the one
+/// that runs every `expiry_scan_seconds`.
+#[utoipa::path(post, path = "/v1/jobs/expiry-scan", tag = "lifecycle", security(("bearer" = [])),
+    responses((status = 202, body = JobView), (status = 403, body = Problem)))]
+pub async fn expiry_scan(
+    auth: Authorized<ManageRequests>,
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let job = state.services.queue_expiry_scan(&auth.ctx).await?;
+    Ok((StatusCode::ACCEPTED, Json(job_view(job))))
+}
+
 /// Parameters of the expiring report.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
