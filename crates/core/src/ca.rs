@@ -78,13 +78,42 @@ pub enum Connector {
     /// The CA is operated by hand elsewhere: requests wait in `pending_issue` until an operator uploads the
     /// certificate it issued (finalize), and revocations wait in `pending_revoke` until confirmed.
     Manual,
+    /// An ACME CA (RFC 8555) such as Let's Encrypt: requests wait in `pending_issue` while a job obtains the
+    /// certificate, answering http-01 challenges on the plain-HTTP listener.
+    Acme {
+        /// The CA's directory URL.
+        directory_url: String,
+        /// Account contacts (`mailto:…`).
+        #[serde(default)]
+        contact: Vec<String>,
+        /// Extra CA certificates (PEM) trusted for the directory's TLS, for private ACME CAs.
+        #[serde(default)]
+        tls_roots_pem: Option<String>,
+    },
 }
 
 impl Connector {
     pub fn as_str(&self) -> &'static str {
         match self {
             Connector::Manual => "manual",
+            Connector::Acme { .. } => "acme",
         }
+    }
+
+    /// Checks what an administrator wrote.
+    pub fn validate(&self) -> Result<()> {
+        if let Connector::Acme { directory_url, contact, .. } = self {
+            if !directory_url.starts_with("https://") || directory_url.len() > 2000 {
+                return Err(violation(
+                    "authority.invalid_connector",
+                    "directory_url must be an https:// URL".to_owned(),
+                ));
+            }
+            if let Some(c) = contact.iter().find(|c| !c.starts_with("mailto:")) {
+                return Err(violation("authority.invalid_connector", format!("contact '{c}' must be a mailto: URL")));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -16,6 +16,7 @@ pub mod page;
 pub mod revocation;
 pub mod services;
 pub mod store;
+pub mod upstream;
 pub mod vault;
 
 pub use error::{CoreError, Result};

@@ -34,6 +34,7 @@ fn public_routes() -> Router<AppState> {
         .route("/crl/{authority}/{file}", get(revocation::crl_partition))
         .route("/ocsp", post(revocation::ocsp_post))
         .route("/ocsp/{*request}", get(revocation::ocsp_get))
+        .route("/.well-known/acme-challenge/{token}", get(crate::upstream::http01))
 }
 
 /// The native API and its documentation. Routes are registered from the handlers' OpenAPI annotations, so

@@ -143,6 +143,7 @@ fn services(
                 ..Default::default()
             },
             notifier: Some(notifier),
+            upstream: Some(Arc::new(crate::upstream::AcmeUpstream::default())),
         },
     ))
 }

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod problem;
 pub mod state;
 pub mod tls;
+pub mod upstream;
 
 pub use app::{router, start, Running};
 pub use state::AppState;

@@ -258,7 +258,7 @@ impl<S: Store> Services<S> {
             Ok(s) => s.authorities.clone(),
             Err(e) => return tracing::warn!(error = %e, "cannot list authorities for CRL generation"),
         };
-        for authority in authorities.iter().filter(|a| a.key_id.is_some() && a.not_after > now) {
+        for authority in authorities.iter().filter(|a| a.is_internal() && a.key_id.is_some() && a.not_after > now) {
             let stale = match self.store.crl_summary(authority.id, CrlKind::Full).await {
                 Ok(Some(full)) => now - full.this_update >= self.crl_settings.refresh_interval,
                 Ok(None) => true,
@@ -285,7 +285,7 @@ impl<S: Store> Services<S> {
             }
         };
         // Gone, or without a key to sign with: nothing to retry.
-        let Some(authority) = authority.filter(|a| a.key_id.is_some()) else { return true };
+        let Some(authority) = authority.filter(|a| a.is_internal() && a.key_id.is_some()) else { return true };
         let kinds: Vec<CrlKind> = Self::crl_kinds(&authority).into_iter().filter(|k| *k != CrlKind::Full).collect();
         match self.generate_crls(&authority, &kinds).await {
             Ok(_) => true,

@@ -73,6 +73,8 @@ pub(crate) struct SignJob {
     pub idempotency_key: Option<String>,
     /// The RA profile, for requests.
     pub profile: Option<crate::ca::RaProfile>,
+    /// The PKCS#10 request (DER) when the requester sent one.
+    pub csr_der: Option<Vec<u8>>,
 }
 
 /// A vetted request: ready to sign, or answered already.
@@ -135,6 +137,7 @@ impl<S: Store> Services<S> {
         let policy: &Policy = &profile.policy;
 
         // The key and the names: from the CSR, or chosen by the request.
+        let mut csr_der = None;
         let (subject, public_key, sans, generated) = match &req.csr {
             Some(csr) => {
                 if req.common_name.is_some() || !req.sans.is_empty() || req.key_algorithm.is_some() {
@@ -148,6 +151,7 @@ impl<S: Store> Services<S> {
                     .or_else(|e| certwright_pki::crmf::parse(csr).map(Csr::from).map_err(|_| e))
                     .map_err(|e| invalid("csr.invalid", e.to_string()))?;
                 policy.check_csr_signature(csr.signature_algorithm)?;
+                csr_der = Some(csr.der().to_vec());
                 let sans = csr.sans.clone();
                 (csr.subject.clone(), csr.public_key.clone(), sans, None)
             }
@@ -212,6 +216,7 @@ impl<S: Store> Services<S> {
             generated,
             idempotency_key: req.idempotency_key.clone(),
             profile: Some(profile.clone()),
+            csr_der,
         };
         Ok(Vetted::Job(Box::new(job)))
     }
@@ -252,6 +257,7 @@ impl<S: Store> Services<S> {
             export: true,
             idempotency_key: None,
             profile: None,
+            csr_der: None,
         };
         self.sign_and_record(&Ctx::system(), Box::new(job)).await
     }

@@ -151,6 +151,7 @@ impl<S: Store> Services<S> {
                 Ok(Some(JobEnd::Succeeded(report)))
             }
             kind::NOTIFY => self.deliver_notification(job).await.map(Some),
+            kind::UPSTREAM_ISSUE => self.upstream_issue(job, self.lease_owner()).await,
             other => Err(CoreError::invalid("job.unknown_kind", format!("no handler for jobs of kind '{other}'"))),
         }
     }

@@ -169,7 +169,7 @@ impl<S: Store> Services<S> {
             state: State::Requested,
             ra_profile_id: profile.id,
             authority_id: job.authority.id,
-            csr: None,
+            csr: job.csr_der.clone(),
             public_key: job.public_key.der().to_vec(),
             subject_der: names::name_der(&job.subject)?,
             subject: names::dn_string(&job.subject),
@@ -231,8 +231,100 @@ impl<S: Store> Services<S> {
         }
         events.push(moved(request, Action::Submit, now)?);
         tx.update_request(request).await?;
+        self.queue_upstream(&mut tx, request, authority).await?;
         self.commit_with_events(tx, &head, ctx, events).await?;
         Ok(Submitted::Pending(Box::new(PendingRequest { request: request.clone(), approval: None })))
+    }
+
+    /// For an authority reached by protocol, queues the job that obtains the request's certificate.
+    async fn queue_upstream(&self, tx: &mut S::Tx, request: &RequestRecord, authority: &Authority) -> Result<()> {
+        if matches!(authority.connector, Some(crate::ca::Connector::Acme { .. })) {
+            let job =
+                NewJob::new(crate::jobs::kind::UPSTREAM_ISSUE, json!({ "request": request.uuid }), self.clock.now())
+                    .dedupe(format!("upstream.issue:{}", request.uuid));
+            tx.enqueue_job(&NewJob { max_attempts: 8, ..job }, self.clock.now()).await?;
+            self.jobs_wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Obtains a pending request's certificate from its upstream CA, for its job: the certificate and the job's
+    /// end commit together.
+    pub(crate) async fn upstream_issue(&self, job: &crate::jobs::Job, owner: &str) -> Result<Option<JobEnd>> {
+        let uuid = job.payload["request"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(|| CoreError::invalid("job.invalid_payload", "an upstream job names no request"))?;
+        let request = self.store.request(uuid).await?.ok_or_else(|| request_not_found(uuid))?;
+        if request.state != State::PendingIssue {
+            return Ok(Some(JobEnd::Succeeded(json!({ "skipped": format!("request is {}", request.state) }))));
+        }
+        let (_, authority) = self.profile_and_authority(request.ra_profile_id).await?;
+        let Some(upstream) = self.settings.upstream.clone() else {
+            return Ok(Some(JobEnd::Failed("no upstream CA client is configured on this server".to_owned())));
+        };
+        let account_id =
+            authority.key_id.ok_or_else(|| CoreError::Storage("an ACME authority without account key".to_owned()))?;
+        let account_key = self.unseal_key(account_id).await?.danger_pkcs8_der()?;
+        let sans = request
+            .sans
+            .iter()
+            .map(|s| San::parse(s).map_err(|e| CoreError::Storage(format!("stored SAN '{s}': {e}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let mut names = sans.clone();
+        if let Some(cn) = &request.common_name {
+            if !names.iter().any(|n| matches!(n, San::Dns(d) if d == cn)) {
+                names.insert(0, San::Dns(cn.clone()));
+            }
+        }
+        let csr = match (&request.csr, request.key_id) {
+            (Some(csr), _) => csr.clone(),
+            (None, Some(key_id)) => {
+                let key = self.unseal_key(key_id).await?;
+                certwright_pki::details::build_csr(&key, &names::name_from_der(&request.subject_der)?, &names)?
+            }
+            (None, None) => return Ok(Some(JobEnd::Failed("the request has neither a CSR nor a key".to_owned()))),
+        };
+        let order = crate::upstream::UpstreamOrder {
+            authority: &authority,
+            account_key: &account_key,
+            csr: &csr,
+            names: &names,
+        };
+        let chain = match upstream.issue(order).await {
+            Ok(chain) => chain,
+            Err(e) if e.retryable && job.attempts < job.max_attempts => {
+                return Ok(Some(JobEnd::Retry {
+                    error: e.message,
+                    run_at: self.clock.now() + crate::jobs::backoff(job.attempts),
+                }))
+            }
+            Err(e) => {
+                self.fail_request(&Ctx::system(), uuid, format!("the upstream CA refused: {}", e.message)).await?;
+                return Ok(Some(JobEnd::Failed(e.message)));
+            }
+        };
+        let leaf =
+            chain.first().ok_or_else(|| CoreError::invalid("upstream.empty", "the upstream CA sent no certificate"))?;
+        let leaf = Cert::from_der(leaf)?;
+        if leaf.public_key()?.der() != request.public_key {
+            return Ok(Some(JobEnd::Failed("the upstream certificate does not carry the request's key".to_owned())));
+        }
+        let (mut tx, head) = self.begin().await?;
+        let mut request = tx.request_for_update(uuid).await?.ok_or_else(|| request_not_found(uuid))?;
+        let mut events = Vec::new();
+        let issued = self
+            .record_request_certificate(&mut tx, &mut request, &authority, &leaf, Action::Issue, &mut events)
+            .await?;
+        let end = JobEnd::Succeeded(json!({ "certificate": issued.record.uuid, "serial": issued.record.serial }));
+        if !tx.finish_job(job.id, owner, &end, self.clock.now()).await? {
+            return Err(CoreError::Conflict {
+                code: "job.lease_lost",
+                message: "another node took over this job; its work was not committed here".to_owned(),
+            });
+        }
+        self.commit_with_events(tx, &head, &Ctx::system(), events).await?;
+        Ok(None)
     }
 
     async fn open_approval(
@@ -355,6 +447,7 @@ impl<S: Store> Services<S> {
     ) -> Result<Authority> {
         ctx.caller.require(Permission::ManageAuthorities)?;
         let name = crate::auth::validate_name("name", name)?;
+        connector.validate()?;
         let ca = match ca_certificate {
             Some(bytes) => {
                 let certs = super::import::read_bundle(bytes, "")
@@ -394,6 +487,11 @@ impl<S: Store> Services<S> {
             connector: Some(connector),
         };
         let (mut tx, head) = self.begin().await?;
+        if matches!(authority.connector, Some(crate::ca::Connector::Acme { .. })) {
+            // The ACME account key, kept like every managed key.
+            let key = PrivateKey::generate(certwright_pki::alg::KeyAlgorithm::Ecdsa(certwright_pki::alg::Curve::P256))?;
+            authority.key_id = Some(tx.insert_key(&self.seal_key(&key, false)?).await?);
+        }
         authority.id = tx.insert_authority(&authority).await?;
         let draft = EventDraft::success("authority.create", "authority", authority.uuid).with_details(json!({
             "name": authority.name, "kind": "external", "connector": authority.connector.as_ref().map(|c| c.as_str()),
@@ -908,6 +1006,7 @@ impl<S: Store> Services<S> {
             export,
             idempotency_key: None,
             profile: Some(profile),
+            csr_der: None,
         })
     }
 

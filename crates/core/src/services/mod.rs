@@ -56,6 +56,8 @@ pub struct Settings {
     pub jobs: JobSettings,
     /// Delivers notifications; without one, notification jobs fail with a message saying so.
     pub notifier: Option<Arc<dyn crate::notify::Notifier>>,
+    /// Reaches upstream (ACME) CAs; without one, their requests fail with a message saying so.
+    pub upstream: Option<Arc<dyn crate::upstream::UpstreamCa>>,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
             ocsp: OcspSettings::default(),
             jobs: JobSettings::default(),
             notifier: None,
+            upstream: None,
         }
     }
 }
@@ -125,6 +128,11 @@ impl<S: Store> Services<S> {
     /// Whether the store can serve requests: reachable, with every migration applied.
     pub async fn readiness(&self) -> Result<crate::store::Readiness> {
         self.store.readiness().await
+    }
+
+    /// The upstream-CA adapter, for serving its http-01 challenge answers.
+    pub fn upstream(&self) -> Option<&Arc<dyn crate::upstream::UpstreamCa>> {
+        self.settings.upstream.as_ref()
     }
 
     /// The clock.
