@@ -43,8 +43,11 @@ pub mod kind {
     pub const EXPIRY_SCAN: &str = "expiry.scan";
     /// Deliver one notification (payload: rule id and message).
     pub const NOTIFY: &str = "notification.deliver";
-    /// Obtain a certificate from an upstream ACME CA for a pending request (payload `{"request_id"}`).
+    /// Obtain a certificate from an upstream ACME CA for a pending request (payload `{"request"}`).
     pub const UPSTREAM_ISSUE: &str = "upstream.issue";
+    /// Revoke a certificate at its upstream ACME CA, then complete the pending revocation (payload
+    /// `{"certificate"}`).
+    pub const UPSTREAM_REVOKE: &str = "upstream.revoke";
 }
 
 /// A job as stored.

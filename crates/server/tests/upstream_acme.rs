@@ -40,7 +40,7 @@ fn spawn(dir: &Path, name: &str, cmd: &mut Command) -> Killed {
 }
 
 /// pebble with its mock DNS, validating http-01 on `http_port`; returns (directory URL, TLS root PEM, processes).
-async fn pebble(dir: &Path, http_port: u16) -> (String, String, Vec<Killed>) {
+async fn pebble(dir: &Path, http_port: u16) -> (String, String, String, Vec<Killed>) {
     openssl(
         dir,
         &[
@@ -155,7 +155,7 @@ async fn pebble(dir: &Path, http_port: u16) -> (String, String, Vec<Killed>) {
             let issuer =
                 http.get(format!("https://localhost:{mgmt}/roots/0")).send().await.unwrap().text().await.unwrap();
             std::fs::write(dir.join("pebble-root.pem"), issuer).unwrap();
-            return (directory, root, vec![cts, pebble]);
+            return (directory, root, format!("https://localhost:{mgmt}"), vec![cts, pebble]);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -182,7 +182,7 @@ async fn a_request_to_an_acme_authority_is_issued_by_pebble() {
         let s = TestServer::start(backend).await;
         let dir = tempfile::tempdir().unwrap();
         let http_port: u16 = s.url.rsplit(':').next().unwrap().parse().unwrap();
-        let (directory, tls_root, _procs) = pebble(dir.path(), http_port).await;
+        let (directory, tls_root, management, _procs) = pebble(dir.path(), http_port).await;
 
         let body = json!({ "name": "pebble", "external": { "type": "acme", "directory_url": directory,
             "contact": ["mailto:ops@example.com"], "tls_roots_pem": tls_root } });
@@ -221,6 +221,34 @@ async fn a_request_to_an_acme_authority_is_issued_by_pebble() {
         assert!(text.contains("Issuer: CN = Pebble Intermediate CA"), "{text}");
         let (_, jobs) = call(&s, "GET", "/v1/jobs?kind=upstream.issue", None).await;
         assert_eq!(jobs["items"][0]["state"], "succeeded", "{jobs}");
+
+        // Revoking waits for the upstream CA, then completes: pebble itself reports the certificate revoked.
+        let (status, v) =
+            call(&s, "POST", &format!("/v1/certificates/{id}/revoke"), Some(json!({ "reason": "superseded" }))).await;
+        assert_eq!((status, v["state"].as_str()), (StatusCode::ACCEPTED, Some("pending_revoke")), "{v}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, v) = call(&s, "GET", &format!("/v1/certificates/{id}"), None).await;
+            if v["state"] == "revoked" {
+                assert_eq!(v["revocation"]["reason"], "superseded");
+                break;
+            }
+            assert!(Instant::now() < deadline, "not revoked in time: {v}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let root = reqwest::Certificate::from_pem(tls_root.as_bytes()).unwrap();
+        let http = reqwest::Client::builder().add_root_certificate(root).build().unwrap();
+        let serial = cert["serial"].as_str().unwrap();
+        let status: Value = http
+            .get(format!("{management}/cert-status-by-serial/{serial}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status["Status"], "Revoked", "{status}");
+        assert_eq!(status["Reason"], 4, "{status}");
 
         // A CSR sent by the requester goes to the CA as it is.
         openssl(

@@ -248,6 +248,64 @@ impl<S: Store> Services<S> {
         Ok(())
     }
 
+    /// For an authority reached by protocol, queues the job that revokes the certificate there.
+    async fn queue_upstream_revoke(
+        &self,
+        tx: &mut S::Tx,
+        record: &CertificateRecord,
+        authority: &Authority,
+    ) -> Result<()> {
+        if matches!(authority.connector, Some(crate::ca::Connector::Acme { .. })) {
+            let now = self.clock.now();
+            let job = NewJob::new(crate::jobs::kind::UPSTREAM_REVOKE, json!({ "certificate": record.uuid }), now);
+            tx.enqueue_job(&NewJob { max_attempts: 8, ..job }, now).await?;
+            self.jobs_wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Revokes a certificate at its upstream CA, for its job, then completes the pending revocation; the
+    /// revocation and the job's end commit together.
+    pub(crate) async fn upstream_revoke(&self, job: &crate::jobs::Job, owner: &str) -> Result<Option<JobEnd>> {
+        let uuid = job.payload["certificate"].as_str().and_then(|s| Uuid::parse_str(s).ok()).ok_or_else(|| {
+            CoreError::invalid("job.invalid_payload", "an upstream revocation job names no certificate")
+        })?;
+        let record = self.store.certificate(uuid).await?.ok_or_else(|| request_not_found(uuid))?;
+        let Some(pending) = self.store.revocation_request(record.id).await? else {
+            return Ok(Some(JobEnd::Succeeded(json!({ "skipped": format!("certificate is {}", record.state) }))));
+        };
+        let authority = self.authority_of(&record).await?;
+        let Some(upstream) = self.settings.upstream.clone() else {
+            return Ok(Some(JobEnd::Failed("no upstream CA client is configured on this server".to_owned())));
+        };
+        let account_id =
+            authority.key_id.ok_or_else(|| CoreError::Storage("an ACME authority without account key".to_owned()))?;
+        let account_key = self.unseal_key(account_id).await?.danger_pkcs8_der()?;
+        let reason = crate::revocation::RevocationReason::parse(&pending.reason)
+            .map_err(|_| CoreError::Storage(format!("stored revocation reason '{}'", pending.reason)))?;
+        if let Err(e) = upstream.revoke(&authority, &account_key, &record.der, reason.code()).await {
+            return Ok(Some(if e.retryable {
+                JobEnd::Retry { error: e.message, run_at: self.clock.now() + crate::jobs::backoff(job.attempts) }
+            } else {
+                JobEnd::Failed(format!("the upstream CA refused the revocation (the certificate stays pending_revoke; cancel or confirm it): {}", e.message))
+            }));
+        }
+        let (mut tx, head) = self.begin().await?;
+        let record = tx.certificate_for_update(uuid).await?.ok_or_else(|| request_not_found(uuid))?;
+        transition(State::from_stored(&record.state)?, Action::ConfirmRevoke)?;
+        let mut events = Vec::new();
+        let revoked = self.confirm_revoke_in(&mut tx, record, &authority, &mut events).await?;
+        let end = JobEnd::Succeeded(json!({ "revoked": revoked.certificate.uuid }));
+        if !tx.finish_job(job.id, owner, &end, self.clock.now()).await? {
+            return Err(CoreError::Conflict {
+                code: "job.lease_lost",
+                message: "another node took over this job; its work was not committed here".to_owned(),
+            });
+        }
+        self.commit_with_events(tx, &head, &Ctx::system(), events).await?;
+        Ok(None)
+    }
+
     /// Obtains a pending request's certificate from its upstream CA, for its job: the certificate and the job's
     /// end commit together.
     pub(crate) async fn upstream_issue(&self, job: &crate::jobs::Job, owner: &str) -> Result<Option<JobEnd>> {
@@ -679,6 +737,8 @@ impl<S: Store> Services<S> {
                 let authority = self.authority_of(&record).await?;
                 if authority.is_internal() {
                     self.confirm_revoke_in(tx, record, &authority, events).await?;
+                } else {
+                    self.queue_upstream_revoke(tx, &record, &authority).await?;
                 }
             }
         }
@@ -817,6 +877,9 @@ impl<S: Store> Services<S> {
             (Some(p), true) => Some(self.open_approval(&mut tx, ctx, ApprovalAction::Revoke, record.uuid, p).await?),
             _ => None,
         };
+        if approval.is_none() {
+            self.queue_upstream_revoke(&mut tx, &record, &authority).await?;
+        }
         let draft = EventDraft::success("certificate.request_revoke", "certificate", record.uuid).with_details(json!({
             "from": state.as_str(), "to": to.as_str(), "reason": req.reason.name(),
             "destroy_key": req.destroy_key, "approval": approval.as_ref().map(|a| a.uuid),
