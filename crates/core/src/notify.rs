@@ -58,18 +58,23 @@ pub struct NotificationRule {
     pub created_at: EpochSeconds,
 }
 
-/// Event actions a rule may subscribe to.
+/// Event actions a rule may subscribe to: the audit actions of lifecycle changes (issuing at once is the hot
+/// path and is not among them).
 pub const EVENTS: &[&str] = &[
-    "certificate.issue",
     "certificate.renew",
     "certificate.rekey",
+    "certificate.finalize",
+    "certificate.request_revoke",
     "certificate.revoke",
+    "certificate.confirm_revoke",
     "certificate.renew_failed",
     "request.pending_approval",
     "request.reject",
     "request.fail",
+    "request.cancel",
+    "revocation.cancel",
+    "approval.expire",
 ];
-
 /// A message ready to deliver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {

@@ -208,4 +208,30 @@ async fn crossing_the_window_mails_once_posts_once_and_renews_once() {
     assert_eq!(got.len(), 2);
     assert!(got.iter().any(|m| m.contains("expires in 6 day(s)")), "{got:?}");
     assert_eq!(hooks.lock().unwrap().len(), 1);
+
+    // A rule on events: revoking the renewed certificate posts one signed event.
+    let (hook_url, events) = receiver().await;
+    let on_revoke = NewRuleRequest {
+        name: "on-revoke".to_owned(),
+        channel: "webhook".to_owned(),
+        targets: vec![hook_url],
+        secret: Some(secret.to_owned()),
+        events: vec!["certificate.revoke".to_owned()],
+        ..Default::default()
+    };
+    services.create_notification_rule(&ctx, on_revoke).await.unwrap();
+    let req = certwright_core::services::RevokeRequest {
+        reason: certwright_core::revocation::RevocationReason::Superseded,
+        invalidity_date: None,
+        destroy_key: false,
+    };
+    services.revoke_certificate(&ctx, renewed.uuid, &req).await.unwrap();
+    drain(&services).await;
+    let posted = events.lock().unwrap().clone();
+    assert_eq!(posted.len(), 1);
+    assert!(openssl_accepts(secret, &posted[0].0, &posted[0].1, data.path()));
+    let event: serde_json::Value = serde_json::from_slice(&posted[0].1).unwrap();
+    assert_eq!(event["event"], "certificate.revoke");
+    assert_eq!(event["object"], renewed.uuid.to_string());
+    assert_eq!(event["details"]["reason"], "superseded");
 }

@@ -190,10 +190,10 @@ impl<S: Store> Services<S> {
                 job.payload["certificate"].as_str().unwrap_or_default(),
             )
             .with_details(json!({ "job": job.uuid, "error": error, "attempts": job.attempts }));
+            // Recording it also notifies the rules subscribed to certificate.renew_failed.
             if let Err(e) = self.record_failure(&Ctx::system(), draft).await {
                 tracing::warn!(error = %e, "cannot record a failed renewal");
             }
-            self.notify_event("certificate.renew_failed", job.payload["certificate"].as_str(), error).await;
         }
     }
 

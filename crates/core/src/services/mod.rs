@@ -165,13 +165,24 @@ impl<S: Store> Services<S> {
             events.push(event);
         }
         tx.append_events(&events).await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.announce(&events).await;
+        Ok(())
+    }
+
+    /// Queues the notifications of committed events that rules subscribe to.
+    async fn announce(&self, events: &[Event]) {
+        for e in events.iter().filter(|e| crate::notify::EVENTS.contains(&e.action.as_str())) {
+            self.notify_event(&e.action, e.object_id.as_deref(), &e.details).await;
+        }
     }
 
     /// Appends the event describing the change made in `tx`, then commits both.
     async fn commit_with_event(&self, mut tx: S::Tx, head: &ChainHead, ctx: &Ctx, draft: EventDraft) -> Result<()> {
         let event = Event::chained(head, ctx, self.clock.now(), draft);
         tx.append_event(&event).await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.announce(std::slice::from_ref(&event)).await;
+        Ok(())
     }
 }

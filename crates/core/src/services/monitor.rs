@@ -165,7 +165,10 @@ impl<S: Store> Services<S> {
                 event: event.to_owned(),
                 subject: format!("certwright: {event} {}", object.unwrap_or_default()),
                 text: format!("{event}: {} — {detail}", object.unwrap_or_default()),
-                data: json!({ "event": event, "object": object, "detail": detail, "time": crate::clock::to_rfc3339(now) }),
+                data: json!({
+                    "event": event, "object": object, "time": crate::clock::to_rfc3339(now),
+                    "details": serde_json::from_str::<serde_json::Value>(detail).unwrap_or_else(|_| json!(detail)),
+                }),
             };
             let job = NewJob::new(kind::NOTIFY, json!({ "rule": rule.uuid, "message": message }), now);
             if let Err(e) = self.enqueue(job).await {
