@@ -55,9 +55,12 @@ fn mails(maildir: &Path) -> Vec<String> {
     dir.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect()
 }
 
-/// A webhook receiver on loopback recording (signature header, body).
-async fn receiver() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
-    let got: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+/// What a webhook receiver got: (signature header, body) per delivery.
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A webhook receiver on loopback.
+async fn receiver() -> (String, Received) {
+    let got: Received = Arc::default();
     let seen = got.clone();
     let app = axum::Router::new().route(
         "/hook",
