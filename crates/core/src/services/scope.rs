@@ -190,7 +190,6 @@ impl<S: Store> Services<S> {
                 return Err(invalid("ocsp_responder_url must be an http or https URL"));
             }
         }
-        let mut dn = String::new();
         let escape = |v: &str| -> String {
             v.chars()
                 .flat_map(|c| {
@@ -199,13 +198,17 @@ impl<S: Store> Services<S> {
                 })
                 .collect()
         };
-        dn.push_str(&format!("CN={}", escape(cn)));
+        // In the certificate: C, ST, L, OU…, CN, then emailAddress; an RFC 4514 string lists them backwards.
+        let mut rdns = Vec::new();
         for (k, v) in req.subject.iter().filter(|(_, v)| !v.trim().is_empty()) {
             if v.chars().count() > 64 || v.chars().any(char::is_control) {
                 return Err(invalid(format!("{k} must be at most 64 printable characters")));
             }
-            dn.push_str(&format!(",{k}={}", escape(v)));
+            rdns.push((*k, escape(v.trim())));
         }
+        let cn_at = rdns.iter().position(|(k, _)| *k == "emailAddress").unwrap_or(rdns.len());
+        rdns.insert(cn_at, ("CN", escape(cn)));
+        let dn = rdns.iter().rev().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
         let subject = certwright_pki::names::parse_dn(&dn).map_err(|e| invalid(e.to_string()))?;
 
         // The issuer: a CA certificate of the same scope with a key held here, or the certificate itself.
