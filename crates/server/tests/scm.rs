@@ -81,7 +81,10 @@ mod cases {
             }))
             .await;
         assert_eq!(st, 201, "{ca}");
-        assert_eq!((ca["name"].as_str(), ca["folder"].as_str(), ca["ca"].as_bool()), (Some("Corp CA"), Some("Shared"), Some(true)));
+        assert_eq!(
+            (ca["name"].as_str(), ca["folder"].as_str(), ca["ca"].as_bool()),
+            (Some("Corp CA"), Some("Shared"), Some(true))
+        );
         assert_eq!(ca["algorithm"], "RSA");
         assert_eq!(ca["subject"], ca["issuer"]);
         let (st, leaf) = scm
@@ -172,12 +175,16 @@ mod cases {
         // Lists: by scope, by name, paged, with the total.
         let (st, all) = scm.send(Method::GET, "/certificates", None).await;
         assert_eq!(st, 200);
-        assert_eq!((all["total"].as_u64(), all["limit"].as_u64(), all["offset"].as_u64()), (Some(3), Some(200), Some(0)));
+        assert_eq!(
+            (all["total"].as_u64(), all["limit"].as_u64(), all["offset"].as_u64()),
+            (Some(3), Some(200), Some(0))
+        );
         let (_, shared) = scm.send(Method::GET, "/certificates?folder=Shared", None).await;
         assert_eq!(shared["total"], 2);
         let (_, named) = scm.send(Method::GET, "/certificates?name=portal", None).await;
         assert_eq!(named["total"], 2);
-        let folders: Vec<&str> = named["data"].as_array().unwrap().iter().filter_map(|c| c["folder"].as_str()).collect();
+        let folders: Vec<&str> =
+            named["data"].as_array().unwrap().iter().filter_map(|c| c["folder"].as_str()).collect();
         assert_eq!(folders, ["Shared", "Branch"]);
         let (_, page) = scm.send(Method::GET, "/certificates?limit=1&offset=1", None).await;
         assert_eq!((page["data"].as_array().map(Vec::len), page["total"].as_u64()), (Some(1), Some(3)));
@@ -239,8 +246,14 @@ mod cases {
         assert_eq!(out.matches("BEGIN CERTIFICATE").count(), 2, "leaf and root: {out}");
         assert!(out.contains("friendlyName: www.example.com"), "{out}");
         // The key in the file is the certificate's.
-        openssl(d, &["pkcs12", "-in", "www.p12", "-passin", "pass:correct horse", "-nocerts", "-nodes", "-out", "k.pem"]);
-        openssl(d, &["pkcs12", "-in", "www.p12", "-passin", "pass:correct horse", "-clcerts", "-nokeys", "-out", "c.pem"]);
+        openssl(
+            d,
+            &["pkcs12", "-in", "www.p12", "-passin", "pass:correct horse", "-nocerts", "-nodes", "-out", "k.pem"],
+        );
+        openssl(
+            d,
+            &["pkcs12", "-in", "www.p12", "-passin", "pass:correct horse", "-clcerts", "-nokeys", "-out", "c.pem"],
+        );
         let from_key = openssl(d, &["pkey", "-in", "k.pem", "-pubout"]);
         let from_cert = openssl(d, &["x509", "-in", "c.pem", "-noout", "-pubkey"]);
         assert_eq!(from_key, from_cert);
@@ -331,15 +344,36 @@ mod cases {
         openssl(
             d,
             &[
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-subj",
-                "/CN=imported.example/O=Elsewhere", "-days", "30",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
+                "-subj",
+                "/CN=imported.example/O=Elsewhere",
+                "-days",
+                "30",
             ],
         );
         openssl(
             d,
             &[
-                "pkcs12", "-export", "-in", "cert.pem", "-inkey", "key.pem", "-out", "bundle.p12", "-passout",
-                "pass:import me", "-name", "imported",
+                "pkcs12",
+                "-export",
+                "-in",
+                "cert.pem",
+                "-inkey",
+                "key.pem",
+                "-out",
+                "bundle.p12",
+                "-passout",
+                "pass:import me",
+                "-name",
+                "imported",
             ],
         );
         let p12 = std::fs::read(d.join("bundle.p12")).unwrap();
@@ -361,12 +395,36 @@ mod cases {
         let (st, p12_again) = scm.export(id, json!({ "format": "pkcs12", "passphrase": "another one" })).await;
         assert_eq!(st, 201, "{p12_again}");
         std::fs::write(d.join("again.p12"), unb64(p12_again["certificate"].as_str().unwrap())).unwrap();
-        openssl(d, &["pkcs12", "-in", "again.p12", "-passin", "pass:another one", "-nocerts", "-nodes", "-out", "k2.pem"]);
-        assert_eq!(openssl(d, &["pkey", "-in", "k2.pem", "-pubout"]), openssl(d, &["pkey", "-in", "key.pem", "-pubout"]));
+        openssl(
+            d,
+            &["pkcs12", "-in", "again.p12", "-passin", "pass:another one", "-nocerts", "-nodes", "-out", "k2.pem"],
+        );
+        assert_eq!(
+            openssl(d, &["pkey", "-in", "k2.pem", "-pubout"]),
+            openssl(d, &["pkey", "-in", "key.pem", "-pubout"])
+        );
 
         // PEM with a separate key, and DER without a key, into a folder.
-        openssl(d, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ec.key",
-            "-out", "ec.pem", "-subj", "/CN=ec.example", "-days", "10"]);
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ec.key",
+                "-out",
+                "ec.pem",
+                "-subj",
+                "/CN=ec.example",
+                "-days",
+                "10",
+            ],
+        );
         let (st, pem) = scm
             .send(
                 Method::POST,
@@ -381,43 +439,111 @@ mod cases {
         let der = std::fs::read(d.join("ec.der")).unwrap();
         // The same certificate twice: one inventory certificate lives in one scope.
         let (st, e) = scm
-            .send(Method::POST, "/certificates:import",
-                Some(json!({ "name": "ec-der", "certificate_file": b64(&der), "format": "der", "folder": "Other" })))
+            .send(
+                Method::POST,
+                "/certificates:import",
+                Some(json!({ "name": "ec-der", "certificate_file": b64(&der), "format": "der", "folder": "Other" })),
+            )
             .await;
         assert_eq!(st, 409, "{e}");
         assert_error(&e, "E016", "Object Not Unique");
-        openssl(d, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "d.key", "-out", "d.pem", "-subj",
-            "/CN=der.example", "-days", "10", "-outform", "DER"]);
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "d.key",
+                "-out",
+                "d.pem",
+                "-subj",
+                "/CN=der.example",
+                "-days",
+                "10",
+                "-outform",
+                "DER",
+            ],
+        );
         let der = std::fs::read(d.join("d.pem")).unwrap();
         let (st, plain) = scm
-            .send(Method::POST, "/certificates:import",
-                Some(json!({ "name": "ec", "certificate_file": b64(&der), "format": "der", "folder": "Other" })))
+            .send(
+                Method::POST,
+                "/certificates:import",
+                Some(json!({ "name": "ec", "certificate_file": b64(&der), "format": "der", "folder": "Other" })),
+            )
             .await;
         assert_eq!(st, 201, "{plain}");
-        let (st, e) = scm.export(plain["id"].as_str().unwrap(), json!({ "format": "pkcs12", "passphrase": "12345678" })).await;
+        let (st, e) =
+            scm.export(plain["id"].as_str().unwrap(), json!({ "format": "pkcs12", "passphrase": "12345678" })).await;
         assert_eq!(st, 400);
         assert_error(&e, "E003", "Invalid Object: no private key is held for 'ec'");
         // Same name, same scope: E006.
         let (st, e) = scm
-            .send(Method::POST, "/certificates:import",
-                Some(json!({ "name": "ec", "certificate_file": b64(&der), "format": "der", "folder": "Other" })))
+            .send(
+                Method::POST,
+                "/certificates:import",
+                Some(json!({ "name": "ec", "certificate_file": b64(&der), "format": "der", "folder": "Other" })),
+            )
             .await;
         assert_eq!(st, 409);
         assert_error(&e, "E006", "Name Not Unique");
 
-        openssl(d, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "o.key", "-out", "o.pem", "-subj",
-            "/CN=other.example", "-days", "10"]);
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "o.key",
+                "-out",
+                "o.pem",
+                "-subj",
+                "/CN=other.example",
+                "-days",
+                "10",
+            ],
+        );
         // Import refusals: wrong passphrase, format mismatch, bad base64, key of another certificate, no scope.
         let cases = [
-            (json!({ "name": "x", "certificate_file": b64(&p12), "format": "pkcs12", "passphrase": "nope", "folder": "F" }), "Invalid Object"),
-            (json!({ "name": "x", "certificate_file": b64(&p12), "format": "pem", "folder": "F" }), "Invalid Object: certificate_file does not hold pem"),
-            (json!({ "name": "x", "certificate_file": "%%%not base64%%%", "folder": "F" }), "Invalid Object: certificate_file is not valid base64"),
-            (json!({ "name": "x", "certificate_file": b64(&std::fs::read(d.join("o.pem")).unwrap()),
-                "key_file": b64(&std::fs::read(d.join("d.key")).unwrap()), "folder": "F" }), "Invalid Object"),
-            (json!({ "name": "x", "certificate_file": b64(&der), "format": "der" }), "Invalid Object: give exactly one"),
-            (json!({ "name": "x", "certificate_file": b64(&der), "format": "der", "folder": "F", "device": "D" }), "Invalid Object: give exactly one"),
-            (json!({ "name": "x", "certificate_file": b64(&der), "format": "der", "folder": "bad/name" }), "Invalid Object"),
-            (json!({ "name": "x", "certificate_file": b64(&der), "format": "xml", "folder": "F" }), "Invalid Object: format 'xml'"),
+            (
+                json!({ "name": "x", "certificate_file": b64(&p12), "format": "pkcs12", "passphrase": "nope", "folder": "F" }),
+                "Invalid Object",
+            ),
+            (
+                json!({ "name": "x", "certificate_file": b64(&p12), "format": "pem", "folder": "F" }),
+                "Invalid Object: certificate_file does not hold pem",
+            ),
+            (
+                json!({ "name": "x", "certificate_file": "%%%not base64%%%", "folder": "F" }),
+                "Invalid Object: certificate_file is not valid base64",
+            ),
+            (
+                json!({ "name": "x", "certificate_file": b64(&std::fs::read(d.join("o.pem")).unwrap()),
+                "key_file": b64(&std::fs::read(d.join("d.key")).unwrap()), "folder": "F" }),
+                "Invalid Object",
+            ),
+            (
+                json!({ "name": "x", "certificate_file": b64(&der), "format": "der" }),
+                "Invalid Object: give exactly one",
+            ),
+            (
+                json!({ "name": "x", "certificate_file": b64(&der), "format": "der", "folder": "F", "device": "D" }),
+                "Invalid Object: give exactly one",
+            ),
+            (
+                json!({ "name": "x", "certificate_file": b64(&der), "format": "der", "folder": "bad/name" }),
+                "Invalid Object",
+            ),
+            (
+                json!({ "name": "x", "certificate_file": b64(&der), "format": "xml", "folder": "F" }),
+                "Invalid Object: format 'xml'",
+            ),
         ];
         for (body, message) in cases {
             let (st, e) = scm.send(Method::POST, "/certificates:import", Some(body.clone())).await;
@@ -425,15 +551,17 @@ mod cases {
             assert_error(&e, "E003", message);
         }
         let native = s.get_json(&format!("/v1/certificates/{id}"), &s.admin_token).await;
-        assert_eq!((native["labels"]["scope.device"].as_str(), native["labels"]["scope.name"].as_str()), (Some("fw-01"), Some("from-openssl")), "{native}");
+        assert_eq!(
+            (native["labels"]["scope.device"].as_str(), native["labels"]["scope.name"].as_str()),
+            (Some("fw-01"), Some("from-openssl")),
+            "{native}"
+        );
         s.stop().await;
     }
 
     pub async fn unsafe_parameters_are_refused_with_what_is_allowed(s: TestServer) {
         let scm = Scm { s: &s, token: s.admin_token.clone() };
-        let base = |algorithm: Value, digest: &str| {
-            json!({ "certificate_name": "c", "common_name": "c.example", "algorithm": algorithm, "digest": digest, "folder": "F" })
-        };
+        let base = |algorithm: Value, digest: &str| json!({ "certificate_name": "c", "common_name": "c.example", "algorithm": algorithm, "digest": digest, "folder": "F" });
         let cases = [
             (base(rsa(512), "sha256"), "use 2048, 3072 or 4096"),
             (base(rsa(1024), "sha256"), "use 2048, 3072 or 4096"),
@@ -445,7 +573,10 @@ mod cases {
             (base(rsa(2048), "sha1"), "use sha256, sha384 or sha512"),
             (base(json!({ "ecdsa_number_of_bits": 256 }), "sha512"), "ECDSA P-256 keys sign with sha256"),
             (base(json!({}), "sha256"), "algorithm must hold exactly one"),
-            (base(json!({ "rsa_number_of_bits": 2048, "ecdsa_number_of_bits": 256 }), "sha256"), "algorithm must hold exactly one"),
+            (
+                base(json!({ "rsa_number_of_bits": 2048, "ecdsa_number_of_bits": 256 }), "sha256"),
+                "algorithm must hold exactly one",
+            ),
         ];
         for (body, allowed) in cases {
             let (st, e) = scm.generate(body.clone()).await;
@@ -491,7 +622,9 @@ mod cases {
             assert_eq!(resp.headers()["www-authenticate"], "Bearer");
             let body: Value = resp.json().await.unwrap();
             assert_error(&body, "E016", "");
-            assert!(["Not Authenticated", "Invalid Credential"].contains(&body["_errors"][0]["message"].as_str().unwrap()));
+            assert!(
+                ["Not Authenticated", "Invalid Credential"].contains(&body["_errors"][0]["message"].as_str().unwrap())
+            );
         }
         // The request id is the caller's when given.
         let resp = http.get(url("/certificates")).header("x-request-id", "scm-test-1").send().await.unwrap();
@@ -587,7 +720,10 @@ mod cases {
         }
         assert!(doc["paths"]["/config/identity/v1/certificates"]["post"].is_object());
         assert!(doc["paths"]["/config/identity/v1/certificates/{id}"]["delete"].is_object());
-        assert!(doc["components"]["schemas"]["GenerateCertificate"]["properties"]["is_block_privateKey"].is_object(), "{doc}");
+        assert!(
+            doc["components"]["schemas"]["GenerateCertificate"]["properties"]["is_block_privateKey"].is_object(),
+            "{doc}"
+        );
         s.stop().await;
     }
 }

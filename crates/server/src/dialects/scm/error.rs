@@ -74,9 +74,7 @@ impl From<CoreError> for ScmError {
                 "scope.name_taken" => {
                     ScmError::new(StatusCode::CONFLICT, "E006", format!("Name Not Unique: {message}"))
                 }
-                "scope.in_use" => {
-                    ScmError::new(StatusCode::CONFLICT, "E009", format!("Reference Not Zero: {message}"))
-                }
+                "scope.in_use" => ScmError::new(StatusCode::CONFLICT, "E009", format!("Reference Not Zero: {message}")),
                 _ => ScmError::new(StatusCode::CONFLICT, "E016", format!("Object Not Unique: {message}")),
             },
             CoreError::Unauthenticated(why) if why.contains("expired") => ScmError::unauthenticated("Key Expired"),

@@ -69,7 +69,8 @@ impl FromRequestParts<AppState> for ScmAuth {
             .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
             .map(|(_, token)| token.trim().to_owned())
             .ok_or_else(|| {
-                ScmError::unauthenticated("Not Authenticated").detail("the Authorization header must be 'Bearer <token>'")
+                ScmError::unauthenticated("Not Authenticated")
+                    .detail("the Authorization header must be 'Bearer <token>'")
             })?;
         let ctx = super::context(state, parts, &token).await?;
         Ok(ScmAuth { ctx })
@@ -199,7 +200,9 @@ async fn list(
     let Query(q) = q.map_err(|e| {
         ScmError::new(StatusCode::BAD_REQUEST, "E003", format!("Invalid Query Parameter: {}", e.body_text()))
     })?;
-    if let Some((k, v)) = q.iter().find(|(k, _)| !["name", "folder", "snippet", "device", "limit", "offset"].contains(&k.as_str())) {
+    if let Some((k, v)) =
+        q.iter().find(|(k, _)| !["name", "folder", "snippet", "device", "limit", "offset"].contains(&k.as_str()))
+    {
         let shown: String = format!("{k}={v}").chars().take(80).collect();
         return Err(ScmError::new(StatusCode::BAD_REQUEST, "E003", format!("Invalid Query Parameter: {shown}")));
     }
@@ -218,7 +221,11 @@ async fn list(
     };
     let limit = number("limit", 200, u64::from(certwright_core::page::MAX_LIMIT))?;
     let offset = number("offset", 0, i64::MAX as u64)?;
-    let scope = scope_of(q.get("folder").map(String::as_str), q.get("snippet").map(String::as_str), q.get("device").map(String::as_str))?;
+    let scope = scope_of(
+        q.get("folder").map(String::as_str),
+        q.get("snippet").map(String::as_str),
+        q.get("device").map(String::as_str),
+    )?;
     let filter = ScopeFilter { name: q.get("name").cloned(), scope };
     // limit=0 asks only for the total.
     let page = Page::new(Some(u32::try_from(limit.max(1)).unwrap_or(1)), Some(offset))?;
