@@ -141,6 +141,33 @@ pub fn name_fields(name: &Name) -> Vec<(String, String)> {
     out
 }
 
+/// The name hash OpenSSL files and looks certificates up by (`openssl x509 -subject_hash`, `-issuer_hash`): the
+/// first four octets, read little-endian, of the SHA-1 of the name's canonical encoding. That encoding is the
+/// name's RDN sets concatenated without the outer SEQUENCE, each text value re-encoded as a UTF8String with
+/// surrounding whitespace removed, inner whitespace runs collapsed to one space and ASCII letters lower-cased.
+pub fn openssl_name_hash(name: &Name) -> Option<String> {
+    use der::{Tag, Tagged};
+    let mut canon = Vec::new();
+    for rdn in name.0.iter() {
+        let mut atvs = Vec::new();
+        for atv in rdn.0.iter() {
+            let value = match atv.value.tag() {
+                Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::VisibleString | Tag::TeletexString => {
+                    let text = String::from_utf8_lossy(atv.value.value());
+                    let collapsed = text.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
+                    Any::new(Tag::Utf8String, collapsed.to_ascii_lowercase().into_bytes()).ok()?
+                }
+                _ => atv.value.clone(),
+            };
+            atvs.push(x509_cert::attr::AttributeTypeAndValue { oid: atv.oid, value });
+        }
+        canon.extend(SetOfVec::try_from(atvs).ok()?.to_der().ok()?);
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &canon);
+    let d = digest.as_ref();
+    Some(format!("{:08x}", u32::from_le_bytes([*d.first()?, *d.get(1)?, *d.get(2)?, *d.get(3)?])))
+}
+
 /// A PKCS#10 request for `key`, naming `subject` and asking for `sans` (none: no extension request), signed with
 /// the key.
 pub fn build_csr(key: &PrivateKey, subject: &Name, sans: &[San]) -> Result<Vec<u8>, PkiError> {

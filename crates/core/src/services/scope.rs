@@ -76,6 +76,35 @@ fn invalid(message: impl Into<String>) -> CoreError {
     CoreError::invalid("scope.invalid", message)
 }
 
+fn name_taken(scope: &Scope, name: &str) -> CoreError {
+    CoreError::Conflict {
+        code: "scope.name_taken",
+        message: format!("{} '{}' already has a certificate called '{name}'", scope.kind(), scope.name()),
+    }
+}
+
+/// `key` set to sign with `digest`; ECDSA keys sign with the digest of their curve only.
+fn signing_digest(key: PrivateKey, digest: Digest) -> Result<PrivateKey> {
+    let algorithm = key.algorithm();
+    key.with_digest(digest).map_err(|_| {
+        unsafe_parameter(format!(
+            "the signing key is {}: it cannot sign with {}; ECDSA P-256 keys sign with sha256 and P-384 keys with \
+             sha384, RSA keys with sha256, sha384 or sha512",
+            algorithm.name(),
+            digest_name(digest)
+        ))
+    })
+}
+
+fn digest_name(d: Digest) -> &'static str {
+    match d {
+        Digest::Sha256 => "sha256",
+        Digest::Sha384 => "sha384",
+        Digest::Sha512 => "sha512",
+        Digest::Sha1 => "sha1",
+    }
+}
+
 fn labels(scope: &Scope, name: &str) -> BTreeMap<String, String> {
     let mut l = BTreeMap::new();
     l.insert(format!("scope.{}", scope.kind()), scope.name().to_owned());
@@ -147,6 +176,9 @@ impl<S: Store> Services<S> {
             )))
             }
         };
+        if self.store.scoped_certificate_by_name(&scope, &name).await?.is_some() {
+            return Err(name_taken(&scope, &name));
+        }
         let days = req.days.unwrap_or(365);
         if days == 0 || days > 36_500 {
             return Err(invalid("day_till_expiration must be between 1 and 36500"));
@@ -158,7 +190,6 @@ impl<S: Store> Services<S> {
                 return Err(invalid("ocsp_responder_url must be an http or https URL"));
             }
         }
-        let mut dn = String::new();
         let escape = |v: &str| -> String {
             v.chars()
                 .flat_map(|c| {
@@ -167,13 +198,17 @@ impl<S: Store> Services<S> {
                 })
                 .collect()
         };
-        dn.push_str(&format!("CN={}", escape(cn)));
+        // In the certificate: C, ST, L, OU…, CN, then emailAddress; an RFC 4514 string lists them backwards.
+        let mut rdns = Vec::new();
         for (k, v) in req.subject.iter().filter(|(_, v)| !v.trim().is_empty()) {
             if v.chars().count() > 64 || v.chars().any(char::is_control) {
                 return Err(invalid(format!("{k} must be at most 64 printable characters")));
             }
-            dn.push_str(&format!(",{k}={}", escape(v)));
+            rdns.push((*k, escape(v.trim())));
         }
+        let cn_at = rdns.iter().position(|(k, _)| *k == "emailAddress").unwrap_or(rdns.len());
+        rdns.insert(cn_at, ("CN", escape(cn)));
+        let dn = rdns.iter().rev().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
         let subject = certwright_pki::names::parse_dn(&dn).map_err(|e| invalid(e.to_string()))?;
 
         // The issuer: a CA certificate of the same scope with a key held here, or the certificate itself.
@@ -194,15 +229,14 @@ impl<S: Store> Services<S> {
                 let key_id = parent
                     .key_id
                     .ok_or_else(|| invalid(format!("the private key of '{issuer_name}' is not held here")))?;
-                let key =
-                    self.unseal_key(key_id).await?.with_digest(digest).map_err(|e| unsafe_parameter(e.to_string()))?;
+                let key = self.unseal_key(key_id).await?;
+                let key = signing_digest(key, digest)?;
                 Some((parent, parent_cert, key))
             }
         };
-        let key = PrivateKey::generate(algorithm)
-            .map_err(|e| invalid(e.to_string()))?
-            .with_digest(digest)
-            .map_err(|e| unsafe_parameter(e.to_string()))?;
+        let key = PrivateKey::generate(algorithm).map_err(|e| invalid(e.to_string()))?;
+        // The digest is that of the certificate's signature: it applies to the signing key only.
+        let key = if issuer.is_none() { signing_digest(key, digest)? } else { key };
         let now = self.clock.now();
         let mut not_after = now + i64::from(days) * DAY;
         if let Some((_, parent_cert, _)) = &issuer {
@@ -275,10 +309,23 @@ impl<S: Store> Services<S> {
         let scope = req.scope.clone().ok_or_else(|| invalid("exactly one of folder, snippet or device is required"))?;
         let name = check_name(&req.name)?;
         if self.store.scoped_certificate_by_name(&scope, &name).await?.is_some() {
-            return Err(CoreError::Conflict {
-                code: "scope.name_taken",
-                message: format!("{} '{}' already has a certificate called '{name}'", scope.kind(), scope.name()),
-            });
+            return Err(name_taken(&scope, &name));
+        }
+        // A scoped certificate's id is its inventory certificate's: one inventory certificate lives in one scope.
+        let password = req.passphrase.as_deref().map_or("", String::as_str);
+        let bundle = super::import::read_bundle(&req.certificate, password)?;
+        if let Some(leaf) = bundle.certs.first() {
+            if let Some(existing) =
+                self.store.certificate_by_issuer_serial(&leaf.issuer_string(), &leaf.serial_hex()).await?
+            {
+                return Err(CoreError::Conflict {
+                    code: "scope.already_imported",
+                    message: format!(
+                        "this certificate (serial {}) is already in the inventory as {}: import it once",
+                        existing.serial, existing.uuid
+                    ),
+                });
+            }
         }
         let imported = self
             .import_certificate(

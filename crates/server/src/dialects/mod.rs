@@ -3,6 +3,7 @@
 
 pub mod fetch;
 pub mod qradar;
+pub mod scm;
 
 use crate::state::AppState;
 use axum::http::header;
@@ -13,7 +14,7 @@ use certwright_core::CoreError;
 
 /// Every dialect's routes.
 pub fn router() -> axum::Router<AppState> {
-    axum::Router::new().nest("/api", qradar::router())
+    axum::Router::new().nest("/api", qradar::router()).nest(scm::BASE, scm::router())
 }
 
 /// Resolves a presented API token secret (static or OAuth2) to a service context.
