@@ -183,6 +183,9 @@ pub trait Store: Send + Sync + Clone + 'static {
 
     fn job(&self, uuid: Uuid) -> impl Future<Output = Result<Option<Job>>> + Send;
 
+    /// The job queued with this dedupe key.
+    fn job_by_dedupe_key(&self, key: &str) -> impl Future<Output = Result<Option<Job>>> + Send;
+
     /// Jobs, newest first.
     fn list_jobs(&self, filter: &JobFilter, page: Page) -> impl Future<Output = Result<Listed<Job>>> + Send;
 
@@ -441,6 +444,12 @@ pub trait StoreTx: Send {
         lease_until: EpochSeconds,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Job>>> + Send;
+
+    /// Holds a running job's lease until `until`; `false` when `owner` no longer holds it.
+    fn extend_lease(&mut self, id: i64, owner: &str, until: EpochSeconds) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Whether a later certificate renews or rekeys this one.
+    fn is_replaced(&mut self, certificate_id: i64) -> impl Future<Output = Result<bool>> + Send;
 
     /// Ends a job `owner` holds; `false` (nothing changes) when the lease was lost to another node.
     fn finish_job(

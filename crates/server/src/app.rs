@@ -64,6 +64,7 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(revocation::list_crls, revocation::generate_crls))
         .routes(routes!(lifecycle::list_requests))
         .routes(routes!(lifecycle::get_request))
+        .routes(routes!(lifecycle::request_csr))
         .routes(routes!(lifecycle::submit_request))
         .routes(routes!(lifecycle::finalize))
         .routes(routes!(lifecycle::cancel))

@@ -87,7 +87,14 @@ impl UpstreamCa for AcmeUpstream {
                 return Err(permanent("the request names no DNS name or IP address for the ACME CA to validate"));
             }
             let issued = client
-                .issue(&account, order.csr, &identifiers, &self.tokens, PollPolicy::default())
+                // Each wait well inside the job's lease (core holds it for 15 minutes during an order).
+                .issue(
+                    &account,
+                    order.csr,
+                    &identifiers,
+                    &self.tokens,
+                    PollPolicy { timeout: std::time::Duration::from_secs(240), ..PollPolicy::default() },
+                )
                 .await
                 .map_err(failed)?;
             let mut chain = vec![issued.certificate_der];

@@ -202,15 +202,31 @@ async fn crossing_the_window_mails_once_posts_once_and_renews_once() {
     assert_eq!(mails(&maildir).len(), 1);
     assert_eq!(hooks.lock().unwrap().len(), 1);
 
-    // The next threshold (7 days) is told once more, by e-mail only.
+    // At 6 days left the old certificate is told nothing more: it has a successor.
     clock.advance(22 * DAY);
     let report = services.expiry_scan().await.unwrap();
-    assert_eq!(report["notifications_queued"], 1, "{report}");
+    assert_eq!(report["notifications_queued"], 0, "{report}");
+    // A certificate nothing replaces, 5 days from expiry, crosses the 7-day threshold of the mail rule (its
+    // nearest) and the 30-day one of the webhook rule.
+    let req = IssueRequest {
+        ra_profile: "default".to_owned(),
+        common_name: Some("lonely.example.com".to_owned()),
+        validity_days: Some(5),
+        ..Default::default()
+    };
+    services.issue(&ctx, req).await.unwrap();
+    let report = services.expiry_scan().await.unwrap();
+    assert_eq!(report["notifications_queued"], 2, "{report}");
     drain(&services).await;
     let got = mails(&maildir);
     assert_eq!(got.len(), 2);
-    assert!(got.iter().any(|m| m.contains("expires in 6 day(s)")), "{got:?}");
-    assert_eq!(hooks.lock().unwrap().len(), 1);
+    assert!(
+        got.iter().any(|m| m.contains("Certificate lonely.example.com expires in 4 day(s)")
+            || m.contains("Certificate lonely.example.com expires in 5 day(s)")),
+        "{got:?}"
+    );
+    assert!(got.iter().any(|m| m.contains("7-day notice")), "{got:?}");
+    assert_eq!(hooks.lock().unwrap().len(), 2);
 
     // A rule on events: revoking the renewed certificate posts one signed event.
     let (hook_url, events) = receiver().await;

@@ -243,6 +243,33 @@ async fn manual_external_ca_finalize_cancel_and_pending_revocations() {
             ]
         );
 
+        // A server-generated key: the CSR to send to the outside CA comes from certwright, signed with that key.
+        let req = json!({ "ra_profile": "outside-tls", "common_name": "c.example.com", "sans": ["dns:c.example.com"] });
+        let (status, pending) = call(&s, "POST", "/v1/certificates", &s.admin_token, Some(req)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
+        let c = pending["id"].as_str().unwrap().to_owned();
+        let csr_pem =
+            s.http().get(s.at(&format!("/v1/requests/{c}/csr"))).bearer_auth(&s.admin_token).send().await.unwrap();
+        assert_eq!(csr_pem.headers()["content-type"], "application/pkcs10");
+        std::fs::write(dir.path().join("c.csr"), csr_pem.text().await.unwrap()).unwrap();
+        let verified = Command::new("openssl")
+            .current_dir(dir.path())
+            .args(["req", "-in", "c.csr", "-verify", "-noout"])
+            .output()
+            .unwrap();
+        assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+        let issued = sign(dir.path(), "c");
+        let (status, v) = call(
+            &s,
+            "POST",
+            &format!("/v1/certificates/{c}/finalize"),
+            &s.admin_token,
+            Some(json!({ "certificate": issued })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        assert!(v["private_key_pem"].is_null(), "the generated key stays here");
+
         // Cancel a pending issue: failed, with the reason; cancelling again is refused.
         csr(dir.path(), "b", "b.example.com");
         let req =

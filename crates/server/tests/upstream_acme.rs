@@ -226,6 +226,9 @@ async fn a_request_to_an_acme_authority_is_issued_by_pebble() {
         let (status, v) =
             call(&s, "POST", &format!("/v1/certificates/{id}/revoke"), Some(json!({ "reason": "superseded" }))).await;
         assert_eq!((status, v["state"].as_str()), (StatusCode::ACCEPTED, Some("pending_revoke")), "{v}");
+        // Handed to the CA: it can no longer be taken back.
+        let (status, v) = call(&s, "POST", &format!("/v1/certificates/{id}/cancel"), Some(json!({}))).await;
+        assert_eq!((status, v["code"].as_str()), (StatusCode::CONFLICT, Some("cancel.too_late")), "{v}");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (_, v) = call(&s, "GET", &format!("/v1/certificates/{id}"), None).await;

@@ -437,6 +437,12 @@ pub(crate) async fn job_by_uuid(conn: &mut AnyConnection, uuid: Uuid) -> Result<
     row.as_ref().map(job).transpose()
 }
 
+pub(crate) async fn job_by_dedupe_key(conn: &mut AnyConnection, key: &str) -> Result<Option<Job>> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE dedupe_key = $1");
+    let row = sqlx::query(&sql).bind(key).fetch_optional(&mut *conn).await.map_err(storage)?;
+    row.as_ref().map(job).transpose()
+}
+
 pub(crate) async fn list_jobs(conn: &mut AnyConnection, filter: &JobFilter, page: Page) -> Result<Listed<Job>> {
     let state = filter.state.map(|s| s.as_str().to_owned());
     let clause = "WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR kind = $2)";

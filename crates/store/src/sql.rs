@@ -461,6 +461,11 @@ impl Store for SqlStore {
         crate::lifecycle::list_approvals(&mut conn, status, page).await
     }
 
+    async fn job_by_dedupe_key(&self, key: &str) -> Result<Option<Job>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::job_by_dedupe_key(&mut conn, key).await
+    }
+
     async fn job(&self, uuid: Uuid) -> Result<Option<Job>> {
         let mut conn = self.pool.acquire().await.map_err(storage)?;
         crate::lifecycle::job_by_uuid(&mut conn, uuid).await

@@ -412,6 +412,28 @@ impl StoreTx for SqlTx {
         crate::lifecycle::lease_jobs(&mut self.tx, self.backend, owner, now, lease_until, limit).await
     }
 
+    async fn extend_lease(&mut self, id: i64, owner: &str, until: EpochSeconds) -> Result<bool> {
+        let n = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND leased_by = $3 AND state = 'running'")
+            .bind(until)
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn is_replaced(&mut self, certificate_id: i64) -> Result<bool> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM certificate_links WHERE previous_id = $1")
+            .bind(certificate_id)
+            .fetch_one(&mut *self.tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(storage)?;
+        Ok(n > 0)
+    }
+
     async fn finish_job(&mut self, id: i64, owner: &str, end: &JobEnd, now: EpochSeconds) -> Result<bool> {
         crate::lifecycle::finish_job(&mut self.tx, id, owner, end, now).await
     }

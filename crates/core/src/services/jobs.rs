@@ -73,13 +73,18 @@ impl<S: Store> Services<S> {
         &self.job_owner
     }
 
+    /// Leases up to `n` due jobs to this node.
+    async fn lease(&self, n: u32) -> Result<Vec<Job>> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let jobs = tx.lease_jobs(self.lease_owner(), now, now + self.settings.jobs.lease_seconds, n).await?;
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
     /// Leases and runs one batch of due jobs; how many were run.
     pub async fn run_due_jobs(&self) -> Result<usize> {
-        let now = self.clock.now();
-        let settings = &self.settings.jobs;
-        let mut tx = self.store.begin().await?;
-        let jobs = tx.lease_jobs(self.lease_owner(), now, now + settings.lease_seconds, settings.batch).await?;
-        tx.commit().await?;
+        let jobs = self.lease(self.settings.jobs.batch).await?;
         let n = jobs.len();
         futures_util::future::join_all(jobs.into_iter().map(|job| self.run_job(job))).await;
         Ok(n)
@@ -169,20 +174,53 @@ impl<S: Store> Services<S> {
         if self.store.certificate_links(old.id).await?.iter().any(|l| l.previous == old.uuid) {
             return Ok(Some(JobEnd::Succeeded(json!({ "skipped": "already renewed" }))));
         }
+        // A renewal capped at its CA's expiry would land inside the window again at every scan.
+        let authority = self.authority_of(&old).await?;
+        let window = self
+            .snapshot()
+            .await?
+            .profiles
+            .iter()
+            .find(|p| Some(p.id) == old.ra_profile_id)
+            .map_or(crate::ca::DEFAULT_RENEWAL_WINDOW_DAYS, |p| p.policy.renewal_window_days);
+        if authority.is_internal() && authority.not_after - self.clock.now() <= i64::from(window) * 86_400 {
+            return Ok(Some(JobEnd::Failed(format!(
+                "the issuing CA '{}' expires within the renewal window ({window} days): renew or replace the CA first",
+                authority.name
+            ))));
+        }
         let cert = certwright_pki::cert::Cert::from_der(&old.der)?;
         let job_spec = self
             .replacement_job(ctx, &old, cert.subject().clone(), cert.public_key()?, cert.sans()?, None, None)
             .await?;
-        match self.replace(ctx, job_spec, RequestKind::Renew, &old, true, Some((job.id, self.lease_owner()))).await? {
-            super::Submitted::Issued(_) => Ok(None),
-            super::Submitted::Pending(p) => {
+        let replaced =
+            self.replace(ctx, job_spec, RequestKind::Renew, &old, true, Some((job.id, self.lease_owner()))).await;
+        match replaced {
+            Err(CoreError::Conflict { code: "renew.already_renewed", .. }) => {
+                Ok(Some(JobEnd::Succeeded(json!({ "skipped": "already renewed" }))))
+            }
+            Err(e) => Err(e),
+            Ok(super::Submitted::Issued(_)) => Ok(None),
+            Ok(super::Submitted::Pending(p)) => {
                 Ok(Some(JobEnd::Succeeded(json!({ "request": p.request.uuid, "state": p.request.state.as_str() }))))
             }
         }
     }
 
-    /// Called when a job gives up: a renewal that failed for good is reported.
+    /// Called when a job gives up: a renewal that failed for good is reported; a request whose certificate could
+    /// not be obtained fails.
     async fn job_gave_up(&self, job: &Job, error: &str) {
+        if job.kind == kind::UPSTREAM_ISSUE {
+            if let Some(uuid) = job.payload["request"].as_str().and_then(|s| Uuid::parse_str(s).ok()) {
+                let still_pending = matches!(self.store.request(uuid).await, Ok(Some(r)) if r.state == crate::lifecycle::State::PendingIssue);
+                if still_pending {
+                    let reason = format!("obtaining the certificate gave up: {error}");
+                    if let Err(e) = self.fail_request(&Ctx::system(), uuid, reason).await {
+                        tracing::warn!(error = %e, "cannot mark a request failed");
+                    }
+                }
+            }
+        }
         if job.kind == kind::RENEW {
             let draft = crate::audit::EventDraft::success(
                 "certificate.renew_failed",
@@ -199,8 +237,10 @@ impl<S: Store> Services<S> {
 
     /// Runs jobs until `stop` resolves, and queues the expiry scan once per interval (one node wins each
     /// interval's scan through its dedupe key).
-    pub async fn run_jobs(&self, stop: impl std::future::Future<Output = ()>) {
+    pub async fn run_jobs(self: std::sync::Arc<Self>, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
+        // Each job runs in its own task: one that waits (for the database's writer, for a CA) holds up nobody.
+        let mut running = tokio::task::JoinSet::new();
         let interval = self.settings.jobs.scan_interval_seconds.max(1);
         let mut last_slot = i64::MIN;
         loop {
@@ -213,18 +253,27 @@ impl<S: Store> Services<S> {
                     Err(e) => tracing::warn!(error = %e, "cannot queue the expiry scan"),
                 }
             }
-            let ran = match self.run_due_jobs().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot lease jobs");
-                    0
+            // Keep up to `batch` jobs running; a slow one (an ACME order) does not hold up the others.
+            let free = (self.settings.jobs.batch as usize).saturating_sub(running.len());
+            let mut leased = 0;
+            if free > 0 {
+                match self.lease(free as u32).await {
+                    Ok(jobs) => {
+                        leased = jobs.len();
+                        for job in jobs {
+                            let services = self.clone();
+                            running.spawn(async move { services.run_job(job).await });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot lease jobs"),
                 }
-            };
-            if ran > 0 {
+            }
+            if leased > 0 && running.len() < self.settings.jobs.batch as usize {
                 continue;
             }
             tokio::select! {
-                _ = &mut stop => return,
+                                _ = &mut stop => return,
+                Some(_) = running.join_next(), if !running.is_empty() => {}
                 _ = self.jobs_wake.notified() => {}
                 _ = tokio::time::sleep(self.settings.jobs.poll_interval) => {}
             }

@@ -59,11 +59,33 @@ pub struct RekeyRequest {
     pub replace_in_locations: bool,
 }
 
+/// How long an upstream job holds its lease (an ACME order polls for minutes).
+const UPSTREAM_LEASE: i64 = 900;
+
 /// Longest reason a cancel may carry.
 const MAX_REASON: usize = 1000;
 
 fn illegal(e: CoreError) -> CoreError {
     e
+}
+
+fn is_acme(authority: &Authority) -> bool {
+    matches!(authority.connector, Some(crate::ca::Connector::Acme { .. }))
+}
+
+fn too_late(message: &str) -> CoreError {
+    CoreError::Conflict { code: "cancel.too_late", message: message.to_owned() }
+}
+
+/// A profile that may still issue: not disabled (revoking its authority disables it).
+fn usable(profile: &RaProfile) -> Result<()> {
+    if profile.enabled {
+        return Ok(());
+    }
+    Err(CoreError::Conflict {
+        code: "ra_profile.disabled",
+        message: format!("RA profile '{}' is disabled: it issues no certificates", profile.name),
+    })
 }
 
 fn request_not_found(uuid: Uuid) -> CoreError {
@@ -138,6 +160,7 @@ impl<S: Store> Services<S> {
         }
         transition(request.state, Action::Submit).map_err(illegal)?;
         let (profile, authority) = self.profile_and_authority(request.ra_profile_id).await?;
+        usable(&profile)?;
         self.advance(tx, head, ctx, &mut request, &profile, &authority, Vec::new()).await
     }
 
@@ -216,7 +239,8 @@ impl<S: Store> Services<S> {
         if profile.policy.approval.issue {
             events.push(moved(request, Action::AskApproval, now)?);
             tx.update_request(request).await?;
-            let approval = self.open_approval(&mut tx, ctx, ApprovalAction::Issue, request.uuid, profile).await?;
+            let approval =
+                self.open_approval(&mut tx, &request.created_by, ApprovalAction::Issue, request.uuid, profile).await?;
             self.commit_with_events(tx, &head, ctx, events).await?;
             return Ok(Submitted::Pending(Box::new(PendingRequest {
                 request: request.clone(),
@@ -246,6 +270,18 @@ impl<S: Store> Services<S> {
             self.jobs_wake.notify_one();
         }
         Ok(())
+    }
+
+    /// Holds a job's lease for `seconds` more; fails when another node has taken it over.
+    async fn extend_lease(&self, job: &crate::jobs::Job, owner: &str, seconds: i64) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let held = tx.extend_lease(job.id, owner, self.clock.now() + seconds).await?;
+        tx.commit().await?;
+        if held {
+            Ok(())
+        } else {
+            Err(CoreError::Conflict { code: "job.lease_lost", message: "another node took over this job".to_owned() })
+        }
     }
 
     /// For an authority reached by protocol, queues the job that revokes the certificate there.
@@ -283,6 +319,7 @@ impl<S: Store> Services<S> {
         let account_key = self.unseal_key(account_id).await?.danger_pkcs8_der()?;
         let reason = crate::revocation::RevocationReason::parse(&pending.reason)
             .map_err(|_| CoreError::Storage(format!("stored revocation reason '{}'", pending.reason)))?;
+        self.extend_lease(job, owner, UPSTREAM_LEASE).await?;
         if let Err(e) = upstream.revoke(&authority, &account_key, &record.der, reason.code()).await {
             return Ok(Some(if e.retryable {
                 JobEnd::Retry { error: e.message, run_at: self.clock.now() + crate::jobs::backoff(job.attempts) }
@@ -317,10 +354,18 @@ impl<S: Store> Services<S> {
         if request.state != State::PendingIssue {
             return Ok(Some(JobEnd::Succeeded(json!({ "skipped": format!("request is {}", request.state) }))));
         }
-        let (_, authority) = self.profile_and_authority(request.ra_profile_id).await?;
-        let Some(upstream) = self.settings.upstream.clone() else {
-            return Ok(Some(JobEnd::Failed("no upstream CA client is configured on this server".to_owned())));
+        let (profile, authority) = self.profile_and_authority(request.ra_profile_id).await?;
+        let give_up = |reason: String| async move {
+            self.fail_request(&Ctx::system(), uuid, reason.clone()).await?;
+            Ok::<_, CoreError>(Some(JobEnd::Failed(reason)))
         };
+        if let Err(e) = usable(&profile) {
+            return give_up(e.to_string()).await;
+        }
+        let Some(upstream) = self.settings.upstream.clone() else {
+            return give_up("no upstream CA client is configured on this server".to_owned()).await;
+        };
+        self.extend_lease(job, owner, UPSTREAM_LEASE).await?;
         let account_id =
             authority.key_id.ok_or_else(|| CoreError::Storage("an ACME authority without account key".to_owned()))?;
         let account_key = self.unseal_key(account_id).await?.danger_pkcs8_der()?;
@@ -341,7 +386,9 @@ impl<S: Store> Services<S> {
                 let key = self.unseal_key(key_id).await?;
                 certwright_pki::details::build_csr(&key, &names::name_from_der(&request.subject_der)?, &names)?
             }
-            (None, None) => return Ok(Some(JobEnd::Failed("the request has neither a CSR nor a key".to_owned()))),
+            (None, None) => {
+                return give_up("the request has neither a CSR nor a key here to build one".to_owned()).await
+            }
         };
         let order = crate::upstream::UpstreamOrder {
             authority: &authority,
@@ -357,19 +404,25 @@ impl<S: Store> Services<S> {
                     run_at: self.clock.now() + crate::jobs::backoff(job.attempts),
                 }))
             }
-            Err(e) => {
-                self.fail_request(&Ctx::system(), uuid, format!("the upstream CA refused: {}", e.message)).await?;
-                return Ok(Some(JobEnd::Failed(e.message)));
-            }
+            Err(e) => return give_up(format!("the upstream CA refused: {}", e.message)).await,
         };
         let leaf =
             chain.first().ok_or_else(|| CoreError::invalid("upstream.empty", "the upstream CA sent no certificate"))?;
         let leaf = Cert::from_der(leaf)?;
         if leaf.public_key()?.der() != request.public_key {
-            return Ok(Some(JobEnd::Failed("the upstream certificate does not carry the request's key".to_owned())));
+            return give_up("the upstream certificate does not carry the request's key".to_owned()).await;
         }
         let (mut tx, head) = self.begin().await?;
         let mut request = tx.request_for_update(uuid).await?.ok_or_else(|| request_not_found(uuid))?;
+        if request.state != State::PendingIssue {
+            // Cancelled while the CA worked: the certificate it issued must not stay valid unknown to us.
+            drop(tx);
+            let revoked = upstream.revoke(&authority, &account_key, leaf.der(), 5).await;
+            return Ok(Some(JobEnd::Succeeded(json!({
+                "cancelled": request.state.as_str(), "issued_serial": leaf.serial_hex(),
+                "revoked_at_ca": revoked.is_ok(), "revoke_error": revoked.err().map(|e| e.message),
+            }))));
+        }
         let mut events = Vec::new();
         let issued = self
             .record_request_certificate(&mut tx, &mut request, &authority, &leaf, Action::Issue, &mut events)
@@ -388,7 +441,7 @@ impl<S: Store> Services<S> {
     async fn open_approval(
         &self,
         tx: &mut S::Tx,
-        ctx: &Ctx,
+        requested_by: &str,
         action: ApprovalAction,
         object: Uuid,
         profile: &RaProfile,
@@ -404,7 +457,7 @@ impl<S: Store> Services<S> {
             required: rules.approvers.max(1),
             approver_role: rules.approver_role.clone(),
             status: ApprovalStatus::Pending,
-            requested_by: ctx.caller.principal.clone(),
+            requested_by: requested_by.to_owned(),
             created_at: now,
             expires_at: now + i64::from(rules.expires_after_hours) * 3600,
             decided_at: None,
@@ -424,6 +477,7 @@ impl<S: Store> Services<S> {
         events: &mut Vec<EventDraft>,
     ) -> Result<Issued> {
         let (profile, _) = self.profile_and_authority(request.ra_profile_id).await?;
+        usable(&profile)?;
         let subject = names::name_from_der(&request.subject_der)?;
         let public_key = PublicKey::from_der(&request.public_key)?;
         let sans = request
@@ -477,6 +531,19 @@ impl<S: Store> Services<S> {
         let chain =
             if authority.certificate_der.is_empty() { Vec::new() } else { self.authority_chain(authority).await? };
         Ok(Issued { record, chain, private_key_pkcs8: None, replayed: false })
+    }
+
+    /// Refuses callers whose token is limited to other RA profiles.
+    async fn check_scope(&self, ctx: &Ctx, profile_id: Option<i64>) -> Result<()> {
+        let Some(id) = profile_id else { return Ok(()) };
+        let name = self.snapshot().await?.profiles.iter().find(|p| p.id == id).map(|p| p.name.clone());
+        match name {
+            Some(name) if !ctx.caller.may_use_profile(&name) => Err(CoreError::Forbidden {
+                role: ctx.caller.role.as_str().to_owned(),
+                action: "act on certificates of this RA profile (the token is limited to other profiles)",
+            }),
+            _ => Ok(()),
+        }
     }
 
     async fn profile_and_authority(&self, profile_id: i64) -> Result<(RaProfile, Authority)> {
@@ -559,6 +626,27 @@ impl<S: Store> Services<S> {
         Ok(authority)
     }
 
+    /// The PKCS#10 request of a request, for the external CA: as the requester sent it, or signed here with the
+    /// key generated for it.
+    pub async fn request_csr(&self, ctx: &Ctx, uuid: Uuid) -> Result<Vec<u8>> {
+        ctx.caller.require(Permission::ReadInventory)?;
+        let request = self.store.request(uuid).await?.ok_or_else(|| request_not_found(uuid))?;
+        if let Some(csr) = request.csr {
+            return Ok(csr);
+        }
+        let key_id = request.key_id.ok_or_else(|| CoreError::Conflict {
+            code: "request.no_csr",
+            message: "this request carries no CSR and its key is not held here (a renewal of a certificate requested with a CSR): rekey with a CSR instead".to_owned(),
+        })?;
+        let key = self.unseal_key(key_id).await?;
+        let sans = request
+            .sans
+            .iter()
+            .map(|s| San::parse(s).map_err(|e| CoreError::Storage(format!("stored SAN '{s}': {e}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(certwright_pki::details::build_csr(&key, &names::name_from_der(&request.subject_der)?, &sans)?)
+    }
+
     /// Requests, newest first.
     pub async fn list_requests(
         &self,
@@ -627,6 +715,7 @@ impl<S: Store> Services<S> {
             .await?
             .ok_or_else(|| CoreError::not_found("approval.not_found", "approval", uuid))?;
         let now = self.clock.now();
+        self.check_scope(ctx, Some(approval.ra_profile_id)).await?;
         if approval.status != ApprovalStatus::Pending {
             return Err(CoreError::Conflict {
                 code: "approval.decided",
@@ -713,11 +802,13 @@ impl<S: Store> Services<S> {
                     return Ok(());
                 }
                 events.push(moved(&mut request, Action::Approve, now)?);
-                let (_, authority) = self.profile_and_authority(request.ra_profile_id).await?;
+                let (profile, authority) = self.profile_and_authority(request.ra_profile_id).await?;
+                usable(&profile)?;
                 if authority.is_internal() {
                     self.issue_request_in(tx, &mut request, &authority, events).await?;
                 } else {
                     tx.update_request(&request).await?;
+                    self.queue_upstream(tx, &request, &authority).await?;
                 }
             }
             ApprovalAction::Revoke => {
@@ -760,6 +851,7 @@ impl<S: Store> Services<S> {
             return Err(request_not_found(uuid));
         };
         transition(request.state, Action::Finalize)?;
+        self.check_scope(ctx, Some(request.ra_profile_id)).await?;
         let (_, authority) = self.profile_and_authority(request.ra_profile_id).await?;
         if authority.is_internal() {
             return Err(CoreError::Conflict {
@@ -811,8 +903,13 @@ impl<S: Store> Services<S> {
         let (mut tx, head) = self.begin().await?;
         let now = self.clock.now();
         if let Some(record) = tx.certificate_for_update(uuid).await? {
+            self.check_scope(ctx, record.ra_profile_id).await?;
             let state = State::from_stored(&record.state)?;
             let to = transition(state, Action::Cancel)?;
+            let authority = self.authority_of(&record).await?;
+            if is_acme(&authority) && tx.pending_approval_of(record.uuid).await?.is_none() {
+                return Err(too_late("the revocation was handed to the ACME CA: it can no longer be aborted"));
+            }
             tx.take_revocation_request(record.id).await?;
             if let Some(approval) = tx.pending_approval_of(record.uuid).await? {
                 tx.set_approval_status(approval.id, ApprovalStatus::Rejected, now).await?;
@@ -824,6 +921,14 @@ impl<S: Store> Services<S> {
             return Ok(to);
         }
         let mut request = tx.request_for_update(uuid).await?.ok_or_else(|| request_not_found(uuid))?;
+        self.check_scope(ctx, Some(request.ra_profile_id)).await?;
+        if request.state == State::PendingIssue {
+            let (_, authority) = self.profile_and_authority(request.ra_profile_id).await?;
+            let job = self.store.job_by_dedupe_key(&format!("upstream.issue:{uuid}")).await?;
+            if is_acme(&authority) && job.is_some_and(|j| j.state == crate::jobs::JobState::Running) {
+                return Err(too_late("the ACME CA is working on this order: it can no longer be aborted"));
+            }
+        }
         request.reason = reason;
         let draft = moved(&mut request, Action::Cancel, now)?;
         tx.update_request(&request).await?;
@@ -874,7 +979,9 @@ impl<S: Store> Services<S> {
         tx.set_certificate_state(record.id, to.as_str()).await?;
         record.state = to.as_str().to_owned();
         let approval = match (&profile, approval) {
-            (Some(p), true) => Some(self.open_approval(&mut tx, ctx, ApprovalAction::Revoke, record.uuid, p).await?),
+            (Some(p), true) => {
+                Some(self.open_approval(&mut tx, &ctx.caller.principal, ApprovalAction::Revoke, record.uuid, p).await?)
+            }
             _ => None,
         };
         if approval.is_none() {
@@ -894,6 +1001,7 @@ impl<S: Store> Services<S> {
         let (mut tx, head) = self.begin().await?;
         let record = tx.certificate_for_update(uuid).await?.ok_or_else(|| request_not_found(uuid))?;
         transition(State::from_stored(&record.state)?, Action::ConfirmRevoke)?;
+        self.check_scope(ctx, record.ra_profile_id).await?;
         if let Some(approval) = tx.pending_approval_of(record.uuid).await? {
             return Err(CoreError::Conflict {
                 code: "revocation.awaiting_approval",
@@ -968,6 +1076,7 @@ impl<S: Store> Services<S> {
     pub async fn rekey(&self, ctx: &Ctx, uuid: Uuid, req: &RekeyRequest) -> Result<Submitted> {
         let old = self.replaceable(ctx, uuid).await?;
         let cert = Cert::from_der(&old.der)?;
+        let mut csr_der = None;
         let (subject, public_key, sans, generated) = match &req.csr {
             Some(bytes) => {
                 if req.key_algorithm.is_some() {
@@ -981,6 +1090,7 @@ impl<S: Store> Services<S> {
                         "the CSR carries the old key; renew keeps the key, rekey needs a new one",
                     ));
                 }
+                csr_der = Some(csr.der().to_vec());
                 let sans = if csr.sans.is_empty() { cert.sans()? } else { csr.sans.clone() };
                 let subject = if csr.subject.0.is_empty() { cert.subject().clone() } else { csr.subject.clone() };
                 (subject, csr.public_key.clone(), sans, None)
@@ -998,7 +1108,8 @@ impl<S: Store> Services<S> {
                 (cert.subject().clone(), public, cert.sans()?, Some(key))
             }
         };
-        let job = self.replacement_job(ctx, &old, subject, public_key, sans, generated, req.validity_days).await?;
+        let mut job = self.replacement_job(ctx, &old, subject, public_key, sans, generated, req.validity_days).await?;
+        job.csr_der = csr_der;
         self.replace(ctx, job, RequestKind::Rekey, &old, req.replace_in_locations, None).await
     }
 
@@ -1093,6 +1204,24 @@ impl<S: Store> Services<S> {
             .await?;
         let now = self.clock.now();
         let (mut tx, head) = self.begin().await?;
+        // Renewals of one certificate queue here; the state and, for automatic renewals, the absence of a
+        // successor are checked under the lock.
+        let locked = tx.certificate_for_update(old.uuid).await?.ok_or_else(|| request_not_found(old.uuid))?;
+        if locked.state != State::Issued.as_str() {
+            return Err(CoreError::Conflict {
+                code: crate::lifecycle::ILLEGAL_TRANSITION,
+                message: format!(
+                    "Certificate is in {} state; only an ISSUED certificate is renewed or rekeyed",
+                    locked.state.to_uppercase()
+                ),
+            });
+        }
+        if lease.is_some() && tx.is_replaced(old.id).await? {
+            return Err(CoreError::Conflict {
+                code: "renew.already_renewed",
+                message: "a later certificate already replaces it".to_owned(),
+            });
+        }
         let mut record = record_of(&cert, &job.key_name, Origin::Request, &ctx.caller.principal, now)?;
         record.authority_id = Some(job.authority.id);
         record.ra_profile_id = job.ra_profile.as_ref().map(|(id, _)| *id);

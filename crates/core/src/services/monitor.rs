@@ -69,7 +69,14 @@ impl<S: Store> Services<S> {
             return Ok(0);
         }
         let mut events = Vec::new();
-        for mut approval in stale.iter().cloned() {
+        let mut expired = 0;
+        for stale in &stale {
+            // Decided meanwhile by someone else: nothing to expire.
+            let Some(mut approval) = tx.approval_for_update(stale.uuid).await? else { continue };
+            if approval.status != ApprovalStatus::Pending {
+                continue;
+            }
+            expired += 1;
             approval.status = ApprovalStatus::Expired;
             approval.decided_at = Some(now);
             tx.set_approval_status(approval.id, ApprovalStatus::Expired, now).await?;
@@ -80,7 +87,7 @@ impl<S: Store> Services<S> {
             self.apply_decision(&mut tx, &approval, Some("approval expired".to_owned()), &mut events).await?;
         }
         self.commit_with_events(tx, &head, &ctx, events).await?;
-        Ok(stale.len())
+        Ok(expired)
     }
 
     async fn queue_renewals(&self) -> Result<usize> {
@@ -102,8 +109,12 @@ impl<S: Store> Services<S> {
             }
             let mut tx = self.store.begin().await?;
             for cert in &due {
-                let job = NewJob::new(kind::RENEW, json!({ "certificate": cert.uuid }), now)
-                    .dedupe(format!("renew:{}", cert.uuid));
+                // One renewal job per certificate and day: a renewal that failed for good is tried again the next day.
+                let job = NewJob::new(kind::RENEW, json!({ "certificate": cert.uuid }), now).dedupe(format!(
+                    "renew:{}:{}",
+                    cert.uuid,
+                    now / DAY
+                ));
                 if tx.enqueue_job(&job, now).await?.is_some() {
                     queued += 1;
                 }
@@ -127,7 +138,8 @@ impl<S: Store> Services<S> {
                     from: now,
                     to: now + i64::from(days) * DAY,
                     ra_profile_id: rule.ra_profile_id,
-                    unrenewed: false,
+                    // A certificate something already replaces is not worth a warning.
+                    unrenewed: true,
                     unmarked: Some((rule.id, days)),
                     limit: SCAN_LIMIT,
                 };
@@ -160,7 +172,16 @@ impl<S: Store> Services<S> {
             Err(e) => return tracing::warn!(error = %e, "cannot read notification rules"),
         };
         let now = self.clock.now();
+        let mut profile_of_object = None;
         for rule in rules.iter().filter(|r| r.enabled && r.events.iter().any(|e| e == event)) {
+            if let Some(wanted) = rule.ra_profile_id {
+                if profile_of_object.is_none() {
+                    profile_of_object = Some(self.profile_of(object).await);
+                }
+                if profile_of_object != Some(Some(wanted)) {
+                    continue;
+                }
+            }
             let message = Message {
                 event: event.to_owned(),
                 subject: format!("certwright: {event} {}", object.unwrap_or_default()),
@@ -176,6 +197,15 @@ impl<S: Store> Services<S> {
             }
         }
         self.jobs_wake.notify_one();
+    }
+
+    /// The RA profile of the certificate or request an event is about.
+    async fn profile_of(&self, object: Option<&str>) -> Option<i64> {
+        let uuid = object.and_then(|o| Uuid::parse_str(o).ok())?;
+        if let Ok(Some(c)) = self.store.certificate(uuid).await {
+            return c.ra_profile_id;
+        }
+        self.store.request(uuid).await.ok().flatten().map(|r| r.ra_profile_id)
     }
 
     /// Delivers one notification job through the configured notifier.

@@ -225,6 +225,21 @@ pub async fn get_request(
     Ok(Json(request_view(&state, &auth.ctx, r, approval).await?))
 }
 
+/// The request's PKCS#10 CSR (PEM), to hand to an external CA: as the requester sent it, or signed here with the
+/// key generated for the request.
+#[utoipa::path(get, path = "/v1/requests/{id}/csr", tag = "lifecycle", params(("id" = Uuid, Path, description = "request id")),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "application/pkcs10", body = String), (status = 404, body = Problem),
+              (status = 409, body = Problem)))]
+pub async fn request_csr(
+    auth: Authorized<ReadInventory>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let der = state.services.request_csr(&auth.ctx, id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/pkcs10")], pem::encode("CERTIFICATE REQUEST", &der)).into_response())
+}
+
 /// Moves a `requested` request on: to approval, to its external authority, or issued (201).
 #[utoipa::path(post, path = "/v1/requests/{id}/submit", tag = "lifecycle", params(("id" = Uuid, Path, description = "request id")),
     security(("bearer" = [])),
