@@ -397,10 +397,55 @@ mod cases {
 
     pub async fn csr_signed_by_our_ca_is_uploaded_deployed_and_chained(s: TestServer) {
         let q = Q { s: &s };
-        let component = s.services.create_component(&Ctx::system(), "Syslog TLS").await.unwrap();
+        // Components are created on the native API and listed by the QRadar face.
+        let resp = s
+            .http()
+            .post(s.at("/v1/keystore/components"))
+            .bearer_auth(&s.admin_token)
+            .json(&json!({"name": "Syslog TLS"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        let component: Value = resp.json().await.unwrap();
+        let component_id = component["id"].as_i64().unwrap();
         let (st, comps) = q.send(reqwest::Method::GET, "/config/certificates/components", None).await;
         assert_eq!(st, 200);
-        assert_eq!(comps, json!([{"id": component.id, "name": "Syslog TLS"}]));
+        assert_eq!(comps, json!([{"id": component_id, "name": "Syslog TLS"}]));
+        let native = s.get_json("/v1/keystore/components", &s.admin_token).await;
+        assert_eq!(native["total"], 1);
+        assert_eq!(native["items"][0]["name"], "Syslog TLS");
+        let again = s
+            .http()
+            .post(s.at("/v1/keystore/components"))
+            .bearer_auth(&s.admin_token)
+            .json(&json!({"name": "Syslog TLS"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 409, "a component name is unique");
+        assert_eq!(again.headers()["content-type"], "application/problem+json");
+        let blank = s
+            .http()
+            .post(s.at("/v1/keystore/components"))
+            .bearer_auth(&s.admin_token)
+            .json(&json!({"name": "  "}))
+            .send()
+            .await
+            .unwrap();
+        assert!(blank.status().is_client_error(), "{}", blank.status());
+        let requester = s.token_with_role("requester").await;
+        let denied = s
+            .http()
+            .post(s.at("/v1/keystore/components"))
+            .bearer_auth(&requester)
+            .json(&json!({"name": "Other"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status().as_u16(), 403);
+        let doc = s.get_json("/v1/openapi.json", &s.admin_token).await;
+        assert!(doc["paths"]["/v1/keystore/components"]["post"].is_object(), "the native document lists it");
 
         let (st, id) = q.send(reqwest::Method::POST, "/staged_config/certificates/certificate_signing_request",
             Some(json!({"purpose": "SERVER", "common_name": "siem.example", "organization_name": "Example", "dns": ["siem.example"]}))).await;
@@ -443,7 +488,7 @@ mod cases {
             .await
             .unwrap();
         let cert_pem = issued["certificate_pem"].as_str().unwrap().to_owned();
-        let (st, up) = q.upload(json!({"name": "siem", "purpose": "SERVER", "component_id": component.id, "csr_id": csr_id, "cert_file": cert_pem})).await;
+        let (st, up) = q.upload(json!({"name": "siem", "purpose": "SERVER", "component_id": component_id, "csr_id": csr_id, "cert_file": cert_pem})).await;
         assert_eq!(st, 201, "{up}");
         assert_eq!(up["component_name"], "Syslog TLS");
         let staged_id = up["id"].as_i64().unwrap();
