@@ -697,6 +697,101 @@ mod cases {
         let _ = serve_file(Vec::new()).await;
         s.stop().await;
     }
+
+    pub async fn openapi_documents_every_route(s: TestServer) {
+        // The routes of the QRadar router, by method.
+        let routes: [(&str, &str); 19] = [
+            ("get", "/api/staged_config/certificates/end_certificates"),
+            ("post", "/api/staged_config/certificates/end_certificates"),
+            ("get", "/api/staged_config/certificates/end_certificates/{id}"),
+            ("post", "/api/staged_config/certificates/end_certificates/{id}"),
+            ("delete", "/api/staged_config/certificates/end_certificates/{id}"),
+            ("get", "/api/config/certificates/end_certificates"),
+            ("get", "/api/config/certificates/end_certificates/{id}"),
+            ("get", "/api/config/certificates/end_certificates/{id}/full_chain"),
+            ("get", "/api/config/certificates/components"),
+            ("get", "/api/staged_config/certificates/certificate_signing_request"),
+            ("post", "/api/staged_config/certificates/certificate_signing_request"),
+            ("get", "/api/staged_config/certificates/certificate_signing_request/{id}"),
+            ("delete", "/api/staged_config/certificates/certificate_signing_request/{id}"),
+            ("get", "/api/staged_config/certificates/root_certificates"),
+            ("post", "/api/staged_config/certificates/root_certificates"),
+            ("get", "/api/staged_config/certificates/root_certificates/{id}"),
+            ("delete", "/api/staged_config/certificates/root_certificates/{id}"),
+            ("get", "/api/staged_config/deploy_status"),
+            ("post", "/api/staged_config/deploy_status"),
+        ];
+        // The document is public, like the native one.
+        let resp = s.http().get(s.at("/api/openapi.json")).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let doc: Value = resp.json().await.unwrap();
+        let mut documented = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                documented.push((method.clone(), path.clone()));
+            }
+        }
+        documented.sort();
+        let mut routed: Vec<(String, String)> = routes.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+        routed.sort();
+        assert_eq!(documented, routed, "the document lists exactly the routed operations");
+        for (method, path) in routes {
+            let op = &doc["paths"][path][method];
+            let params: Vec<&str> =
+                op["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+            assert!(params.contains(&"Version"), "{method} {path}: {params:?}");
+            if path.contains("{id}") {
+                assert!(params.contains(&"id"), "{method} {path}: {params:?}");
+            }
+            let lists = method == "get" && !path.contains("{id}") && !path.ends_with("deploy_status");
+            if lists {
+                for p in ["Range", "fields", "filter", "sort"] {
+                    assert!(params.contains(&p), "{method} {path} lacks {p}");
+                }
+            }
+            let errors = op["responses"].as_object().unwrap().iter().filter(|(code, _)| code.starts_with('4'));
+            for (code, r) in errors {
+                assert_eq!(
+                    r["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/QRadarError",
+                    "{method} {path} {code}"
+                );
+            }
+            // Each documented operation is routed: the face's own fallbacks (404 "No such endpoint.", 405) do not
+            // answer it.
+            let url = s.at(&path.replace("{id}", "1"));
+            let req = match method {
+                "get" => s.http().get(url),
+                "post" => s.http().post(url),
+                _ => s.http().delete(url),
+            };
+            let resp = req.header("SEC", &s.admin_token).send().await.unwrap();
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            assert_ne!(status, 405, "{method} {path}");
+            assert_ne!(body["message"], "No such endpoint.", "{method} {path}");
+        }
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["SEC"]["name"], "SEC");
+        assert_eq!(schemes["SEC"]["in"], "header");
+        assert_eq!(schemes["basic"]["scheme"], "basic");
+        let schemas = &doc["components"]["schemas"];
+        for field in ["http_response", "code", "description", "details", "message"] {
+            assert!(schemas["QRadarError"]["properties"][field].is_object(), "QRadarError.{field}");
+        }
+        for field in ["key_file", "csr_id", "ca_chain_file", "cert_file", "component_id"] {
+            assert!(schemas["EndCertificateUpload"]["properties"][field].is_object(), "upload.{field}");
+        }
+        assert!(schemas["DeployRequest"]["properties"]["type"].is_object());
+        let description = doc["info"]["description"].as_str().unwrap();
+        for code in ["1002", "1005", "1006", "1007", "1008", "1032", "1033", "1034", "1035", "1036", "1101", "1102"] {
+            assert!(description.contains(&format!("| {code} |")), "{code} is not in the code table");
+        }
+        for code in [2001, 2002, 2003, 2004, 2005, 2010, 2011, 2012, 2013, 2014, 2020, 2030, 2031, 2032, 2033, 2034] {
+            assert!(description.contains(&format!("| {code} |")), "{code} is not in the code table");
+        }
+        assert!(description.contains("EC keys"), "the choices are described");
+        s.stop().await;
+    }
 }
 
 certwright_testkit::backend_tests!(
@@ -704,4 +799,5 @@ certwright_testkit::backend_tests!(
     csr_signed_by_our_ca_is_uploaded_deployed_and_chained,
     lists_filter_sort_range_and_hide_fields_from_non_admins,
     hostile_input_gets_the_qradar_error_body,
+    openapi_documents_every_route,
 );
