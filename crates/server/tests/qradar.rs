@@ -698,6 +698,215 @@ mod cases {
         s.stop().await;
     }
 
+    /// The codes the first case does not reach: 2002, 2010, 2020, 2030, 2031 and 2032, each from openssl output.
+    pub async fn crl_and_decode_codes_come_from_real_defects(s: TestServer) {
+        let q = Q { s: &s };
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let crl_slot = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let crl_url = format!("http://{}/root.crl", listener.local_addr().unwrap());
+        let slot = crl_slot.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 2048];
+                let _ = stream.read(&mut buf).await;
+                let body = slot.lock().await.clone();
+                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            }
+        });
+        // A port nothing listens on: its CRL cannot be fetched.
+        let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead_url = format!("http://{}/gone.crl", dead.local_addr().unwrap());
+        drop(dead);
+        openssl_ca(d, &crl_url);
+        let mut conf = std::fs::read_to_string(d.join("ca.cnf")).unwrap();
+        conf.push_str(&format!(
+            "[dead_crl]\nbasicConstraints = CA:FALSE\nkeyUsage = digitalSignature, keyEncipherment\n\
+             extendedKeyUsage = serverAuth\ncrlDistributionPoints = URI:{dead_url}\n\
+             [sub_ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n"
+        ));
+        std::fs::write(d.join("ca.cnf"), conf).unwrap();
+        // A second root whose keyUsage lacks cRLSign, yet signs a CRL.
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "nocrlroot.key",
+                "-out",
+                "nocrlroot.pem",
+                "-subj",
+                "/CN=No CRL Sign Root",
+                "-days",
+                "30",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+            ],
+        );
+        for root in ["root.pem", "nocrlroot.pem"] {
+            let resp = s
+                .http()
+                .post(s.at("/api/staged_config/certificates/root_certificates"))
+                .header("SEC", &s.admin_token)
+                .header("Content-Type", "text/plain")
+                .body(text(d, root))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200, "{root}: {}", resp.text().await.unwrap());
+        }
+        let upload = |name: &str, chain: Option<&str>| {
+            let mut body = json!({"name": name, "purpose": "SERVER", "cert_file": text(d, &format!("{name}.pem")),
+                "key_file": text(d, &format!("{name}.key"))});
+            if let Some(c) = chain {
+                body["ca_chain_file"] = json!(text(d, c));
+            }
+            body
+        };
+        let gencrl = |cert: &str, key: &str, extra: &[&str]| {
+            let mut args =
+                vec!["ca", "-gencrl", "-config", "ca.cnf", "-cert", cert, "-keyfile", key, "-out", "out.crl"];
+            args.extend_from_slice(extra);
+            openssl(d, &args);
+            std::fs::read(d.join("out.crl")).unwrap()
+        };
+
+        // 2002: a well-framed PEM CERTIFICATE block whose DER is a certificate request.
+        openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-key",
+                "root.key",
+                "-subj",
+                "/CN=not a certificate",
+                "-outform",
+                "DER",
+                "-out",
+                "req.der",
+            ],
+        );
+        let disguised = certwright_pki::pem::encode("CERTIFICATE", &std::fs::read(d.join("req.der")).unwrap());
+        let (st, body) = q.upload(json!({"name": "decode", "purpose": "SERVER", "cert_file": disguised})).await;
+        assert_eq!(st, 422, "{body}");
+        assert_error(&body, 422, 2002);
+
+        // 2020: the distribution point serves a certificate instead of a CRL.
+        leaf(d, "crl", "root", "with_crl", None);
+        *crl_slot.lock().await = text(d, "root.pem").into_bytes();
+        assert_error(&q.upload(upload("crl", None)).await.1, 422, 2020);
+        // 2020: a CRL that is not valid yet (thisUpdate in the future).
+        *crl_slot.lock().await = gencrl(
+            "root.pem",
+            "root.key",
+            &["-crl_lastupdate", "20990101000000Z", "-crl_nextupdate", "20990201000000Z"],
+        );
+        assert_error(&q.upload(upload("crl", None)).await.1, 422, 2020);
+        // The same certificate with a current CRL is accepted: the defects above were the CRL's.
+        *crl_slot.lock().await = gencrl("root.pem", "root.key", &["-crldays", "2"]);
+        let (st, body) = q.upload(upload("crl", None)).await;
+        assert_eq!(st, 201, "{body}");
+
+        // 2031: a CRL issued by a CA that is not in the chain.
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "else.key",
+                "-out",
+                "else.pem",
+                "-subj",
+                "/CN=Somebody Else",
+                "-days",
+                "5",
+            ],
+        );
+        leaf(d, "crl2", "root", "with_crl", None);
+        *crl_slot.lock().await = gencrl("else.pem", "else.key", &["-crldays", "2"]);
+        assert_error(&q.upload(upload("crl2", None)).await.1, 422, 2031);
+
+        // 2032: the issuer signed its CRL but its keyUsage lacks cRLSign.
+        leaf(d, "nocrl", "nocrlroot", "with_crl", None);
+        *crl_slot.lock().await = gencrl("nocrlroot.pem", "nocrlroot.key", &["-crldays", "2"]);
+        assert_error(&q.upload(upload("nocrl", None)).await.1, 422, 2032);
+
+        // 2030: the distribution point does not answer.
+        leaf(d, "deadcdp", "root", "dead_crl", None);
+        assert_error(&q.upload(upload("deadcdp", None)).await.1, 422, 2030);
+
+        // 2010: a leaf signed by an Ed448 intermediate, a signature this validator cannot check.
+        openssl(d, &["genpkey", "-algorithm", "ED448", "-out", "ed448.key"]);
+        openssl(d, &["req", "-new", "-key", "ed448.key", "-subj", "/CN=Ed448 Intermediate", "-out", "ed448.csr"]);
+        openssl(
+            d,
+            &[
+                "ca",
+                "-batch",
+                "-config",
+                "ca.cnf",
+                "-cert",
+                "root.pem",
+                "-keyfile",
+                "root.key",
+                "-in",
+                "ed448.csr",
+                "-out",
+                "ed448.pem",
+                "-extensions",
+                "sub_ca",
+                "-notext",
+                "-days",
+                "20",
+            ],
+        );
+        std::fs::write(
+            d.join("leaf.ext"),
+            "basicConstraints = CA:FALSE\nkeyUsage = digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\n",
+        )
+        .unwrap();
+        openssl(d, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "edleaf.key"]);
+        openssl(d, &["req", "-new", "-key", "edleaf.key", "-subj", "/CN=edleaf.example", "-out", "edleaf.csr"]);
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "edleaf.csr",
+                "-CA",
+                "ed448.pem",
+                "-CAkey",
+                "ed448.key",
+                "-days",
+                "5",
+                "-extfile",
+                "leaf.ext",
+                "-out",
+                "edleaf.pem",
+            ],
+        );
+        let (st, body) = q.upload(upload("edleaf", Some("ed448.pem"))).await;
+        assert_eq!(st, 422, "{body}");
+        assert_error(&body, 422, 2010);
+        s.stop().await;
+    }
+
     pub async fn openapi_documents_every_route(s: TestServer) {
         // The routes of the QRadar router, by method.
         let routes: [(&str, &str); 19] = [
@@ -732,7 +941,8 @@ mod cases {
             }
         }
         documented.sort();
-        let mut routed: Vec<(String, String)> = routes.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+        let mut routed: Vec<(String, String)> =
+            routes.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
         routed.sort();
         assert_eq!(documented, routed, "the document lists exactly the routed operations");
         for (method, path) in routes {
@@ -800,4 +1010,5 @@ certwright_testkit::backend_tests!(
     lists_filter_sort_range_and_hide_fields_from_non_admins,
     hostile_input_gets_the_qradar_error_body,
     openapi_documents_every_route,
+    crl_and_decode_codes_come_from_real_defects,
 );

@@ -747,8 +747,21 @@ mod cases {
             openssl(
                 d,
                 &[
-                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &key,
-                    "-out", &cert, "-subj", &format!("/CN={n}.race.example"), "-days", "30",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-keyout",
+                    &key,
+                    "-out",
+                    &cert,
+                    "-subj",
+                    &format!("/CN={n}.race.example"),
+                    "-days",
+                    "30",
                 ],
             );
             bodies.push(json!({

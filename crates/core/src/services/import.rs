@@ -235,7 +235,8 @@ impl PreparedImport {
             self.record.key_id = Some(tx.insert_key(sealed).await?);
         }
         self.record.id = tx.insert_certificate(&self.record).await?;
-        Ok(EventDraft::success("certificate.import", "certificate", self.record.uuid).with_details(self.details.clone()))
+        Ok(EventDraft::success("certificate.import", "certificate", self.record.uuid)
+            .with_details(self.details.clone()))
     }
 }
 

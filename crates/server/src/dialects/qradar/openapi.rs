@@ -460,10 +460,13 @@ impl Modify for QRadarAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         openapi.info.description = Some(DESCRIPTION.to_owned());
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("SEC", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+        components.add_security_scheme(
             "SEC",
-            "a certwright API token or OAuth2 access token",
-        ))));
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "SEC",
+                "a certwright API token or OAuth2 access token",
+            ))),
+        );
         components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
         let version: Parameter = ParameterBuilder::new()
             .name("Version")
