@@ -1,7 +1,9 @@
 //! The IBM QRadar face against certificates openssl made: each upload validation code from a real defect
 //! (expired, not yet valid, revoked at our CA, wrong purpose, broken chain, key mismatch, bad self-signed, a stale
-//! CRL fetched over loopback), the CSR → our CA → upload with csr_id → deploy → full chain round trip checked
-//! with `openssl verify`, and hostile input answered in QRadar's error body.
+//! CRL fetched over loopback; a CSR disguised as a certificate, an Ed448 issuer, CRLs that are not CRLs, not yet
+//! valid, unreachable, from outside the chain or from an issuer without cRLSign), the CSR → our CA → upload with
+//! csr_id → deploy → full chain round trip checked with `openssl verify`, hostile input answered in QRadar's error
+//! body, and the face's OpenAPI document matched against its routes.
 
 use base64::Engine;
 use certwright_core::auth::Ctx;
