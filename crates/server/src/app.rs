@@ -82,6 +82,7 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(lifecycle::summary))
         .routes(routes!(lifecycle::create_rule, lifecycle::list_rules))
         .routes(routes!(lifecycle::delete_rule))
+        .routes(routes!(crate::api::keystore::create_component, crate::api::keystore::list_components))
         .split_for_parts();
     router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }

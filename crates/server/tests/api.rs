@@ -18,14 +18,21 @@ const PUBLIC: &[(&str, &str)] = &[
     ("get", "/ocsp/{request}"),
 ];
 
-/// Routes a requester may call: itself, reading the PKI inventory, requests, approvals and reports, requesting,
+/// Routes a requester may call: itself, reading the PKI inventory (and the keystore components), requests, approvals and reports, requesting,
 /// renewing, rekeying, importing and labelling
 /// certificates.
 fn requester_may(method: &Method, path: &str) -> bool {
-    let inventory =
-        ["/v1/authorities", "/v1/ra-profiles", "/v1/certificates", "/v1/requests", "/v1/approvals", "/v1/reports"]
-            .iter()
-            .any(|p| path.starts_with(p));
+    let inventory = [
+        "/v1/authorities",
+        "/v1/ra-profiles",
+        "/v1/certificates",
+        "/v1/requests",
+        "/v1/approvals",
+        "/v1/reports",
+        "/v1/keystore",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p));
     let submits = ["/v1/certificates", "/v1/certificates/import"].contains(&path)
         || (path.starts_with("/v1/certificates/") && ["/pkcs12", "/renew", "/rekey"].iter().any(|s| path.ends_with(s)))
         || (path.starts_with("/v1/requests/") && path.ends_with("/submit"));

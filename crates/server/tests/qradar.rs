@@ -1,7 +1,9 @@
 //! The IBM QRadar face against certificates openssl made: each upload validation code from a real defect
 //! (expired, not yet valid, revoked at our CA, wrong purpose, broken chain, key mismatch, bad self-signed, a stale
-//! CRL fetched over loopback), the CSR → our CA → upload with csr_id → deploy → full chain round trip checked
-//! with `openssl verify`, and hostile input answered in QRadar's error body.
+//! CRL fetched over loopback; a CSR disguised as a certificate, an Ed448 issuer, CRLs that are not CRLs, not yet
+//! valid, unreachable, from outside the chain or from an issuer without cRLSign), the CSR → our CA → upload with
+//! csr_id → deploy → full chain round trip checked with `openssl verify`, hostile input answered in QRadar's error
+//! body, and the face's OpenAPI document matched against its routes.
 
 use base64::Engine;
 use certwright_core::auth::Ctx;
@@ -397,10 +399,55 @@ mod cases {
 
     pub async fn csr_signed_by_our_ca_is_uploaded_deployed_and_chained(s: TestServer) {
         let q = Q { s: &s };
-        let component = s.services.create_component(&Ctx::system(), "Syslog TLS").await.unwrap();
+        // Components are created on the native API and listed by the QRadar face.
+        let resp = s
+            .http()
+            .post(s.at("/v1/keystore/components"))
+            .bearer_auth(&s.admin_token)
+            .json(&json!({"name": "Syslog TLS"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        let component: Value = resp.json().await.unwrap();
+        let component_id = component["id"].as_i64().unwrap();
         let (st, comps) = q.send(reqwest::Method::GET, "/config/certificates/components", None).await;
         assert_eq!(st, 200);
-        assert_eq!(comps, json!([{"id": component.id, "name": "Syslog TLS"}]));
+        assert_eq!(comps, json!([{"id": component_id, "name": "Syslog TLS"}]));
+        let native = s.get_json("/v1/keystore/components", &s.admin_token).await;
+        assert_eq!(native["total"], 1);
+        assert_eq!(native["items"][0]["name"], "Syslog TLS");
+        let again = s
+            .http()
+            .post(s.at("/v1/keystore/components"))
+            .bearer_auth(&s.admin_token)
+            .json(&json!({"name": "Syslog TLS"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 409, "a component name is unique");
+        assert_eq!(again.headers()["content-type"], "application/problem+json");
+        let blank = s
+            .http()
+            .post(s.at("/v1/keystore/components"))
+            .bearer_auth(&s.admin_token)
+            .json(&json!({"name": "  "}))
+            .send()
+            .await
+            .unwrap();
+        assert!(blank.status().is_client_error(), "{}", blank.status());
+        let requester = s.token_with_role("requester").await;
+        let denied = s
+            .http()
+            .post(s.at("/v1/keystore/components"))
+            .bearer_auth(&requester)
+            .json(&json!({"name": "Other"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status().as_u16(), 403);
+        let doc = s.get_json("/v1/openapi.json", &s.admin_token).await;
+        assert!(doc["paths"]["/v1/keystore/components"]["post"].is_object(), "the native document lists it");
 
         let (st, id) = q.send(reqwest::Method::POST, "/staged_config/certificates/certificate_signing_request",
             Some(json!({"purpose": "SERVER", "common_name": "siem.example", "organization_name": "Example", "dns": ["siem.example"]}))).await;
@@ -443,7 +490,7 @@ mod cases {
             .await
             .unwrap();
         let cert_pem = issued["certificate_pem"].as_str().unwrap().to_owned();
-        let (st, up) = q.upload(json!({"name": "siem", "purpose": "SERVER", "component_id": component.id, "csr_id": csr_id, "cert_file": cert_pem})).await;
+        let (st, up) = q.upload(json!({"name": "siem", "purpose": "SERVER", "component_id": component_id, "csr_id": csr_id, "cert_file": cert_pem})).await;
         assert_eq!(st, 201, "{up}");
         assert_eq!(up["component_name"], "Syslog TLS");
         let staged_id = up["id"].as_i64().unwrap();
@@ -652,6 +699,311 @@ mod cases {
         let _ = serve_file(Vec::new()).await;
         s.stop().await;
     }
+
+    /// The codes the first case does not reach: 2002, 2010, 2020, 2030, 2031 and 2032, each from openssl output.
+    pub async fn crl_and_decode_codes_come_from_real_defects(s: TestServer) {
+        let q = Q { s: &s };
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let crl_slot = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let crl_url = format!("http://{}/root.crl", listener.local_addr().unwrap());
+        let slot = crl_slot.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 2048];
+                let _ = stream.read(&mut buf).await;
+                let body = slot.lock().await.clone();
+                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            }
+        });
+        // A port nothing listens on: its CRL cannot be fetched.
+        let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead_url = format!("http://{}/gone.crl", dead.local_addr().unwrap());
+        drop(dead);
+        openssl_ca(d, &crl_url);
+        let mut conf = std::fs::read_to_string(d.join("ca.cnf")).unwrap();
+        conf.push_str(&format!(
+            "[dead_crl]\nbasicConstraints = CA:FALSE\nkeyUsage = digitalSignature, keyEncipherment\n\
+             extendedKeyUsage = serverAuth\ncrlDistributionPoints = URI:{dead_url}\n\
+             [sub_ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n"
+        ));
+        std::fs::write(d.join("ca.cnf"), conf).unwrap();
+        // A second root whose keyUsage lacks cRLSign, yet signs a CRL.
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "nocrlroot.key",
+                "-out",
+                "nocrlroot.pem",
+                "-subj",
+                "/CN=No CRL Sign Root",
+                "-days",
+                "30",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+            ],
+        );
+        for root in ["root.pem", "nocrlroot.pem"] {
+            let resp = s
+                .http()
+                .post(s.at("/api/staged_config/certificates/root_certificates"))
+                .header("SEC", &s.admin_token)
+                .header("Content-Type", "text/plain")
+                .body(text(d, root))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200, "{root}: {}", resp.text().await.unwrap());
+        }
+        let upload = |name: &str, chain: Option<&str>| {
+            let mut body = json!({"name": name, "purpose": "SERVER", "cert_file": text(d, &format!("{name}.pem")),
+                "key_file": text(d, &format!("{name}.key"))});
+            if let Some(c) = chain {
+                body["ca_chain_file"] = json!(text(d, c));
+            }
+            body
+        };
+        let gencrl = |cert: &str, key: &str, extra: &[&str]| {
+            let mut args =
+                vec!["ca", "-gencrl", "-config", "ca.cnf", "-cert", cert, "-keyfile", key, "-out", "out.crl"];
+            args.extend_from_slice(extra);
+            openssl(d, &args);
+            std::fs::read(d.join("out.crl")).unwrap()
+        };
+
+        // 2002: a well-framed PEM CERTIFICATE block whose DER is a certificate request.
+        openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-key",
+                "root.key",
+                "-subj",
+                "/CN=not a certificate",
+                "-outform",
+                "DER",
+                "-out",
+                "req.der",
+            ],
+        );
+        let disguised = certwright_pki::pem::encode("CERTIFICATE", &std::fs::read(d.join("req.der")).unwrap());
+        let (st, body) = q.upload(json!({"name": "decode", "purpose": "SERVER", "cert_file": disguised})).await;
+        assert_eq!(st, 422, "{body}");
+        assert_error(&body, 422, 2002);
+
+        // 2020: the distribution point serves a certificate instead of a CRL.
+        leaf(d, "crl", "root", "with_crl", None);
+        *crl_slot.lock().await = text(d, "root.pem").into_bytes();
+        assert_error(&q.upload(upload("crl", None)).await.1, 422, 2020);
+        // 2020: a CRL that is not valid yet (thisUpdate in the future).
+        *crl_slot.lock().await = gencrl(
+            "root.pem",
+            "root.key",
+            &["-crl_lastupdate", "20990101000000Z", "-crl_nextupdate", "20990201000000Z"],
+        );
+        assert_error(&q.upload(upload("crl", None)).await.1, 422, 2020);
+        // The same certificate with a current CRL is accepted: the defects above were the CRL's.
+        *crl_slot.lock().await = gencrl("root.pem", "root.key", &["-crldays", "2"]);
+        let (st, body) = q.upload(upload("crl", None)).await;
+        assert_eq!(st, 201, "{body}");
+
+        // 2031: a CRL issued by a CA that is not in the chain.
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "else.key",
+                "-out",
+                "else.pem",
+                "-subj",
+                "/CN=Somebody Else",
+                "-days",
+                "5",
+            ],
+        );
+        leaf(d, "crl2", "root", "with_crl", None);
+        *crl_slot.lock().await = gencrl("else.pem", "else.key", &["-crldays", "2"]);
+        assert_error(&q.upload(upload("crl2", None)).await.1, 422, 2031);
+
+        // 2032: the issuer signed its CRL but its keyUsage lacks cRLSign.
+        leaf(d, "nocrl", "nocrlroot", "with_crl", None);
+        *crl_slot.lock().await = gencrl("nocrlroot.pem", "nocrlroot.key", &["-crldays", "2"]);
+        assert_error(&q.upload(upload("nocrl", None)).await.1, 422, 2032);
+
+        // 2030: the distribution point does not answer.
+        leaf(d, "deadcdp", "root", "dead_crl", None);
+        assert_error(&q.upload(upload("deadcdp", None)).await.1, 422, 2030);
+
+        // 2010: a leaf signed by an Ed448 intermediate, a signature this validator cannot check.
+        openssl(d, &["genpkey", "-algorithm", "ED448", "-out", "ed448.key"]);
+        openssl(d, &["req", "-new", "-key", "ed448.key", "-subj", "/CN=Ed448 Intermediate", "-out", "ed448.csr"]);
+        openssl(
+            d,
+            &[
+                "ca",
+                "-batch",
+                "-config",
+                "ca.cnf",
+                "-cert",
+                "root.pem",
+                "-keyfile",
+                "root.key",
+                "-in",
+                "ed448.csr",
+                "-out",
+                "ed448.pem",
+                "-extensions",
+                "sub_ca",
+                "-notext",
+                "-days",
+                "20",
+            ],
+        );
+        std::fs::write(
+            d.join("leaf.ext"),
+            "basicConstraints = CA:FALSE\nkeyUsage = digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\n",
+        )
+        .unwrap();
+        openssl(d, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "edleaf.key"]);
+        openssl(d, &["req", "-new", "-key", "edleaf.key", "-subj", "/CN=edleaf.example", "-out", "edleaf.csr"]);
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "edleaf.csr",
+                "-CA",
+                "ed448.pem",
+                "-CAkey",
+                "ed448.key",
+                "-days",
+                "5",
+                "-extfile",
+                "leaf.ext",
+                "-out",
+                "edleaf.pem",
+            ],
+        );
+        let (st, body) = q.upload(upload("edleaf", Some("ed448.pem"))).await;
+        assert_eq!(st, 422, "{body}");
+        assert_error(&body, 422, 2010);
+        s.stop().await;
+    }
+
+    pub async fn openapi_documents_every_route(s: TestServer) {
+        // The routes of the QRadar router, by method.
+        let routes: [(&str, &str); 19] = [
+            ("get", "/api/staged_config/certificates/end_certificates"),
+            ("post", "/api/staged_config/certificates/end_certificates"),
+            ("get", "/api/staged_config/certificates/end_certificates/{id}"),
+            ("post", "/api/staged_config/certificates/end_certificates/{id}"),
+            ("delete", "/api/staged_config/certificates/end_certificates/{id}"),
+            ("get", "/api/config/certificates/end_certificates"),
+            ("get", "/api/config/certificates/end_certificates/{id}"),
+            ("get", "/api/config/certificates/end_certificates/{id}/full_chain"),
+            ("get", "/api/config/certificates/components"),
+            ("get", "/api/staged_config/certificates/certificate_signing_request"),
+            ("post", "/api/staged_config/certificates/certificate_signing_request"),
+            ("get", "/api/staged_config/certificates/certificate_signing_request/{id}"),
+            ("delete", "/api/staged_config/certificates/certificate_signing_request/{id}"),
+            ("get", "/api/staged_config/certificates/root_certificates"),
+            ("post", "/api/staged_config/certificates/root_certificates"),
+            ("get", "/api/staged_config/certificates/root_certificates/{id}"),
+            ("delete", "/api/staged_config/certificates/root_certificates/{id}"),
+            ("get", "/api/staged_config/deploy_status"),
+            ("post", "/api/staged_config/deploy_status"),
+        ];
+        // The document is public, like the native one.
+        let resp = s.http().get(s.at("/api/openapi.json")).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let doc: Value = resp.json().await.unwrap();
+        let mut documented = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                documented.push((method.clone(), path.clone()));
+            }
+        }
+        documented.sort();
+        let mut routed: Vec<(String, String)> =
+            routes.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+        routed.sort();
+        assert_eq!(documented, routed, "the document lists exactly the routed operations");
+        for (method, path) in routes {
+            let op = &doc["paths"][path][method];
+            let params: Vec<&str> =
+                op["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+            assert!(params.contains(&"Version"), "{method} {path}: {params:?}");
+            if path.contains("{id}") {
+                assert!(params.contains(&"id"), "{method} {path}: {params:?}");
+            }
+            let lists = method == "get" && !path.contains("{id}") && !path.ends_with("deploy_status");
+            if lists {
+                for p in ["Range", "fields", "filter", "sort"] {
+                    assert!(params.contains(&p), "{method} {path} lacks {p}");
+                }
+            }
+            let errors = op["responses"].as_object().unwrap().iter().filter(|(code, _)| code.starts_with('4'));
+            for (code, r) in errors {
+                assert_eq!(
+                    r["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/QRadarError",
+                    "{method} {path} {code}"
+                );
+            }
+            // Each documented operation is routed: the face's own fallbacks (404 "No such endpoint.", 405) do not
+            // answer it.
+            let url = s.at(&path.replace("{id}", "1"));
+            let req = match method {
+                "get" => s.http().get(url),
+                "post" => s.http().post(url),
+                _ => s.http().delete(url),
+            };
+            let resp = req.header("SEC", &s.admin_token).send().await.unwrap();
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            assert_ne!(status, 405, "{method} {path}");
+            assert_ne!(body["message"], "No such endpoint.", "{method} {path}");
+        }
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["SEC"]["name"], "SEC");
+        assert_eq!(schemes["SEC"]["in"], "header");
+        assert_eq!(schemes["basic"]["scheme"], "basic");
+        let schemas = &doc["components"]["schemas"];
+        for field in ["http_response", "code", "description", "details", "message"] {
+            assert!(schemas["QRadarError"]["properties"][field].is_object(), "QRadarError.{field}");
+        }
+        for field in ["key_file", "csr_id", "ca_chain_file", "cert_file", "component_id"] {
+            assert!(schemas["EndCertificateUpload"]["properties"][field].is_object(), "upload.{field}");
+        }
+        assert!(schemas["DeployRequest"]["properties"]["type"].is_object());
+        let description = doc["info"]["description"].as_str().unwrap();
+        for code in ["1002", "1005", "1006", "1007", "1008", "1032", "1033", "1034", "1035", "1036", "1101", "1102"] {
+            assert!(description.contains(&format!("| {code} |")), "{code} is not in the code table");
+        }
+        for code in [2001, 2002, 2003, 2004, 2005, 2010, 2011, 2012, 2013, 2014, 2020, 2030, 2031, 2032, 2033, 2034] {
+            assert!(description.contains(&format!("| {code} |")), "{code} is not in the code table");
+        }
+        assert!(description.contains("EC keys"), "the choices are described");
+        s.stop().await;
+    }
 }
 
 certwright_testkit::backend_tests!(
@@ -659,4 +1011,6 @@ certwright_testkit::backend_tests!(
     csr_signed_by_our_ca_is_uploaded_deployed_and_chained,
     lists_filter_sort_range_and_hide_fields_from_non_admins,
     hostile_input_gets_the_qradar_error_body,
+    openapi_documents_every_route,
+    crl_and_decode_codes_come_from_real_defects,
 );

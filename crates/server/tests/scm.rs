@@ -735,6 +735,57 @@ mod cases {
         );
         s.stop().await;
     }
+
+    pub async fn concurrent_imports_of_one_name_leave_no_certificate_without_scope(s: TestServer) {
+        let scm = Scm { s: &s, token: s.admin_token.clone() };
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Two different certificates made by openssl, imported under the same name into one folder at once.
+        let mut bodies = Vec::new();
+        for n in ["one", "two"] {
+            let (key, cert) = (format!("{n}.key"), format!("{n}.pem"));
+            openssl(
+                d,
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-keyout",
+                    &key,
+                    "-out",
+                    &cert,
+                    "-subj",
+                    &format!("/CN={n}.race.example"),
+                    "-days",
+                    "30",
+                ],
+            );
+            bodies.push(json!({
+                "name": "raced", "folder": "Race", "format": "pem",
+                "certificate_file": b64(&std::fs::read(d.join(&cert)).unwrap()),
+                "key_file": b64(&std::fs::read(d.join(&key)).unwrap()),
+            }));
+        }
+        let before = s.get_json("/v1/certificates?limit=1", &s.admin_token).await["total"].as_u64().unwrap();
+        let (a, b) = tokio::join!(
+            scm.send(Method::POST, "/certificates:import", Some(bodies[0].clone())),
+            scm.send(Method::POST, "/certificates:import", Some(bodies[1].clone())),
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "{a:?} {b:?}");
+        let refused = if a.0 == 409 { &a.1 } else { &b.1 };
+        assert_error(refused, "E006", "Name Not Unique");
+        let after = s.get_json("/v1/certificates?limit=1", &s.admin_token).await["total"].as_u64().unwrap();
+        assert_eq!(after, before + 1, "exactly one new inventory certificate");
+        let scoped = s.get_json("/v1/certificates?label=scope.folder:Race", &s.admin_token).await;
+        assert_eq!(scoped["total"], 1, "{scoped}");
+        s.stop().await;
+    }
 }
 
 certwright_testkit::backend_tests!(
@@ -743,4 +794,5 @@ certwright_testkit::backend_tests!(
     imports_what_openssl_made,
     unsafe_parameters_are_refused_with_what_is_allowed,
     auth_and_hostile_input_get_the_envelope,
+    concurrent_imports_of_one_name_leave_no_certificate_without_scope,
 );

@@ -6,7 +6,7 @@ use super::issuance::record_of;
 use super::Services;
 use crate::audit::EventDraft;
 use crate::auth::{Ctx, Permission};
-use crate::ca::{CertificateRecord, Origin};
+use crate::ca::{CertificateRecord, NewKey, Origin};
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
 use certwright_pki::alg::KeyAlgorithm;
@@ -148,6 +148,16 @@ impl<S: Store> Services<S> {
     /// certificate; it is sealed in the key vault, exportable, in the same transaction as the certificate. The
     /// certificate is linked to the known authority whose key signed it.
     pub async fn import_certificate(&self, ctx: &Ctx, req: ImportRequest) -> Result<ImportedCertificate> {
+        let mut prepared = self.prepare_import(ctx, req).await?;
+        let (mut tx, head) = self.begin().await?;
+        let draft = prepared.store(&mut tx).await?;
+        self.commit_with_event(tx, &head, ctx, draft).await?;
+        Ok(ImportedCertificate { record: prepared.record, validation: prepared.validation })
+    }
+
+    /// Reads, checks and validates an import and seals its key, touching no data: what
+    /// [`PreparedImport::store`] then writes in the caller's transaction.
+    pub(crate) async fn prepare_import(&self, ctx: &Ctx, req: ImportRequest) -> Result<PreparedImport> {
         ctx.caller.require(Permission::IssueCertificates)?;
         let password = req.password.as_deref().map_or("", String::as_str);
         let bundle = read_bundle(&req.certificate, password)?;
@@ -198,19 +208,35 @@ impl<S: Store> Services<S> {
         let validation = validate_import(&bundle.certs, &snapshot.authorities, now);
         let mut record = record_of(leaf, &key_name(public_key.kind), Origin::Import, &ctx.caller.principal, now)?;
         record.authority_id = authority.map(|a| a.id);
-        let (mut tx, head) = self.begin().await?;
-        if let Some(sealed) = &sealed {
-            record.key_id = Some(tx.insert_key(sealed).await?);
-        }
-        record.id = tx.insert_certificate(&record).await?;
-        let draft = EventDraft::success("certificate.import", "certificate", record.uuid).with_details(json!({
+        let details = json!({
             "serial": record.serial, "subject": record.subject, "issuer": record.issuer,
             "authority": authority.map(|a| a.uuid), "fingerprint": record.fingerprint, "format": bundle.format,
             "chain_certificates": bundle.certs.len().saturating_sub(1), "private_key": sealed.as_ref().map(|k| k.uuid),
             "validation": { "status": validation.status, "qradar_code": validation.qradar_code },
-        }));
-        self.commit_with_event(tx, &head, ctx, draft).await?;
-        Ok(ImportedCertificate { record, validation })
+        });
+        Ok(PreparedImport { record, sealed, validation, details })
+    }
+}
+
+/// An import read, checked and validated, with its key sealed: nothing stored yet.
+pub(crate) struct PreparedImport {
+    /// The certificate to store; a caller may add labels before [`PreparedImport::store`].
+    pub record: CertificateRecord,
+    sealed: Option<NewKey>,
+    pub validation: ChainValidation,
+    details: serde_json::Value,
+}
+
+impl PreparedImport {
+    /// Stores the sealed key and the certificate in `tx` (setting the record's ids) and returns the audit event
+    /// to commit with them.
+    pub(crate) async fn store<T: StoreTx>(&mut self, tx: &mut T) -> Result<EventDraft> {
+        if let Some(sealed) = &self.sealed {
+            self.record.key_id = Some(tx.insert_key(sealed).await?);
+        }
+        self.record.id = tx.insert_certificate(&self.record).await?;
+        Ok(EventDraft::success("certificate.import", "certificate", self.record.uuid)
+            .with_details(self.details.clone()))
     }
 }
 

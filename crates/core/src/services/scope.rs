@@ -327,8 +327,8 @@ impl<S: Store> Services<S> {
                 });
             }
         }
-        let imported = self
-            .import_certificate(
+        let mut prepared = self
+            .prepare_import(
                 ctx,
                 super::ImportRequest {
                     certificate: req.certificate,
@@ -338,8 +338,12 @@ impl<S: Store> Services<S> {
                 },
             )
             .await?;
-        let mut record = imported.record;
-        record.metadata.labels.extend(labels(&scope, &name));
+        prepared.record.metadata.labels.extend(labels(&scope, &name));
+        // The inventory certificate and its scope row commit together: a name taken meanwhile (the unique index
+        // answers scope.name_taken) leaves no certificate without a scope.
+        let (mut tx, head) = self.begin().await?;
+        let imported = prepared.store(&mut tx).await?;
+        let record = &prepared.record;
         let mut scoped = ScopedCertificate {
             id: 0,
             scope: scope.clone(),
@@ -351,12 +355,10 @@ impl<S: Store> Services<S> {
             signed_by: None,
             created_at: self.clock.now(),
         };
-        let (mut tx, head) = self.begin().await?;
-        tx.update_certificate_metadata(record.id, &record.metadata).await?;
         scoped.id = tx.insert_scoped_certificate(&scoped).await?;
         let draft = EventDraft::success("scope.import", "certificate", record.uuid)
             .with_details(json!({ "scope": { scope.kind(): scope.name() }, "name": scoped.name }));
-        self.commit_with_event(tx, &head, ctx, draft).await?;
+        self.commit_with_events(tx, &head, ctx, vec![imported, draft]).await?;
         Ok(scoped)
     }
 

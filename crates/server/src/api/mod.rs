@@ -5,6 +5,7 @@ pub mod authorities;
 pub mod certificates;
 pub mod events;
 pub mod health;
+pub mod keystore;
 pub mod lifecycle;
 pub mod oauth;
 pub mod revocation;

@@ -3,6 +3,7 @@
 //! Authentication by `SEC: <API token>` or HTTP Basic (the password is an API token); errors in QRadar's body.
 
 mod error;
+pub mod openapi;
 pub mod query;
 
 use crate::dialects::fetch::HttpCrlFetcher;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route(roots, get(list_roots).post(create_root))
         .route(&format!("{roots}/{{id}}"), get(get_root).delete(delete_root))
         .route("/staged_config/deploy_status", get(deploy_status).post(deploy))
+        .route("/openapi.json", get(openapi::document))
         .fallback(|| async { QError::not_found("No such endpoint.") })
         .method_not_allowed_fallback(|| async {
             QError::new(StatusCode::METHOD_NOT_ALLOWED, 0, "This endpoint does not support that method.")
