@@ -236,6 +236,8 @@ pub struct RequestRecord {
     pub certificate_id: Option<i64>,
     pub external_ref: Option<String>,
     pub reason: Option<String>,
+    /// The caller's Idempotency-Key: a retry finds this request.
+    pub idempotency_key: Option<String>,
     pub created_by: String,
     pub created_at: EpochSeconds,
     pub updated_at: EpochSeconds,

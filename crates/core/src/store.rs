@@ -153,6 +153,13 @@ pub trait Store: Send + Sync + Clone + 'static {
     /// A certificate request (any state) by uuid.
     fn request(&self, uuid: Uuid) -> impl Future<Output = Result<Option<RequestRecord>>> + Send;
 
+    /// The request a principal made with an idempotency key.
+    fn request_by_idempotency_key(
+        &self,
+        created_by: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<RequestRecord>>> + Send;
+
     /// The request a certificate was issued for.
     fn request_of_certificate(&self, certificate_id: i64)
         -> impl Future<Output = Result<Option<RequestRecord>>> + Send;

@@ -322,8 +322,20 @@ async fn approvals_need_other_people_and_enough_of_them() {
         let op2 = s.token_with_role("operator").await;
 
         let req = json!({ "ra_profile": "guarded", "common_name": "guarded.example.com" });
-        let (status, pending) = call(&s, "POST", "/v1/certificates", &requester, Some(req.clone())).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
+        let keyed = || {
+            s.http()
+                .post(s.at("/v1/certificates"))
+                .bearer_auth(&requester)
+                .header("idempotency-key", "guarded-1")
+                .json(&req)
+        };
+        let first = keyed().send().await.unwrap();
+        assert_eq!(first.status(), StatusCode::ACCEPTED);
+        let pending: Value = first.json().await.unwrap();
+        // A retry finds the waiting request instead of making another.
+        let retry: Value = keyed().send().await.unwrap().json().await.unwrap();
+        assert_eq!(retry["id"], pending["id"], "{retry}");
+        assert_eq!(retry["state"], "pending_approval");
         assert_eq!(pending["state"], "pending_approval");
         let id = pending["id"].as_str().unwrap().to_owned();
         let approval = pending["approval"]["id"].as_str().unwrap().to_owned();
@@ -346,6 +358,12 @@ async fn approvals_need_other_people_and_enough_of_them() {
         let (status, cert) = call(&s, "GET", &format!("/v1/certificates/{id}"), &s.admin_token, None).await;
         assert_eq!(status, StatusCode::OK, "{cert}");
         assert_eq!(cert["state"], "issued");
+        // Once issued, the retry gets the certificate.
+        let replay = keyed().send().await.unwrap();
+        assert_eq!(replay.status(), StatusCode::CREATED);
+        assert_eq!(replay.headers()["idempotent-replayed"], "true");
+        let replay: Value = replay.json().await.unwrap();
+        assert_eq!(replay["id"], id.as_str());
         let actions = events_of(&s, &id).await;
         assert_eq!(actions, ["request.create", "request.pending_approval", "request.approve", "certificate.issue"]);
 

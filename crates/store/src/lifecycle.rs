@@ -39,7 +39,7 @@ fn u32_of(v: i64) -> u32 {
 
 const REQUEST_SELECT: &str = "SELECT id, uuid, action, state, ra_profile_id, authority_id, csr, public_key, \
      subject_der, subject, common_name, sans, key_algorithm, key_id, validity_days, replaces_id, replace_in_locations, \
-     certificate_id, external_ref, reason, created_by, created_at, updated_at FROM certificate_requests";
+     certificate_id, external_ref, reason, idempotency_key, created_by, created_at, updated_at FROM certificate_requests";
 
 fn request(row: &AnyRow) -> Result<RequestRecord> {
     Ok(RequestRecord {
@@ -63,6 +63,7 @@ fn request(row: &AnyRow) -> Result<RequestRecord> {
         certificate_id: get(row, "certificate_id")?,
         external_ref: get(row, "external_ref")?,
         reason: get(row, "reason")?,
+        idempotency_key: get(row, "idempotency_key")?,
         created_by: get(row, "created_by")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
@@ -78,6 +79,16 @@ pub(crate) async fn request_by(
     let lock = if lock { " FOR UPDATE" } else { "" };
     let sql = format!("{REQUEST_SELECT} WHERE {column} = $1{lock}");
     let row = sqlx::query(&sql).bind(value).fetch_optional(&mut *conn).await.map_err(storage)?;
+    row.as_ref().map(request).transpose()
+}
+
+pub(crate) async fn request_by_idempotency_key(
+    conn: &mut AnyConnection,
+    created_by: &str,
+    key: &str,
+) -> Result<Option<RequestRecord>> {
+    let sql = format!("{REQUEST_SELECT} WHERE created_by = $1 AND idempotency_key = $2");
+    let row = sqlx::query(&sql).bind(created_by).bind(key).fetch_optional(&mut *conn).await.map_err(storage)?;
     row.as_ref().map(request).transpose()
 }
 
@@ -119,9 +130,10 @@ pub(crate) async fn insert_request(conn: &mut AnyConnection, r: &RequestRecord) 
     let row = sqlx::query(
         "INSERT INTO certificate_requests (uuid, action, state, ra_profile_id, authority_id, csr, public_key, \
          subject_der, subject, common_name, sans, key_algorithm, key_id, validity_days, replaces_id, \
-         replace_in_locations, certificate_id, external_ref, reason, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
-         RETURNING id",
+                  replace_in_locations, certificate_id, external_ref, reason, created_by, created_at, updated_at, \
+         idempotency_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+         $23) RETURNING id",
     )
     .bind(r.uuid.to_string())
     .bind(r.kind.as_str())
@@ -145,9 +157,13 @@ pub(crate) async fn insert_request(conn: &mut AnyConnection, r: &RequestRecord) 
     .bind(r.created_by.as_str())
     .bind(r.created_at)
     .bind(r.updated_at)
+    .bind(r.idempotency_key.as_deref())
     .fetch_one(&mut *conn)
     .await
-    .map_err(storage)?;
+    .map_err(unique_or_storage(
+        "request.duplicate",
+        "a request with this Idempotency-Key is being made; retry to get it".to_owned(),
+    ))?;
     row.try_get(0).map_err(storage)
 }
 

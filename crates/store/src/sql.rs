@@ -431,6 +431,11 @@ impl Store for SqlStore {
         crate::lifecycle::request_by(&mut conn, "uuid", uuid.to_string(), false).await
     }
 
+    async fn request_by_idempotency_key(&self, created_by: &str, key: &str) -> Result<Option<RequestRecord>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::lifecycle::request_by_idempotency_key(&mut conn, created_by, key).await
+    }
+
     async fn request_of_certificate(&self, certificate_id: i64) -> Result<Option<RequestRecord>> {
         let mut conn = self.pool.acquire().await.map_err(storage)?;
         crate::lifecycle::request_of_certificate(&mut conn, certificate_id).await

@@ -82,6 +82,8 @@ pub(crate) struct SignJob {
 pub(crate) enum Vetted {
     Job(Box<SignJob>),
     Replayed(Box<Issued>),
+    /// A request made earlier with the same idempotency key, still waiting.
+    Waiting(Box<crate::lifecycle::RequestRecord>),
 }
 
 fn invalid(code: &'static str, message: impl Into<String>) -> CoreError {
@@ -102,6 +104,10 @@ impl<S: Store> Services<S> {
         match self.vet(ctx, req, true).await? {
             Vetted::Replayed(issued) => Ok(*issued),
             Vetted::Job(job) => self.sign_and_record(ctx, job).await,
+            Vetted::Waiting(_) => Err(CoreError::Conflict {
+                code: "request.asynchronous",
+                message: "this Idempotency-Key names a request that waits; submit requests instead".to_owned(),
+            }),
         }
     }
 
@@ -126,6 +132,23 @@ impl<S: Store> Services<S> {
             }
             if let Some(first) = self.replay(ctx, key).await? {
                 return Ok(Vetted::Replayed(Box::new(first)));
+            }
+            // A request that waited: its certificate once issued, else the request as it stands.
+            if let Some(request) = self.store.request_by_idempotency_key(&ctx.caller.principal, key).await? {
+                if let Some(uuid) = request.certificate_id.and(Some(request.uuid)) {
+                    if let Some(record) = self.store.certificate(uuid).await? {
+                        let chain = self.chain_of(&record).await?;
+                        let issued = Issued { record, chain, private_key_pkcs8: None, replayed: true };
+                        return Ok(Vetted::Replayed(Box::new(issued)));
+                    }
+                }
+                if at_once {
+                    return Err(CoreError::Conflict {
+                        code: "request.asynchronous",
+                        message: "this Idempotency-Key names a request that waits; submit requests instead".to_owned(),
+                    });
+                }
+                return Ok(Vetted::Waiting(Box::new(request)));
             }
         }
         if !profile.enabled {

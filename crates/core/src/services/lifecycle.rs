@@ -128,6 +128,10 @@ impl<S: Store> Services<S> {
     pub async fn submit(&self, ctx: &Ctx, req: IssueRequest) -> Result<Submitted> {
         match self.vet(ctx, req, false).await? {
             Vetted::Replayed(issued) => Ok(Submitted::Issued(issued)),
+            Vetted::Waiting(request) => {
+                let approval = self.store.approval_of(request.uuid).await?;
+                Ok(Submitted::Pending(Box::new(PendingRequest { request: *request, approval })))
+            }
             Vetted::Job(job) => {
                 let approval = job.profile.as_ref().is_some_and(|p| p.policy.approval.issue);
                 if job.authority.is_internal() && !approval {
@@ -146,7 +150,9 @@ impl<S: Store> Services<S> {
                 Submitted::Pending(p) => Ok(p.request),
                 Submitted::Issued(_) => Err(CoreError::Storage("a created request was issued".to_owned())),
             },
-            Vetted::Replayed(_) => Err(CoreError::Storage("a request without idempotency key replayed".to_owned())),
+            Vetted::Replayed(_) | Vetted::Waiting(_) => {
+                Err(CoreError::Storage("a request without idempotency key replayed".to_owned()))
+            }
         }
     }
 
@@ -206,6 +212,7 @@ impl<S: Store> Services<S> {
             certificate_id: None,
             external_ref: None,
             reason: None,
+            idempotency_key: job.idempotency_key.clone(),
             created_by: ctx.caller.principal.clone(),
             created_at: now,
             updated_at: now,

@@ -33,11 +33,14 @@ CREATE TABLE certificate_requests (
     external_ref          TEXT,
     -- Why it was rejected, failed or cancelled.
     reason                TEXT,
+    -- A retry with the same key from the same principal finds this request instead of making another.
+    idempotency_key       TEXT,
     created_by            TEXT    NOT NULL,
     created_at            BIGINT NOT NULL,
     updated_at            BIGINT NOT NULL
 );
 CREATE INDEX certificate_requests_state ON certificate_requests (state, id);
+CREATE UNIQUE INDEX certificate_requests_idempotency ON certificate_requests (created_by, idempotency_key);
 
 -- Renewed-from and rekeyed-from.
 CREATE TABLE certificate_links (
