@@ -38,7 +38,7 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Certificates of a running server: issue, list, show, revoke.
+    /// Certificates of a running server: issue, list, show, renew, rekey, revoke, finalize, cancel.
     #[command(subcommand)]
     Cert(client::CertCommand),
     /// CRLs of a running server's authorities: show, list, generate.
@@ -47,6 +47,9 @@ enum Command {
     /// Certificate authorities of a running server: list, create.
     #[command(subcommand)]
     Ca(client::CaCommand),
+    /// Approvals of a running server: list, approve, reject.
+    #[command(subcommand)]
+    Approval(client::ApprovalCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -301,6 +304,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Cert(cmd) => client::cert(&client_defaults(&cli), cmd).await,
         Command::Ca(cmd) => client::ca(&client_defaults(&cli), cmd).await,
         Command::Crl(cmd) => client::crl(&client_defaults(&cli), cmd).await,
+        Command::Approval(cmd) => client::approval(&client_defaults(&cli), cmd).await,
     }
 }
 

@@ -653,6 +653,58 @@ async fn revoke_and_crl_commands() {
     server.terminate();
 }
 
+/// `cert renew|rekey`, and the approval commands against a profile that wants one approver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renew_rekey_and_approval_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = Server::start(&dir, &[]).await;
+    let run_client = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.extend(["--server", server.url.as_str()]);
+        run(&dir, &full, &[])
+    };
+    let client = |args: &[&str]| {
+        let out = run_client(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let old = client(&["cert", "issue", "--cn", "svc.example.com"]);
+    let id = old["id"].as_str().unwrap();
+    let renewed = client(&["cert", "renew", id, "--validity-days", "20"]);
+    assert_ne!(renewed["id"], old["id"]);
+    let rekeyed = client(&["cert", "rekey", id, "--key-algorithm", "ecdsa-p384"]);
+    assert_eq!(rekeyed["key_algorithm"], "ecdsa-p384", "{rekeyed}");
+    let shown = client(&["cert", "show", id]);
+    assert_eq!(shown["related"].as_array().unwrap().len(), 2, "{shown}");
+    let refused = run_client(&["cert", "confirm-revoke", id]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("Certificate is not in PENDING_REVOKE state"), "{}", text(&refused.stderr));
+
+    // A revocation that waits for approval, approved by another principal's token from the CLI.
+    let token = std::fs::read_to_string(dir.join("admin.token")).unwrap().trim().to_owned();
+    let http = certwright_testkit::http_client();
+    let ca = old["authority"].as_str().unwrap();
+    let body = serde_json::json!({ "name": "guarded", "authority": ca, "policy": { "approval": { "revoke": true } } });
+    let r = http.post(format!("{}/v1/ra-profiles", server.url)).bearer_auth(&token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let guarded = client(&["cert", "issue", "--ra-profile", "guarded", "--cn", "guarded.example.com"]);
+    let gid = guarded["id"].as_str().unwrap();
+    let pending = client(&["cert", "revoke", gid, "--reason", "superseded"]);
+    assert_eq!(pending["state"], "pending_revoke", "{pending}");
+    let listed = client(&["approval", "list", "--status", "pending"]);
+    let approval = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let own = run_client(&["approval", "approve", &approval]);
+    assert_eq!(own.status.code(), Some(2), "the requester does not approve their own request");
+    let body = serde_json::json!({ "name": "second-admin", "role": "admin" });
+    let r = http.post(format!("{}/v1/tokens", server.url)).bearer_auth(&token).json(&body).send().await.unwrap();
+    let other = r.json::<serde_json::Value>().await.unwrap()["secret"].as_str().unwrap().to_owned();
+    let approved = client(&["approval", "approve", &approval, "--comment", "ok", "--token", &other]);
+    assert_eq!(approved["status"], "approved", "{approved}");
+    assert_eq!(client(&["cert", "show", gid])["state"], "revoked");
+    server.terminate();
+}
+
 /// Renewal jobs survive a `kill -9` in the middle of a batch: after a restart every job completes and every
 /// certificate is renewed exactly once (a renewal commits its certificate with the job's end, fenced by the lease).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
