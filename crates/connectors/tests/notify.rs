@@ -199,6 +199,61 @@ async fn mail_goes_over_starttls_and_the_relay_refuses_plain_text() {
     assert_expiry_mail_arrived(&sink);
 }
 
+/// aiosmtpd requiring STARTTLS and then AUTH (PLAIN or LOGIN) as certwright / s3cret, through its `Controller`
+/// (the command line cannot set an authenticator).
+const AUTH_SINK: &str = r#"
+import signal, ssl, sys
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult
+
+cert, key, port, maildir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+
+def authenticate(server, session, envelope, mechanism, auth_data):
+    return AuthResult(success=auth_data.login == b"certwright" and auth_data.password == b"s3cret")
+
+tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+tls.load_cert_chain(cert, key)
+Controller(Mailbox(maildir), hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True,
+           authenticator=authenticate, auth_required=True).start()
+print("ready", flush=True)
+signal.sigwait([signal.SIGTERM, signal.SIGINT])
+"#;
+
+#[tokio::test]
+async fn mail_authenticates_after_starttls() {
+    require("aiosmtpd", "python3-aiosmtpd");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = smtp_tls_certificate(d);
+    let port = free_port();
+    let maildir = d.join("maildir-auth");
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg("-c").arg(AUTH_SINK).arg(d.join("smtp.pem")).arg(d.join("smtp.key")).arg(port.to_string()).arg(&maildir);
+    let mut proc = Proc::spawn("aiosmtpd", cmd, d);
+    let mut listening = false;
+    for _ in 0..100 {
+        proc.assert_running(d);
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            listening = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(listening, "the AUTH sink did not listen");
+    let sink = SmtpSink { port, maildir, _proc: proc };
+
+    let mut config = smtp_config(port, SmtpSecurity::StartTls, vec![root]);
+    let anonymous = Mailer::new(&config).unwrap();
+    let err = anonymous.send(&expiry_mail()).await.unwrap_err();
+    assert!(matches!(err, MailError::Transport { retryable: false, .. }), "AUTH required: {err}");
+
+    config.username = Some("certwright".into());
+    config.password = Some(zeroize::Zeroizing::new("s3cret".into()));
+    Mailer::new(&config).unwrap().send(&expiry_mail()).await.unwrap();
+    assert_expiry_mail_arrived(&sink);
+}
+
 #[tokio::test]
 async fn mail_goes_over_implicit_tls() {
     let dir = tempfile::tempdir().unwrap();
