@@ -3,7 +3,7 @@
 
 use crate::pki::unique_or_storage;
 use crate::rows::{get, uuid};
-use crate::sql::{storage, Backend};
+use crate::sql::{storage, window, Backend};
 use certwright_core::ca::CertificateRecord;
 use certwright_core::clock::EpochSeconds;
 use certwright_core::jobs::{Job, JobEnd, JobFilter, JobState, NewJob};
@@ -25,10 +25,6 @@ fn json_err(e: serde_json::Error) -> CoreError {
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(json_err)
-}
-
-fn window(page: Page) -> (i64, i64) {
-    (i64::from(page.limit()), i64::try_from(page.offset()).unwrap_or(i64::MAX))
 }
 
 fn u32_of(v: i64) -> u32 {

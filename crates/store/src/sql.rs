@@ -183,7 +183,7 @@ async fn count<'q>(pool: &AnyPool, q: Query<'q, Any, AnyArguments<'q>>) -> Resul
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-fn window(page: Page) -> (i64, i64) {
+pub(crate) fn window(page: Page) -> (i64, i64) {
     (i64::from(page.limit()), i64::try_from(page.offset()).unwrap_or(i64::MAX))
 }
 

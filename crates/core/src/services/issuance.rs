@@ -86,6 +86,14 @@ pub(crate) enum Vetted {
     Waiting(Box<crate::lifecycle::RequestRecord>),
 }
 
+/// An Idempotency-Key that names a request still waiting, met where only an immediate answer will do.
+fn waiting_request() -> CoreError {
+    CoreError::Conflict {
+        code: "request.asynchronous",
+        message: "this Idempotency-Key names a request that waits; submit requests instead".to_owned(),
+    }
+}
+
 fn invalid(code: &'static str, message: impl Into<String>) -> CoreError {
     CoreError::invalid(code, message)
 }
@@ -104,10 +112,7 @@ impl<S: Store> Services<S> {
         match self.vet(ctx, req, true).await? {
             Vetted::Replayed(issued) => Ok(*issued),
             Vetted::Job(job) => self.sign_and_record(ctx, job).await,
-            Vetted::Waiting(_) => Err(CoreError::Conflict {
-                code: "request.asynchronous",
-                message: "this Idempotency-Key names a request that waits; submit requests instead".to_owned(),
-            }),
+            Vetted::Waiting(_) => Err(waiting_request()),
         }
     }
 
@@ -143,10 +148,7 @@ impl<S: Store> Services<S> {
                     }
                 }
                 if at_once {
-                    return Err(CoreError::Conflict {
-                        code: "request.asynchronous",
-                        message: "this Idempotency-Key names a request that waits; submit requests instead".to_owned(),
-                    });
+                    return Err(waiting_request());
                 }
                 return Ok(Vetted::Waiting(Box::new(request)));
             }

@@ -69,6 +69,19 @@ fn illegal(e: CoreError) -> CoreError {
     e
 }
 
+/// SANs as stored (API spelling) back to names.
+fn stored_sans(sans: &[String]) -> Result<Vec<San>> {
+    sans.iter().map(|s| San::parse(s).map_err(|e| CoreError::Storage(format!("stored SAN '{s}': {e}")))).collect()
+}
+
+/// A job's work that must not commit: another node holds its lease now.
+fn lease_lost() -> CoreError {
+    CoreError::Conflict {
+        code: "job.lease_lost",
+        message: "another node took over this job; its work was not committed here".to_owned(),
+    }
+}
+
 fn is_acme(authority: &Authority) -> bool {
     matches!(authority.connector, Some(crate::ca::Connector::Acme { .. }))
 }
@@ -287,7 +300,7 @@ impl<S: Store> Services<S> {
         if held {
             Ok(())
         } else {
-            Err(CoreError::Conflict { code: "job.lease_lost", message: "another node took over this job".to_owned() })
+            Err(lease_lost())
         }
     }
 
@@ -341,10 +354,7 @@ impl<S: Store> Services<S> {
         let revoked = self.confirm_revoke_in(&mut tx, record, &authority, &mut events).await?;
         let end = JobEnd::Succeeded(json!({ "revoked": revoked.certificate.uuid }));
         if !tx.finish_job(job.id, owner, &end, self.clock.now()).await? {
-            return Err(CoreError::Conflict {
-                code: "job.lease_lost",
-                message: "another node took over this job; its work was not committed here".to_owned(),
-            });
+            return Err(lease_lost());
         }
         self.commit_with_events(tx, &head, &Ctx::system(), events).await?;
         Ok(None)
@@ -376,11 +386,7 @@ impl<S: Store> Services<S> {
         let account_id =
             authority.key_id.ok_or_else(|| CoreError::Storage("an ACME authority without account key".to_owned()))?;
         let account_key = self.unseal_key(account_id).await?.danger_pkcs8_der()?;
-        let sans = request
-            .sans
-            .iter()
-            .map(|s| San::parse(s).map_err(|e| CoreError::Storage(format!("stored SAN '{s}': {e}"))))
-            .collect::<Result<Vec<_>>>()?;
+        let sans = stored_sans(&request.sans)?;
         let mut names = sans.clone();
         if let Some(cn) = &request.common_name {
             if !names.iter().any(|n| matches!(n, San::Dns(d) if d == cn)) {
@@ -436,10 +442,7 @@ impl<S: Store> Services<S> {
             .await?;
         let end = JobEnd::Succeeded(json!({ "certificate": issued.record.uuid, "serial": issued.record.serial }));
         if !tx.finish_job(job.id, owner, &end, self.clock.now()).await? {
-            return Err(CoreError::Conflict {
-                code: "job.lease_lost",
-                message: "another node took over this job; its work was not committed here".to_owned(),
-            });
+            return Err(lease_lost());
         }
         self.commit_with_events(tx, &head, &Ctx::system(), events).await?;
         Ok(None)
@@ -487,11 +490,7 @@ impl<S: Store> Services<S> {
         usable(&profile)?;
         let subject = names::name_from_der(&request.subject_der)?;
         let public_key = PublicKey::from_der(&request.public_key)?;
-        let sans = request
-            .sans
-            .iter()
-            .map(|s| San::parse(s).map_err(|e| CoreError::Storage(format!("stored SAN '{s}': {e}"))))
-            .collect::<Result<Vec<_>>>()?;
+        let sans = stored_sans(&request.sans)?;
         let cert = self
             .sign_certificate(authority, &subject, &public_key, &sans, &profile.policy.ekus()?, request.validity_days)
             .await?;
@@ -646,11 +645,7 @@ impl<S: Store> Services<S> {
             message: "this request carries no CSR and its key is not held here (a renewal of a certificate requested with a CSR): rekey with a CSR instead".to_owned(),
         })?;
         let key = self.unseal_key(key_id).await?;
-        let sans = request
-            .sans
-            .iter()
-            .map(|s| San::parse(s).map_err(|e| CoreError::Storage(format!("stored SAN '{s}': {e}"))))
-            .collect::<Result<Vec<_>>>()?;
+        let sans = stored_sans(&request.sans)?;
         Ok(certwright_pki::details::build_csr(&key, &names::name_from_der(&request.subject_der)?, &sans)?)
     }
 
@@ -1242,10 +1237,7 @@ impl<S: Store> Services<S> {
         if let Some((job_id, owner)) = lease {
             let end = JobEnd::Succeeded(json!({ "certificate": record.uuid }));
             if !tx.finish_job(job_id, owner, &end, now).await? {
-                return Err(CoreError::Conflict {
-                    code: "job.lease_lost",
-                    message: "another node took over this job; its work was not committed here".to_owned(),
-                });
+                return Err(lease_lost());
             }
         }
         let draft = EventDraft::success(

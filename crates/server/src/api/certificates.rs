@@ -110,6 +110,16 @@ pub(crate) async fn links(state: &AppState, ctx: &Ctx) -> Result<Links, ApiError
 }
 
 impl Links {
+    /// The uuid of an RA profile by database id.
+    pub(crate) fn profile(&self, id: Option<i64>) -> Option<Uuid> {
+        lookup(&self.profiles, id)
+    }
+
+    /// The uuid of an authority by database id.
+    pub(crate) fn authority(&self, id: Option<i64>) -> Option<Uuid> {
+        lookup(&self.authorities, id)
+    }
+
     fn window(&self, profile: Option<i64>) -> u32 {
         profile
             .and_then(|id| self.windows.iter().find(|(i, _)| *i == id).map(|(_, w)| *w))

@@ -2,7 +2,7 @@
 //! `/v1/certificates/{id}/…`, approvals (`/v1/approvals`), jobs (`/v1/jobs`), reports (`/v1/reports/…`, JSON or
 //! CSV) and notification rules (`/v1/notification-rules`).
 
-use super::certificates::{links, view, CertificateView, IssuedView};
+use super::certificates::{links, view, CertificateView, IssuedView, Links};
 use super::{time, List};
 use crate::extract::{
     ApiJson, ApiPath, ApiQuery, Authorized, IssueCertificates, ManageAuthorities, ManageRequests, ReadInventory,
@@ -83,12 +83,12 @@ pub struct ApprovalView {
     pub votes: Vec<VoteView>,
 }
 
-fn approval_view(a: Approval, profiles: &[(i64, Uuid)]) -> ApprovalView {
+fn approval_view(a: Approval, links: &Links) -> ApprovalView {
     ApprovalView {
         id: a.uuid,
         action: a.action.as_str().to_owned(),
         object: a.object_uuid,
-        ra_profile: profiles.iter().find(|(id, _)| *id == a.ra_profile_id).map(|(_, u)| *u),
+        ra_profile: links.profile(Some(a.ra_profile_id)),
         status: a.status.as_str().to_owned(),
         required: a.required,
         approver_role: a.approver_role,
@@ -104,23 +104,13 @@ fn approval_view(a: Approval, profiles: &[(i64, Uuid)]) -> ApprovalView {
     }
 }
 
-async fn id_maps(
-    state: &AppState,
-    ctx: &certwright_core::auth::Ctx,
-) -> Result<(Vec<(i64, Uuid)>, Vec<(i64, Uuid)>), ApiError> {
-    let profiles = state.services.list_ra_profiles(ctx).await?.into_iter().map(|p| (p.id, p.uuid)).collect();
-    let authorities = state.services.list_authorities(ctx).await?.into_iter().map(|a| (a.id, a.uuid)).collect();
-    Ok((profiles, authorities))
-}
-
 async fn request_view(
     state: &AppState,
     ctx: &certwright_core::auth::Ctx,
     r: RequestRecord,
     approval: Option<Approval>,
 ) -> Result<RequestView, ApiError> {
-    let (profiles, authorities) = id_maps(state, ctx).await?;
-    let find = |ids: &[(i64, Uuid)], id: i64| ids.iter().find(|(i, _)| *i == id).map(|(_, u)| *u);
+    let links = links(state, ctx).await?;
     let replaces = match r.replaces_id {
         Some(id) => state.services.store_certificate_uuid(id).await?,
         None => None,
@@ -129,8 +119,8 @@ async fn request_view(
         id: r.uuid,
         kind: r.kind.as_str().to_owned(),
         state: r.state.as_str().to_owned(),
-        ra_profile: find(&profiles, r.ra_profile_id),
-        authority: find(&authorities, r.authority_id),
+        ra_profile: links.profile(Some(r.ra_profile_id)),
+        authority: links.authority(Some(r.authority_id)),
         subject: r.subject,
         common_name: r.common_name,
         sans: r.sans,
@@ -138,7 +128,7 @@ async fn request_view(
         validity_days: r.validity_days,
         replaces,
         reason: r.reason,
-        approval: approval.map(|a| approval_view(a, &profiles)),
+        approval: approval.map(|a| approval_view(a, &links)),
         created_by: r.created_by,
         created_at: time(r.created_at),
         updated_at: time(r.updated_at),
@@ -425,8 +415,8 @@ pub async fn list_approvals(
     };
     let page = Page::new(params.limit, params.offset)?;
     let listed = state.services.list_approvals(&auth.ctx, status, page).await?;
-    let (profiles, _) = id_maps(&state, &auth.ctx).await?;
-    Ok(Json(List::new(listed, page, |a| approval_view(a, &profiles))))
+    let links = links(&state, &auth.ctx).await?;
+    Ok(Json(List::new(listed, page, |a| approval_view(a, &links))))
 }
 
 /// One approval.
@@ -439,8 +429,8 @@ pub async fn get_approval(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ApprovalView>, ApiError> {
     let a = state.services.approval(&auth.ctx, id).await?;
-    let (profiles, _) = id_maps(&state, &auth.ctx).await?;
-    Ok(Json(approval_view(a, &profiles)))
+    let links = links(&state, &auth.ctx).await?;
+    Ok(Json(approval_view(a, &links)))
 }
 
 /// Body of approve and reject.
@@ -459,8 +449,8 @@ async fn decide(
     body: Decision,
 ) -> Result<Json<ApprovalView>, ApiError> {
     let a = state.services.decide(&auth.ctx, id, approve, body.comment).await?;
-    let (profiles, _) = id_maps(&state, &auth.ctx).await?;
-    Ok(Json(approval_view(a, &profiles)))
+    let links = links(&state, &auth.ctx).await?;
+    Ok(Json(approval_view(a, &links)))
 }
 
 /// Approves. The requester may not approve their own request; each approver decides once; when enough have
@@ -779,7 +769,7 @@ pub struct RuleView {
     pub secret: Option<String>,
 }
 
-fn rule_view(r: NotificationRule, profiles: &[(i64, Uuid)], secret: Option<String>) -> RuleView {
+fn rule_view(r: NotificationRule, links: &Links, secret: Option<String>) -> RuleView {
     RuleView {
         id: r.uuid,
         name: r.name,
@@ -787,7 +777,7 @@ fn rule_view(r: NotificationRule, profiles: &[(i64, Uuid)], secret: Option<Strin
         targets: r.targets,
         days_before: r.days_before,
         events: r.events,
-        ra_profile: r.ra_profile_id.and_then(|id| profiles.iter().find(|(i, _)| *i == id).map(|(_, u)| *u)),
+        ra_profile: links.profile(r.ra_profile_id),
         enabled: r.enabled,
         created_by: r.created_by,
         created_at: time(r.created_at),
@@ -835,8 +825,8 @@ pub async fn create_rule(
         ra_profile: body.ra_profile,
     };
     let (rule, secret) = state.services.create_notification_rule(&auth.ctx, req).await?;
-    let (profiles, _) = id_maps(&state, &auth.ctx).await?;
-    Ok((StatusCode::CREATED, Json(rule_view(rule, &profiles, secret))).into_response())
+    let links = links(&state, &auth.ctx).await?;
+    Ok((StatusCode::CREATED, Json(rule_view(rule, &links, secret))).into_response())
 }
 
 /// Notification rules.
@@ -847,8 +837,8 @@ pub async fn list_rules(
     State(state): State<AppState>,
 ) -> Result<Json<List<RuleView>>, ApiError> {
     let rules = state.services.list_notification_rules(&auth.ctx).await?;
-    let (profiles, _) = id_maps(&state, &auth.ctx).await?;
-    Ok(Json(List::all(rules.into_iter().map(|r| rule_view(r, &profiles, None)).collect())))
+    let links = links(&state, &auth.ctx).await?;
+    Ok(Json(List::all(rules.into_iter().map(|r| rule_view(r, &links, None)).collect())))
 }
 
 /// Deletes a notification rule. Admins only.
