@@ -184,6 +184,8 @@ pub struct Policy {
     pub approval: ApprovalPolicy,
     /// Whether certificates are renewed by the server once inside the renewal window.
     pub auto_renew: bool,
+    /// The profile's ACME directory.
+    pub acme: crate::acme::AcmePolicy,
 }
 
 /// Approval rules of an RA profile.
@@ -245,6 +247,7 @@ impl Default for Policy {
             allowed_digests: Vec::new(),
             approval: ApprovalPolicy::default(),
             auto_renew: false,
+            acme: crate::acme::AcmePolicy::default(),
         }
     }
 }
@@ -553,6 +556,8 @@ pub enum Origin {
     System,
     /// Brought in from elsewhere.
     Import,
+    /// Issued here for an ACME order.
+    Acme,
 }
 
 impl Origin {
@@ -561,6 +566,7 @@ impl Origin {
             Origin::Request => "request",
             Origin::System => "system",
             Origin::Import => "import",
+            Origin::Acme => "acme",
         }
     }
 
@@ -569,6 +575,7 @@ impl Origin {
             "request" => Ok(Origin::Request),
             "system" => Ok(Origin::System),
             "import" => Ok(Origin::Import),
+            "acme" => Ok(Origin::Acme),
             other => Err(CoreError::Storage(format!("unknown origin '{other}'"))),
         }
     }

@@ -48,6 +48,9 @@ pub mod kind {
     /// Revoke a certificate at its upstream ACME CA, then complete the pending revocation (payload
     /// `{"certificate"}`).
     pub const UPSTREAM_REVOKE: &str = "upstream.revoke";
+    /// Validate an ACME challenge (payload `{"authorization", "challenge", "account", "account_url",
+    /// "ra_profile"}`).
+    pub const ACME_VALIDATE: &str = "acme.validate";
 }
 
 /// A job as stored.

@@ -2,6 +2,7 @@
 //! face calls, and the ports (`Store`, `Clock`) that adapters implement. No HTTP, no SQL, no concrete crypto.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod acme;
 pub mod audit;
 pub mod auth;
 pub mod ca;

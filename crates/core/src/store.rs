@@ -2,6 +2,7 @@
 //! Reads that need no transaction go through [`Store`]; every change goes through a [`StoreTx`], which also
 //! appends the audit event of that change, so the change and its event commit or vanish together.
 
+use crate::acme::{Account as AcmeAccount, Authorization, EabKey, Identifier, Order as AcmeOrder};
 use crate::audit::{ChainHead, Event, EventFilter};
 use crate::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
 use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewKey, RaProfile, StoredKey};
@@ -254,6 +255,47 @@ pub trait Store: Send + Sync + Clone + 'static {
         scope: &Scope,
         name: &str,
     ) -> impl Future<Output = Result<Option<ScopedCertificate>>> + Send;
+
+    // ---- ACME ----------------------------------------------------------------------------------------------------
+
+    /// An ACME account by uuid.
+    fn acme_account(&self, uuid: Uuid) -> impl Future<Output = Result<Option<AcmeAccount>>> + Send;
+
+    /// The account of a directory whose key has this RFC 7638 thumbprint.
+    fn acme_account_by_key(
+        &self,
+        ra_profile_id: i64,
+        thumbprint: &str,
+    ) -> impl Future<Output = Result<Option<AcmeAccount>>> + Send;
+
+    /// An external account binding key by its `kid`.
+    fn acme_eab_key(&self, kid: &str) -> impl Future<Output = Result<Option<EabKey>>> + Send;
+
+    /// Every external account binding key, newest first.
+    fn acme_eab_keys(&self) -> impl Future<Output = Result<Vec<EabKey>>> + Send;
+
+    /// An order by uuid.
+    fn acme_order(&self, uuid: Uuid) -> impl Future<Output = Result<Option<AcmeOrder>>> + Send;
+
+    /// The order a certificate was issued for.
+    fn acme_order_of_certificate(&self, certificate_id: i64) -> impl Future<Output = Result<Option<AcmeOrder>>> + Send;
+
+    /// The newest order that names a certificate in `replaces` and has not failed.
+    fn acme_order_replacing(&self, certificate_id: i64) -> impl Future<Output = Result<Option<AcmeOrder>>> + Send;
+
+    /// An account's orders, newest first, with ids below `before_id`.
+    fn acme_orders_of_account(
+        &self,
+        account_id: i64,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AcmeOrder>>> + Send;
+
+    /// An authorization by uuid.
+    fn acme_authorization(&self, uuid: Uuid) -> impl Future<Output = Result<Option<Authorization>>> + Send;
+
+    /// Authorizations by uuid, in the order given (missing ones left out).
+    fn acme_authorizations(&self, uuids: &[Uuid]) -> impl Future<Output = Result<Vec<Authorization>>> + Send;
 }
 
 /// Which expiring certificates to find (see [`Store::expiring_certificates`]).
@@ -525,4 +567,52 @@ pub trait StoreTx: Send {
 
     /// How many scoped certificates a scoped certificate signed.
     fn count_scoped_signed_by(&mut self, id: i64) -> impl Future<Output = Result<u64>> + Send;
+
+    // ---- ACME ----------------------------------------------------------------------------------------------------
+
+    fn insert_acme_account(&mut self, account: &AcmeAccount) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Stores the account's key, contact and status.
+    fn update_acme_account(&mut self, account: &AcmeAccount) -> impl Future<Output = Result<()>> + Send;
+
+    fn acme_account_for_update(&mut self, uuid: Uuid) -> impl Future<Output = Result<Option<AcmeAccount>>> + Send;
+
+    fn insert_acme_eab_key(&mut self, key: &EabKey) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Binds an unused key to an account: `false` when it is bound already.
+    fn bind_acme_eab_key(&mut self, id: i64, account_id: i64) -> impl Future<Output = Result<bool>> + Send;
+
+    fn delete_acme_eab_key(&mut self, kid: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    fn insert_acme_order(&mut self, order: &AcmeOrder) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Stores the order's status, certificate, error and replaced certificate.
+    fn update_acme_order(&mut self, order: &AcmeOrder) -> impl Future<Output = Result<()>> + Send;
+
+    fn acme_order_for_update(&mut self, uuid: Uuid) -> impl Future<Output = Result<Option<AcmeOrder>>> + Send;
+
+    /// A valid, unexpired authorization of the account for this identifier, expiring after `valid_after`.
+    fn acme_reusable_authorization(
+        &mut self,
+        account_id: i64,
+        identifier: &Identifier,
+        wildcard: bool,
+        valid_after: EpochSeconds,
+    ) -> impl Future<Output = Result<Option<Authorization>>> + Send;
+
+    fn insert_acme_authorization(&mut self, authorization: &Authorization) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Stores the authorization's status, expiry and challenges.
+    fn update_acme_authorization(&mut self, authorization: &Authorization) -> impl Future<Output = Result<()>> + Send;
+
+    fn acme_authorization_for_update(
+        &mut self,
+        uuid: Uuid,
+    ) -> impl Future<Output = Result<Option<Authorization>>> + Send;
+
+    /// Records a nonce as used until it expires: `false` when it was used before.
+    fn redeem_acme_nonce(&mut self, nonce: &str, expires: EpochSeconds) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Forgets used nonces that have expired.
+    fn purge_acme_nonces(&mut self, now: EpochSeconds) -> impl Future<Output = Result<u64>> + Send;
 }

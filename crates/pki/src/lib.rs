@@ -11,6 +11,7 @@ pub mod csr;
 pub mod details;
 pub mod digest;
 pub mod envelope;
+pub mod jose;
 pub mod key;
 pub mod names;
 pub mod ocsp;

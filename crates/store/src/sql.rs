@@ -190,6 +190,71 @@ pub(crate) fn window(page: Page) -> (i64, i64) {
 impl Store for SqlStore {
     type Tx = SqlTx;
 
+    async fn acme_account(&self, uuid: Uuid) -> Result<Option<certwright_core::acme::Account>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::acme::account_by_uuid(&mut conn, uuid, false).await
+    }
+
+    async fn acme_account_by_key(
+        &self,
+        ra_profile_id: i64,
+        thumbprint: &str,
+    ) -> Result<Option<certwright_core::acme::Account>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::acme::account_by_key(&mut conn, ra_profile_id, thumbprint).await
+    }
+
+    async fn acme_eab_key(&self, kid: &str) -> Result<Option<certwright_core::acme::EabKey>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::acme::eab_key_by_kid(&mut conn, kid).await
+    }
+
+    async fn acme_eab_keys(&self) -> Result<Vec<certwright_core::acme::EabKey>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::acme::eab_keys(&mut conn).await
+    }
+
+    async fn acme_order(&self, uuid: Uuid) -> Result<Option<certwright_core::acme::Order>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::acme::order_where(&mut conn, "o.uuid = $1", uuid.to_string(), false).await
+    }
+
+    async fn acme_order_of_certificate(&self, certificate_id: i64) -> Result<Option<certwright_core::acme::Order>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::acme::order_where(&mut conn, "o.certificate_id = $1", certificate_id, false).await
+    }
+
+    async fn acme_order_replacing(&self, certificate_id: i64) -> Result<Option<certwright_core::acme::Order>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::acme::order_where(
+            &mut conn,
+            "o.replaces_certificate_id = $1 AND o.status <> 'invalid'",
+            certificate_id,
+            false,
+        )
+        .await
+    }
+
+    async fn acme_orders_of_account(
+        &self,
+        account_id: i64,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<certwright_core::acme::Order>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::acme::orders_of_account(&mut conn, account_id, before_id, limit).await
+    }
+
+    async fn acme_authorization(&self, uuid: Uuid) -> Result<Option<certwright_core::acme::Authorization>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::acme::authorization_by_uuid(&mut conn, uuid, false).await
+    }
+
+    async fn acme_authorizations(&self, uuids: &[Uuid]) -> Result<Vec<certwright_core::acme::Authorization>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::acme::authorizations(&mut conn, uuids).await
+    }
+
     async fn begin(&self) -> Result<SqlTx> {
         let (turn, pool) = match &self.writer {
             Some(w) => (Some(w.turn.clone().lock_owned().await), &w.pool),

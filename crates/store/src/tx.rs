@@ -100,6 +100,78 @@ impl SqlTx {
 }
 
 impl StoreTx for SqlTx {
+    async fn insert_acme_account(&mut self, account: &certwright_core::acme::Account) -> Result<i64> {
+        crate::acme::insert_account(&mut self.tx, account).await
+    }
+
+    async fn update_acme_account(&mut self, account: &certwright_core::acme::Account) -> Result<()> {
+        crate::acme::update_account(&mut self.tx, account).await
+    }
+
+    async fn acme_account_for_update(&mut self, uuid: Uuid) -> Result<Option<certwright_core::acme::Account>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::acme::account_by_uuid(&mut self.tx, uuid, lock).await
+    }
+
+    async fn insert_acme_eab_key(&mut self, key: &certwright_core::acme::EabKey) -> Result<i64> {
+        crate::acme::insert_eab_key(&mut self.tx, key).await
+    }
+
+    async fn bind_acme_eab_key(&mut self, id: i64, account_id: i64) -> Result<bool> {
+        crate::acme::bind_eab_key(&mut self.tx, id, account_id).await
+    }
+
+    async fn delete_acme_eab_key(&mut self, kid: &str) -> Result<bool> {
+        crate::acme::delete_eab_key(&mut self.tx, kid).await
+    }
+
+    async fn insert_acme_order(&mut self, order: &certwright_core::acme::Order) -> Result<i64> {
+        crate::acme::insert_order(&mut self.tx, order).await
+    }
+
+    async fn update_acme_order(&mut self, order: &certwright_core::acme::Order) -> Result<()> {
+        crate::acme::update_order(&mut self.tx, order).await
+    }
+
+    async fn acme_order_for_update(&mut self, uuid: Uuid) -> Result<Option<certwright_core::acme::Order>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::acme::order_where(&mut self.tx, "o.uuid = $1", uuid.to_string(), lock).await
+    }
+
+    async fn acme_reusable_authorization(
+        &mut self,
+        account_id: i64,
+        identifier: &certwright_core::acme::Identifier,
+        wildcard: bool,
+        valid_after: EpochSeconds,
+    ) -> Result<Option<certwright_core::acme::Authorization>> {
+        crate::acme::reusable_authorization(&mut self.tx, account_id, identifier, wildcard, valid_after).await
+    }
+
+    async fn insert_acme_authorization(&mut self, authorization: &certwright_core::acme::Authorization) -> Result<i64> {
+        crate::acme::insert_authorization(&mut self.tx, authorization).await
+    }
+
+    async fn update_acme_authorization(&mut self, authorization: &certwright_core::acme::Authorization) -> Result<()> {
+        crate::acme::update_authorization(&mut self.tx, authorization).await
+    }
+
+    async fn acme_authorization_for_update(
+        &mut self,
+        uuid: Uuid,
+    ) -> Result<Option<certwright_core::acme::Authorization>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::acme::authorization_by_uuid(&mut self.tx, uuid, lock).await
+    }
+
+    async fn redeem_acme_nonce(&mut self, nonce: &str, expires: EpochSeconds) -> Result<bool> {
+        crate::acme::redeem_nonce(&mut self.tx, nonce, expires).await
+    }
+
+    async fn purge_acme_nonces(&mut self, now: EpochSeconds) -> Result<u64> {
+        crate::acme::purge_nonces(&mut self.tx, now).await
+    }
+
     async fn lock_chain(&mut self, chain: &str) -> Result<ChainHead> {
         // One statement that creates the head when new and otherwise touches it: on SQLite it is the
         // transaction's first write, taking the database write lock before anything is read; on PostgreSQL the

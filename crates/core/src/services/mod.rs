@@ -2,6 +2,7 @@
 //! render the result. Every change runs in one store transaction together with its audit event.
 
 mod access;
+pub mod acme;
 mod audit;
 mod batch;
 mod ca;
@@ -58,6 +59,8 @@ pub struct Settings {
     pub notifier: Option<Arc<dyn crate::notify::Notifier>>,
     /// Reaches upstream (ACME) CAs; without one, their requests fail with a message saying so.
     pub upstream: Option<Arc<dyn crate::upstream::UpstreamCa>>,
+    /// Validates the ACME server's challenges; without one, challenges fail with a message saying so.
+    pub acme_validator: Option<Arc<dyn crate::acme::ChallengeValidator>>,
 }
 
 impl Default for Settings {
@@ -71,6 +74,7 @@ impl Default for Settings {
             jobs: JobSettings::default(),
             notifier: None,
             upstream: None,
+            acme_validator: None,
         }
     }
 }
@@ -97,6 +101,7 @@ pub struct Services<S: Store> {
     job_owner: String,
     /// Wakes the job runner when jobs were queued.
     jobs_wake: tokio::sync::Notify,
+    acme: acme::AcmeState,
 }
 
 impl<S: Store> Services<S> {
@@ -106,6 +111,7 @@ impl<S: Store> Services<S> {
         Self {
             job_owner,
             jobs_wake: tokio::sync::Notify::new(),
+            acme: acme::AcmeState::default(),
             crl_settings: settings.crl,
             ocsp_settings: settings.ocsp,
             store,

@@ -1,0 +1,166 @@
+//! The ACME server's rules (RFC 8555 with RFC 8737, 8738, 9773 and the profiles draft): directories per RA
+//! profile, nonces, accounts and their external account bindings, orders and authorizations, challenge
+//! validation as jobs, finalization into the inventory, revocation and renewal information. The face verifies
+//! JWS signatures and speaks JSON; everything it may or may not do is decided here.
+
+mod accounts;
+mod certificates;
+mod orders;
+
+pub use accounts::{EabBinding, NewAccount, NewEabKey};
+pub use orders::NewOrder;
+
+use super::Services;
+use crate::acme::AcmePolicy;
+use crate::auth::{Caller, Ctx, Role};
+use crate::ca::RaProfile;
+use crate::store::{Store, StoreTx};
+use crate::{CoreError, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+
+/// How long a nonce can be redeemed.
+pub const NONCE_LIFETIME: i64 = 3600;
+/// Bytes of a nonce's random part and of its MAC.
+const NONCE_RANDOM: usize = 12;
+const NONCE_MAC: usize = 16;
+
+/// ACME error types (the part after `urn:ietf:params:acme:error:`), as [`CoreError::Invalid`] codes with an
+/// `acme:` prefix: the face turns them into problem documents.
+pub mod error {
+    pub const ACCOUNT_DOES_NOT_EXIST: &str = "acme:accountDoesNotExist";
+    pub const ALREADY_REPLACED: &str = "acme:alreadyReplaced";
+    pub const ALREADY_REVOKED: &str = "acme:alreadyRevoked";
+    pub const BAD_CSR: &str = "acme:badCSR";
+    pub const BAD_NONCE: &str = "acme:badNonce";
+    pub const BAD_PUBLIC_KEY: &str = "acme:badPublicKey";
+    pub const BAD_REVOCATION_REASON: &str = "acme:badRevocationReason";
+    pub const BAD_SIGNATURE_ALGORITHM: &str = "acme:badSignatureAlgorithm";
+    pub const EXTERNAL_ACCOUNT_REQUIRED: &str = "acme:externalAccountRequired";
+    pub const INVALID_CONTACT: &str = "acme:invalidContact";
+    pub const INVALID_PROFILE: &str = "acme:invalidProfile";
+    pub const MALFORMED: &str = "acme:malformed";
+    pub const ORDER_NOT_READY: &str = "acme:orderNotReady";
+    pub const REJECTED_IDENTIFIER: &str = "acme:rejectedIdentifier";
+    pub const SERVER_INTERNAL: &str = "acme:serverInternal";
+    pub const UNAUTHORIZED: &str = "acme:unauthorized";
+    pub const UNSUPPORTED_CONTACT: &str = "acme:unsupportedContact";
+    pub const UNSUPPORTED_IDENTIFIER: &str = "acme:unsupportedIdentifier";
+    pub const USER_ACTION_REQUIRED: &str = "acme:userActionRequired";
+}
+
+/// An ACME error of the given type.
+pub fn problem(code: &'static str, detail: impl Into<String>) -> CoreError {
+    CoreError::Invalid { code, message: detail.into() }
+}
+
+/// What the ACME state of the services keeps in memory.
+#[derive(Debug, Default)]
+pub(crate) struct AcmeState {
+    /// The nonce MAC key, shared by every node through the database.
+    nonce_key: tokio::sync::OnceCell<Vec<u8>>,
+    /// Nonces redeemed since the last purge of expired ones.
+    redeemed: std::sync::atomic::AtomicU64,
+}
+
+impl<S: Store> Services<S> {
+    /// The RA profile behind `/acme/{name}/…`, when its ACME directory is enabled.
+    pub async fn acme_profile(&self, name: &str) -> Result<RaProfile> {
+        let profile = self
+            .snapshot()
+            .await?
+            .profiles
+            .iter()
+            .find(|p| p.name == name && p.policy.acme.enabled)
+            .cloned()
+            .ok_or_else(|| CoreError::not_found("acme.directory_not_found", "ACME directory", name))?;
+        if !profile.enabled {
+            return Err(problem(error::UNAUTHORIZED, format!("RA profile '{name}' is disabled: it issues nothing")));
+        }
+        Ok(profile)
+    }
+
+    /// The ACME settings of the profile.
+    pub fn acme_policy(profile: &RaProfile) -> &AcmePolicy {
+        &profile.policy.acme
+    }
+
+    async fn nonce_key(&self) -> Result<&[u8]> {
+        let key = self
+            .acme
+            .nonce_key
+            .get_or_try_init(|| async {
+                const META: &str = "acme.nonce_key";
+                if let Some(stored) = self.store.meta(META).await? {
+                    return B64.decode(stored).map_err(|_| CoreError::Storage("bad stored ACME nonce key".into()));
+                }
+                let fresh = certwright_pki::random::bytes::<32>()?;
+                let mut tx = self.store.begin().await?;
+                tx.insert_meta(META, &B64.encode(&fresh)).await?;
+                tx.commit().await?;
+                // Another node may have stored its key first: use whichever is stored.
+                let stored = self.store.meta(META).await?.ok_or_else(|| CoreError::Storage("nonce key lost".into()))?;
+                B64.decode(stored).map_err(|_| CoreError::Storage("bad stored ACME nonce key".into()))
+            })
+            .await?;
+        Ok(key)
+    }
+
+    /// A fresh nonce: its expiry, a random part and a MAC over both, so any node can tell it is one of ours
+    /// without storing it.
+    pub async fn acme_new_nonce(&self) -> Result<String> {
+        let key = self.nonce_key().await?;
+        let expires = self.clock.now() + NONCE_LIFETIME;
+        let mut raw = expires.to_be_bytes().to_vec();
+        raw.extend(certwright_pki::random::bytes::<NONCE_RANDOM>()?);
+        let mac = certwright_pki::jose::hs256(key, &raw);
+        raw.extend_from_slice(&mac[..NONCE_MAC]);
+        Ok(B64.encode(raw))
+    }
+
+    /// Accepts a nonce once: it must be ours, unexpired and not redeemed before (by any node).
+    pub async fn acme_redeem_nonce(&self, nonce: &str) -> Result<()> {
+        let bad = || problem(error::BAD_NONCE, "the nonce is unknown, expired or used; retry with a fresh one");
+        let raw = B64.decode(nonce).map_err(|_| bad())?;
+        if raw.len() != 8 + NONCE_RANDOM + NONCE_MAC {
+            return Err(bad());
+        }
+        let (body, mac) = raw.split_at(8 + NONCE_RANDOM);
+        let expected = certwright_pki::jose::hs256(self.nonce_key().await?, body);
+        if !certwright_pki::jose::same_bytes(&expected[..NONCE_MAC], mac) {
+            return Err(bad());
+        }
+        let mut expiry = [0u8; 8];
+        expiry.copy_from_slice(&body[..8]);
+        let expires = i64::from_be_bytes(expiry);
+        let now = self.clock.now();
+        if expires <= now {
+            return Err(bad());
+        }
+        let mut tx = self.store.begin().await?;
+        let fresh = tx.redeem_acme_nonce(nonce, expires).await?;
+        // Now and then, forget nonces that can no longer be redeemed anyway.
+        if self.acme.redeemed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1024 == 1023 {
+            tx.purge_acme_nonces(now).await?;
+        }
+        tx.commit().await?;
+        if fresh {
+            Ok(())
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+/// The context ACME accounts act in: their own principal, limited to their RA profile.
+pub(crate) fn account_ctx(account: &crate::acme::Account, profile: &RaProfile) -> Ctx {
+    Ctx {
+        caller: Caller {
+            principal: account.principal(),
+            token: None,
+            role: Role::Operator,
+            ra_profiles: vec![profile.name.clone()],
+        },
+        request_id: None,
+    }
+}
