@@ -83,21 +83,29 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(lifecycle::create_rule, lifecycle::list_rules))
         .routes(routes!(lifecycle::delete_rule))
         .routes(routes!(crate::api::keystore::create_component, crate::api::keystore::list_components))
+        .routes(routes!(crate::api::acme::create_eab_key, crate::api::acme::list_eab_keys))
+        .routes(routes!(crate::api::acme::delete_eab_key))
         .split_for_parts();
     router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }
 
-/// The application. `with_api` adds the native API to the public routes.
-pub fn router(state: AppState, config: &Config, with_api: bool) -> Router {
+/// The application. `with_api` adds the native API, the dialects and ACME to the public routes; `secure` says
+/// whether the listener speaks TLS (ACME writes absolute URLs with the matching scheme).
+pub fn router(state: AppState, config: &Config, with_api: bool, secure: bool) -> Router {
     let mut routes = public_routes();
     if with_api {
-        routes = routes.merge(api_routes()).merge(crate::dialects::router());
+        routes = routes
+            .merge(api_routes())
+            .merge(crate::dialects::router())
+            .merge(crate::protocols::acme::router(state.clone()));
     }
+    let scheme = crate::protocols::acme::Scheme(if secure { "https" } else { "http" });
     routes
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(middleware::from_fn(request_context))
+        .layer(axum::Extension(scheme))
         .with_state(state)
 }
 
@@ -213,7 +221,7 @@ pub async fn start(
     let (tx, rx) = tokio::sync::watch::channel(false);
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let mut tasks =
-        vec![tokio::spawn(serve_until(http, router(state.clone(), config, config.insecure_http), rx.clone(), grace))];
+        vec![tokio::spawn(serve_until(http, router(state.clone(), config, config.insecure_http, false), rx.clone(), grace))];
     // CRLs signed ahead of time, on a schedule and after revocations.
     let services = state.services.clone();
     let mut stop = rx.clone();
@@ -228,7 +236,7 @@ pub async fn start(
         Ok(())
     }));
     if let Some(https) = https {
-        tasks.push(tokio::spawn(serve_until(https, router(state, config, true), rx, grace)));
+        tasks.push(tokio::spawn(serve_until(https, router(state, config, true, true), rx, grace)));
     }
     tracing::info!(%http_addr, https_addr = ?https_addr, "listening");
     Ok(Running { http_addr, https_addr, shutdown: tx, tasks })

@@ -144,6 +144,7 @@ fn services(
             },
             notifier: Some(notifier),
             upstream: Some(Arc::new(crate::upstream::AcmeUpstream::default())),
+            acme_validator: Some(crate::acme_validation::validator(&settings.config)),
         },
     ))
 }

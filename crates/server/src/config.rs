@@ -74,6 +74,19 @@ pub struct Config {
     pub smtp_password: Option<String>,
     /// The sender of notifications.
     pub smtp_from: String,
+    /// ACME challenge validation: the DNS server to ask (`host:port`) instead of the system resolver.
+    pub acme_dns_server: Option<SocketAddr>,
+    /// ACME challenge validation: fixed answers (`name=address`) checked before DNS, for tests on one machine.
+    pub acme_resolve: Vec<String>,
+    /// The port http-01 challenges are fetched from (80; tests move it).
+    pub acme_http01_port: u16,
+    /// The port tls-alpn-01 challenges connect to (443; tests move it).
+    pub acme_tlsalpn01_port: u16,
+    /// How long one validation attempt may take, in seconds.
+    pub acme_validation_timeout_seconds: u64,
+    /// Testing only: every ACME challenge passes without being checked (like pebble's
+    /// `PEBBLE_VA_ALWAYS_VALID`). Never on a server that issues real certificates.
+    pub acme_insecure_always_valid: bool,
 }
 
 impl Default for Config {
@@ -102,6 +115,12 @@ impl Default for Config {
             smtp_username: None,
             smtp_password: None,
             smtp_from: "certwright@localhost".to_owned(),
+            acme_dns_server: None,
+            acme_resolve: Vec::new(),
+            acme_http01_port: 80,
+            acme_tlsalpn01_port: 443,
+            acme_validation_timeout_seconds: 10,
+            acme_insecure_always_valid: false,
             ocsp_validity_seconds: 4 * 3_600,
             ocsp_responder: "delegated".to_owned(),
         }
@@ -256,6 +275,15 @@ impl Config {
         }
         if !(60..=7 * 86_400).contains(&self.ocsp_validity_seconds) {
             return invalid("ocsp_validity_seconds", "must be between 60 and 604800");
+        }
+        if !(1..=120).contains(&self.acme_validation_timeout_seconds) {
+            return invalid("acme_validation_timeout_seconds", "must be between 1 and 120");
+        }
+        for entry in &self.acme_resolve {
+            let parsed = entry.split_once('=').and_then(|(name, ip)| ip.parse::<std::net::IpAddr>().ok().map(|_| name));
+            if parsed.is_none_or(|name| name.is_empty()) {
+                return invalid("acme_resolve", "entries must be name=address, e.g. \"www.example.test=127.0.0.1\"");
+            }
         }
         if !matches!(self.ocsp_responder.as_str(), "delegated" | "ca") {
             return invalid("ocsp_responder", "must be delegated or ca");

@@ -1,6 +1,7 @@
 //! certwright-server: the HTTP faces over the core services — the native `/v1` API with its OpenAPI document,
 //! health probes, authentication, configuration, the data directory and its first-start bootstrap.
 
+pub mod acme_validation;
 pub mod api;
 pub mod app;
 pub mod bootstrap;
@@ -10,6 +11,7 @@ pub mod extract;
 pub mod notifier;
 pub mod openapi;
 pub mod problem;
+pub mod protocols;
 pub mod state;
 pub mod tls;
 pub mod upstream;

@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "The hash-chained audit log"),
         (name = "pki", description = "Certificate authorities, RA profiles, issuance and the inventory"),
         (name = "revocation", description = "Revocation, CRLs (full, delta, partitioned) and the OCSP responder"),
+        (name = "acme", description = "The ACME server (directories at /acme/{profile}/directory): external account binding keys"),
         (name = "lifecycle", description = "Requests, approvals, external authorities (finalize, cancel, confirm-revoke), renew and rekey, jobs, reports and notification rules"),
     )
 )]

@@ -68,6 +68,15 @@ impl TestServer {
     ///
     /// Panics when the backend cannot be set up: a configured PostgreSQL that cannot be reached fails the test.
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_clock(backend, Arc::new(certwright_core::clock::SystemClock), tweak).await
+    }
+
+    /// Starts a server on `clock` after `tweak` adjusts its configuration.
+    pub async fn start_with_clock(
+        backend: Backend,
+        clock: Arc<dyn certwright_core::clock::Clock>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         install_crypto_provider();
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let mut config = Config {
@@ -86,7 +95,7 @@ impl TestServer {
         }
         tweak(&mut config);
         let settings = Settings { data_dir: data_dir.path().join("data"), config_file: None, config };
-        let opened = bootstrap::open(&settings).await.expect("bootstrap");
+        let opened = bootstrap::open_with_clock(&settings, clock).await.expect("bootstrap");
         let admin_token = opened.new_admin_token.clone().expect("a new data directory yields an admin token");
         let services = opened.services.clone();
         let state = certwright_server::AppState { services: opened.services, keyring: opened.keyring };

@@ -330,6 +330,7 @@ pub async fn list(
         Some("request") => Some(Origin::Request),
         Some("system") => Some(Origin::System),
         Some("import") => Some(Origin::Import),
+        Some("acme") => Some(Origin::Acme),
         Some(o) => return Err(CoreError::invalid("request.invalid_origin", format!("unknown origin '{o}'")).into()),
     };
     let mut filter = CertificateFilter {

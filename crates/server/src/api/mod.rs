@@ -1,6 +1,7 @@
 //! The native REST API under `/v1`: request and response types, and handlers that translate them to one core
 //! service call each.
 
+pub mod acme;
 pub mod authorities;
 pub mod certificates;
 pub mod events;

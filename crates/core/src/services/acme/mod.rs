@@ -8,6 +8,7 @@ mod certificates;
 mod orders;
 
 pub use accounts::{EabBinding, NewAccount, NewEabKey};
+pub use certificates::Revoker;
 pub use orders::NewOrder;
 
 use super::Services;

@@ -1,0 +1,3 @@
+//! Standard enrolment protocols served next to the APIs: ACME.
+
+pub mod acme;

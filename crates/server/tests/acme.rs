@@ -1,0 +1,502 @@
+//! The ACME server end to end on both backends: the connectors' ACME client obtains a certificate (checked with
+//! `openssl verify`) that lands in the inventory with origin `acme`; hand-made JWS requests get the right ACME
+//! error types for bad signatures, nonces and URLs, CSRs naming extra identifiers, early finalization, expired
+//! orders and missing external account bindings; EAB keys from `/v1/acme/eab-keys` bind accounts once; ARI and
+//! revocation answer as RFC 9773 and RFC 8555 say.
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use certwright_connectors::acme::{AcmeClient, ChallengeKind, ChallengeResponder, Identifier, PollPolicy};
+use certwright_core::clock::{to_rfc3339, Clock, ManualClock, SystemClock};
+use certwright_testkit::{Backend, TestServer};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+/// An ES256 account key that signs raw JWS requests.
+struct Key {
+    pair: EcdsaKeyPair,
+}
+
+impl Key {
+    fn new() -> Self {
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
+        Key { pair: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap() }
+    }
+
+    fn jwk(&self) -> Value {
+        let point = self.pair.public_key().as_ref();
+        json!({ "crv": "P-256", "kty": "EC", "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..]) })
+    }
+
+    /// A flattened JWS; `kid` None puts the jwk in the header; `payload` None is POST-as-GET.
+    fn sign(&self, url: &str, nonce: &str, kid: Option<&str>, payload: Option<&Value>) -> Value {
+        let mut header = json!({ "alg": "ES256", "nonce": nonce, "url": url });
+        match kid {
+            Some(kid) => header["kid"] = kid.into(),
+            None => header["jwk"] = self.jwk(),
+        }
+        let protected = B64.encode(header.to_string());
+        let payload = payload.map(|p| B64.encode(p.to_string())).unwrap_or_default();
+        let sig = self.pair.sign(&SystemRandom::new(), format!("{protected}.{payload}").as_bytes()).unwrap();
+        json!({ "protected": protected, "payload": payload, "signature": B64.encode(sig.as_ref()) })
+    }
+}
+
+/// A raw ACME conversation with one directory.
+struct Raw {
+    http: reqwest::Client,
+    dir: Value,
+}
+
+struct Reply {
+    status: u16,
+    location: Option<String>,
+    body: Value,
+}
+
+impl Raw {
+    async fn new(s: &TestServer, profile: &str) -> Self {
+        let http = s.http().clone();
+        let dir = http.get(s.at(&format!("/acme/{profile}/directory"))).send().await.unwrap().json().await.unwrap();
+        Raw { http, dir }
+    }
+
+    fn url(&self, name: &str) -> String {
+        self.dir[name].as_str().unwrap().to_owned()
+    }
+
+    async fn nonce(&self) -> String {
+        let resp = self.http.head(self.url("newNonce")).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.headers()["replay-nonce"].to_str().unwrap().to_owned()
+    }
+
+    async fn post(&self, url: &str, jws: Value) -> Reply {
+        let resp = self
+            .http
+            .post(url)
+            .header("content-type", "application/jose+json")
+            .body(jws.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.headers().contains_key("replay-nonce"), "every answer carries a nonce");
+        let status = resp.status().as_u16();
+        let location = resp.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, location, body }
+    }
+
+    async fn signed(&self, key: &Key, url: &str, kid: Option<&str>, payload: Option<&Value>) -> Reply {
+        let nonce = self.nonce().await;
+        self.post(url, key.sign(url, &nonce, kid, payload)).await
+    }
+
+    async fn account(&self, key: &Key) -> String {
+        let r = self.signed(key, &self.url("newAccount"), None, Some(&json!({"termsOfServiceAgreed": true}))).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.location.unwrap()
+    }
+}
+
+fn problem(r: &Reply) -> &str {
+    r.body["type"].as_str().unwrap_or_default().trim_start_matches("urn:ietf:params:acme:error:")
+}
+
+/// An RA profile `acme` under the default profile's authority with its ACME directory on.
+async fn acme_profile(s: &TestServer, name: &str, acme: Value) {
+    let default = s.get_json("/v1/ra-profiles/default", &s.admin_token).await;
+    let body = json!({ "name": name, "authority": default["authority_id"], "policy": { "acme": acme } });
+    let resp = s.http().post(s.at("/v1/ra-profiles")).bearer_auth(&s.admin_token).json(&body).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().await.unwrap());
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl is installed");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A P-256 CSR for `names` (the first is the CN), DER.
+fn csr(dir: &Path, names: &[&str]) -> Vec<u8> {
+    let san: Vec<String> = names
+        .iter()
+        .map(|n| if n.parse::<std::net::IpAddr>().is_ok() { format!("IP:{n}") } else { format!("DNS:{n}") })
+        .collect();
+    openssl(
+        dir,
+        &[
+            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key",
+            "-subj", &format!("/CN={}", names[0]), "-addext", &format!("subjectAltName={}", san.join(",")),
+            "-outform", "DER", "-out", "leaf.csr",
+        ],
+    );
+    std::fs::read(dir.join("leaf.csr")).unwrap()
+}
+
+/// Answers nothing itself: the server under test validates every challenge (`acme_insecure_always_valid`).
+struct Trusting;
+
+impl ChallengeResponder for Trusting {
+    fn kinds(&self) -> Vec<ChallengeKind> {
+        vec![ChallengeKind::Http01]
+    }
+
+    fn present<'a>(
+        &'a self,
+        _: ChallengeKind,
+        _: &'a Identifier,
+        _: &'a str,
+        _: &'a str,
+    ) -> certwright_connectors::acme::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn cleanup<'a>(
+        &'a self,
+        _: ChallengeKind,
+        _: &'a Identifier,
+        _: &'a str,
+        _: &'a str,
+    ) -> certwright_connectors::acme::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+async fn trusting_server(backend: Backend) -> TestServer {
+    TestServer::start_with(backend, |c| c.acme_insecure_always_valid = true).await
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn order_flow_issues_into_the_inventory_with_origin_acme(s: TestServer) {
+        acme_profile(&s, "web", json!({ "enabled": true })).await;
+        let client = AcmeClient::new(&s.at("/acme/web/directory"), s.http().clone()).await.unwrap();
+        let key = certwright_connectors::acme::AccountKey::generate().unwrap();
+        let account = client.register(&key, &["mailto:ops@example.org".to_owned()], None).await.unwrap();
+        assert!(account.url.contains("/acme/web/acct/"), "{}", account.url);
+
+        let dir = tempfile::tempdir().unwrap();
+        let names = ["www.example.test", "api.example.test", "192.0.2.7"];
+        let ids: Vec<Identifier> = vec![
+            Identifier::dns(names[0]),
+            Identifier::dns(names[1]),
+            Identifier::Ip(names[2].parse().unwrap()),
+        ];
+        let issued = client.issue(&account, &csr(dir.path(), &names), &ids, &Trusting, PollPolicy::default()).await.unwrap();
+        assert!(!issued.chain_der.is_empty(), "the chain comes with the certificate");
+
+        // openssl agrees: the leaf verifies up to the root in ca.pem, with the names asked for.
+        let pem = |der: &[u8]| certwright_pki::pem::encode("CERTIFICATE", der);
+        std::fs::write(dir.path().join("leaf.pem"), pem(&issued.certificate_der)).unwrap();
+        let chain: String = issued.chain_der.iter().map(|d| pem(d)).collect();
+        std::fs::write(dir.path().join("chain.pem"), chain).unwrap();
+        let ca = s.data_dir.path().join("data/ca.pem");
+        let verified = openssl(
+            dir.path(),
+            &["verify", "-CAfile", ca.to_str().unwrap(), "-untrusted", "chain.pem", "-purpose", "sslserver", "leaf.pem"],
+        );
+        assert!(verified.contains("leaf.pem: OK"), "{verified}");
+        let text = openssl(dir.path(), &["x509", "-in", "leaf.pem", "-noout", "-ext", "subjectAltName"]);
+        for n in ["DNS:www.example.test", "DNS:api.example.test", "IP Address:192.0.2.7"] {
+            assert!(text.contains(n), "{text}");
+        }
+
+        // In the inventory: origin acme, created by the account.
+        let listed = s.get_json("/v1/certificates?origin=acme", &s.admin_token).await;
+        assert_eq!(listed["total"], 1, "{listed}");
+        let item = &listed["items"][0];
+        let account_uuid = account.url.rsplit('/').next().unwrap();
+        assert_eq!(item["created_by"], format!("acme-account:{account_uuid}"), "{item}");
+
+        // Revoked through ACME, it is revoked in the inventory.
+        client.revoke(&account, &issued.certificate_der, Some(1)).await.unwrap();
+        let id = item["id"].as_str().unwrap();
+        let after = s.get_json(&format!("/v1/certificates/{id}"), &s.admin_token).await;
+        assert_eq!(after["state"], "revoked", "{after}");
+        s.stop().await;
+    }
+
+    pub async fn hostile_requests_get_the_right_acme_errors(s: TestServer) {
+        acme_profile(&s, "web", json!({ "enabled": true })).await;
+        let raw = Raw::new(&s, "web").await;
+        let key = Key::new();
+        let new_account = raw.url("newAccount");
+
+        // A bad signature: malformed.
+        let nonce = raw.nonce().await;
+        let mut jws = key.sign(&new_account, &nonce, None, Some(&json!({"termsOfServiceAgreed": true})));
+        jws["signature"] = B64.encode([7u8; 64]).into();
+        let r = raw.post(&new_account, jws).await;
+        assert_eq!((r.status, problem(&r)), (400, "malformed"), "{}", r.body);
+
+        // A nonce we never gave, and one used twice: badNonce.
+        let r = raw.post(&new_account, key.sign(&new_account, "AAAA", None, Some(&json!({})))).await;
+        assert_eq!((r.status, problem(&r)), (400, "badNonce"), "{}", r.body);
+        let nonce = raw.nonce().await;
+        let payload = json!({"termsOfServiceAgreed": true});
+        let first = raw.post(&new_account, key.sign(&new_account, &nonce, None, Some(&payload))).await;
+        assert_eq!(first.status, 201, "{}", first.body);
+        let again = raw.post(&new_account, key.sign(&new_account, &nonce, None, Some(&payload))).await;
+        assert_eq!(problem(&again), "badNonce", "{}", again.body);
+        let kid = first.location.unwrap();
+
+        // The url header must be the request URL: unauthorized.
+        let nonce = raw.nonce().await;
+        let r = raw.post(&raw.url("newOrder"), key.sign(&new_account, &nonce, Some(&kid), Some(&json!({})))).await;
+        assert_eq!((r.status, problem(&r)), (403, "unauthorized"), "{}", r.body);
+
+        // Wrong content type, unknown alg, unsupported identifier.
+        let resp = s.http().post(raw.url("newOrder")).json(&json!({})).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 415);
+        let order = |ids: Value| json!({ "identifiers": ids });
+        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order(json!([{"type": "email", "value": "a@b.c"}])))).await;
+        assert_eq!(problem(&r), "unsupportedIdentifier", "{}", r.body);
+        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order(json!([{"type": "dns", "value": "bad..name"}, {"type": "dns", "value": "ok.example.test"}])))).await;
+        assert_eq!(problem(&r), "rejectedIdentifier", "{}", r.body);
+        assert_eq!(r.body["subproblems"][0]["identifier"]["value"], "bad..name", "{}", r.body);
+
+        // Finalize before the authorization is valid: orderNotReady.
+        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order(json!([{"type": "dns", "value": "one.example.test"}])))).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.body["status"], "pending");
+        let order_url = r.location.unwrap();
+        let finalize = r.body["finalize"].as_str().unwrap().to_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let good_csr = json!({ "csr": B64.encode(csr(dir.path(), &["one.example.test"])) });
+        let r = raw.signed(&key, &finalize, Some(&kid), Some(&good_csr)).await;
+        assert_eq!((r.status, problem(&r)), (403, "orderNotReady"), "{}", r.body);
+
+        // Validate, then finalize with a CSR naming an extra identifier: badCSR; the right CSR: valid.
+        let authz = raw.signed(&key, r_authz(&raw, &key, &kid, &order_url).await.as_str(), Some(&kid), None).await;
+        let challenge = authz.body["challenges"][0]["url"].as_str().unwrap().to_owned();
+        let r = raw.signed(&key, &challenge, Some(&kid), Some(&json!({}))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let mut ready = Value::Null;
+        for _ in 0..100 {
+            ready = raw.signed(&key, &order_url, Some(&kid), None).await.body;
+            if ready["status"] == "ready" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(ready["status"], "ready", "{ready}");
+        let extra = json!({ "csr": B64.encode(csr(dir.path(), &["one.example.test", "two.example.test"])) });
+        let r = raw.signed(&key, &finalize, Some(&kid), Some(&extra)).await;
+        assert_eq!((r.status, problem(&r)), (400, "badCSR"), "{}", r.body);
+        assert!(r.body["detail"].as_str().unwrap().contains("two.example.test"), "{}", r.body);
+        let r = raw.signed(&key, &finalize, Some(&kid), Some(&good_csr)).await;
+        assert_eq!(r.body["status"], "valid", "{}", r.body);
+        let cert = raw.signed(&key, r.body["certificate"].as_str().unwrap(), Some(&kid), None).await;
+        assert!(cert.body.as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+
+        // Another account may not read this order.
+        let other = Key::new();
+        let other_kid = raw.account(&other).await;
+        let r = raw.signed(&other, &order_url, Some(&other_kid), None).await;
+        assert_eq!(r.status, 404, "{}", r.body);
+        s.stop().await;
+    }
+
+    pub async fn external_account_binding_keys_bind_one_account(s: TestServer) {
+        acme_profile(&s, "eab", json!({ "enabled": true, "external_account_required": true })).await;
+        let raw = Raw::new(&s, "eab").await;
+        assert_eq!(raw.dir["meta"]["externalAccountRequired"], true);
+        let key = Key::new();
+        let r = raw.signed(&key, &raw.url("newAccount"), None, Some(&json!({"termsOfServiceAgreed": true}))).await;
+        assert_eq!((r.status, problem(&r)), (403, "externalAccountRequired"), "{}", r.body);
+
+        let resp = s
+            .http()
+            .post(s.at("/v1/acme/eab-keys"))
+            .bearer_auth(&s.admin_token)
+            .json(&json!({ "ra_profile": "eab", "owner": "team-web" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        let created: Value = resp.json().await.unwrap();
+        let (kid, hmac) = (created["kid"].as_str().unwrap(), created["hmac_key"].as_str().unwrap());
+        let listed = s.get_json("/v1/acme/eab-keys", &s.admin_token).await;
+        assert!(!listed.to_string().contains(hmac), "the MAC key is shown once");
+
+        let binding = |mac_key: &[u8], url: &str| {
+            let protected = B64.encode(json!({ "alg": "HS256", "kid": kid, "url": url }).to_string());
+            let payload = B64.encode(key.jwk().to_string());
+            let tag = aws_lc_rs::hmac::sign(
+                &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, mac_key),
+                format!("{protected}.{payload}").as_bytes(),
+            );
+            json!({ "protected": protected, "payload": payload, "signature": B64.encode(tag.as_ref()) })
+        };
+        let new_account = raw.url("newAccount");
+        let wrong = json!({ "termsOfServiceAgreed": true, "externalAccountBinding": binding(b"not the key", &new_account) });
+        let r = raw.signed(&key, &new_account, None, Some(&wrong)).await;
+        assert_eq!((r.status, problem(&r)), (403, "unauthorized"), "{}", r.body);
+        let right = json!({ "termsOfServiceAgreed": true, "externalAccountBinding": binding(&B64.decode(hmac).unwrap(), &new_account) });
+        let r = raw.signed(&key, &new_account, None, Some(&right)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+
+        // The key is spent: a second account cannot use it.
+        let second = Key::new();
+        let payload = B64.encode(second.jwk().to_string());
+        let protected = B64.encode(json!({ "alg": "HS256", "kid": kid, "url": new_account }).to_string());
+        let tag = aws_lc_rs::hmac::sign(
+            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &B64.decode(hmac).unwrap()),
+            format!("{protected}.{payload}").as_bytes(),
+        );
+        let eab = json!({ "protected": protected, "payload": payload, "signature": B64.encode(tag.as_ref()) });
+        let r = raw.signed(&second, &new_account, None, Some(&json!({ "termsOfServiceAgreed": true, "externalAccountBinding": eab }))).await;
+        assert_eq!((r.status, problem(&r)), (403, "unauthorized"), "{}", r.body);
+        let listed = s.get_json("/v1/acme/eab-keys", &s.admin_token).await;
+        assert_eq!(listed["items"][0]["used"], true, "{listed}");
+        s.stop().await;
+    }
+
+    pub async fn renewal_info_and_replaces(s: TestServer) {
+        acme_profile(&s, "web", json!({ "enabled": true, "profiles": { "shortlived": { "description": "7 days", "validity_days": 7 } } })).await;
+        let raw = Raw::new(&s, "web").await;
+        assert_eq!(raw.dir["meta"]["profiles"]["shortlived"], "7 days");
+        let key = Key::new();
+        let kid = raw.account(&key).await;
+        let dir = tempfile::tempdir().unwrap();
+        let order = json!({ "identifiers": [{"type": "dns", "value": "ari.example.test"}], "profile": "shortlived" });
+        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&json!({ "identifiers": [{"type": "dns", "value": "x.example.test"}], "profile": "nope" }))).await;
+        assert_eq!(problem(&r), "invalidProfile", "{}", r.body);
+        let chain = obtain(&raw, &key, &kid, &order, &csr(dir.path(), &["ari.example.test"])).await;
+        let der = chain[0].clone();
+
+        // The certificate lives 7 days; ARI suggests renewing around two thirds of that.
+        std::fs::write(dir.path().join("leaf.der"), &der).unwrap();
+        let dates = openssl(dir.path(), &["x509", "-inform", "DER", "-in", "leaf.der", "-noout", "-startdate", "-enddate"]);
+        assert!(dates.contains("notAfter"), "{dates}");
+        let cert = certwright_pki::cert::Cert::from_der(&der).unwrap();
+        assert!((cert.not_after() - cert.not_before() - 7 * 86_400).abs() < 300, "{dates}");
+        let aki = certwright_pki::cert::Cert::from_der(&chain[1]).unwrap().key_identifier().unwrap();
+        let serial = hex_to_bytes(&cert.serial_hex());
+        let cert_id = format!("{}.{}", B64.encode(aki), B64.encode(serial));
+        let resp = s.http().get(format!("{}/{cert_id}", raw.url("renewalInfo"))).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert!(resp.headers().contains_key("retry-after"));
+        let info: Value = resp.json().await.unwrap();
+        let start = info["suggestedWindow"]["start"].as_str().unwrap().to_owned();
+        let (born, dies) = (to_rfc3339(cert.not_before() + 4 * 86_400), to_rfc3339(cert.not_after()));
+        assert!(born < start && start < dies, "{info}: the window opens between day 4 and the end");
+
+        // A replacement order names it; once valid, a second replacement is refused.
+        let renew = json!({ "identifiers": [{"type": "dns", "value": "ari.example.test"}], "replaces": cert_id });
+        obtain(&raw, &key, &kid, &renew, &csr(dir.path(), &["ari.example.test"])).await;
+        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&renew)).await;
+        assert_eq!((r.status, problem(&r)), (409, "alreadyReplaced"), "{}", r.body);
+
+        // Revoked, the window moves into the past.
+        let r = raw.signed(&key, &raw.url("revokeCert"), Some(&kid), Some(&json!({ "certificate": B64.encode(&der), "reason": 4 }))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = raw.signed(&key, &raw.url("revokeCert"), Some(&kid), Some(&json!({ "certificate": B64.encode(&der) }))).await;
+        assert_eq!(problem(&r), "alreadyRevoked", "{}", r.body);
+        let info: Value = s.http().get(format!("{}/{cert_id}", raw.url("renewalInfo"))).send().await.unwrap().json().await.unwrap();
+        assert!(info["suggestedWindow"]["end"].as_str().unwrap() < start.as_str(), "{info}");
+        s.stop().await;
+    }
+}
+
+fn hex_to_bytes(hex: &str) -> Vec<u8> {
+    let hex = if hex.len() % 2 == 1 { format!("0{hex}") } else { hex.to_owned() };
+    let mut bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+        bytes.insert(0, 0);
+    }
+    bytes
+}
+
+/// The first authorization URL of an order.
+async fn r_authz(raw: &Raw, key: &Key, kid: &str, order_url: &str) -> String {
+    let order = raw.signed(key, order_url, Some(kid), None).await;
+    order.body["authorizations"][0].as_str().unwrap().to_owned()
+}
+
+/// Places `order`, answers its challenges, finalizes with `csr` and downloads the certificate and its chain (DER,
+/// leaf first).
+async fn obtain(raw: &Raw, key: &Key, kid: &str, order: &Value, csr: &[u8]) -> Vec<Vec<u8>> {
+    let r = raw.signed(key, &raw.url("newOrder"), Some(kid), Some(order)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let order_url = r.location.unwrap();
+    for authz in r.body["authorizations"].as_array().unwrap() {
+        let a = raw.signed(key, authz.as_str().unwrap(), Some(kid), None).await;
+        if a.body["status"] == "pending" {
+            let chall = a.body["challenges"][0]["url"].as_str().unwrap().to_owned();
+            raw.signed(key, &chall, Some(kid), Some(&json!({}))).await;
+        }
+    }
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        body = raw.signed(key, &order_url, Some(kid), None).await.body;
+        if body["status"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(body["status"], "ready", "{body}");
+    let r = raw.signed(key, body["finalize"].as_str().unwrap(), Some(kid), Some(&json!({ "csr": B64.encode(csr) }))).await;
+    assert_eq!(r.body["status"], "valid", "{}", r.body);
+    let pem = raw.signed(key, r.body["certificate"].as_str().unwrap(), Some(kid), None).await;
+    certwright_pki::pem::decode_all(pem.body.as_str().unwrap()).unwrap().into_iter().map(|(_, der)| der).collect()
+}
+
+macro_rules! trusting_tests {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::cases::$case(super::trusting_server(super::Backend::Sqlite).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if !super::Backend::available().contains(&super::Backend::Postgres) {
+                        return;
+                    }
+                    super::cases::$case(super::trusting_server(super::Backend::Postgres).await).await;
+                }
+            )*
+        }
+    };
+}
+
+trusting_tests!(
+    order_flow_issues_into_the_inventory_with_origin_acme,
+    hostile_requests_get_the_right_acme_errors,
+    external_account_binding_keys_bind_one_account,
+    renewal_info_and_replaces,
+);
+
+/// Orders and pending authorizations expire with the server's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_order_is_invalid_and_cannot_be_finalized() {
+    let clock = Arc::new(ManualClock::at(SystemClock.now()));
+    let s = TestServer::start_with_clock(Backend::Sqlite, clock.clone(), |c| c.acme_insecure_always_valid = true).await;
+    acme_profile(&s, "web", json!({ "enabled": true, "order_lifetime_hours": 1 })).await;
+    let raw = Raw::new(&s, "web").await;
+    let key = Key::new();
+    let kid = raw.account(&key).await;
+    let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&json!({ "identifiers": [{"type": "dns", "value": "late.example.test"}] }))).await;
+    let (order_url, finalize) = (r.location.unwrap(), r.body["finalize"].as_str().unwrap().to_owned());
+    clock.advance(2 * 3600);
+    let r = raw.signed(&key, &order_url, Some(&kid), None).await;
+    assert_eq!(r.body["status"], "invalid", "{}", r.body);
+    let dir = tempfile::tempdir().unwrap();
+    let body = json!({ "csr": B64.encode(csr(dir.path(), &["late.example.test"])) });
+    let r = raw.signed(&key, &finalize, Some(&kid), Some(&body)).await;
+    assert_eq!((r.status, problem(&r)), (403, "orderNotReady"), "{}", r.body);
+    s.stop().await;
+}
