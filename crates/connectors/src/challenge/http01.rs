@@ -65,37 +65,55 @@ pub(super) async fn validate(
 
 /// One GET, without following redirects, within the per-attempt timeout.
 async fn send(inner: &Inner, url: &Url, host_header: &str) -> Result<reqwest::Response, ChallengeError> {
-    let request = inner.http.get(url.clone()).header(HOST, host_header).timeout(inner.config.timeout);
-    match tokio::time::timeout(inner.config.timeout, request.send()).await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => Err(classify(&e, url, inner.config.timeout)),
-        Err(_) => Err(timed_out(url, inner.config.timeout)),
+    let timeout = inner.config.timeout;
+    let request = inner.http.get(url.clone()).header(HOST, host_header).timeout(timeout);
+    let failure = match tokio::time::timeout(timeout, request.send()).await {
+        Ok(Ok(response)) => return Ok(response),
+        Ok(Err(e)) => e,
+        Err(_) => return Err(timed_out(&target(inner, url).await, timeout)),
+    };
+    if let Some(ours) = find_source::<ChallengeError>(&failure) {
+        return Err(ours.clone()); // name resolution failed in our resolver
     }
+    let target = target(inner, url).await;
+    if let Some(tls) = find_source::<rustls::Error>(&failure) {
+        return Err(ChallengeError::Tls(format!("http-01: TLS with {target} failed: {tls}")));
+    }
+    if failure.is_timeout() {
+        return Err(timed_out(&target, timeout));
+    }
+    let mut root: &dyn std::error::Error = &failure;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    Err(ChallengeError::Connection(format!("http-01: cannot fetch from {target}: {root}")))
 }
 
-fn timed_out(url: &Url, timeout: Duration) -> ChallengeError {
-    ChallengeError::Connection(format!("http-01: {} did not answer within {timeout:?}", host_port(url)))
-}
-
-/// A reqwest failure as a typed error: our resolver's own error when name resolution failed, `tls` for a TLS
-/// failure on an https redirect, `connection` for the rest.
-fn classify(e: &reqwest::Error, url: &Url, timeout: Duration) -> ChallengeError {
+fn find_source<T: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&T> {
     let mut source = e.source();
-    let mut root = e.to_string();
     while let Some(s) = source {
-        if let Some(ours) = s.downcast_ref::<ChallengeError>() {
-            return ours.clone();
+        if let Some(found) = s.downcast_ref::<T>() {
+            return Some(found);
         }
-        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
-            return ChallengeError::Tls(format!("http-01: TLS with {} failed: {tls}", host_port(url)));
-        }
-        root = s.to_string();
         source = s.source();
     }
-    if e.is_timeout() {
-        return timed_out(url, timeout);
+    None
+}
+
+/// `host:port`, with the addresses of a name for messages: `www.example.test:80 (192.0.2.1)`.
+async fn target(inner: &Inner, url: &Url) -> String {
+    let host_port = host_port(url);
+    match url.domain() {
+        Some(name) => match inner.resolver.addresses(name).await {
+            Ok(ips) => format!("{host_port} ({})", ips.iter().map(|ip| ip.to_string()).collect::<Vec<_>>().join(", ")),
+            Err(_) => host_port,
+        },
+        None => host_port,
     }
-    ChallengeError::Connection(format!("http-01: cannot fetch from {}: {root}", host_port(url)))
+}
+
+fn timed_out(target: &str, timeout: Duration) -> ChallengeError {
+    ChallengeError::Connection(format!("http-01: {target} did not answer within {timeout:?}"))
 }
 
 fn host_port(url: &Url) -> String {

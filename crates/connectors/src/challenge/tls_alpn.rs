@@ -8,13 +8,16 @@ use aws_lc_rs::digest;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use x509_cert::der::asn1::AnyRef;
 use x509_cert::der::asn1::OctetString;
-use x509_cert::der::{oid::ObjectIdentifier, Decode};
+use x509_cert::der::{oid::ObjectIdentifier, Decode, Encode, Reader, SliceReader, Tag, TagNumber, Tagged};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::Extension;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
 /// The ALPN protocol of the challenge (RFC 8737 §6.2).
 pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
@@ -70,9 +73,16 @@ pub(super) async fn validate(inner: &Inner, identifier: &Ident, key_authorizatio
         let tls = match tokio::time::timeout(timeout, connector.connect(server_name.clone(), tcp)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
+                let alert = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+                if matches!(alert, Some(rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)))
+                {
+                    return Err(ChallengeError::Unauthorized(format!(
+                        "tls-alpn-01: {addr} did not negotiate the acme-tls/1 protocol for {sni} (no_application_protocol)"
+                    )));
+                }
                 return Err(ChallengeError::Tls(format!(
                     "tls-alpn-01: the TLS handshake with {addr} (SNI {sni}) failed: {e}"
-                )))
+                )));
             }
             Err(_) => {
                 return Err(ChallengeError::Connection(format!(
@@ -100,8 +110,7 @@ pub(super) async fn validate(inner: &Inner, identifier: &Ident, key_authorizatio
 /// Checks a tls-alpn-01 certificate (DER) for `identifier` and `key_authorization`; the error completes
 /// "the certificate from <addr> …".
 pub(crate) fn check_certificate(der: &[u8], identifier: &Ident, key_authorization: &str) -> Result<(), String> {
-    let cert = x509_cert::Certificate::from_der(der).map_err(|e| format!("cannot be parsed: {e}"))?;
-    let extensions = cert.tbs_certificate.extensions.unwrap_or_default();
+    let extensions = LeafParts::parse(der).map_err(|e| format!("cannot be parsed: {e}"))?.extensions;
     let with_oid = |oid| extensions.iter().filter(move |e| e.extn_id == oid);
 
     let mut sans = with_oid(ID_CE_SUBJECT_ALT_NAME);
@@ -146,6 +155,38 @@ pub(crate) fn check_certificate(der: &[u8], identifier: &Ident, key_authorizatio
     Ok(())
 }
 
+/// The parts of a certificate the challenge needs — public key and extensions — read without decoding the rest.
+/// Responders' throwaway certificates are not always well-formed elsewhere (pebble-challtestsrv's carry no
+/// validity dates, which encode as the year 1), and nothing else in them matters here.
+struct LeafParts {
+    spki: SubjectPublicKeyInfoOwned,
+    extensions: Vec<Extension>,
+}
+
+impl LeafParts {
+    fn parse(der: &[u8]) -> Result<Self, x509_cert::der::Error> {
+        let certificate = AnyRef::from_der(der)?;
+        let mut outer = SliceReader::new(certificate.value())?;
+        let tbs = AnyRef::decode(&mut outer)?;
+        let mut reader = SliceReader::new(tbs.value())?;
+        let mut fields = Vec::new();
+        while !reader.is_finished() {
+            fields.push(AnyRef::decode(&mut reader)?);
+        }
+        // version [0] (optional), serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, …
+        let version = Tag::ContextSpecific { constructed: true, number: TagNumber::N0 };
+        let skip = if fields.first().is_some_and(|f| f.tag() == version) { 1 } else { 0 };
+        let spki_field = fields.get(skip + 5).ok_or_else(|| Tag::Sequence.value_error())?;
+        let spki = SubjectPublicKeyInfoOwned::from_der(&spki_field.to_der()?)?;
+        let extensions_tag = Tag::ContextSpecific { constructed: true, number: TagNumber::N3 };
+        let extensions = match fields.iter().skip(skip + 6).find(|f| f.tag() == extensions_tag) {
+            Some(field) => Vec::<Extension>::from_der(field.value())?,
+            None => Vec::new(),
+        };
+        Ok(LeafParts { spki, extensions })
+    }
+}
+
 fn describe_name(name: &GeneralName) -> String {
     match name {
         GeneralName::DnsName(n) => format!("DNS:{}", n.as_str()),
@@ -177,9 +218,49 @@ pub(crate) fn reverse_dns_name(ip: IpAddr) -> String {
 }
 
 /// Accepts any server certificate: tls-alpn-01 certificates are self-signed on purpose, and what matters is checked
-/// after the handshake. Handshake signatures are still verified, so the server holds the certificate's key.
+/// after the handshake. Handshake signatures are still verified against the certificate's public key, so the
+/// server holds that key. The key is read with x509-cert rather than webpki, which refuses certificates with
+/// critical extensions it does not know — and the acmeIdentifier extension is critical by design.
 #[derive(Debug)]
 pub(crate) struct DangerAcceptAnyServerCertificate(pub Arc<CryptoProvider>);
+
+impl DangerAcceptAnyServerCertificate {
+    fn verify(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+        tls13: bool,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let bad = |e: CertificateError| rustls::Error::InvalidCertificate(e);
+        let parsed = LeafParts::parse(cert.as_ref()).map_err(|_| bad(CertificateError::BadEncoding))?;
+        let spki = &parsed.spki;
+        let mut alg_id = spki.algorithm.oid.to_der().map_err(|_| bad(CertificateError::BadEncoding))?;
+        if let Some(params) = &spki.algorithm.parameters {
+            alg_id.extend(params.to_der().map_err(|_| bad(CertificateError::BadEncoding))?);
+        }
+        let key = spki.subject_public_key.as_bytes().ok_or_else(|| bad(CertificateError::BadEncoding))?;
+        let candidates = self
+            .0
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .find(|(scheme, _)| *scheme == dss.scheme)
+            .map(|(_, algs)| *algs)
+            .ok_or(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme)?;
+        // TLS 1.3 names the algorithm exactly (the first candidate); TLS 1.2 may need any of them.
+        let candidates = if tls13 { &candidates[..candidates.len().min(1)] } else { candidates };
+        for alg in candidates {
+            if alg.public_key_alg_id().as_ref() == alg_id.as_slice() {
+                return alg
+                    .verify_signature(key, message, dss.signature())
+                    .map(|()| HandshakeSignatureValid::assertion())
+                    .map_err(|_| bad(CertificateError::BadSignature));
+            }
+        }
+        Err(bad(CertificateError::BadSignature)) // no algorithm of this scheme fits the key
+    }
+}
 
 impl ServerCertVerifier for DangerAcceptAnyServerCertificate {
     fn verify_server_cert(
@@ -199,7 +280,7 @@ impl ServerCertVerifier for DangerAcceptAnyServerCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        self.verify(message, cert, dss, false)
     }
 
     fn verify_tls13_signature(
@@ -208,7 +289,7 @@ impl ServerCertVerifier for DangerAcceptAnyServerCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        self.verify(message, cert, dss, true)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
