@@ -34,6 +34,9 @@ const UNDERSTOOD_TAGS: [&str; 3] = ["issue", "issuewild", "iodef"];
 /// since issuing on a failed lookup could bypass a policy.
 pub(super) async fn relevant_rrset(dns: &DnsClient, domain: &str) -> Result<Vec<CaaRecord>, ChallengeError> {
     let base = domain.strip_prefix("*.").unwrap_or(domain);
+    if base.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(Vec::new()); // CAA does not apply to IP addresses (RFC 8738 §7)
+    }
     let name = normalize_name(base)
         .ok_or_else(|| ChallengeError::Malformed(format!("CAA: {domain:?} is not a valid DNS name")))?;
     let labels: Vec<&str> = name.split('.').collect();

@@ -211,7 +211,8 @@ impl Validator {
 
     /// The relevant CAA record set for `domain` (RFC 8659 §3; a leading `*.` dropped): the records at the first
     /// name, climbing from `domain` towards the root, that has any; CNAMEs followed. Empty when no level has CAA
-    /// (NXDOMAIN and empty answers included); an error of type `caa` when a lookup fails.
+    /// (NXDOMAIN and empty answers included), and for an IP address, to which CAA does not apply (RFC 8738 §7); an
+    /// error of type `caa` when a lookup fails.
     pub async fn caa(&self, domain: &str) -> Result<Vec<CaaRecord>, ChallengeError> {
         caa::relevant_rrset(&self.inner.dns, domain).await
     }
@@ -269,6 +270,7 @@ mod tests {
         assert_eq!(v.http01(&Ident::Dns("bad name".into()), "tok", "x").await.unwrap_err().acme_type(), "malformed");
         assert_eq!(v.dns01("exa mple.test", "x").await.unwrap_err().acme_type(), "malformed");
         assert_eq!(v.caa("exa mple.test").await.unwrap_err().acme_type(), "malformed");
+        assert_eq!(v.caa("192.0.2.1").await.unwrap(), vec![], "no CAA for addresses, and no query sent");
         assert!(Validator::new(ResolverConfig { timeout: Duration::ZERO, ..Default::default() }).is_err());
     }
 }
