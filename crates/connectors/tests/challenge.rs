@@ -285,38 +285,31 @@ async fn tls_alpn01_against_challtestsrv() {
 /// A self-signed tls-alpn-01 certificate made by openssl: `san` as given, the acmeIdentifier extension over
 /// `key_authorization` (critical or not).
 fn alpn_certificate(dir: &Path, tag: &str, san: &str, key_authorization: &str, critical: bool) {
+    alpn_certificate_with_key(
+        dir,
+        tag,
+        san,
+        key_authorization,
+        critical,
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+}
+
+/// The same with the key made by openssl's `key` arguments (`-newkey rsa:2048`, …).
+fn alpn_certificate_with_key(dir: &Path, tag: &str, san: &str, key_authorization: &str, critical: bool, key: &[&str]) {
     std::fs::write(dir.join("ka.txt"), key_authorization).unwrap();
     let digest = openssl(dir, &["dgst", "-sha256", "-r", "ka.txt"]);
     let hex = digest.split_whitespace().next().unwrap().to_string();
     let ext = format!("1.3.6.1.5.5.7.1.31={}DER:0420{hex}", if critical { "critical," } else { "" });
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{tag}.key"),
-            "-out",
-            &format!("{tag}.pem"),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=acme tls-alpn-01",
-            "-addext",
-            &format!("subjectAltName={san}"),
-            "-addext",
-            &ext,
-        ],
-    );
+    let (keyout, out, san) = (format!("{tag}.key"), format!("{tag}.pem"), format!("subjectAltName={san}"));
+    let mut args = vec!["req", "-x509", "-nodes", "-days", "1", "-subj", "/CN=acme tls-alpn-01"];
+    args.extend_from_slice(key);
+    args.extend_from_slice(&["-keyout", &keyout, "-out", &out, "-addext", &san, "-addext", &ext]);
+    openssl(dir, &args);
 }
 
-/// `openssl s_server` with certificate `tag`, offering ALPN `alpn` (or none), until dropped.
-async fn s_server(dir: &Path, tag: &str, alpn: Option<&str>) -> (Proc, u16) {
+/// `openssl s_server` with certificate `tag`, offering ALPN `alpn` (or none), with `extra` arguments, until dropped.
+async fn s_server_with(dir: &Path, tag: &str, alpn: Option<&str>, extra: &[&str]) -> (Proc, u16) {
     let port = free_port();
     let mut cmd = Command::new("openssl");
     cmd.current_dir(dir).args(["s_server", "-www", "-accept", &format!("127.0.0.1:{port}")]);
@@ -324,6 +317,7 @@ async fn s_server(dir: &Path, tag: &str, alpn: Option<&str>) -> (Proc, u16) {
     if let Some(alpn) = alpn {
         cmd.args(["-alpn", alpn]);
     }
+    cmd.args(extra);
     let mut proc = Proc::spawn("s_server", cmd, dir);
     for _ in 0..100 {
         proc.assert_running(dir);
@@ -333,6 +327,10 @@ async fn s_server(dir: &Path, tag: &str, alpn: Option<&str>) -> (Proc, u16) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("openssl s_server did not listen on {port}");
+}
+
+async fn s_server(dir: &Path, tag: &str, alpn: Option<&str>) -> (Proc, u16) {
+    s_server_with(dir, tag, alpn, &[]).await
 }
 
 #[tokio::test]
@@ -345,6 +343,7 @@ async fn tls_alpn01_checks_certificates_made_by_openssl() {
     alpn_certificate(d, "two", "IP:127.0.0.1,DNS:extra.certwright.test", KA, true);
     alpn_certificate(d, "elsewhere", "IP:127.0.0.2", KA, true);
     alpn_certificate(d, "named", "DNS:named.certwright.test", KA, true);
+    alpn_certificate_with_key(d, "rsa", "IP:127.0.0.1", KA, true, &["-newkey", "rsa:2048"]);
     let ip = Ident::Ip(LOCALHOST);
     let on = |port: u16| {
         let overrides = HashMap::from([("named.certwright.test".to_string(), vec![LOCALHOST])]);
@@ -360,6 +359,14 @@ async fn tls_alpn01_checks_certificates_made_by_openssl() {
     on(port).tls_alpn01(&ip, KA).await.unwrap();
     assert_type(on(port).tls_alpn01(&ip, "other-ka").await, "incorrectResponse", "not SHA-256");
     assert_type(on(port).tls_alpn01(&dns("named.certwright.test"), KA).await, "incorrectResponse", "IP:127.0.0.1");
+
+    // TLS 1.2: the handshake signature is checked against the certificate's key on that path too.
+    let (_server, port) = s_server_with(d, "ip", Some("acme-tls/1"), &["-tls1_2"]).await;
+    on(port).tls_alpn01(&ip, KA).await.unwrap();
+    let (_server, port) = s_server_with(d, "rsa", Some("acme-tls/1"), &["-tls1_2"]).await;
+    on(port).tls_alpn01(&ip, KA).await.unwrap();
+    let (_server, port) = s_server(d, "rsa", Some("acme-tls/1")).await;
+    on(port).tls_alpn01(&ip, KA).await.unwrap();
 
     // A server that knows only h2 refuses the handshake; one without ALPN completes it without a protocol.
     let (_server, port) = s_server(d, "ip", Some("h2")).await;
