@@ -14,6 +14,7 @@ needs=(
   "nginx:nginx-light"
   "pebble:pebble"
   "pebble-challtestsrv:pebble"
+  "dnsmasq:dnsmasq-base"
   "aiosmtpd:python3-aiosmtpd"
 )
 missing=()

@@ -72,3 +72,72 @@ pub fn openssl(dir: &Path, args: &[&str]) -> String {
 pub fn crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
+
+/// A running `pebble-challtestsrv` on loopback: mock DNS (every A query answers 127.0.0.1 unless told otherwise,
+/// no AAAA), http-01 and https responders, a tls-alpn-01 responder, and its management API.
+pub struct ChallTestSrv {
+    /// The mock DNS server (UDP and TCP).
+    pub dns: std::net::SocketAddr,
+    pub http01_port: u16,
+    pub https01_port: u16,
+    pub tlsalpn01_port: u16,
+    pub management: String,
+    http: reqwest::Client,
+    _proc: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl ChallTestSrv {
+    /// Starts one and waits until its management API and listeners accept connections.
+    pub async fn start() -> ChallTestSrv {
+        require("pebble-challtestsrv", "pebble");
+        crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let (dns, http01, https01, tlsalpn01, management) =
+            (free_port(), free_port(), free_port(), free_port(), free_port());
+        let addr = |port: u16| format!("127.0.0.1:{port}");
+        let mut cmd = Command::new("pebble-challtestsrv");
+        cmd.args(["-dns01", &addr(dns), "-http01", &addr(http01), "-https01", &addr(https01)])
+            .args(["-tlsalpn01", &addr(tlsalpn01), "-management", &addr(management)])
+            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""]);
+        let mut proc = Proc::spawn("challtestsrv", cmd, dir.path());
+        let http = reqwest::Client::new();
+        let management = format!("http://{}", addr(management));
+        for _ in 0..100 {
+            proc.assert_running(dir.path());
+            let listening = [dns, http01, https01, tlsalpn01]
+                .iter()
+                .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok());
+            if listening
+                && try_post(&http, &management, "/set-default-ipv4", serde_json::json!({ "ip": "127.0.0.1" }))
+                    .await
+                    .is_ok()
+            {
+                return ChallTestSrv {
+                    dns: addr(dns).parse().unwrap(),
+                    http01_port: http01,
+                    https01_port: https01,
+                    tlsalpn01_port: tlsalpn01,
+                    management,
+                    http,
+                    _proc: proc,
+                    _dir: dir,
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("pebble-challtestsrv did not start");
+    }
+
+    /// POSTs `body` to a management endpoint (`/set-txt`, `/add-caa`, …), panicking when it is refused.
+    pub async fn post(&self, path: &str, body: serde_json::Value) {
+        if let Err(e) = try_post(&self.http, &self.management, path, body.clone()).await {
+            panic!("challtestsrv {path} {body}: {e}");
+        }
+    }
+}
+
+async fn try_post(http: &reqwest::Client, base: &str, path: &str, body: serde_json::Value) -> Result<(), String> {
+    let r = http.post(format!("{base}{path}")).json(&body).send().await.map_err(|e| e.to_string())?;
+    r.error_for_status().map(|_| ()).map_err(|e| e.to_string())
+}
