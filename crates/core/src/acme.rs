@@ -56,7 +56,7 @@ impl Default for AcmePolicy {
 }
 
 /// A certificate template an order can name (the acme-profiles draft).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AcmeProfile {
     /// Shown in the directory's `meta.profiles`.
@@ -65,12 +65,6 @@ pub struct AcmeProfile {
     pub validity_days: u32,
     /// Extended key usages (`server`, `client`); empty keeps the RA profile's.
     pub extended_key_usage: Vec<String>,
-}
-
-impl Default for AcmeProfile {
-    fn default() -> Self {
-        Self { description: String::new(), validity_days: 0, extended_key_usage: Vec::new() }
-    }
 }
 
 macro_rules! status_enum {

@@ -220,8 +220,12 @@ pub async fn start(
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
-    let mut tasks =
-        vec![tokio::spawn(serve_until(http, router(state.clone(), config, config.insecure_http, false), rx.clone(), grace))];
+    let mut tasks = vec![tokio::spawn(serve_until(
+        http,
+        router(state.clone(), config, config.insecure_http, false),
+        rx.clone(),
+        grace,
+    ))];
     // CRLs signed ahead of time, on a schedule and after revocations.
     let services = state.services.clone();
     let mut stop = rx.clone();

@@ -111,7 +111,7 @@ fn problem(r: &Reply) -> &str {
 /// An RA profile `acme` under the default profile's authority with its ACME directory on.
 async fn acme_profile(s: &TestServer, name: &str, acme: Value) {
     let default = s.get_json("/v1/ra-profiles/default", &s.admin_token).await;
-    let body = json!({ "name": name, "authority": default["authority_id"], "policy": { "acme": acme } });
+    let body = json!({ "name": name, "authority": default["authority"], "policy": { "acme": acme } });
     let resp = s.http().post(s.at("/v1/ra-profiles")).bearer_auth(&s.admin_token).json(&body).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().await.unwrap());
 }
@@ -131,9 +131,23 @@ fn csr(dir: &Path, names: &[&str]) -> Vec<u8> {
     openssl(
         dir,
         &[
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key",
-            "-subj", &format!("/CN={}", names[0]), "-addext", &format!("subjectAltName={}", san.join(",")),
-            "-outform", "DER", "-out", "leaf.csr",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-subj",
+            &format!("/CN={}", names[0]),
+            "-addext",
+            &format!("subjectAltName={}", san.join(",")),
+            "-outform",
+            "DER",
+            "-out",
+            "leaf.csr",
         ],
     );
     std::fs::read(dir.join("leaf.csr")).unwrap()
@@ -184,12 +198,10 @@ mod cases {
 
         let dir = tempfile::tempdir().unwrap();
         let names = ["www.example.test", "api.example.test", "192.0.2.7"];
-        let ids: Vec<Identifier> = vec![
-            Identifier::dns(names[0]),
-            Identifier::dns(names[1]),
-            Identifier::Ip(names[2].parse().unwrap()),
-        ];
-        let issued = client.issue(&account, &csr(dir.path(), &names), &ids, &Trusting, PollPolicy::default()).await.unwrap();
+        let ids: Vec<Identifier> =
+            vec![Identifier::dns(names[0]), Identifier::dns(names[1]), Identifier::Ip(names[2].parse().unwrap())];
+        let issued =
+            client.issue(&account, &csr(dir.path(), &names), &ids, &Trusting, PollPolicy::default()).await.unwrap();
         assert!(!issued.chain_der.is_empty(), "the chain comes with the certificate");
 
         // openssl agrees: the leaf verifies up to the root in ca.pem, with the names asked for.
@@ -200,7 +212,16 @@ mod cases {
         let ca = s.data_dir.path().join("data/ca.pem");
         let verified = openssl(
             dir.path(),
-            &["verify", "-CAfile", ca.to_str().unwrap(), "-untrusted", "chain.pem", "-purpose", "sslserver", "leaf.pem"],
+            &[
+                "verify",
+                "-CAfile",
+                ca.to_str().unwrap(),
+                "-untrusted",
+                "chain.pem",
+                "-purpose",
+                "sslserver",
+                "leaf.pem",
+            ],
         );
         assert!(verified.contains("leaf.pem: OK"), "{verified}");
         let text = openssl(dir.path(), &["x509", "-in", "leaf.pem", "-noout", "-ext", "subjectAltName"]);
@@ -256,14 +277,32 @@ mod cases {
         let resp = s.http().post(raw.url("newOrder")).json(&json!({})).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 415);
         let order = |ids: Value| json!({ "identifiers": ids });
-        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order(json!([{"type": "email", "value": "a@b.c"}])))).await;
+        let r = raw
+            .signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order(json!([{"type": "email", "value": "a@b.c"}]))))
+            .await;
         assert_eq!(problem(&r), "unsupportedIdentifier", "{}", r.body);
-        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order(json!([{"type": "dns", "value": "bad..name"}, {"type": "dns", "value": "ok.example.test"}])))).await;
+        let r = raw
+            .signed(
+                &key,
+                &raw.url("newOrder"),
+                Some(&kid),
+                Some(&order(
+                    json!([{"type": "dns", "value": "bad..name"}, {"type": "dns", "value": "ok.example.test"}]),
+                )),
+            )
+            .await;
         assert_eq!(problem(&r), "rejectedIdentifier", "{}", r.body);
         assert_eq!(r.body["subproblems"][0]["identifier"]["value"], "bad..name", "{}", r.body);
 
         // Finalize before the authorization is valid: orderNotReady.
-        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order(json!([{"type": "dns", "value": "one.example.test"}])))).await;
+        let r = raw
+            .signed(
+                &key,
+                &raw.url("newOrder"),
+                Some(&kid),
+                Some(&order(json!([{"type": "dns", "value": "one.example.test"}]))),
+            )
+            .await;
         assert_eq!(r.status, 201, "{}", r.body);
         assert_eq!(r.body["status"], "pending");
         let order_url = r.location.unwrap();
@@ -336,7 +375,8 @@ mod cases {
             json!({ "protected": protected, "payload": payload, "signature": B64.encode(tag.as_ref()) })
         };
         let new_account = raw.url("newAccount");
-        let wrong = json!({ "termsOfServiceAgreed": true, "externalAccountBinding": binding(b"not the key", &new_account) });
+        let wrong =
+            json!({ "termsOfServiceAgreed": true, "externalAccountBinding": binding(b"not the key", &new_account) });
         let r = raw.signed(&key, &new_account, None, Some(&wrong)).await;
         assert_eq!((r.status, problem(&r)), (403, "unauthorized"), "{}", r.body);
         let right = json!({ "termsOfServiceAgreed": true, "externalAccountBinding": binding(&B64.decode(hmac).unwrap(), &new_account) });
@@ -352,7 +392,14 @@ mod cases {
             format!("{protected}.{payload}").as_bytes(),
         );
         let eab = json!({ "protected": protected, "payload": payload, "signature": B64.encode(tag.as_ref()) });
-        let r = raw.signed(&second, &new_account, None, Some(&json!({ "termsOfServiceAgreed": true, "externalAccountBinding": eab }))).await;
+        let r = raw
+            .signed(
+                &second,
+                &new_account,
+                None,
+                Some(&json!({ "termsOfServiceAgreed": true, "externalAccountBinding": eab })),
+            )
+            .await;
         assert_eq!((r.status, problem(&r)), (403, "unauthorized"), "{}", r.body);
         let listed = s.get_json("/v1/acme/eab-keys", &s.admin_token).await;
         assert_eq!(listed["items"][0]["used"], true, "{listed}");
@@ -360,21 +407,34 @@ mod cases {
     }
 
     pub async fn renewal_info_and_replaces(s: TestServer) {
-        acme_profile(&s, "web", json!({ "enabled": true, "profiles": { "shortlived": { "description": "7 days", "validity_days": 7 } } })).await;
+        acme_profile(
+            &s,
+            "web",
+            json!({ "enabled": true, "profiles": { "shortlived": { "description": "7 days", "validity_days": 7 } } }),
+        )
+        .await;
         let raw = Raw::new(&s, "web").await;
         assert_eq!(raw.dir["meta"]["profiles"]["shortlived"], "7 days");
         let key = Key::new();
         let kid = raw.account(&key).await;
         let dir = tempfile::tempdir().unwrap();
         let order = json!({ "identifiers": [{"type": "dns", "value": "ari.example.test"}], "profile": "shortlived" });
-        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&json!({ "identifiers": [{"type": "dns", "value": "x.example.test"}], "profile": "nope" }))).await;
+        let r = raw
+            .signed(
+                &key,
+                &raw.url("newOrder"),
+                Some(&kid),
+                Some(&json!({ "identifiers": [{"type": "dns", "value": "x.example.test"}], "profile": "nope" })),
+            )
+            .await;
         assert_eq!(problem(&r), "invalidProfile", "{}", r.body);
         let chain = obtain(&raw, &key, &kid, &order, &csr(dir.path(), &["ari.example.test"])).await;
         let der = chain[0].clone();
 
         // The certificate lives 7 days; ARI suggests renewing around two thirds of that.
         std::fs::write(dir.path().join("leaf.der"), &der).unwrap();
-        let dates = openssl(dir.path(), &["x509", "-inform", "DER", "-in", "leaf.der", "-noout", "-startdate", "-enddate"]);
+        let dates =
+            openssl(dir.path(), &["x509", "-inform", "DER", "-in", "leaf.der", "-noout", "-startdate", "-enddate"]);
         assert!(dates.contains("notAfter"), "{dates}");
         let cert = certwright_pki::cert::Cert::from_der(&der).unwrap();
         assert!((cert.not_after() - cert.not_before() - 7 * 86_400).abs() < 300, "{dates}");
@@ -396,11 +456,21 @@ mod cases {
         assert_eq!((r.status, problem(&r)), (409, "alreadyReplaced"), "{}", r.body);
 
         // Revoked, the window moves into the past.
-        let r = raw.signed(&key, &raw.url("revokeCert"), Some(&kid), Some(&json!({ "certificate": B64.encode(&der), "reason": 4 }))).await;
+        let r = raw
+            .signed(
+                &key,
+                &raw.url("revokeCert"),
+                Some(&kid),
+                Some(&json!({ "certificate": B64.encode(&der), "reason": 4 })),
+            )
+            .await;
         assert_eq!(r.status, 200, "{}", r.body);
-        let r = raw.signed(&key, &raw.url("revokeCert"), Some(&kid), Some(&json!({ "certificate": B64.encode(&der) }))).await;
+        let r = raw
+            .signed(&key, &raw.url("revokeCert"), Some(&kid), Some(&json!({ "certificate": B64.encode(&der) })))
+            .await;
         assert_eq!(problem(&r), "alreadyRevoked", "{}", r.body);
-        let info: Value = s.http().get(format!("{}/{cert_id}", raw.url("renewalInfo"))).send().await.unwrap().json().await.unwrap();
+        let info: Value =
+            s.http().get(format!("{}/{cert_id}", raw.url("renewalInfo"))).send().await.unwrap().json().await.unwrap();
         assert!(info["suggestedWindow"]["end"].as_str().unwrap() < start.as_str(), "{info}");
         s.stop().await;
     }
@@ -408,7 +478,8 @@ mod cases {
 
 fn hex_to_bytes(hex: &str) -> Vec<u8> {
     let hex = if hex.len() % 2 == 1 { format!("0{hex}") } else { hex.to_owned() };
-    let mut bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let mut bytes: Vec<u8> =
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {
         bytes.insert(0, 0);
     }
@@ -443,7 +514,8 @@ async fn obtain(raw: &Raw, key: &Key, kid: &str, order: &Value, csr: &[u8]) -> V
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(body["status"], "ready", "{body}");
-    let r = raw.signed(key, body["finalize"].as_str().unwrap(), Some(kid), Some(&json!({ "csr": B64.encode(csr) }))).await;
+    let r =
+        raw.signed(key, body["finalize"].as_str().unwrap(), Some(kid), Some(&json!({ "csr": B64.encode(csr) }))).await;
     assert_eq!(r.body["status"], "valid", "{}", r.body);
     let pem = raw.signed(key, r.body["certificate"].as_str().unwrap(), Some(kid), None).await;
     certwright_pki::pem::decode_all(pem.body.as_str().unwrap()).unwrap().into_iter().map(|(_, der)| der).collect()
@@ -489,7 +561,14 @@ async fn an_expired_order_is_invalid_and_cannot_be_finalized() {
     let raw = Raw::new(&s, "web").await;
     let key = Key::new();
     let kid = raw.account(&key).await;
-    let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&json!({ "identifiers": [{"type": "dns", "value": "late.example.test"}] }))).await;
+    let r = raw
+        .signed(
+            &key,
+            &raw.url("newOrder"),
+            Some(&kid),
+            Some(&json!({ "identifiers": [{"type": "dns", "value": "late.example.test"}] })),
+        )
+        .await;
     let (order_url, finalize) = (r.location.unwrap(), r.body["finalize"].as_str().unwrap().to_owned());
     clock.advance(2 * 3600);
     let r = raw.signed(&key, &order_url, Some(&kid), None).await;

@@ -97,7 +97,7 @@ impl<S: Store> Services<S> {
                 }
                 let fresh = certwright_pki::random::bytes::<32>()?;
                 let mut tx = self.store.begin().await?;
-                tx.insert_meta(META, &B64.encode(&fresh)).await?;
+                tx.insert_meta(META, &B64.encode(fresh)).await?;
                 tx.commit().await?;
                 // Another node may have stored its key first: use whichever is stored.
                 let stored = self.store.meta(META).await?.ok_or_else(|| CoreError::Storage("nonce key lost".into()))?;

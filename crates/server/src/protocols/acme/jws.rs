@@ -75,15 +75,20 @@ impl Flattened {
             return Err(malformed("only the flattened JWS serialization with a protected header is accepted"));
         }
         let member = |name: &str| {
-            object.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| malformed(format!("the JWS has no \"{name}\"")))
+            object
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| malformed(format!("the JWS has no \"{name}\"")))
         };
         let protected_b64 = member("protected")?;
         let payload_b64 = member("payload")?;
         let signature =
             B64.decode(member("signature")?).map_err(|_| malformed("the JWS signature is not base64url"))?;
-        let header_bytes = B64.decode(&protected_b64).map_err(|_| malformed("the protected header is not base64url"))?;
-        let header: Map<String, Value> =
-            serde_json::from_slice(&header_bytes).map_err(|_| malformed("the protected header is not a JSON object"))?;
+        let header_bytes =
+            B64.decode(&protected_b64).map_err(|_| malformed("the protected header is not base64url"))?;
+        let header: Map<String, Value> = serde_json::from_slice(&header_bytes)
+            .map_err(|_| malformed("the protected header is not a JSON object"))?;
         Ok(Flattened { protected_b64, payload_b64, signature, header })
     }
 
@@ -133,10 +138,7 @@ pub(crate) async fn verify(
     let jws = Flattened::parse(body)?;
     jws.algorithm()?;
     if jws.string("url") != Some(url) {
-        return Err(AcmeError::new(
-            error::UNAUTHORIZED,
-            format!("the JWS url header must be the request URL ({url})"),
-        ));
+        return Err(AcmeError::new(error::UNAUTHORIZED, format!("the JWS url header must be the request URL ({url})")));
     }
     let nonce = jws.string("nonce").ok_or_else(|| AcmeError::new(error::BAD_NONCE, "the JWS has no nonce"))?.to_owned();
     let (jwk, kid) = (jws.header.get("jwk"), jws.string("kid"));
@@ -164,10 +166,9 @@ pub(crate) async fn verify(
 /// The account a `kid` names: an account URL of this directory.
 async fn account_of_kid(state: &AppState, base: &Base, profile: &RaProfile, kid: &str) -> Result<Account, AcmeError> {
     let prefix = base.url(&profile.name, "acct/");
-    let uuid = kid
-        .strip_prefix(&prefix)
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| AcmeError::new(error::ACCOUNT_DOES_NOT_EXIST, format!("kid '{kid}' is not an account URL of this directory")))?;
+    let uuid = kid.strip_prefix(&prefix).and_then(|id| Uuid::parse_str(id).ok()).ok_or_else(|| {
+        AcmeError::new(error::ACCOUNT_DOES_NOT_EXIST, format!("kid '{kid}' is not an account URL of this directory"))
+    })?;
     Ok(state.services.acme_account(profile, uuid).await?)
 }
 

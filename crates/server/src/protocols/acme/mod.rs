@@ -129,7 +129,11 @@ async fn directory(
 }
 
 /// newNonce (RFC 8555 §7.2): 200 to HEAD, 204 to GET, never cached.
-async fn new_nonce(State(state): State<AppState>, Path(name): Path<String>, method: Method) -> Result<Response, AcmeError> {
+async fn new_nonce(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    method: Method,
+) -> Result<Response, AcmeError> {
     state.services.acme_profile(&name).await?;
     let status = if method == Method::HEAD { StatusCode::OK } else { StatusCode::NO_CONTENT };
     let mut response = status.into_response();

@@ -16,8 +16,8 @@ use base64::Engine;
 use certwright_core::acme::{Account, Authorization, Challenge, ChallengeType, Identifier, Order};
 use certwright_core::ca::RaProfile;
 use certwright_core::clock::to_rfc3339;
-use certwright_core::store::Store;
 use certwright_core::services::acme::{error, EabBinding, NewAccount, NewOrder, Revoker};
+use certwright_core::store::Store;
 use certwright_pki::jose::Jwk;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -41,7 +41,13 @@ impl Call {
         self.base.url(&self.profile.name, path)
     }
 
-    async fn verify(&self, path: &str, headers: &HeaderMap, body: &[u8], signer: Signer) -> Result<Verified, AcmeError> {
+    async fn verify(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        signer: Signer,
+    ) -> Result<Verified, AcmeError> {
         jws::verify(&self.state, &self.base, &self.profile, &self.url(path), headers, body, signer).await
     }
 
@@ -178,7 +184,10 @@ fn external_binding(value: &Value, url: &str) -> Result<EabBinding, AcmeError> {
         .map_err(|_| AcmeError::new(error::MALFORMED, "externalAccountBinding: the payload is not a JWK"))?;
     let payload_jwk = Jwk::from_json(&payload).map_err(|e| AcmeError::new(error::MALFORMED, e.to_string()))?;
     Ok(EabBinding {
-        kid: jws.string("kid").ok_or_else(|| AcmeError::new(error::MALFORMED, "externalAccountBinding has no kid"))?.to_owned(),
+        kid: jws
+            .string("kid")
+            .ok_or_else(|| AcmeError::new(error::MALFORMED, "externalAccountBinding has no kid"))?
+            .to_owned(),
         alg: jws.string("alg").unwrap_or_default().to_owned(),
         url_matches: jws.string("url") == Some(url),
         payload_jwk,
@@ -301,7 +310,8 @@ fn identifiers(value: &Value) -> Result<Vec<Identifier>, AcmeError> {
     let list = value.as_array().ok_or_else(|| AcmeError::new(error::MALFORMED, "identifiers must be an array"))?;
     list.iter()
         .map(|i| {
-            let text = i["value"].as_str().ok_or_else(|| AcmeError::new(error::MALFORMED, "an identifier has no value"))?;
+            let text =
+                i["value"].as_str().ok_or_else(|| AcmeError::new(error::MALFORMED, "an identifier has no value"))?;
             match i["type"].as_str() {
                 Some("dns") => Ok(Identifier::Dns(text.to_owned())),
                 Some("ip") => text
@@ -393,7 +403,9 @@ pub(super) async fn authorization(
     } else {
         let payload: Value = req.json()?;
         match payload["status"].as_str() {
-            Some("deactivated") => call.state.services.acme_deactivate_authorization(&call.profile, account, uuid).await?,
+            Some("deactivated") => {
+                call.state.services.acme_deactivate_authorization(&call.profile, account, uuid).await?
+            }
             None => call.state.services.acme_authorization(account, uuid).await?,
             Some(other) => {
                 return Err(AcmeError::new(error::MALFORMED, format!("an authorization cannot be set to '{other}'")))
@@ -415,7 +427,8 @@ pub(super) async fn challenge(
     let req = call.verify(&format!("chall/{id}/{kind}"), &headers, &body, Signer::Account).await?;
     let account = req.account()?;
     let uuid = uuid_of(&id, "challenge")?;
-    let kind = ChallengeType::parse(&kind).ok_or_else(|| AcmeError::new(error::MALFORMED, "no such challenge").status(404))?;
+    let kind =
+        ChallengeType::parse(&kind).ok_or_else(|| AcmeError::new(error::MALFORMED, "no such challenge").status(404))?;
     let (authorization, challenge) = if req.is_post_as_get() {
         let a = call.state.services.acme_authorization(account, uuid).await?;
         let c = a
