@@ -107,7 +107,7 @@ impl<S: Store> Services<S> {
         }
 
         // Claim the order, so a second finalize cannot issue twice.
-        let (mut tx, _) = self.begin().await?;
+        let mut tx = self.store.begin().await?;
         let mut claimed = tx
             .acme_order_for_update(uuid)
             .await?

@@ -341,7 +341,8 @@ impl<S: Store> Services<S> {
         kind: ChallengeType,
     ) -> Result<(Authorization, Challenge)> {
         let now = self.clock.now();
-        let (mut tx, _head) = self.begin().await?;
+        // No audit event here (the validation's outcome has one): the audit chain need not be locked.
+        let mut tx = self.store.begin().await?;
         let mut authorization = tx
             .acme_authorization_for_update(uuid)
             .await?
