@@ -579,3 +579,39 @@ async fn an_expired_order_is_invalid_and_cannot_be_finalized() {
     assert_eq!((r.status, problem(&r)), (403, "orderNotReady"), "{}", r.body);
     s.stop().await;
 }
+
+/// Two nodes on one PostgreSQL database: a nonce one node gave is accepted by the other, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonces_work_across_nodes_and_only_once() {
+    let Some(base) = certwright_store::testing::postgres_url() else {
+        eprintln!("PostgreSQL tests are off (CERTWRIGHT_TEST_POSTGRES_URL unset)");
+        return;
+    };
+    let url = certwright_store::testing::fresh_postgres_schema(&base).await.expect("PostgreSQL for tests");
+    let db = url.clone();
+    let s = TestServer::start_with(Backend::Postgres, move |c| c.database_url = Some(db)).await;
+    let settings = certwright_server::config::Settings {
+        data_dir: s.data_dir.path().join("data"),
+        config_file: None,
+        config: certwright_server::config::Config {
+            database_url: Some(url),
+            node_id: "test-node-2".to_owned(),
+            ..Default::default()
+        },
+    };
+    let node2 = certwright_server::bootstrap::open(&settings).await.expect("second node").services;
+    for _ in 0..20 {
+        let (giver, taker) = (s.services.acme_new_nonce().await.unwrap(), node2.acme_new_nonce().await.unwrap());
+        node2.acme_redeem_nonce(&giver).await.expect("node 2 accepts node 1's nonce");
+        s.services.acme_redeem_nonce(&taker).await.expect("node 1 accepts node 2's nonce");
+        for (node, nonce) in [(&s.services, &giver), (&node2, &giver), (&s.services, &taker)] {
+            let err = node.acme_redeem_nonce(nonce).await.expect_err("a nonce is used once");
+            assert_eq!(err.code(), "acme:badNonce");
+        }
+    }
+    let mut tampered = s.services.acme_new_nonce().await.unwrap().into_bytes();
+    tampered[3] ^= 1;
+    let err = node2.acme_redeem_nonce(std::str::from_utf8(&tampered).unwrap()).await.expect_err("tampered");
+    assert_eq!(err.code(), "acme:badNonce");
+    s.stop().await;
+}
