@@ -2,10 +2,12 @@
 //! face calls, and the ports (`Store`, `Clock`) that adapters implement. No HTTP, no SQL, no concrete crypto.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod attributes;
 pub mod audit;
 pub mod auth;
 pub mod ca;
 pub mod clock;
+pub mod end_entity;
 pub mod error;
 pub mod inventory;
 pub mod jobs;

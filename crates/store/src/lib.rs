@@ -3,6 +3,7 @@
 //! the two differ; migrations are embedded, one append-only folder per backend.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod end_entity;
 mod keystore;
 mod lifecycle;
 mod migrate;

@@ -68,6 +68,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_qradar_scm.sql"),
         postgres: include_str!("../migrations/postgres/0009_qradar_scm.sql"),
     },
+    Migration {
+        version: 10,
+        description: "end_entities",
+        sqlite: include_str!("../migrations/sqlite/0010_end_entities.sql"),
+        postgres: include_str!("../migrations/postgres/0010_end_entities.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.
