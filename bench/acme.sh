@@ -38,7 +38,8 @@ curl -fs -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: applic
 
 # pebble with its own TLS certificate for localhost.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout pebble.key -out pebble.pem -days 2 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -addext basicConstraints=critical,CA:FALSE >/dev/null 2>&1
 pport=$((port + 2))
 cat > pebble.json <<JSON
 {"pebble": {"listenAddress": "127.0.0.1:$pport", "managementListenAddress": "127.0.0.1:$((pport + 1))",

@@ -1,6 +1,7 @@
 //! Certificate authorities, RA profiles (the policy certificates are issued under), managed keys and the
 //! certificate inventory record.
 
+use crate::attributes::AttributeDefinition;
 use crate::clock::EpochSeconds;
 use crate::inventory::CertificateMetadata;
 use crate::{CoreError, Result};
@@ -186,6 +187,11 @@ pub struct Policy {
     pub auto_renew: bool,
     /// The profile's ACME directory.
     pub acme: crate::acme::AcmePolicy,
+    /// Attributes a request through the profile carries (see [`crate::attributes`]); faces that speak request
+    /// attributes check them against these definitions.
+    pub issue_attributes: Vec<AttributeDefinition>,
+    /// Attributes a revocation through the profile carries; kept with a pending revocation until it completes.
+    pub revoke_attributes: Vec<AttributeDefinition>,
 }
 
 /// Approval rules of an RA profile.
@@ -248,6 +254,8 @@ impl Default for Policy {
             approval: ApprovalPolicy::default(),
             auto_renew: false,
             acme: crate::acme::AcmePolicy::default(),
+            issue_attributes: Vec::new(),
+            revoke_attributes: Vec::new(),
         }
     }
 }
@@ -326,6 +334,8 @@ impl Policy {
         if self.min_rsa_bits < LEGACY_MIN_BITS {
             return Err(violation("ra_profile.invalid_policy", "min_rsa_bits must be at least 1024".to_owned()));
         }
+        crate::attributes::check_definitions("issue_attributes", &self.issue_attributes)?;
+        crate::attributes::check_definitions("revoke_attributes", &self.revoke_attributes)?;
         for d in &self.allowed_digests {
             if !DIGESTS.contains(&d.as_str()) {
                 return Err(violation(

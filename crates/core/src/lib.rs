@@ -3,10 +3,12 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod acme;
+pub mod attributes;
 pub mod audit;
 pub mod auth;
 pub mod ca;
 pub mod clock;
+pub mod end_entity;
 pub mod error;
 pub mod inventory;
 pub mod jobs;

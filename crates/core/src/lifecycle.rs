@@ -296,6 +296,8 @@ pub struct RevocationRequest {
     pub destroy_key: bool,
     pub requested_by: String,
     pub requested_at: EpochSeconds,
+    /// Request attributes sent with it (secrets redacted), recorded when it completes.
+    pub attributes: Vec<crate::attributes::AttributeValue>,
 }
 
 /// What an approval decides on.

@@ -7,6 +7,7 @@ use crate::audit::{ChainHead, Event, EventFilter};
 use crate::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
 use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewKey, RaProfile, StoredKey};
 use crate::clock::EpochSeconds;
+use crate::end_entity::EndEntity;
 use crate::inventory::{CertificateMetadata, InventoryOrder, InventoryPage};
 use crate::jobs::{Job, JobEnd, JobFilter, NewJob};
 use crate::keystore::{
@@ -296,6 +297,19 @@ pub trait Store: Send + Sync + Clone + 'static {
 
     /// Authorizations by uuid, in the order given (missing ones left out).
     fn acme_authorizations(&self, uuids: &[Uuid]) -> impl Future<Output = Result<Vec<Authorization>>> + Send;
+    // ---- end entities and managed keys by uuid ----------------------------------------------------------------
+
+    /// The end entities of an RA profile, by username.
+    fn end_entities(&self, ra_profile_id: i64) -> impl Future<Output = Result<Vec<EndEntity>>> + Send;
+
+    /// The end entity of an RA profile called `username`.
+    fn end_entity(&self, ra_profile_id: i64, username: &str) -> impl Future<Output = Result<Option<EndEntity>>> + Send;
+
+    /// A managed key that has not been destroyed, by uuid.
+    fn key_by_uuid(&self, uuid: Uuid) -> impl Future<Output = Result<Option<StoredKey>>> + Send;
+
+    /// The principals who requested certificates (or requests) for a managed key.
+    fn key_requesters(&self, key_id: i64) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
 /// Which expiring certificates to find (see [`Store::expiring_certificates`]).
@@ -615,4 +629,32 @@ pub trait StoreTx: Send {
 
     /// Forgets used nonces that have expired.
     fn purge_acme_nonces(&mut self, now: EpochSeconds) -> impl Future<Output = Result<u64>> + Send;
+    // ---- end entities ----------------------------------------------------------------------------------------
+
+    /// Stores an end entity (its `id` is ignored); a username taken in its RA profile fails with
+    /// `end_entity.exists`.
+    fn insert_end_entity(&mut self, entity: &EndEntity) -> impl Future<Output = Result<i64>> + Send;
+
+    /// The end entity of an RA profile called `username`, locked until the transaction ends.
+    fn end_entity_for_update(
+        &mut self,
+        ra_profile_id: i64,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<EndEntity>>> + Send;
+
+    /// Replaces an end entity's password hash, names, e-mail, extension data, status and `updated_at` (by id).
+    fn update_end_entity(&mut self, entity: &EndEntity) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes an end entity and its certificate links; `false` when it no longer exists.
+    fn delete_end_entity(&mut self, id: i64) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Records that a certificate was issued for an end entity.
+    fn link_end_entity_certificate(
+        &mut self,
+        end_entity_id: i64,
+        certificate_id: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The uuids of the certificates issued for an end entity, oldest first.
+    fn end_entity_certificates(&mut self, end_entity_id: i64) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
 }

@@ -1,6 +1,9 @@
-//! Message digests used outside certificate signing: token hashes and the audit hash chain.
+//! Message digests used outside certificate signing: token hashes, the audit hash chain, and the slow salted
+//! hashes of passwords people choose.
 
-use aws_lc_rs::digest;
+use aws_lc_rs::{digest, pbkdf2};
+use base64::Engine;
+use std::num::NonZeroU32;
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -58,9 +61,55 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// PBKDF2 rounds of a new password hash.
+const PASSWORD_ROUNDS: u32 = 100_000;
+/// Most rounds a stored hash may ask for (a tampered row must not stall the server).
+const MAX_PASSWORD_ROUNDS: u32 = 10_000_000;
+
+/// A salted PBKDF2-HMAC-SHA256 hash of a password chosen by a person, as stored:
+/// `pbkdf2-sha256$<rounds>$<salt base64>$<hash base64>`.
+pub fn password_hash(password: &str) -> Result<String, crate::PkiError> {
+    let salt = crate::random::bytes::<16>()?;
+    let rounds = NonZeroU32::new(PASSWORD_ROUNDS).ok_or(crate::PkiError::Random)?;
+    let mut out = [0u8; 32];
+    pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &mut out);
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    Ok(format!("pbkdf2-sha256${PASSWORD_ROUNDS}${}${}", b64.encode(salt), b64.encode(out)))
+}
+
+/// Whether `password` matches a hash made by [`password_hash`] (compared in constant time); `false` for a
+/// malformed hash.
+pub fn password_matches(password: &str, stored: &str) -> bool {
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let mut parts = stored.split('$');
+    let (Some("pbkdf2-sha256"), Some(rounds), Some(salt), Some(hash), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let rounds = rounds.parse::<u32>().ok().filter(|r| *r <= MAX_PASSWORD_ROUNDS).and_then(NonZeroU32::new);
+    let (Some(rounds), Ok(salt), Ok(hash)) = (rounds, b64.decode(salt), b64.decode(hash)) else {
+        return false;
+    };
+    pbkdf2::verify(pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &hash).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_hashes_are_salted_and_verify() {
+        let a = password_hash("correct horse").unwrap();
+        let b = password_hash("correct horse").unwrap();
+        assert_ne!(a, b, "salted");
+        assert!(a.starts_with("pbkdf2-sha256$100000$"), "{a}");
+        assert!(password_matches("correct horse", &a) && password_matches("correct horse", &b));
+        assert!(!password_matches("correct horse!", &a));
+        assert!(!password_matches("correct horse", "pbkdf2-sha256$x$y$z"));
+        assert!(!password_matches("correct horse", &a.replace("$100000$", "$4294967295$")));
+        assert!(!password_matches("", ""));
+    }
 
     #[test]
     fn sha256_of_abc_matches_fips_180_vector() {

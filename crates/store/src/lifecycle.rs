@@ -222,6 +222,11 @@ fn revocation_request(row: &AnyRow) -> Result<RevocationRequest> {
         destroy_key: get::<i64>(row, "destroy_key")? != 0,
         requested_by: get(row, "requested_by")?,
         requested_at: get(row, "requested_at")?,
+        attributes: match get::<Option<String>>(row, "attributes")? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| CoreError::Storage(format!("revocation request attributes: {e}")))?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -240,9 +245,14 @@ pub(crate) async fn revocation_request_of(
 }
 
 pub(crate) async fn insert_revocation_request(conn: &mut AnyConnection, r: &RevocationRequest) -> Result<()> {
+    let attributes = if r.attributes.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&r.attributes).map_err(|e| CoreError::Storage(e.to_string()))?)
+    };
     sqlx::query(
         "INSERT INTO revocation_requests (certificate_id, reason, invalidity_date, destroy_key, requested_by, \
-         requested_at) VALUES ($1, $2, $3, $4, $5, $6)",
+         requested_at, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(r.certificate_id)
     .bind(r.reason.as_str())
@@ -250,6 +260,7 @@ pub(crate) async fn insert_revocation_request(conn: &mut AnyConnection, r: &Revo
     .bind(i64::from(r.destroy_key))
     .bind(r.requested_by.as_str())
     .bind(r.requested_at)
+    .bind(attributes)
     .execute(&mut *conn)
     .await
     .map_err(unique_or_storage(

@@ -74,6 +74,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_acme.sql"),
         postgres: include_str!("../migrations/postgres/0010_acme.sql"),
     },
+    Migration {
+        version: 11,
+        description: "end_entities",
+        sqlite: include_str!("../migrations/sqlite/0011_end_entities.sql"),
+        postgres: include_str!("../migrations/postgres/0011_end_entities.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

@@ -618,6 +618,43 @@ impl Store for SqlStore {
         let mut conn = self.pool.acquire().await.map_err(storage)?;
         crate::keystore::scoped_certificate_by_name(&mut conn, scope, name).await
     }
+
+    // ---- end entities and managed keys by uuid ----------------------------------------------------------------
+
+    async fn end_entities(&self, ra_profile_id: i64) -> Result<Vec<certwright_core::end_entity::EndEntity>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::end_entity::list(&mut conn, ra_profile_id).await
+    }
+
+    async fn end_entity(
+        &self,
+        ra_profile_id: i64,
+        username: &str,
+    ) -> Result<Option<certwright_core::end_entity::EndEntity>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::end_entity::by_username(&mut conn, ra_profile_id, username, false).await
+    }
+
+    async fn key_by_uuid(&self, uuid: Uuid) -> Result<Option<StoredKey>> {
+        let row = sqlx::query(&format!("{} WHERE uuid = $1 AND destroyed_at IS NULL", crate::pki::KEY_SELECT))
+            .bind(uuid.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.as_ref().map(crate::pki::key).transpose()
+    }
+
+    async fn key_requesters(&self, key_id: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT created_by FROM certificates WHERE key_id = $1 \
+             UNION SELECT created_by FROM certificate_requests WHERE key_id = $1",
+        )
+        .bind(key_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.iter().map(|r| r.try_get::<String, _>(0).map_err(storage)).collect()
+    }
 }
 
 /// Folds SQLite's write-ahead log into the database file in the background, so that no committing writer pays

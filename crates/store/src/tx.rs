@@ -595,4 +595,35 @@ impl StoreTx for SqlTx {
     async fn count_scoped_signed_by(&mut self, id: i64) -> Result<u64> {
         crate::keystore::count_scoped_signed_by(&mut self.tx, id).await
     }
+
+    // ---- end entities ----------------------------------------------------------------------------------------
+
+    async fn insert_end_entity(&mut self, entity: &certwright_core::end_entity::EndEntity) -> Result<i64> {
+        crate::end_entity::insert(&mut self.tx, entity).await
+    }
+
+    async fn end_entity_for_update(
+        &mut self,
+        ra_profile_id: i64,
+        username: &str,
+    ) -> Result<Option<certwright_core::end_entity::EndEntity>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::end_entity::by_username(&mut self.tx, ra_profile_id, username, lock).await
+    }
+
+    async fn update_end_entity(&mut self, entity: &certwright_core::end_entity::EndEntity) -> Result<()> {
+        crate::end_entity::update(&mut self.tx, entity).await
+    }
+
+    async fn delete_end_entity(&mut self, id: i64) -> Result<bool> {
+        crate::end_entity::delete(&mut self.tx, id).await
+    }
+
+    async fn link_end_entity_certificate(&mut self, end_entity_id: i64, certificate_id: i64) -> Result<()> {
+        crate::end_entity::link(&mut self.tx, end_entity_id, certificate_id).await
+    }
+
+    async fn end_entity_certificates(&mut self, end_entity_id: i64) -> Result<Vec<Uuid>> {
+        crate::end_entity::certificates(&mut self.tx, end_entity_id).await
+    }
 }

@@ -49,7 +49,7 @@ mod cases {
     pub async fn migrations_are_current(f: Fixture) {
         let r = f.svc.store().readiness().await.unwrap();
         assert!(r.is_current(), "{r:?}");
-        assert_eq!(r.migrations_applied, 10);
+        assert_eq!(r.migrations_applied, 11);
     }
 
     pub async fn token_is_found_by_hash_listed_and_revoked(f: Fixture) {
@@ -391,6 +391,7 @@ mod cases {
             key_algorithm: None,
             validity_days: None,
             idempotency_key: None,
+            ..Default::default()
         };
         let issued = f.svc.issue(&Ctx::system(), req).await.unwrap();
         let issuer = certwright_pki::cert::Cert::from_der(&issued.chain[0]).unwrap();
@@ -427,6 +428,60 @@ mod cases {
         };
         f.svc.revoke_certificate(&Ctx::system(), issued.record.uuid, &revoke).await.unwrap();
         assert!(matches!(status(&f.svc.ocsp(&request).await.der), CertStatus::Revoked { .. }));
+    }
+
+    pub async fn end_entities_are_unique_per_profile_and_delete_revokes_their_certificates(f: Fixture) {
+        use certwright_core::end_entity::{EndEntityChange, EndEntityStatus, ExtensionData, NewEndEntity};
+        f.svc.ensure_default_hierarchy(certwright_pki::alg::KeyAlgorithm::parse("ecdsa-p256").unwrap()).await.unwrap();
+        let ctx = Ctx::system();
+        let new = |name: &str| NewEndEntity {
+            username: name.to_owned(),
+            password: "s3cret".to_owned().into(),
+            subject_dn: format!("CN={name}.example.com,O=Example"),
+            subject_alt_name: Some(format!("dNSName={name}.example.com")),
+            email: Some(format!("{name}@example.com")),
+            extension_data: vec![ExtensionData { name: "team".into(), value: "pki".into() }],
+        };
+        let alice = f.svc.create_end_entity(&ctx, "default", new("alice")).await.unwrap();
+        f.svc.create_end_entity(&ctx, "default", new("bob")).await.unwrap();
+        let again = f.svc.create_end_entity(&ctx, "default", new("alice")).await.unwrap_err();
+        assert_eq!(again.code(), "end_entity.exists");
+        let listed = f.svc.end_entities(&ctx, "default").await.unwrap();
+        assert_eq!(listed.iter().map(|e| e.username.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
+        assert_eq!(listed[0], alice);
+        assert_eq!(listed[0].extension_data[0].value, "pki");
+
+        // Enrol with the password: the certificate carries the entity's names; the password is then spent.
+        let key =
+            certwright_pki::key::PrivateKey::generate(certwright_pki::alg::KeyAlgorithm::parse("ecdsa-p256").unwrap())
+                .unwrap();
+        let csr =
+            certwright_pki::details::build_csr(&key, &certwright_pki::names::common_name("ignored").unwrap(), &[])
+                .unwrap();
+        let wrong = f.svc.enrol_end_entity(&ctx, "default", "alice", "nope", &csr).await.unwrap_err();
+        assert_eq!(wrong.code(), "end_entity.wrong_password");
+        let issued = f.svc.enrol_end_entity(&ctx, "default", "alice", "s3cret", &csr).await.unwrap();
+        assert_eq!(issued.record.common_name.as_deref(), Some("alice.example.com"));
+        assert_eq!(issued.record.sans, ["dns:alice.example.com"]);
+        let spent = f.svc.enrol_end_entity(&ctx, "default", "alice", "s3cret", &csr).await.unwrap_err();
+        assert_eq!(spent.code(), "end_entity.not_enrollable");
+        assert_eq!(f.svc.end_entity(&ctx, "default", "alice").await.unwrap().status, EndEntityStatus::Generated);
+        f.svc.reset_end_entity_password(&ctx, "default", "alice").await.unwrap();
+        let change = EndEntityChange { password: Some("n3w".to_owned().into()), ..Default::default() };
+        f.svc.update_end_entity(&ctx, "default", "alice", change).await.unwrap();
+        let second = f.svc.enrol_end_entity(&ctx, "default", "alice", "n3w", &csr).await.unwrap();
+
+        // Deleting revokes both certificates in the same transaction.
+        let revoked = f.svc.delete_end_entity(&ctx, "default", "alice").await.unwrap();
+        assert_eq!(revoked, vec![issued.record.uuid, second.record.uuid]);
+        for uuid in revoked {
+            assert_eq!(f.svc.store().certificate(uuid).await.unwrap().unwrap().state, "revoked");
+        }
+        assert_eq!(f.svc.end_entity(&ctx, "default", "alice").await.unwrap_err().code(), "end_entity.not_found");
+        assert_eq!(f.svc.end_entities(&ctx, "default").await.unwrap().len(), 1);
+
+        // Managed keys are found by uuid until destroyed.
+        assert!(f.svc.store().key_by_uuid(uuid::Uuid::new_v4()).await.unwrap().is_none());
     }
 
     pub async fn concurrent_writers_keep_one_linear_chain(f: Fixture) {
@@ -484,4 +539,5 @@ conformance!(
     metadata_labels_keysets_and_profile_changes_round_trip,
     label_filters_agree_whether_the_label_is_rare_or_common,
     bootstrap_happens_once_and_a_second_attempt_writes_nothing,
+    end_entities_are_unique_per_profile_and_delete_revokes_their_certificates,
 );

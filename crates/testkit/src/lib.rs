@@ -2,6 +2,8 @@
 //! directory and a chosen database backend, and hands back its URL and admin token. Every HTTP integration test
 //! goes through it, so tests exercise the same bootstrap, router and store as `certwright serve`.
 
+pub mod openssl;
+
 use certwright_core::services::Services;
 use certwright_server::bootstrap;
 use certwright_server::config::{Config, Settings};

@@ -40,6 +40,14 @@ pub struct IssueRequest {
     pub validity_days: Option<u32>,
     /// The same key from the same principal returns the first certificate instead of issuing again.
     pub idempotency_key: Option<String>,
+    /// Subject attributes besides the CN for a key generated or held here, in certificate order:
+    /// `("C", "CZ")`, `("ST", …)`, `("L", …)`, `("O", …)`, `("OU", …)`.
+    pub subject_attributes: Vec<(String, String)>,
+    /// A managed key already held here to certify, instead of generating one (not with `csr`).
+    pub key: Option<Uuid>,
+    /// Request attributes, checked against the RA profile's `issue_attributes` (faces that do not speak
+    /// attributes leave this `None`, and nothing is checked).
+    pub attributes: Option<Vec<crate::attributes::AttributeValue>>,
 }
 
 /// An issued certificate with its chain and, for server-generated exportable keys, the private key.
@@ -75,6 +83,10 @@ pub(crate) struct SignJob {
     pub profile: Option<crate::ca::RaProfile>,
     /// The PKCS#10 request (DER) when the requester sent one.
     pub csr_der: Option<Vec<u8>>,
+    /// A managed key already held here that the certificate is for.
+    pub key_id: Option<i64>,
+    /// The request attributes (secrets redacted), for the audit event.
+    pub attributes: Option<serde_json::Value>,
 }
 
 /// A vetted request: ready to sign, or answered already.
@@ -160,12 +172,29 @@ impl<S: Store> Services<S> {
             });
         }
         let policy: &Policy = &profile.policy;
+        let attributes = match &req.attributes {
+            Some(values) => {
+                let problems = crate::attributes::validate(&policy.issue_attributes, values);
+                if !problems.is_empty() {
+                    return Err(invalid("attributes.invalid", problems.join(" ")));
+                }
+                let shown = crate::attributes::AttributeValue::redacted(values, &policy.issue_attributes);
+                Some(serde_json::to_value(shown).map_err(|e| CoreError::Storage(e.to_string()))?)
+            }
+            None => None,
+        };
 
         // The key and the names: from the CSR, or chosen by the request.
         let mut csr_der = None;
+        let mut key_id = None;
         let (subject, public_key, sans, generated) = match &req.csr {
             Some(csr) => {
-                if req.common_name.is_some() || !req.sans.is_empty() || req.key_algorithm.is_some() {
+                if req.common_name.is_some()
+                    || !req.sans.is_empty()
+                    || req.key_algorithm.is_some()
+                    || req.key.is_some()
+                    || !req.subject_attributes.is_empty()
+                {
                     return Err(invalid(
                         "request.csr_and_fields",
                         "send either a csr or common_name/sans/key_algorithm, not both",
@@ -181,32 +210,38 @@ impl<S: Store> Services<S> {
                 (csr.subject.clone(), csr.public_key.clone(), sans, None)
             }
             None => {
-                if !policy.server_side_keygen {
+                if !policy.server_side_keygen && req.key.is_none() {
                     return Err(invalid(
                         "policy.keygen_not_allowed",
                         "this RA profile does not generate keys; send a csr",
                     ));
                 }
-                let alg = KeyAlgorithm::parse(req.key_algorithm.as_deref().unwrap_or("ecdsa-p256"))
-                    .map_err(|e| invalid("request.invalid_key_algorithm", e.to_string()))?;
                 let sans = req
                     .sans
                     .iter()
                     .map(|s| San::parse(s).map_err(|e| invalid("request.invalid_san", e.to_string())))
                     .collect::<Result<Vec<_>>>()?;
-                let subject = match &req.common_name {
-                    Some(cn) if cn.trim().is_empty() => {
-                        return Err(invalid("request.invalid_common_name", "common_name must not be empty"))
-                    }
-                    Some(cn) => common_name(cn).map_err(|e| invalid("request.invalid_common_name", e.to_string()))?,
-                    None => Default::default(),
-                };
+                let subject = subject_of(req.common_name.as_deref(), &req.subject_attributes)?;
                 // Names first: a refused request costs no key generation.
                 policy.check_names(certwright_pki::names::first_common_name(&subject).as_deref(), &sans)?;
-                let key =
-                    PrivateKey::generate(alg).map_err(|e| invalid("request.invalid_key_algorithm", e.to_string()))?;
-                let public = key.public_key()?;
-                (subject, public, sans, Some(key))
+                match req.key {
+                    Some(uuid) => {
+                        if req.key_algorithm.is_some() {
+                            return Err(invalid("request.csr_and_fields", "send either key or key_algorithm"));
+                        }
+                        let (id, public) = self.certifiable_key(ctx, uuid).await?;
+                        key_id = Some(id);
+                        (subject, public, sans, None)
+                    }
+                    None => {
+                        let alg = KeyAlgorithm::parse(req.key_algorithm.as_deref().unwrap_or("ecdsa-p256"))
+                            .map_err(|e| invalid("request.invalid_key_algorithm", e.to_string()))?;
+                        let key = PrivateKey::generate(alg)
+                            .map_err(|e| invalid("request.invalid_key_algorithm", e.to_string()))?;
+                        let public = key.public_key()?;
+                        (subject, public, sans, Some(key))
+                    }
+                }
             }
         };
         let cn = certwright_pki::names::first_common_name(&subject);
@@ -242,8 +277,37 @@ impl<S: Store> Services<S> {
             idempotency_key: req.idempotency_key.clone(),
             profile: Some(profile.clone()),
             csr_der,
+            key_id,
+            attributes,
         };
         Ok(Vetted::Job(Box::new(job)))
+    }
+
+    /// A managed key held here that a new certificate may be issued for by the caller: not destroyed, not the
+    /// key of an authority or of an OCSP responder, and — unless the caller is an administrator — one the caller
+    /// requested a certificate for (a certificate for someone else's key could export that key). Returns its id
+    /// and public key.
+    pub(crate) async fn certifiable_key(&self, ctx: &Ctx, uuid: Uuid) -> Result<(i64, PublicKey)> {
+        let missing = || CoreError::not_found("key.not_found", "key", uuid);
+        let key = self.store.key_by_uuid(uuid).await?.ok_or_else(missing)?;
+        if key.sealed.is_empty() {
+            return Err(missing());
+        }
+        if ctx.caller.role != crate::auth::Role::Admin
+            && !self.store.key_requesters(key.id).await?.contains(&ctx.caller.principal)
+        {
+            return Err(missing());
+        }
+        for a in &self.snapshot().await?.authorities {
+            let responder = self.store.ocsp_responder(a.id).await?.map(|r| r.key_id);
+            if a.key_id == Some(key.id) || responder == Some(key.id) {
+                return Err(invalid(
+                    "key.not_certifiable",
+                    "this key belongs to an authority; it certifies nothing else",
+                ));
+            }
+        }
+        Ok((key.id, PublicKey::from_der(&key.public_key)?))
     }
 
     /// A TLS server certificate for this server itself, from the CA of the `default` RA profile (or the first
@@ -283,6 +347,8 @@ impl<S: Store> Services<S> {
             idempotency_key: None,
             profile: None,
             csr_der: None,
+            key_id: None,
+            attributes: None,
         };
         self.sign_and_record(&Ctx::system(), Box::new(job)).await
     }
@@ -301,11 +367,21 @@ impl<S: Store> Services<S> {
         record.authority_id = Some(authority.id);
         record.ra_profile_id = job.ra_profile.as_ref().map(|(id, _)| *id);
         record.idempotency_key = job.idempotency_key;
-        let draft = EventDraft::success("certificate.issue", "certificate", record.uuid).with_details(json!({
+        record.key_id = job.key_id;
+        let key_source = match (&job.generated, job.key_id) {
+            (Some(_), _) => "generated",
+            (None, Some(_)) => "held",
+            _ => "csr",
+        };
+        let mut details = json!({
             "serial": record.serial, "subject": record.subject, "sans": record.sans,
             "ra_profile": job.ra_profile.map(|(_, name)| name), "authority": authority.uuid,
-            "origin": record.origin.as_str(), "key": if job.generated.is_some() { "generated" } else { "csr" },
-        }));
+            "origin": record.origin.as_str(), "key": key_source,
+        });
+        if let (Some(a), Some(map)) = (job.attributes, details.as_object_mut()) {
+            map.insert("attributes".to_owned(), a);
+        }
+        let draft = EventDraft::success("certificate.issue", "certificate", record.uuid).with_details(details);
         let idempotency_key = record.idempotency_key.clone();
         let write = CertificateWrite { ctx: ctx.clone(), key, record, draft };
         let record = match (self.certificates.store(write).await, idempotency_key) {
@@ -414,6 +490,55 @@ impl<S: Store> Services<S> {
         }
         self.store.list_certificates(filter, order, page).await
     }
+}
+
+/// Subject attribute types a request may name besides the CN, in the order they are written.
+const SUBJECT_ORDER: [&str; 6] = ["C", "ST", "L", "O", "OU", "emailAddress"];
+
+/// The subject of a key generated or held here: the CN and the other attributes, in certificate order.
+pub(crate) fn subject_of(cn: Option<&str>, attributes: &[(String, String)]) -> Result<Name> {
+    let escape = |v: &str| -> String {
+        v.chars()
+            .flat_map(|c| {
+                let e = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=');
+                e.then_some('\\').into_iter().chain(std::iter::once(c))
+            })
+            .collect()
+    };
+    let mut rdns: Vec<(usize, &str, String)> = Vec::new();
+    for (k, v) in attributes.iter().filter(|(_, v)| !v.trim().is_empty()) {
+        let at = SUBJECT_ORDER.iter().position(|o| o.eq_ignore_ascii_case(k)).ok_or_else(|| {
+            invalid(
+                "request.invalid_subject",
+                format!("subject attribute '{k}' is not one of {}", SUBJECT_ORDER.join(", ")),
+            )
+        })?;
+        if v.chars().count() > 64 || v.chars().any(char::is_control) {
+            return Err(invalid("request.invalid_subject", format!("{k} must be at most 64 printable characters")));
+        }
+        if SUBJECT_ORDER.get(at) == Some(&"C") && (v.len() != 2 || !v.chars().all(|c| c.is_ascii_uppercase())) {
+            return Err(invalid("request.invalid_subject", "the country must be two upper-case letters"));
+        }
+        // emailAddress goes after the CN.
+        let rank = if at == SUBJECT_ORDER.len() - 1 { at + 1 } else { at };
+        rdns.push((rank, SUBJECT_ORDER.get(at).copied().unwrap_or("CN"), escape(v.trim())));
+    }
+    match cn {
+        Some(cn) if cn.trim().is_empty() => {
+            return Err(invalid("request.invalid_common_name", "common_name must not be empty"))
+        }
+        Some(cn) => {
+            if rdns.is_empty() {
+                return common_name(cn).map_err(|e| invalid("request.invalid_common_name", e.to_string()));
+            }
+            rdns.push((SUBJECT_ORDER.len() - 1, "CN", escape(cn)));
+        }
+        None => {}
+    }
+    rdns.sort_by_key(|(rank, _, _)| *rank);
+    // An RFC 4514 string lists the RDNs last first.
+    let dn = rdns.iter().rev().map(|(_, k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    certwright_pki::names::parse_dn(&dn).map_err(|e| invalid("request.invalid_subject", e.to_string()))
 }
 
 /// The inventory record of a certificate (ids and links left for the caller to fill).

@@ -5,6 +5,7 @@
 use super::issuance::{record_of, SignJob, Vetted};
 use super::revocation::RevokedCertificate;
 use super::{IssueRequest, Issued, RevokeRequest, Services};
+use crate::attributes::AttributeValue;
 use crate::audit::{ChainHead, EventDraft};
 use crate::auth::{Ctx, Permission, Role};
 use crate::ca::{Authority, CertificateRecord, Origin, RaProfile};
@@ -48,15 +49,22 @@ pub struct RenewRequest {
     pub validity_days: Option<u32>,
     /// Redeploy the new certificate where the old one is deployed.
     pub replace_in_locations: bool,
+    /// A PKCS#10 (or CRMF) request sent with the renewal: it must carry the certificate's key.
+    pub csr: Option<Vec<u8>>,
 }
 
-/// Rekey: a new key (from a CSR, or generated here), the same names unless the CSR says otherwise.
+/// Rekey: a new key (from a CSR, held here already, or generated here), the same names unless the CSR says
+/// otherwise.
 #[derive(Debug, Clone, Default)]
 pub struct RekeyRequest {
     pub csr: Option<Vec<u8>>,
     pub key_algorithm: Option<String>,
     pub validity_days: Option<u32>,
     pub replace_in_locations: bool,
+    /// A managed key held here to certify instead (not with `csr` or `key_algorithm`).
+    pub key: Option<Uuid>,
+    /// Refuse a CSR whose subject differs from the certificate's.
+    pub keep_subject: bool,
 }
 
 /// How long an upstream job holds its lease (an ACME order polls for minutes).
@@ -202,7 +210,7 @@ impl<S: Store> Services<S> {
         let key_id = match (&job.generated, replaces) {
             (Some(k), _) => Some(tx.insert_key(&self.seal_key(k, job.export)?).await?),
             (None, Some(old)) if kind == RequestKind::Renew => old.key_id,
-            _ => None,
+            _ => job.key_id,
         };
         let mut request = RequestRecord {
             id: 0,
@@ -231,10 +239,14 @@ impl<S: Store> Services<S> {
             updated_at: now,
         };
         request.id = tx.insert_request(&request).await?;
-        let created = EventDraft::success("request.create", "certificate", request.uuid).with_details(json!({
+        let mut details = json!({
             "kind": kind.as_str(), "subject": request.subject, "sans": request.sans, "ra_profile": profile.name,
             "replaces": replaces.map(|r| r.uuid),
-        }));
+        });
+        if let (Some(a), Some(map)) = (&job.attributes, details.as_object_mut()) {
+            map.insert("attributes".to_owned(), a.clone());
+        }
+        let created = EventDraft::success("request.create", "certificate", request.uuid).with_details(details);
         if !submit {
             self.commit_with_events(tx, &head, ctx, vec![created]).await?;
             return Ok(Submitted::Pending(Box::new(PendingRequest { request, approval: None })));
@@ -952,6 +964,18 @@ impl<S: Store> Services<S> {
     /// Revokes a certificate, or — when its RA profile wants approval or its authority is external — records
     /// the revocation as pending (`pending_revoke`) until approved or confirmed.
     pub async fn request_revocation(&self, ctx: &Ctx, uuid: Uuid, req: &RevokeRequest) -> Result<RevokeOutcome> {
+        self.request_revocation_with(ctx, uuid, req, None).await
+    }
+
+    /// [`Services::request_revocation`] with request attributes: checked against the RA profile's
+    /// `revoke_attributes`, kept with a pending revocation, and written into the event of the revocation.
+    pub async fn request_revocation_with(
+        &self,
+        ctx: &Ctx,
+        uuid: Uuid,
+        req: &RevokeRequest,
+        attributes: Option<Vec<AttributeValue>>,
+    ) -> Result<RevokeOutcome> {
         ctx.caller.require(Permission::RevokeCertificates)?;
         let record = self.store.certificate(uuid).await?.ok_or_else(|| request_not_found(uuid))?;
         let authority = self.authority_of(&record).await?;
@@ -959,9 +983,21 @@ impl<S: Store> Services<S> {
             Some(id) => self.snapshot().await?.profiles.iter().find(|p| p.id == id).cloned(),
             None => None,
         };
+        let attributes = match (attributes, &profile) {
+            (Some(values), Some(p)) => {
+                let problems = crate::attributes::validate(&p.policy.revoke_attributes, &values);
+                if !problems.is_empty() {
+                    return Err(CoreError::invalid("attributes.invalid", problems.join(" ")));
+                }
+                AttributeValue::redacted(&values, &p.policy.revoke_attributes)
+            }
+            (Some(values), None) => values,
+            (None, _) => Vec::new(),
+        };
         let approval = profile.as_ref().is_some_and(|p| p.policy.approval.revoke);
         if authority.is_internal() && !approval {
-            return Ok(RevokeOutcome::Revoked(Box::new(self.revoke_certificate(ctx, uuid, req).await?)));
+            let revoked = self.revoke_noting(ctx, uuid, req, &attributes).await?;
+            return Ok(RevokeOutcome::Revoked(Box::new(revoked)));
         }
         super::revocation::check_request(req, self.clock.now())?;
         let (mut tx, head) = self.begin().await?;
@@ -976,6 +1012,7 @@ impl<S: Store> Services<S> {
             destroy_key: req.destroy_key,
             requested_by: ctx.caller.principal.clone(),
             requested_at: now,
+            attributes: attributes.clone(),
         })
         .await?;
         tx.set_certificate_state(record.id, to.as_str()).await?;
@@ -992,6 +1029,7 @@ impl<S: Store> Services<S> {
         let draft = EventDraft::success("certificate.request_revoke", "certificate", record.uuid).with_details(json!({
             "from": state.as_str(), "to": to.as_str(), "reason": req.reason.name(),
             "destroy_key": req.destroy_key, "approval": approval.as_ref().map(|a| a.uuid),
+            "attributes": attributes,
         }));
         self.commit_with_events(tx, &head, ctx, vec![draft]).await?;
         Ok(RevokeOutcome::Pending { certificate: Box::new(record), approval })
@@ -1034,6 +1072,9 @@ impl<S: Store> Services<S> {
         let req = RevokeRequest { reason, invalidity_date: pending.invalidity_date, destroy_key: pending.destroy_key };
         let (revoked, mut draft) = self.revoke_in(tx, record, authority, &req).await?;
         draft.action = "certificate.confirm_revoke";
+        if let Some(map) = draft.details.as_object_mut() {
+            map.insert("attributes".to_owned(), json!(pending.attributes));
+        }
         events.push(draft);
         Ok(revoked)
     }
@@ -1067,6 +1108,17 @@ impl<S: Store> Services<S> {
         let old = self.replaceable(ctx, uuid).await?;
         let cert = Cert::from_der(&old.der)?;
         let public_key = cert.public_key()?;
+        if let Some(bytes) = &req.csr {
+            let csr = certwright_pki::csr::Csr::parse(bytes)
+                .or_else(|e| certwright_pki::crmf::parse(bytes).map(certwright_pki::csr::Csr::from).map_err(|_| e))
+                .map_err(|e| CoreError::invalid("csr.invalid", e.to_string()))?;
+            if csr.public_key.der() != public_key.der() {
+                return Err(CoreError::invalid(
+                    "renew.key_changed",
+                    "the CSR carries another key: renew keeps the certificate's key; rekey for a new one",
+                ));
+            }
+        }
         let job = self
             .replacement_job(ctx, &old, cert.subject().clone(), public_key, cert.sans()?, None, req.validity_days)
             .await?;
@@ -1079,12 +1131,17 @@ impl<S: Store> Services<S> {
         let old = self.replaceable(ctx, uuid).await?;
         let cert = Cert::from_der(&old.der)?;
         let mut csr_der = None;
-        let (subject, public_key, sans, generated) = match &req.csr {
-            Some(bytes) => {
+        let mut key_id = None;
+        if req.key.is_some() && (req.csr.is_some() || req.key_algorithm.is_some()) {
+            return Err(CoreError::invalid("request.csr_and_fields", "send one of csr, key or key_algorithm"));
+        }
+        let (subject, public_key, sans, generated) = match (&req.csr, req.key) {
+            (Some(bytes), _) => {
                 if req.key_algorithm.is_some() {
                     return Err(CoreError::invalid("request.csr_and_fields", "send either a csr or key_algorithm"));
                 }
                 let csr = certwright_pki::csr::Csr::parse(bytes)
+                    .or_else(|e| certwright_pki::crmf::parse(bytes).map(certwright_pki::csr::Csr::from).map_err(|_| e))
                     .map_err(|e| CoreError::invalid("csr.invalid", e.to_string()))?;
                 if csr.public_key.der() == cert.public_key()?.der() {
                     return Err(CoreError::invalid(
@@ -1092,12 +1149,36 @@ impl<S: Store> Services<S> {
                         "the CSR carries the old key; renew keeps the key, rekey needs a new one",
                     ));
                 }
+                if req.keep_subject
+                    && !csr.subject.0.is_empty()
+                    && names::name_der(&csr.subject)? != names::name_der(cert.subject())?
+                {
+                    return Err(CoreError::invalid(
+                        "rekey.subject_changed",
+                        format!(
+                            "the CSR's subject '{}' is not the certificate's '{}': rekey keeps the subject",
+                            csr.subject_string(),
+                            cert.subject_string()
+                        ),
+                    ));
+                }
                 csr_der = Some(csr.der().to_vec());
                 let sans = if csr.sans.is_empty() { cert.sans()? } else { csr.sans.clone() };
                 let subject = if csr.subject.0.is_empty() { cert.subject().clone() } else { csr.subject.clone() };
                 (subject, csr.public_key.clone(), sans, None)
             }
-            None => {
+            (None, Some(key)) => {
+                let (id, public) = self.certifiable_key(ctx, key).await?;
+                if public.der() == cert.public_key()?.der() {
+                    return Err(CoreError::invalid(
+                        "rekey.same_key",
+                        "the key is the certificate's own; renew keeps the key, rekey needs a new one",
+                    ));
+                }
+                key_id = Some(id);
+                (cert.subject().clone(), public, cert.sans()?, None)
+            }
+            (None, None) => {
                 let alg = match &req.key_algorithm {
                     Some(a) => certwright_pki::alg::KeyAlgorithm::parse(a)
                         .map_err(|e| CoreError::invalid("request.invalid_key_algorithm", e.to_string()))?,
@@ -1112,6 +1193,7 @@ impl<S: Store> Services<S> {
         };
         let mut job = self.replacement_job(ctx, &old, subject, public_key, sans, generated, req.validity_days).await?;
         job.csr_der = csr_der;
+        job.key_id = key_id;
         self.replace(ctx, job, RequestKind::Rekey, &old, req.replace_in_locations, None).await
     }
 
@@ -1183,6 +1265,8 @@ impl<S: Store> Services<S> {
             idempotency_key: None,
             profile: Some(profile),
             csr_der: None,
+            key_id: None,
+            attributes: None,
         })
     }
 
@@ -1229,7 +1313,8 @@ impl<S: Store> Services<S> {
         record.ra_profile_id = job.ra_profile.as_ref().map(|(id, _)| *id);
         record.key_id = match &job.generated {
             Some(k) => Some(tx.insert_key(&self.seal_key(k, job.export)?).await?),
-            None => old.key_id,
+            None if kind == RequestKind::Renew => old.key_id,
+            None => job.key_id,
         };
         record.id = tx.insert_certificate(&record).await?;
         let link = LinkKind::of(kind).ok_or_else(|| CoreError::Storage("a replacement without link".to_owned()))?;
@@ -1248,7 +1333,7 @@ impl<S: Store> Services<S> {
         .with_details(json!({
             "serial": record.serial, "replaces": old.uuid, "subject": record.subject, "sans": record.sans,
             "replace_in_locations": replace_in_locations,
-            "key": if job.generated.is_some() { "generated" } else if kind == RequestKind::Renew { "kept" } else { "csr" },
+            "key": if job.generated.is_some() { "generated" } else if kind == RequestKind::Renew { "kept" } else if job.key_id.is_some() { "held" } else { "csr" },
         }));
         self.commit_with_events(tx, &head, ctx, vec![draft]).await?;
         let private_key_pkcs8 = match (&job.generated, job.export) {

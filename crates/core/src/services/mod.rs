@@ -7,6 +7,7 @@ mod audit;
 mod batch;
 mod ca;
 mod crl;
+mod end_entity;
 mod import;
 mod inventory;
 mod issuance;

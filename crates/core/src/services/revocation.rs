@@ -178,6 +178,17 @@ impl<S: Store> Services<S> {
     }
 
     async fn revoke(&self, ctx: &Ctx, uuid: Uuid, req: &RevokeRequest) -> Result<RevokedCertificate> {
+        self.revoke_noting(ctx, uuid, req, &[]).await
+    }
+
+    /// Revokes at once, writing the request attributes (already checked) into the event.
+    pub(crate) async fn revoke_noting(
+        &self,
+        ctx: &Ctx,
+        uuid: Uuid,
+        req: &RevokeRequest,
+        attributes: &[crate::attributes::AttributeValue],
+    ) -> Result<RevokedCertificate> {
         check_request(req, self.clock.now())?;
         let (mut tx, head) = self.begin().await?;
         let record = tx
@@ -219,7 +230,10 @@ impl<S: Store> Services<S> {
         if certwright_pki::cert::Cert::from_der(&record.der)?.ca()?.is_some() {
             ctx.caller.require(Permission::ManageAuthorities)?;
         }
-        let (revoked, draft) = self.revoke_in(&mut tx, record, &authority, req).await?;
+        let (revoked, mut draft) = self.revoke_in(&mut tx, record, &authority, req).await?;
+        if let (false, Some(map)) = (attributes.is_empty(), draft.details.as_object_mut()) {
+            map.insert("attributes".to_owned(), json!(attributes));
+        }
         self.commit_with_event(tx, &head, ctx, draft).await?;
         self.revocation_changed(authority_id, &revoked.certificate.serial);
         Ok(revoked)

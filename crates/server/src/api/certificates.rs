@@ -214,6 +214,7 @@ pub async fn issue(
         key_algorithm: body.key_algorithm,
         validity_days: body.validity_days,
         idempotency_key,
+        ..Default::default()
     };
     let issued = match state.services.submit(&auth.ctx, req).await? {
         certwright_core::services::Submitted::Issued(issued) => *issued,

@@ -346,7 +346,11 @@ pub async fn renew(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<Renew>,
 ) -> Result<Response, ApiError> {
-    let req = RenewRequest { validity_days: body.validity_days, replace_in_locations: body.replace_in_locations };
+    let req = RenewRequest {
+        validity_days: body.validity_days,
+        replace_in_locations: body.replace_in_locations,
+        ..Default::default()
+    };
     let submitted = state.services.renew(&auth.ctx, id, &req).await?;
     submitted_response(&state, &auth.ctx, submitted).await
 }
@@ -380,6 +384,7 @@ pub async fn rekey(
         key_algorithm: body.key_algorithm,
         validity_days: body.validity_days,
         replace_in_locations: body.replace_in_locations,
+        ..Default::default()
     };
     let submitted = state.services.rekey(&auth.ctx, id, &req).await?;
     submitted_response(&state, &auth.ctx, submitted).await

@@ -1,6 +1,7 @@
 //! Vendor-compatible faces: each translates its product's wire format (paths, fields, status codes, error
 //! envelope) to core service calls and back. Mounted next to the native API.
 
+pub mod czertainly;
 pub mod fetch;
 pub mod qradar;
 pub mod scm;
@@ -14,7 +15,7 @@ use certwright_core::CoreError;
 
 /// Every dialect's routes.
 pub fn router() -> axum::Router<AppState> {
-    axum::Router::new().nest("/api", qradar::router()).nest(scm::BASE, scm::router())
+    axum::Router::new().merge(czertainly::router()).nest("/api", qradar::router()).nest(scm::BASE, scm::router())
 }
 
 /// Resolves a presented API token secret (static or OAuth2) to a service context.

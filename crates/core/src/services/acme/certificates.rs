@@ -134,6 +134,8 @@ impl<S: Store> Services<S> {
             idempotency_key: None,
             profile: Some(profile.clone()),
             csr_der: Some(csr.der().to_vec()),
+            key_id: None,
+            attributes: None,
         };
         let issued = match self.sign_and_record(&ctx, Box::new(job)).await {
             Ok(issued) => issued,
