@@ -77,17 +77,21 @@ pub struct Job {
 /// A job about to be queued.
 #[derive(Debug, Clone)]
 pub struct NewJob {
+    pub uuid: Uuid,
     pub kind: &'static str,
     pub payload: serde_json::Value,
     /// A second job with the same key is not queued.
     pub dedupe_key: Option<String>,
     pub max_attempts: u32,
     pub run_at: EpochSeconds,
+    /// Queue it already leased to this owner until then, for a node that runs it at once (its first attempt);
+    /// if that node dies, the lease runs out and any node takes it over.
+    pub leased_to: Option<(String, EpochSeconds)>,
 }
 
 impl NewJob {
     pub fn new(kind: &'static str, payload: serde_json::Value, run_at: EpochSeconds) -> Self {
-        Self { kind, payload, dedupe_key: None, max_attempts: 5, run_at }
+        Self { uuid: Uuid::new_v4(), kind, payload, dedupe_key: None, max_attempts: 5, run_at, leased_to: None }
     }
 
     pub fn dedupe(mut self, key: impl Into<String>) -> Self {

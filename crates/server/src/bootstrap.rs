@@ -145,6 +145,7 @@ fn services(
             notifier: Some(notifier),
             upstream: Some(Arc::new(crate::upstream::AcmeUpstream::default())),
             acme_validator: Some(crate::acme_validation::validator(&settings.config)),
+            shared_store: settings.config.database_url.is_some(),
         },
     ))
 }

@@ -495,16 +495,20 @@ pub(crate) async fn list_jobs(conn: &mut AnyConnection, filter: &JobFilter, page
 pub(crate) async fn enqueue_job(conn: &mut AnyConnection, j: &NewJob, now: EpochSeconds) -> Result<Option<i64>> {
     let row = sqlx::query(
         "INSERT INTO jobs (uuid, kind, payload, dedupe_key, state, attempts, max_attempts, run_at, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $7) ON CONFLICT (dedupe_key) DO NOTHING \
-         RETURNING id",
+         updated_at, leased_by, lease_until) VALUES ($1, $2, $3, $4, $8, $9, $5, $6, $7, $7, $10, $11) \
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
-    .bind(Uuid::new_v4().to_string())
+    .bind(j.uuid.to_string())
     .bind(j.kind)
     .bind(to_json(&j.payload)?)
     .bind(j.dedupe_key.as_deref())
     .bind(i64::from(j.max_attempts.max(1)))
     .bind(j.run_at)
     .bind(now)
+    .bind(if j.leased_to.is_some() { "running" } else { "queued" })
+    .bind(i64::from(j.leased_to.is_some()))
+    .bind(j.leased_to.as_ref().map(|(owner, _)| owner.as_str()))
+    .bind(j.leased_to.as_ref().map(|(_, until)| *until))
     .fetch_optional(&mut *conn)
     .await
     .map_err(storage)?;

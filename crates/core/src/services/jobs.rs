@@ -69,7 +69,7 @@ impl<S: Store> Services<S> {
     }
 
     /// This node's lease owner name: the node id and this process.
-    fn lease_owner(&self) -> &str {
+    pub(crate) fn lease_owner(&self) -> &str {
         &self.job_owner
     }
 
@@ -90,7 +90,7 @@ impl<S: Store> Services<S> {
         Ok(n)
     }
 
-    async fn run_job(&self, job: Job) {
+    pub(crate) async fn run_job(&self, job: Job) {
         let started = std::time::Instant::now();
         let outcome = self.perform(&job).await;
         let now = self.clock.now();

@@ -62,6 +62,9 @@ pub struct Settings {
     pub upstream: Option<Arc<dyn crate::upstream::UpstreamCa>>,
     /// Validates the ACME server's challenges; without one, challenges fail with a message saying so.
     pub acme_validator: Option<Arc<dyn crate::acme::ChallengeValidator>>,
+    /// Whether several nodes share the store (PostgreSQL): ACME nonces are then redeemed in the database, so any
+    /// node accepts any node's nonce once; a single node (SQLite) keeps them in memory.
+    pub shared_store: bool,
 }
 
 impl Default for Settings {
@@ -76,6 +79,7 @@ impl Default for Settings {
             notifier: None,
             upstream: None,
             acme_validator: None,
+            shared_store: false,
         }
     }
 }

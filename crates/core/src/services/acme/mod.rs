@@ -62,7 +62,15 @@ pub(crate) struct AcmeState {
     nonce_key: tokio::sync::OnceCell<Vec<u8>>,
     /// Nonces redeemed since the last purge of expired ones.
     redeemed: std::sync::atomic::AtomicU64,
+    /// On a single node, nonces carry a counter instead of random bytes…
+    issued: std::sync::atomic::AtomicU64,
+    /// …and the counters redeemed are kept, at most [`MAX_USED`]; a counter below the floor is refused.
+    used: std::sync::Mutex<(std::collections::BTreeSet<u64>, u64)>,
 }
+
+/// Redeemed nonces a single node remembers; past that, the oldest outstanding nonces stop being accepted
+/// (clients retry a `badNonce` with a fresh one).
+const MAX_USED: usize = 1 << 18;
 
 impl<S: Store> Services<S> {
     /// The RA profile behind `/acme/{name}/…`, when its ACME directory is enabled.
@@ -91,6 +99,10 @@ impl<S: Store> Services<S> {
             .acme
             .nonce_key
             .get_or_try_init(|| async {
+                // A single node keeps its own key: a restart forgets the used nonces, and the key with them.
+                if !self.settings.shared_store {
+                    return Ok(certwright_pki::random::bytes::<32>()?.to_vec());
+                }
                 const META: &str = "acme.nonce_key";
                 if let Some(stored) = self.store.meta(META).await? {
                     return B64.decode(stored).map_err(|_| CoreError::Storage("bad stored ACME nonce key".into()));
@@ -113,13 +125,19 @@ impl<S: Store> Services<S> {
         let key = self.nonce_key().await?;
         let expires = self.clock.now() + NONCE_LIFETIME;
         let mut raw = expires.to_be_bytes().to_vec();
-        raw.extend(certwright_pki::random::bytes::<NONCE_RANDOM>()?);
+        if self.settings.shared_store {
+            raw.extend(certwright_pki::random::bytes::<NONCE_RANDOM>()?);
+        } else {
+            let n = self.acme.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            raw.extend(n.to_be_bytes());
+            raw.extend([0u8; NONCE_RANDOM - 8]);
+        }
         let mac = certwright_pki::jose::hs256(key, &raw);
         raw.extend_from_slice(&mac[..NONCE_MAC]);
         Ok(B64.encode(raw))
     }
 
-    /// Accepts a nonce once: it must be ours, unexpired and not redeemed before (by any node).
+    /// Accepts a nonce once: it must be ours, unexpired and not redeemed before (by any node sharing the store).
     pub async fn acme_redeem_nonce(&self, nonce: &str) -> Result<()> {
         let bad = || problem(error::BAD_NONCE, "the nonce is unknown, expired or used; retry with a fresh one");
         let raw = B64.decode(nonce).map_err(|_| bad())?;
@@ -137,6 +155,22 @@ impl<S: Store> Services<S> {
         let now = self.clock.now();
         if expires <= now {
             return Err(bad());
+        }
+        if !self.settings.shared_store {
+            let mut counter = [0u8; 8];
+            counter.copy_from_slice(&body[8..16]);
+            let counter = u64::from_be_bytes(counter);
+            let mut guard = self.acme.used.lock().map_err(|_| CoreError::Storage("nonce set poisoned".into()))?;
+            let (used, floor) = &mut *guard;
+            if counter < *floor || !used.insert(counter) {
+                return Err(bad());
+            }
+            if used.len() > MAX_USED {
+                if let Some(oldest) = used.pop_first() {
+                    *floor = oldest + 1;
+                }
+            }
+            return Ok(());
         }
         let mut tx = self.store.begin().await?;
         let fresh = tx.redeem_acme_nonce(nonce, expires).await?;

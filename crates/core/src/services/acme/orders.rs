@@ -333,7 +333,7 @@ impl<S: Store> Services<S> {
     /// The client says a challenge is ready (RFC 8555 §7.5.1): it becomes `processing` and a validation job is
     /// queued with it. Answering again for a challenge already underway or done changes nothing.
     pub async fn acme_respond_challenge(
-        &self,
+        self: &std::sync::Arc<Self>,
         profile: &RaProfile,
         account: &Account,
         account_url: &str,
@@ -368,10 +368,38 @@ impl<S: Store> Services<S> {
             "authorization": authorization.uuid, "challenge": kind.as_str(), "account": account.uuid,
             "account_url": account_url, "ra_profile": profile.id,
         });
-        let job = NewJob { max_attempts: VALIDATION_ATTEMPTS, ..NewJob::new(kind::ACME_VALIDATE, payload, now) };
-        tx.enqueue_job(&job, now).await?;
+        // Queued leased to this node, which runs it at once; should the node die, the lease runs out and any node
+        // takes the job over.
+        let until = now + self.settings.jobs.lease_seconds;
+        let job = NewJob {
+            max_attempts: VALIDATION_ATTEMPTS,
+            leased_to: Some((self.lease_owner().to_owned(), until)),
+            ..NewJob::new(kind::ACME_VALIDATE, payload, now)
+        };
+        let id = tx.enqueue_job(&job, now).await?;
         tx.commit().await?;
-        self.jobs_wake.notify_one();
+        if let Some(id) = id {
+            let leased = Job {
+                id,
+                uuid: job.uuid,
+                kind: job.kind.to_owned(),
+                payload: job.payload,
+                dedupe_key: None,
+                state: crate::jobs::JobState::Running,
+                attempts: 1,
+                max_attempts: job.max_attempts,
+                run_at: now,
+                leased_by: Some(self.lease_owner().to_owned()),
+                lease_until: Some(until),
+                last_error: None,
+                result: None,
+                created_at: now,
+                updated_at: now,
+                finished_at: None,
+            };
+            let services = self.clone();
+            tokio::spawn(async move { services.run_job(leased).await });
+        }
         let challenge = authorization.challenges[index].clone();
         Ok((authorization, challenge))
     }
