@@ -10,10 +10,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use certwright_connectors::acme::{AcmeClient, ChallengeKind, ChallengeResponder, Identifier, PollPolicy};
 use certwright_core::clock::{to_rfc3339, Clock, ManualClock, SystemClock};
+use certwright_testkit::process::openssl;
 use certwright_testkit::{Backend, TestServer};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 /// An ES256 account key that signs raw JWS requests.
@@ -108,20 +108,6 @@ fn problem(r: &Reply) -> &str {
     r.body["type"].as_str().unwrap_or_default().trim_start_matches("urn:ietf:params:acme:error:")
 }
 
-/// An RA profile `acme` under the default profile's authority with its ACME directory on.
-async fn acme_profile(s: &TestServer, name: &str, acme: Value) {
-    let default = s.get_json("/v1/ra-profiles/default", &s.admin_token).await;
-    let body = json!({ "name": name, "authority": default["authority"], "policy": { "acme": acme } });
-    let resp = s.http().post(s.at("/v1/ra-profiles")).bearer_auth(&s.admin_token).json(&body).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().await.unwrap());
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl is installed");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A P-256 CSR for `names` (the first is the CN), DER.
 fn csr(dir: &Path, names: &[&str]) -> Vec<u8> {
     let san: Vec<String> = names
@@ -190,7 +176,7 @@ mod cases {
     use super::*;
 
     pub async fn order_flow_issues_into_the_inventory_with_origin_acme(s: TestServer) {
-        acme_profile(&s, "web", json!({ "enabled": true })).await;
+        s.acme_profile("web", json!({ "enabled": true })).await;
         let client = AcmeClient::new(&s.at("/acme/web/directory"), s.http().clone()).await.unwrap();
         let key = certwright_connectors::acme::AccountKey::generate().unwrap();
         let account = client.register(&key, &["mailto:ops@example.org".to_owned()], None).await.unwrap();
@@ -245,7 +231,7 @@ mod cases {
     }
 
     pub async fn hostile_requests_get_the_right_acme_errors(s: TestServer) {
-        acme_profile(&s, "web", json!({ "enabled": true })).await;
+        s.acme_profile("web", json!({ "enabled": true })).await;
         let raw = Raw::new(&s, "web").await;
         let key = Key::new();
         let new_account = raw.url("newAccount");
@@ -344,7 +330,7 @@ mod cases {
     }
 
     pub async fn external_account_binding_keys_bind_one_account(s: TestServer) {
-        acme_profile(&s, "eab", json!({ "enabled": true, "external_account_required": true })).await;
+        s.acme_profile("eab", json!({ "enabled": true, "external_account_required": true })).await;
         let raw = Raw::new(&s, "eab").await;
         assert_eq!(raw.dir["meta"]["externalAccountRequired"], true);
         let key = Key::new();
@@ -407,8 +393,7 @@ mod cases {
     }
 
     pub async fn renewal_info_and_replaces(s: TestServer) {
-        acme_profile(
-            &s,
+        s.acme_profile(
             "web",
             json!({ "enabled": true, "profiles": { "shortlived": { "description": "7 days", "validity_days": 7 } } }),
         )
@@ -557,7 +542,7 @@ trusting_tests!(
 async fn an_expired_order_is_invalid_and_cannot_be_finalized() {
     let clock = Arc::new(ManualClock::at(SystemClock.now()));
     let s = TestServer::start_with_clock(Backend::Sqlite, clock.clone(), |c| c.acme_insecure_always_valid = true).await;
-    acme_profile(&s, "web", json!({ "enabled": true, "order_lifetime_hours": 1 })).await;
+    s.acme_profile("web", json!({ "enabled": true, "order_lifetime_hours": 1 })).await;
     let raw = Raw::new(&s, "web").await;
     let key = Key::new();
     let kid = raw.account(&key).await;
