@@ -55,6 +55,7 @@ struct Raw {
 struct Reply {
     status: u16,
     location: Option<String>,
+    retry_after: Option<String>,
     body: Value,
 }
 
@@ -87,9 +88,10 @@ impl Raw {
         assert!(resp.headers().contains_key("replay-nonce"), "every answer carries a nonce");
         let status = resp.status().as_u16();
         let location = resp.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        let retry_after = resp.headers().get("retry-after").map(|l| l.to_str().unwrap().to_owned());
         let text = resp.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply { status, location, body }
+        Reply { status, location, retry_after, body }
     }
 
     async fn signed(&self, key: &Key, url: &str, kid: Option<&str>, payload: Option<&Value>) -> Reply {
@@ -303,6 +305,13 @@ mod cases {
         let challenge = authz.body["challenges"][0]["url"].as_str().unwrap().to_owned();
         let r = raw.signed(&key, &challenge, Some(&kid), Some(&json!({}))).await;
         assert_eq!(r.status, 200, "{}", r.body);
+        // Being validated: clients are told to look again in a second.
+        assert_eq!(
+            (r.body["status"].as_str(), r.retry_after.as_deref()),
+            (Some("processing"), Some("1")),
+            "{}",
+            r.body
+        );
         let mut ready = Value::Null;
         for _ in 0..100 {
             ready = raw.signed(&key, &order_url, Some(&kid), None).await.body;

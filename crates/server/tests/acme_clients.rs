@@ -96,7 +96,12 @@ async fn eab_key(s: &TestServer, profile: &str) -> (String, String) {
 /// `certbot args…` with its state in `dir`, trusting the server's CA.
 async fn certbot(s: &TestServer, dir: &Path, name: &str, args: &[&str]) -> Finished {
     require("certbot", "certbot");
-    let mut cmd = Command::new("certbot");
+    certbot_program(Path::new("certbot"), s, dir, name, args).await
+}
+
+/// `program args…`, a certbot, with its state in `dir`, trusting the server's CA.
+async fn certbot_program(program: &Path, s: &TestServer, dir: &Path, name: &str, args: &[&str]) -> Finished {
+    let mut cmd = Command::new(program);
     cmd.args(args)
         .arg("--config-dir")
         .arg(dir.join("config"))
@@ -232,10 +237,81 @@ async fn certbot_binds_its_account_with_eab_where_the_directory_requires_it() {
     s.stop().await;
 }
 
+/// A certbot with ARI support (4.1 or later; Debian's 2.1 has none), named by `CERTWRIGHT_TEST_CERTBOT_ARI`;
+/// scripts/test.sh installs one from PyPI in a virtualenv when it can.
+const CERTBOT_ARI: &str = "CERTWRIGHT_TEST_CERTBOT_ARI";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certbot_renews_when_renewal_info_says_so() {
+    let Some(program) = std::env::var_os(CERTBOT_ARI).map(PathBuf::from) else {
+        eprintln!("{CERTBOT_ARI} is not set (a certbot >= 4.1, e.g. from `pip install certbot`): ARI case not run");
+        return;
+    };
+    let port = free_port();
+    let s = server(&["calm.example.test", "hurried.example.test"], port, 0, None).await;
+    s.acme_profile("web", json!({ "enabled": true })).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let directory = directory(&s, "web");
+    let port = port.to_string();
+    for name in ["calm.example.test", "hurried.example.test"] {
+        let args = [
+            "certonly",
+            "--standalone",
+            "--http-01-address",
+            "127.0.0.1",
+            "--http-01-port",
+            &port,
+            "-d",
+            name,
+            "--server",
+            &directory,
+        ];
+        succeeded("certbot certonly", &certbot_program(&program, &s, dir, name, &args).await);
+    }
+    let serial_of = |name: &str| serial(dir, &dir.join(format!("config/live/{name}/cert.pem")));
+    let (calm, hurried) = (serial_of("calm.example.test"), serial_of("hurried.example.test"));
+
+    // Revoked through the API, one certificate's window moves into the past; the other's is weeks away. The
+    // certificates' OCSP URLs lead nowhere (the test server has no public URL), so only ARI can tell certbot.
+    let items = inventory(&s).await;
+    let id = find(&items, &hurried)["id"].as_str().unwrap().to_owned();
+    let resp = s
+        .http()
+        .post(s.at(&format!("/v1/certificates/{id}/revoke")))
+        .bearer_auth(&s.admin_token)
+        .json(&json!({ "reason": "superseded" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+
+    let renew = certbot_program(&program, &s, dir, "renew", &["renew", "--no-random-sleep-on-renew"]).await;
+    succeeded("certbot renew", &renew);
+    let debug = std::fs::read_to_string(dir.join("logs/letsencrypt.log")).unwrap();
+    let asked = debug.lines().filter(|l| l.contains("GET request to") && l.contains("/acme/web/renewal-info/")).count();
+    assert_eq!(asked, 2, "certbot asks renewalInfo for both certificates:\n{debug}");
+    assert!(renew.log.contains("Certificate not yet due for renewal"), "{}", renew.log);
+    assert_eq!(serial_of("calm.example.test"), calm, "the calm certificate stays");
+    let renewed = serial_of("hurried.example.test");
+    assert_ne!(renewed, hurried, "the revoked certificate is renewed:\n{}", renew.log);
+    let items = inventory(&s).await;
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert_eq!(find(&items, &renewed)["state"], "issued");
+    s.stop().await;
+}
+
 // ---- lego -------------------------------------------------------------------------------------------------------
 
 /// `lego --server … --path <dir>/lego … run`, trusting the server's CA.
-async fn lego(s: &TestServer, dir: &Path, name: &str, directory: &str, args: &[&str], env: &[(&str, &str)]) -> Finished {
+async fn lego(
+    s: &TestServer,
+    dir: &Path,
+    name: &str,
+    directory: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Finished {
     require("lego", "lego");
     let mut cmd = Command::new("lego");
     cmd.args(["--server", directory, "--accept-tos", "--email", "ops@example.org", "--path"])

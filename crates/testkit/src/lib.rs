@@ -151,8 +151,14 @@ impl TestServer {
     pub async fn acme_profile(&self, name: &str, acme: serde_json::Value) {
         let default = self.get_json("/v1/ra-profiles/default", &self.admin_token).await;
         let body = serde_json::json!({ "name": name, "authority": default["authority"], "policy": { "acme": acme } });
-        let resp =
-            self.http.post(self.at("/v1/ra-profiles")).bearer_auth(&self.admin_token).json(&body).send().await.expect("POST");
+        let resp = self
+            .http
+            .post(self.at("/v1/ra-profiles"))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
         let status = resp.status().as_u16();
         assert_eq!(status, 201, "creating the ACME profile {name}: {}", resp.text().await.unwrap_or_default());
     }
