@@ -1,8 +1,10 @@
 //! The ACME server against real ACME clients, with real challenge validation on loopback: Debian's `certbot`
 //! (http-01 standalone: obtain, forced renewal, revocation; external account binding) and `lego` (http-01,
-//! tls-alpn-01, and dns-01 through `pebble-challtestsrv` as the DNS server, a wildcard and CAA included). Each
-//! client talks to the HTTPS directory trusting the server's `ca.pem`; what it writes is checked with `openssl`
-//! and the inventory (`GET /v1/certificates?origin=acme`) is checked through the API.
+//! tls-alpn-01, and dns-01 through `pebble-challtestsrv` as the DNS server, a wildcard and CAA included), and a
+//! certbot from PyPI that renews when ACME Renewal Information says so. Each client talks to the HTTPS directory
+//! trusting the server's `ca.pem`; what it writes is checked with `openssl` and the inventory
+//! (`GET /v1/certificates?origin=acme`) through the API. A missing client fails the test (scripts/test.sh
+//! installs them).
 
 use certwright_testkit::process::{free_port, openssl, require, run, spawn, Finished, Killed};
 use certwright_testkit::{Backend, TestServer};
