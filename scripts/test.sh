@@ -16,6 +16,8 @@ needs=(
   "pebble-challtestsrv:pebble"
   "dnsmasq:dnsmasq-base"
   "aiosmtpd:python3-aiosmtpd"
+  "certbot:certbot"
+  "lego:lego"
 )
 missing=()
 for pair in "${needs[@]}"; do
@@ -28,6 +30,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
   else
     echo "missing packages: ${missing[*]} (run as root to install them, or install them yourself)" >&2
     exit 1
+  fi
+fi
+
+# Debian's certbot (2.1) predates ACME Renewal Information; the ARI interop case uses a newer one from PyPI in a
+# virtualenv when PyPI can be reached (set CERTWRIGHT_TEST_CERTBOT_ARI to use another).
+if [ -z "${CERTWRIGHT_TEST_CERTBOT_ARI:-}" ]; then
+  venv="${CARGO_TARGET_DIR:-$PWD/target}/certbot-ari"
+  if [ -x "$venv/bin/certbot" ] || { python3 -m venv "$venv" && timeout 300 "$venv/bin/pip" install -q 'certbot==5.*'; } >/dev/null 2>&1; then
+    export CERTWRIGHT_TEST_CERTBOT_ARI="$venv/bin/certbot"
+    echo "certbot with ARI: $("$venv/bin/certbot" --version 2>&1)"
+  else
+    rm -rf "$venv"
+    echo "certbot with ARI: not installed (no python3 venv or PyPI); the ARI interop case will not run"
   fi
 fi
 

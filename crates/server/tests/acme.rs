@@ -10,10 +10,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use certwright_connectors::acme::{AcmeClient, ChallengeKind, ChallengeResponder, Identifier, PollPolicy};
 use certwright_core::clock::{to_rfc3339, Clock, ManualClock, SystemClock};
+use certwright_testkit::process::openssl;
 use certwright_testkit::{Backend, TestServer};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 /// An ES256 account key that signs raw JWS requests.
@@ -55,6 +55,7 @@ struct Raw {
 struct Reply {
     status: u16,
     location: Option<String>,
+    retry_after: Option<String>,
     body: Value,
 }
 
@@ -87,9 +88,10 @@ impl Raw {
         assert!(resp.headers().contains_key("replay-nonce"), "every answer carries a nonce");
         let status = resp.status().as_u16();
         let location = resp.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        let retry_after = resp.headers().get("retry-after").map(|l| l.to_str().unwrap().to_owned());
         let text = resp.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply { status, location, body }
+        Reply { status, location, retry_after, body }
     }
 
     async fn signed(&self, key: &Key, url: &str, kid: Option<&str>, payload: Option<&Value>) -> Reply {
@@ -106,20 +108,6 @@ impl Raw {
 
 fn problem(r: &Reply) -> &str {
     r.body["type"].as_str().unwrap_or_default().trim_start_matches("urn:ietf:params:acme:error:")
-}
-
-/// An RA profile `acme` under the default profile's authority with its ACME directory on.
-async fn acme_profile(s: &TestServer, name: &str, acme: Value) {
-    let default = s.get_json("/v1/ra-profiles/default", &s.admin_token).await;
-    let body = json!({ "name": name, "authority": default["authority"], "policy": { "acme": acme } });
-    let resp = s.http().post(s.at("/v1/ra-profiles")).bearer_auth(&s.admin_token).json(&body).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().await.unwrap());
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl is installed");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A P-256 CSR for `names` (the first is the CN), DER.
@@ -190,7 +178,7 @@ mod cases {
     use super::*;
 
     pub async fn order_flow_issues_into_the_inventory_with_origin_acme(s: TestServer) {
-        acme_profile(&s, "web", json!({ "enabled": true })).await;
+        s.acme_profile("web", json!({ "enabled": true })).await;
         let client = AcmeClient::new(&s.at("/acme/web/directory"), s.http().clone()).await.unwrap();
         let key = certwright_connectors::acme::AccountKey::generate().unwrap();
         let account = client.register(&key, &["mailto:ops@example.org".to_owned()], None).await.unwrap();
@@ -245,7 +233,7 @@ mod cases {
     }
 
     pub async fn hostile_requests_get_the_right_acme_errors(s: TestServer) {
-        acme_profile(&s, "web", json!({ "enabled": true })).await;
+        s.acme_profile("web", json!({ "enabled": true })).await;
         let raw = Raw::new(&s, "web").await;
         let key = Key::new();
         let new_account = raw.url("newAccount");
@@ -317,6 +305,13 @@ mod cases {
         let challenge = authz.body["challenges"][0]["url"].as_str().unwrap().to_owned();
         let r = raw.signed(&key, &challenge, Some(&kid), Some(&json!({}))).await;
         assert_eq!(r.status, 200, "{}", r.body);
+        // Being validated: clients are told to look again in a second.
+        assert_eq!(
+            (r.body["status"].as_str(), r.retry_after.as_deref()),
+            (Some("processing"), Some("1")),
+            "{}",
+            r.body
+        );
         let mut ready = Value::Null;
         for _ in 0..100 {
             ready = raw.signed(&key, &order_url, Some(&kid), None).await.body;
@@ -344,7 +339,7 @@ mod cases {
     }
 
     pub async fn external_account_binding_keys_bind_one_account(s: TestServer) {
-        acme_profile(&s, "eab", json!({ "enabled": true, "external_account_required": true })).await;
+        s.acme_profile("eab", json!({ "enabled": true, "external_account_required": true })).await;
         let raw = Raw::new(&s, "eab").await;
         assert_eq!(raw.dir["meta"]["externalAccountRequired"], true);
         let key = Key::new();
@@ -407,8 +402,7 @@ mod cases {
     }
 
     pub async fn renewal_info_and_replaces(s: TestServer) {
-        acme_profile(
-            &s,
+        s.acme_profile(
             "web",
             json!({ "enabled": true, "profiles": { "shortlived": { "description": "7 days", "validity_days": 7 } } }),
         )
@@ -557,7 +551,7 @@ trusting_tests!(
 async fn an_expired_order_is_invalid_and_cannot_be_finalized() {
     let clock = Arc::new(ManualClock::at(SystemClock.now()));
     let s = TestServer::start_with_clock(Backend::Sqlite, clock.clone(), |c| c.acme_insecure_always_valid = true).await;
-    acme_profile(&s, "web", json!({ "enabled": true, "order_lifetime_hours": 1 })).await;
+    s.acme_profile("web", json!({ "enabled": true, "order_lifetime_hours": 1 })).await;
     let raw = Raw::new(&s, "web").await;
     let key = Key::new();
     let kid = raw.account(&key).await;

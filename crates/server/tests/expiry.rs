@@ -8,25 +8,13 @@ use certwright_core::clock::{Clock, ManualClock};
 use certwright_core::services::{IssueRequest, NewRuleRequest, Services};
 use certwright_server::config::{Config, Settings};
 use certwright_store::SqlStore;
+use certwright_testkit::process::{free_port, Killed};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const DAY: i64 = 86_400;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// aiosmtpd storing what it receives in `maildir`.
 async fn smtp_sink(maildir: &Path) -> (u16, Killed) {

@@ -3,41 +3,13 @@
 //! http-01 validation — pebble resolves every name to 127.0.0.1 through `pebble-challtestsrv` and fetches the
 //! challenge from certwright's own plain-HTTP listener. The certificate is checked with `openssl`.
 
+use certwright_testkit::process::{free_port, openssl, spawn, Killed};
 use certwright_testkit::{Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl is installed");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn spawn(dir: &Path, name: &str, cmd: &mut Command) -> Killed {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = cmd
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {name} (apt-get install pebble; scripts/test.sh does): {e}"));
-    Killed(child)
-}
 
 /// pebble with its mock DNS, validating http-01 on `http_port`; returns (directory URL, TLS root PEM, processes).
 async fn pebble(dir: &Path, http_port: u16) -> (String, String, String, Vec<Killed>) {

@@ -3,6 +3,7 @@
 //! goes through it, so tests exercise the same bootstrap, router and store as `certwright serve`.
 
 pub mod openssl;
+pub mod process;
 
 use certwright_core::services::Services;
 use certwright_server::bootstrap;
@@ -144,6 +145,23 @@ impl TestServer {
         assert_eq!(resp.status().as_u16(), 201, "creating a {role} token");
         let body: serde_json::Value = resp.json().await.expect("json");
         body["secret"].as_str().expect("secret").to_owned()
+    }
+
+    /// Creates an RA profile `name` under the default profile's authority with the ACME directory `acme` (the
+    /// `policy.acme` object, e.g. `{"enabled": true}`), served at `/acme/{name}/directory`.
+    pub async fn acme_profile(&self, name: &str, acme: serde_json::Value) {
+        let default = self.get_json("/v1/ra-profiles/default", &self.admin_token).await;
+        let body = serde_json::json!({ "name": name, "authority": default["authority"], "policy": { "acme": acme } });
+        let resp = self
+            .http
+            .post(self.at("/v1/ra-profiles"))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        let status = resp.status().as_u16();
+        assert_eq!(status, 201, "creating the ACME profile {name}: {}", resp.text().await.unwrap_or_default());
     }
 
     /// Stops accepting connections, waits for in-flight requests, and closes the database.

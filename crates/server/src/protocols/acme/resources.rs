@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use certwright_core::acme::{Account, Authorization, Challenge, ChallengeType, Identifier, Order};
+use certwright_core::acme::{Account, Authorization, Challenge, ChallengeStatus, ChallengeType, Identifier, Order};
 use certwright_core::ca::RaProfile;
 use certwright_core::clock::to_rfc3339;
 use certwright_core::services::acme::{error, EabBinding, NewAccount, NewOrder, Revoker};
@@ -412,7 +412,11 @@ pub(super) async fn authorization(
             }
         }
     };
-    Ok(json_response(StatusCode::OK, call.authorization_json(&authorization), None))
+    let mut response = json_response(StatusCode::OK, call.authorization_json(&authorization), None);
+    if authorization.challenges.iter().any(|c| c.status == ChallengeStatus::Processing) {
+        retry_soon(&mut response);
+    }
+    Ok(response)
 }
 
 /// A challenge: POST-as-GET reads it; any JSON object (`{}`) asks for validation.
@@ -445,7 +449,16 @@ pub(super) async fn challenge(
     };
     let mut response = json_response(StatusCode::OK, call.challenge_json(authorization.uuid, &challenge), None);
     link(&mut response, &call.url(&format!("authz/{}", authorization.uuid)), "up");
+    if challenge.status == ChallengeStatus::Processing {
+        retry_soon(&mut response);
+    }
     Ok(response)
+}
+
+/// `Retry-After: 1` on a challenge being validated (RFC 8555 §8.2): validation takes about a second here, and
+/// clients that find no Retry-After wait longer (lego 5 s) before they look again.
+fn retry_soon(response: &mut Response) {
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
 }
 
 // ---- certificates -----------------------------------------------------------------------------------------------
