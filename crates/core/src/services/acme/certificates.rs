@@ -7,7 +7,7 @@ use crate::acme::{Account, CertId, Identifier, Order, OrderStatus, RenewalWindow
 use crate::audit::EventDraft;
 use crate::ca::{CertificateRecord, Origin, RaProfile};
 use crate::lifecycle::LinkKind;
-use crate::services::issuance::SignJob;
+use crate::services::issuance::record_of;
 use crate::services::{RevokeOutcome, RevokeRequest, Services};
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
@@ -106,66 +106,38 @@ impl<S: Store> Services<S> {
             return Err(problem(error::SERVER_INTERNAL, "ACME directories issue from internal authorities only"));
         }
 
-        // Claim the order, so a second finalize cannot issue twice.
-        let mut tx = self.store.begin().await?;
+        // Sign first; then, in one transaction, claim the order (a second finalize finds it taken and its
+        // certificate is never stored), store the certificate and the order with their events.
+        let ctx = super::account_ctx(account, profile);
+        let cert = self.sign_certificate(&authority, &csr.subject, &csr.public_key, &csr.sans, &ekus, days).await?;
+        let now = self.clock.now();
+        let mut record = record_of(&cert, &key_name, Origin::Acme, &ctx.caller.principal, now)?;
+        record.authority_id = Some(authority.id);
+        record.ra_profile_id = Some(profile.id);
+        let (mut tx, head) = self.begin().await?;
         let mut claimed = tx
             .acme_order_for_update(uuid)
             .await?
             .filter(|o| o.status == OrderStatus::Pending || o.status == OrderStatus::Ready)
             .ok_or_else(|| problem(error::ORDER_NOT_READY, "the order is being finalized already"))?;
-        claimed.status = OrderStatus::Processing;
-        claimed.updated_at = self.clock.now();
-        tx.update_acme_order(&claimed).await?;
-        tx.commit().await?;
-
-        let ctx = super::account_ctx(account, profile);
-        let job = SignJob {
-            authority,
-            subject: csr.subject.clone(),
-            public_key: csr.public_key.clone(),
-            key_name,
-            sans: csr.sans.clone(),
-            ekus,
-            days,
-            origin: Origin::Acme,
-            ra_profile: Some((profile.id, profile.name.clone())),
-            generated: None,
-            export: false,
-            idempotency_key: None,
-            profile: Some(profile.clone()),
-            csr_der: Some(csr.der().to_vec()),
-            key_id: None,
-            attributes: None,
-        };
-        let issued = match self.sign_and_record(&ctx, Box::new(job)).await {
-            Ok(issued) => issued,
-            Err(e) => {
-                claimed.status = OrderStatus::Invalid;
-                claimed.error = Some(crate::acme::Problem::new("serverInternal", format!("issuance failed: {e}")));
-                self.store_order(&claimed).await?;
-                return Err(e);
-            }
-        };
+        record.id = tx.insert_certificate(&record).await?;
         claimed.status = OrderStatus::Valid;
-        claimed.certificate_id = Some(issued.record.id);
-        claimed.certificate_uuid = Some(issued.record.uuid);
-        claimed.updated_at = self.clock.now();
-        let (mut tx, head) = self.begin().await?;
+        claimed.certificate_id = Some(record.id);
+        claimed.certificate_uuid = Some(record.uuid);
+        claimed.updated_at = now;
         tx.update_acme_order(&claimed).await?;
         if let Some(previous) = claimed.replaces_certificate_id {
-            tx.insert_certificate_link(issued.record.id, previous, LinkKind::RenewedFrom).await?;
+            tx.insert_certificate_link(record.id, previous, LinkKind::RenewedFrom).await?;
         }
-        let draft = EventDraft::success("acme.order.finalize", "acme_order", claimed.uuid).with_details(json!({
-            "account": account.uuid, "certificate": issued.record.uuid, "serial": issued.record.serial,
+        let issue = EventDraft::success("certificate.issue", "certificate", record.uuid).with_details(json!({
+            "serial": record.serial, "subject": record.subject, "sans": record.sans, "ra_profile": profile.name,
+            "authority": authority.uuid, "origin": record.origin.as_str(), "key": "csr",
         }));
-        self.commit_with_event(tx, &head, &ctx, draft).await?;
+        let finalize = EventDraft::success("acme.order.finalize", "acme_order", claimed.uuid).with_details(json!({
+            "account": account.uuid, "certificate": record.uuid, "serial": record.serial,
+        }));
+        self.commit_with_events(tx, &head, &ctx, vec![issue, finalize]).await?;
         Ok(claimed)
-    }
-
-    async fn store_order(&self, order: &Order) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        tx.update_acme_order(order).await?;
-        tx.commit().await
     }
 
     /// A certificate this account obtained, with its issuer chain (issuing CA first, root last).

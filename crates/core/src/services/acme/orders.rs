@@ -77,6 +77,12 @@ impl<S: Store> Services<S> {
     /// authorizations reused from this account where still valid, created otherwise.
     pub async fn acme_new_order(&self, profile: &RaProfile, account: &Account, req: NewOrder) -> Result<Order> {
         let policy = &profile.policy;
+        if policy.approval.issue {
+            return Err(problem(
+                error::UNAUTHORIZED,
+                format!("RA profile '{}' needs approval to issue, which an ACME order cannot wait for", profile.name),
+            ));
+        }
         if req.not_before.is_some() || req.not_after.is_some() {
             return Err(problem(error::MALFORMED, "this server does not accept notBefore or notAfter in orders"));
         }
