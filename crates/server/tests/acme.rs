@@ -468,6 +468,38 @@ mod cases {
         assert!(info["suggestedWindow"]["end"].as_str().unwrap() < start.as_str(), "{info}");
         s.stop().await;
     }
+    pub async fn key_rollover_and_deactivation(s: TestServer) {
+        s.acme_profile("web", json!({ "enabled": true })).await;
+        let raw = Raw::new(&s, "web").await;
+        let (old, new) = (Key::new(), Key::new());
+        let kid = raw.account(&old).await;
+        let key_change = raw.url("keyChange");
+        // The inner JWS: signed by the new key, with its jwk, the same url and no nonce.
+        let inner_header = B64.encode(json!({ "alg": "ES256", "jwk": new.jwk(), "url": key_change }).to_string());
+        let inner_payload = B64.encode(json!({ "account": kid, "oldKey": old.jwk() }).to_string());
+        let sig = new.pair.sign(&SystemRandom::new(), format!("{inner_header}.{inner_payload}").as_bytes()).unwrap();
+        let inner =
+            json!({ "protected": inner_header, "payload": inner_payload, "signature": B64.encode(sig.as_ref()) });
+        let r = raw.signed(&old, &key_change, Some(&kid), Some(&inner)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+
+        // The old key no longer signs for the account; the new one does.
+        let order = json!({ "identifiers": [{"type": "dns", "value": "roll.example.test"}] });
+        let r = raw.signed(&old, &raw.url("newOrder"), Some(&kid), Some(&order)).await;
+        assert_eq!((r.status, problem(&r)), (400, "malformed"), "{}", r.body);
+        let r = raw.signed(&new, &raw.url("newOrder"), Some(&kid), Some(&order)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        // newAccount with onlyReturnExisting finds the account by its new key.
+        let r = raw.signed(&new, &raw.url("newAccount"), None, Some(&json!({ "onlyReturnExisting": true }))).await;
+        assert_eq!((r.status, r.location.as_deref()), (200, Some(kid.as_str())), "{}", r.body);
+
+        // Deactivated, the account can do nothing more.
+        let r = raw.signed(&new, &kid, Some(&kid), Some(&json!({ "status": "deactivated" }))).await;
+        assert_eq!((r.status, r.body["status"].as_str()), (200, Some("deactivated")), "{}", r.body);
+        let r = raw.signed(&new, &raw.url("newOrder"), Some(&kid), Some(&order)).await;
+        assert_eq!((r.status, problem(&r)), (403, "unauthorized"), "{}", r.body);
+        s.stop().await;
+    }
 }
 
 fn hex_to_bytes(hex: &str) -> Vec<u8> {
@@ -544,6 +576,7 @@ trusting_tests!(
     hostile_requests_get_the_right_acme_errors,
     external_account_binding_keys_bind_one_account,
     renewal_info_and_replaces,
+    key_rollover_and_deactivation,
 );
 
 /// Orders and pending authorizations expire with the server's clock.

@@ -168,10 +168,18 @@ impl<S: Store> Services<S> {
 
     /// The account a `kid` URL names, which must be valid and belong to this directory.
     pub async fn acme_account(&self, profile: &RaProfile, uuid: Uuid) -> Result<Account> {
-        let account = self
-            .store
-            .acme_account(uuid)
-            .await?
+        let account = match self.acme.cached_account(uuid) {
+            Some(cached) => Some(cached),
+            None => {
+                let generation = self.acme.account_changes.load(std::sync::atomic::Ordering::SeqCst);
+                let read = self.store.acme_account(uuid).await?;
+                if let (Some(a), false) = (&read, self.settings.shared_store) {
+                    self.acme.cache_account(a, generation);
+                }
+                read
+            }
+        };
+        let account = account
             .filter(|a| a.ra_profile_id == profile.id)
             .ok_or_else(|| problem(error::ACCOUNT_DOES_NOT_EXIST, "no such account in this directory"))?;
         if account.status != AccountStatus::Valid {
@@ -211,6 +219,7 @@ impl<S: Store> Services<S> {
         let draft = EventDraft::success(action, "acme_account", current.uuid)
             .with_details(json!({ "contact": current.contact, "status": current.status.as_str() }));
         self.commit_with_event(tx, &head, &super::account_ctx(&current, profile), draft).await?;
+        self.acme.account_changed(current.uuid);
         Ok(current)
     }
 
@@ -236,6 +245,7 @@ impl<S: Store> Services<S> {
         let draft = EventDraft::success("acme.account.key_change", "acme_account", current.uuid)
             .with_details(json!({ "old_thumbprint": old, "new_thumbprint": current.thumbprint }));
         self.commit_with_event(tx, &head, &super::account_ctx(&current, profile), draft).await?;
+        self.acme.account_changed(current.uuid);
         Ok(current)
     }
 

@@ -66,6 +66,35 @@ pub(crate) struct AcmeState {
     issued: std::sync::atomic::AtomicU64,
     /// …and the counters redeemed are kept, at most [`MAX_USED`]; a counter below the floor is refused.
     used: std::sync::Mutex<(std::collections::BTreeSet<u64>, u64)>,
+    /// On a single node, accounts as last read (every change to them goes through this node), and a generation
+    /// bumped by each change so that a read racing a change is not cached.
+    accounts: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, crate::acme::Account>>,
+    account_changes: std::sync::atomic::AtomicU64,
+}
+
+impl AcmeState {
+    fn cached_account(&self, uuid: uuid::Uuid) -> Option<crate::acme::Account> {
+        self.accounts.lock().ok()?.get(&uuid).cloned()
+    }
+
+    fn cache_account(&self, account: &crate::acme::Account, generation: u64) {
+        if let Ok(mut cache) = self.accounts.lock() {
+            if self.account_changes.load(std::sync::atomic::Ordering::SeqCst) == generation {
+                if cache.len() >= 16_384 {
+                    cache.clear();
+                }
+                cache.insert(account.uuid, account.clone());
+            }
+        }
+    }
+
+    /// Called after a change to an account committed.
+    fn account_changed(&self, uuid: uuid::Uuid) {
+        self.account_changes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut cache) = self.accounts.lock() {
+            cache.remove(&uuid);
+        }
+    }
 }
 
 /// Redeemed nonces a single node remembers; past that, the oldest outstanding nonces stop being accepted
