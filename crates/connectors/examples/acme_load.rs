@@ -1,7 +1,7 @@
 //! Drives full ACME order flows against a directory with the connectors' client, for `bench/acme.sh`: newOrder,
 //! authorization, challenge, polling, finalize and download, `--orders` times with `--concurrency` workers (one
 //! account each). Meant for servers that pass every challenge (certwright's `acme_insecure_always_valid`, pebble's
-//! `PEBBLE_VA_ALWAYS_VALID=1`). Prints one line: orders/s, p50/p99/max latency per order, failures.
+//! `PEBBLE_VA_ALWAYS_VALID=1`); each worker is one client with its own nonce chain. Prints one line: orders/s, p50/p99/max latency per order, failures.
 //!
 //!   acme_load --directory URL [--ca PEM] [--orders N] [--concurrency C] [--poll-ms MS]
 
@@ -64,22 +64,22 @@ async fn main() {
         }
     }
     let http = builder.build().expect("HTTP client");
-    let client = Arc::new(AcmeClient::new(&directory, http).await.expect("directory"));
     let policy = PollPolicy { interval: poll, max_interval: poll, timeout: Duration::from_secs(60) };
 
-    // One account and one certificate key per worker, made before the clock starts.
+    // One client (with its own nonce chain), account and certificate key per worker, made before the clock starts.
     let mut workers = Vec::new();
     for w in 0..concurrency {
+        let client = Arc::new(AcmeClient::new(&directory, http.clone()).await.expect("directory"));
         let key = AccountKey::generate().expect("account key");
         let account = client.register(&key, &[], None).await.expect("account");
         let cert_key = PrivateKey::generate(KeyAlgorithm::Ecdsa(Curve::P256)).expect("certificate key");
-        workers.push((w, account, cert_key));
+        workers.push((w, client, account, cert_key));
     }
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for (w, account, cert_key) in workers {
-        let (client, next) = (client.clone(), next.clone());
+    for (w, client, account, cert_key) in workers {
+        let next = next.clone();
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = Vec::new();
