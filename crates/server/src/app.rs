@@ -1,8 +1,8 @@
 //! Router assembly, cross-cutting middleware (request ids, body limit, access log) and the listeners with
 //! graceful shutdown.
 
-use crate::client_cert::PeerInfo;
 use crate::api::{authorities, certificates, events, health, lifecycle, oauth, revocation, tokens};
+use crate::client_cert::PeerInfo;
 use crate::config::Config;
 use crate::extract::RequestId;
 use crate::openapi::ApiDoc;
@@ -208,11 +208,7 @@ where
 
 /// Binds the listeners and starts serving in the background: HTTPS (every API) when `tls` is given, and plain
 /// HTTP (public routes, plus every API with `insecure_http`).
-pub async fn start(
-    state: AppState,
-    config: &Config,
-    tls: Option<crate::tls::TlsSetup>,
-) -> std::io::Result<Running> {
+pub async fn start(state: AppState, config: &Config, tls: Option<crate::tls::TlsSetup>) -> std::io::Result<Running> {
     let http = TcpListener::bind(config.http_listen).await?;
     let http_addr = http.local_addr()?;
     let client_auth = tls.as_ref().and_then(|t| t.client_auth.clone());

@@ -67,11 +67,12 @@ impl ClientAuth {
             let path = if file.is_absolute() { file.clone() } else { settings.data_dir.join(file) };
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| bad(format!("client_ca_files: cannot read {}: {e}", path.display())))?;
-            let blocks = pem::decode_all(&text).map_err(|e| bad(format!("client_ca_files: {}: {e}", path.display())))?;
+            let blocks =
+                pem::decode_all(&text).map_err(|e| bad(format!("client_ca_files: {}: {e}", path.display())))?;
             let before = anchors.len();
             for (label, der) in blocks.into_iter().filter(|(label, _)| label == "CERTIFICATE") {
-                let cert =
-                    Cert::from_der(&der).map_err(|e| bad(format!("client_ca_files: {}: {label}: {e}", path.display())))?;
+                let cert = Cert::from_der(&der)
+                    .map_err(|e| bad(format!("client_ca_files: {}: {label}: {e}", path.display())))?;
                 anchors.push(cert);
             }
             if anchors.len() == before {
@@ -183,7 +184,8 @@ mod tests {
     #[test]
     fn unreadable_forwarded_certificates_are_none() {
         assert!(forwarded_certificate(b"not a certificate").is_none());
-        assert!(forwarded_certificate(b"-----BEGIN%20CERTIFICATE-----%0Agarbage%0A-----END%20CERTIFICATE-----")
-            .is_none());
+        assert!(
+            forwarded_certificate(b"-----BEGIN%20CERTIFICATE-----%0Agarbage%0A-----END%20CERTIFICATE-----").is_none()
+        );
     }
 }

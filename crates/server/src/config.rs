@@ -401,7 +401,9 @@ mod tests {
             assert_eq!(Settings::load(dir.path().to_owned(), None, Overrides::default()).is_ok(), ok, "{line}");
         }
         assert_eq!(Config::default().client_cert_role, "requester");
-        assert!(parse_network("192.0.2.7").is_some_and(|n| n.contains(&"192.0.2.7".parse::<std::net::IpAddr>().unwrap())));
+        assert!(
+            parse_network("192.0.2.7").is_some_and(|n| n.contains(&"192.0.2.7".parse::<std::net::IpAddr>().unwrap()))
+        );
     }
 
     #[test]

@@ -142,8 +142,9 @@ fn build_config(
     let (_, key_der) = pem::decode(key_pem).map_err(|e| bad(e.to_string()))?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder =
-        rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions().map_err(|e| bad(e.to_string()))?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?;
     let builder = match client_verifier {
         Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),

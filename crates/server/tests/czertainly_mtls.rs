@@ -68,7 +68,9 @@ async fn issue_client_certificate(s: &TestServer, dir: &Path, name: &str) -> (St
 fn https_client(s: &TestServer, identity: Option<(&str, &Path)>) -> reqwest::Client {
     certwright_testkit::install_crypto_provider();
     let root = std::fs::read(s.data_dir.path().join("data").join("ca.pem")).unwrap();
-    let mut b = reqwest::Client::builder().use_rustls_tls().add_root_certificate(reqwest::Certificate::from_pem(&root).unwrap());
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&root).unwrap());
     if let Some((cert_pem, key)) = identity {
         let mut pem = cert_pem.as_bytes().to_vec();
         pem.extend_from_slice(&std::fs::read(key).unwrap());
@@ -96,14 +98,69 @@ fn escaped(pem: &str) -> String {
 /// A CA certwright does not know, and a client certificate (clientAuth) it issued: returns the leaf PEM; the key is
 /// `stranger.key`.
 fn untrusted_client_certificate(dir: &Path) -> String {
-    openssl::ok(dir, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", "other-ca.key", "-out", "other-ca.pem", "-subj", "/CN=Other CA", "-days", "30",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-    openssl::ok(dir, &["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", "stranger.key", "-out", "stranger.csr", "-subj", &format!("/CN={CLIENT_CN}")]);
+    openssl::ok(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "other-ca.key",
+            "-out",
+            "other-ca.pem",
+            "-subj",
+            "/CN=Other CA",
+            "-days",
+            "30",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl::ok(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "stranger.key",
+            "-out",
+            "stranger.csr",
+            "-subj",
+            &format!("/CN={CLIENT_CN}"),
+        ],
+    );
     std::fs::write(dir.join("ext.cnf"), "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n").unwrap();
-    openssl::ok(dir, &["x509", "-req", "-in", "stranger.csr", "-CA", "other-ca.pem", "-CAkey", "other-ca.key",
-        "-CAcreateserial", "-days", "10", "-extfile", "ext.cnf", "-out", "stranger.pem"]);
+    openssl::ok(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "stranger.csr",
+            "-CA",
+            "other-ca.pem",
+            "-CAkey",
+            "other-ca.key",
+            "-CAcreateserial",
+            "-days",
+            "10",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "stranger.pem",
+        ],
+    );
     std::fs::read_to_string(dir.join("stranger.pem")).unwrap()
 }
 
@@ -168,9 +225,8 @@ async fn certificate_of_an_untrusted_ca_is_refused(s: TestServer) {
     let refused = attributes(&client, &url, None).await;
     assert!(refused.is_err(), "a certificate of an unknown CA was accepted: {refused:?}");
     // Forwarded by the trusted proxy, it is checked as the handshake would: 401 without a body.
-    let (status, body) = attributes(s.http(), &s.at(&format!("{base}/attributes/issue")), Some(&escaped(&pem)))
-        .await
-        .unwrap();
+    let (status, body) =
+        attributes(s.http(), &s.at(&format!("{base}/attributes/issue")), Some(&escaped(&pem))).await.unwrap();
     assert_eq!((status, body.as_str()), (401, ""));
     s.stop().await;
 }
@@ -213,10 +269,12 @@ async fn header_is_honoured_only_from_a_trusted_proxy(s: TestServer) {
     assert_eq!(status, 401);
 
     // From 127.0.0.2 the header is ignored: 401 without a token, and a token still works.
-    let stranger = reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let stranger =
+        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
     let (status, body) = attributes(&stranger, &url, Some(&escaped(&pem))).await.unwrap();
     assert_eq!((status, body.as_str()), (401, ""));
-    let resp = stranger.get(&url).header("ssl-client-cert", escaped(&pem)).bearer_auth(&s.admin_token).send().await.unwrap();
+    let resp =
+        stranger.get(&url).header("ssl-client-cert", escaped(&pem)).bearer_auth(&s.admin_token).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     s.stop().await;
 }
@@ -232,8 +290,11 @@ fn s_client(s: &TestServer, dir: &Path) -> String {
 async fn server_asks_for_a_client_certificate_only_when_configured(s: TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let asked = s_client(&s, dir.path());
-    assert!(asked.contains("Acceptable client certificate CA names"), "{asked}");
-    assert!(asked.contains("CN=certwright Issuing CA") || asked.contains("Issuing"), "{asked}");
+    // The names sent are those of the trusted CAs: the issuing CA, not the root.
+    let names = asked.split("Acceptable client certificate CA names").nth(1).unwrap_or_else(|| panic!("{asked}"));
+    let first = names.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+    assert!(first.contains("certwright Issuing CA"), "{asked}");
+    assert!(!asked.contains("No client certificate CA names sent"), "{asked}");
     let backend = s.backend;
     s.stop().await;
 
@@ -242,6 +303,42 @@ async fn server_asks_for_a_client_certificate_only_when_configured(s: TestServer
     assert!(not_asked.contains("No client certificate CA names sent"), "{not_asked}");
     assert!(!not_asked.contains("Acceptable client certificate CA names"), "{not_asked}");
     plain.stop().await;
+}
+
+/// `client_ca_files` trusts a CA certwright does not run; `client_cert_role` and `client_cert_ra_profiles` set
+/// what its certificates may do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_file_trusts_an_outside_ca_with_the_configured_role_and_profiles() {
+    for backend in Backend::available() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = untrusted_client_certificate(dir.path());
+        let ca_file = dir.path().join("other-ca.pem");
+        let s = TestServer::start_with(backend, |c| {
+            c.client_ca_files = vec![ca_file.clone()];
+            c.client_cert_role = "operator".to_owned();
+            c.client_cert_ra_profiles = vec!["limited".to_owned()];
+        })
+        .await;
+        let client = https_client(&s, Some((&pem, &dir.path().join("stranger.key"))));
+        let base = v2_base(&s).await;
+        // Trusted now; an operator limited to the profile `limited` may not issue through `default`.
+        let request = csr(dir.path(), "wanted", "/CN=www.example.test");
+        let resp = client
+            .post(format!("{}{base}/certificates", s.https_url))
+            .json(&json!({ "request": request, "attributes": [] }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("ACCESS_DENIED") && body.contains("may not use this RA profile"), "{body}");
+        // Its own certificates issued here are not trusted: the issuing CA is not configured.
+        let (_, ours) = issue_client_certificate(&s, dir.path(), "ours").await;
+        let ours_client = https_client(&s, Some((&ours, &dir.path().join("ours.key"))));
+        assert!(attributes(&ours_client, &format!("{}{base}/attributes/issue", s.https_url), None).await.is_err());
+        s.stop().await;
+    }
 }
 
 macro_rules! on_every_backend {

@@ -89,13 +89,19 @@ impl<S: Store> Services<S> {
     /// handshake, or by the face for one forwarded by a trusted proxy); this refuses what only the inventory
     /// knows: a certificate revoked here (a lifted hold counts as valid again). One without a common name is
     /// refused too, since it would have no name in the audit log.
-    pub async fn authenticate_client_certificate(&self, der: &[u8], policy: &ClientCertificatePolicy) -> Result<Caller> {
-        let cert = Cert::from_der(der).map_err(|_| CoreError::Unauthenticated("the client certificate is unreadable"))?;
+    pub async fn authenticate_client_certificate(
+        &self,
+        der: &[u8],
+        policy: &ClientCertificatePolicy,
+    ) -> Result<Caller> {
+        let cert =
+            Cert::from_der(der).map_err(|_| CoreError::Unauthenticated("the client certificate is unreadable"))?;
         let cn = cert
             .common_name()
             .filter(|cn| !cn.trim().is_empty() && !cn.chars().any(char::is_control))
             .ok_or(CoreError::Unauthenticated("the client certificate has no subject common name"))?;
-        if let Some(record) = self.store.certificate_by_issuer_serial(&cert.issuer_string(), &cert.serial_hex()).await? {
+        if let Some(record) = self.store.certificate_by_issuer_serial(&cert.issuer_string(), &cert.serial_hex()).await?
+        {
             let listed = match record.authority_id {
                 Some(authority) => {
                     self.store.revocation(authority, &record.serial).await?.is_some_and(|r| r.in_force())
