@@ -209,6 +209,11 @@ async fn trusted_client_certificate_calls_v2_operations_without_a_token(s: TestS
     let resp = client.get(format!("{}/v1/certificates", s.https_url)).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 401);
 
+    // The face's OpenAPI document names both ways in.
+    let doc: Value = s.http().get(s.at("/api/v3/api-docs")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["components"]["securitySchemes"]["mutualTLS"]["type"], "mutualTLS", "{doc}");
+    assert_eq!(doc["security"], json!([{ "bearer": [] }, { "mutualTLS": [] }]));
+
     // Without a certificate nor a token: 401 without a body.
     let (status, body) = attributes(&https_client(&s, None), &url, None).await.unwrap();
     assert_eq!((status, body.as_str()), (401, ""));
