@@ -244,6 +244,16 @@ async fn revoked_client_certificate_is_refused(s: TestServer) {
     let url = format!("{}{base}/attributes/issue", s.https_url);
     assert_eq!(attributes(&client, &url, None).await.unwrap().0, 200);
 
+    // On hold it is refused; once the hold is lifted it works again.
+    let native =
+        |path: &str| s.http().post(s.at(&format!("/v1/certificates/{uuid}/{path}"))).bearer_auth(&s.admin_token);
+    let held = native("revoke").json(&json!({ "reason": "certificateHold" })).send().await.unwrap();
+    assert_eq!(held.status().as_u16(), 200);
+    assert_eq!(attributes(&client, &url, None).await.unwrap(), (401, String::new()));
+    let released = native("release-hold").json(&json!({})).send().await.unwrap();
+    assert_eq!(released.status().as_u16(), 200);
+    assert_eq!(attributes(&client, &url, None).await.unwrap().0, 200);
+
     let resp = s
         .http()
         .post(s.at(&format!("{base}/certificates/{uuid}/revoke")))
