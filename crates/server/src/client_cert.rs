@@ -146,11 +146,15 @@ impl Connected<IncomingStream<'_, TcpListener>> for PeerInfo {
 /// The caller a request's client certificate identifies: `Ok(None)` when it presents none (or client
 /// certificates are not configured), an error when it presents one that is refused. A certificate forwarded in
 /// [`SSL_CLIENT_CERT`] by a trusted proxy comes first (the proxy's own certificate identifies the proxy); from
-/// any other peer the header is ignored.
+/// any other peer the header is ignored, and an empty one is none.
 pub async fn certificate_caller(state: &AppState, parts: &Parts) -> Result<Option<Caller>, CoreError> {
     let Some(auth) = parts.extensions.get::<Arc<ClientAuth>>() else { return Ok(None) };
     let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<PeerInfo>>() else { return Ok(None) };
-    let forwarded = parts.headers.get(SSL_CLIENT_CERT).filter(|_| auth.trusts_proxy(peer.remote));
+    let forwarded = parts
+        .headers
+        .get(SSL_CLIENT_CERT)
+        .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
+        .filter(|_| auth.trusts_proxy(peer.remote));
     let der = if let Some(value) = forwarded {
         let cert = forwarded_certificate(value.as_bytes())
             .ok_or(CoreError::Unauthenticated("the forwarded client certificate is unreadable"))?;

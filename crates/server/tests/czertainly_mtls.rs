@@ -2,7 +2,9 @@
 //! issuing CA (configured as trusted) calls v2 operations over HTTPS without a token, as `mtls:<CN>` with the
 //! configured role; one of a CA that is not trusted fails the handshake; a revoked one is 401; the
 //! `ssl-client-cert` header works from the trusted proxy (127.0.0.1) and is ignored from any other peer
-//! (127.0.0.2); and `openssl s_client` sees the server ask for a client certificate only when CAs are configured.
+//! (127.0.0.2), also with nginx's `$ssl_client_escaped_cert` from a real nginx in front; `client_ca_files`,
+//! `client_cert_role` and `client_cert_ra_profiles` apply; and `openssl s_client` sees the server ask for a client
+//! certificate only when CAs are configured.
 
 use base64::Engine;
 use certwright_testkit::openssl;
@@ -174,6 +176,10 @@ async fn trusted_client_certificate_calls_v2_operations_without_a_token(s: TestS
     let (status, body) = attributes(&client, &url, None).await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.starts_with('['), "{body}");
+    // 127.0.0.1 is a trusted proxy: an empty header is none, so the connection's certificate counts; a header with
+    // something in it speaks for the client instead of the connection.
+    assert_eq!(attributes(&client, &url, Some("")).await.unwrap().0, 200);
+    assert_eq!(attributes(&client, &url, Some("garbage")).await.unwrap(), (401, String::new()));
 
     // An issue as the certificate's principal, with the configured role (requester may issue).
     let request = csr(dir.path(), "issued-by-robot", "/CN=www.example.test");
@@ -354,6 +360,68 @@ async fn ca_file_trusts_an_outside_ca_with_the_configured_role_and_profiles() {
         assert!(attributes(&ours_client, &format!("{}{base}/attributes/issue", s.https_url), None).await.is_err());
         s.stop().await;
     }
+}
+
+/// nginx as the TLS-terminating proxy: it verifies the client certificate itself (`ssl_verify_client optional`)
+/// and forwards it as `$ssl_client_escaped_cert` to certwright's plain-HTTP listener from 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_forwards_the_client_certificate_in_ssl_client_cert() {
+    use certwright_testkit::process;
+    process::require("nginx", "nginx-light");
+    let s = start(Backend::Sqlite).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // nginx's own certificate, and the CAs it checks client certificates against.
+    let body = json!({ "ra_profile": "default", "common_name": "localhost", "sans": ["dns:localhost"] });
+    let resp = s.http().post(s.at("/v1/certificates")).bearer_auth(&s.admin_token).json(&body).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let v: Value = resp.json().await.unwrap();
+    let chain = v["chain_pem"].as_str().unwrap();
+    std::fs::write(d.join("fullchain.pem"), format!("{}{chain}", v["certificate_pem"].as_str().unwrap())).unwrap();
+    std::fs::write(d.join("key.pem"), v["private_key_pem"].as_str().unwrap()).unwrap();
+    std::fs::write(d.join("client-cas.pem"), chain).unwrap();
+    let (_, pem) = issue_client_certificate(&s, d, "client").await;
+
+    let port = process::free_port();
+    let upstream = s.url.trim_start_matches("http://");
+    let conf = format!(
+        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\nevents {{}}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+         server {{\n    listen 127.0.0.1:{port} ssl;\n    server_name localhost;\n\
+         ssl_certificate {d}/fullchain.pem;\n    ssl_certificate_key {d}/key.pem;\n\
+         ssl_client_certificate {d}/client-cas.pem;\n    ssl_verify_client optional;\n    ssl_verify_depth 2;\n\
+         location / {{\n      proxy_pass http://{upstream};\n\
+         proxy_set_header ssl-client-cert $ssl_client_escaped_cert;\n    }}\n  }}\n}}\n",
+        d = d.display()
+    );
+    std::fs::write(d.join("nginx.conf"), conf).unwrap();
+    let conf_path = d.join("nginx.conf");
+    let _nginx = process::spawn(
+        d,
+        "nginx",
+        std::process::Command::new("nginx").args(["-e", &format!("{}/error.log", d.display()), "-c"]).arg(&conf_path),
+    );
+
+    let url = format!("https://localhost:{port}{}/attributes/issue", v2_base(&s).await);
+    let with_cert = https_client(&s, Some((&pem, &d.join("client.key"))));
+    let mut last = None;
+    for _ in 0..40 {
+        match attributes(&with_cert, &url, None).await {
+            Ok(answer) => {
+                last = Some(answer);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
+    let log = std::fs::read_to_string(d.join("error.log")).unwrap_or_default();
+    let (status, body) = last.unwrap_or_else(|| panic!("nginx did not answer:\n{log}"));
+    assert_eq!(status, 200, "{body}\n{log}");
+    // Without a certificate nginx forwards an empty header: 401 without a body.
+    let (status, body) = attributes(&https_client(&s, None), &url, None).await.unwrap();
+    assert_eq!((status, body.as_str()), (401, ""));
+    s.stop().await;
 }
 
 macro_rules! on_every_backend {
