@@ -362,6 +362,27 @@ async fn ca_file_trusts_an_outside_ca_with_the_configured_role_and_profiles() {
     }
 }
 
+/// The server's clock decides too: a certificate the handshake (on the system time) accepts is refused once the
+/// server's time is past its notAfter, as a resumed TLS session would present it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_past_its_validity_on_the_server_clock_is_refused() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let clock = std::sync::Arc::new(certwright_core::clock::ManualClock::at(now));
+    let s = TestServer::start_with_clock(Backend::Sqlite, clock.clone(), |c| {
+        c.client_ca_authorities = vec!["issuing".to_owned()];
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, pem) = issue_client_certificate(&s, dir.path(), "client").await;
+    let client = https_client(&s, Some((&pem, &dir.path().join("client.key"))));
+    let url = format!("{}{}/attributes/issue", s.https_url, v2_base(&s).await);
+    assert_eq!(attributes(&client, &url, None).await.unwrap().0, 200);
+    let not_after = certwright_pki::cert::Cert::from_pem(&pem).unwrap().not_after();
+    clock.advance(not_after - now + 1);
+    assert_eq!(attributes(&client, &url, None).await.unwrap(), (401, String::new()));
+    s.stop().await;
+}
+
 /// nginx as the TLS-terminating proxy: it verifies the client certificate itself (`ssl_verify_client optional`)
 /// and forwards it as `$ssl_client_escaped_cert` to certwright's plain-HTTP listener from 127.0.0.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,8 +87,9 @@ impl<S: Store> Services<S> {
     /// Maps a client certificate to its caller, `mtls:<subject CN>` with the role and RA profiles of `policy`.
     /// The certificate's chain must already have been verified against the configured trust anchors (by the TLS
     /// handshake, or by the face for one forwarded by a trusted proxy); this refuses what only the inventory
-    /// knows: a certificate revoked here (a lifted hold counts as valid again). One without a common name is
-    /// refused too, since it would have no name in the audit log.
+    /// knows: a certificate revoked here (a lifted hold counts as valid again), and one outside its validity (a
+    /// resumed session outlives its handshake). One without a common name is refused too, since it would have no
+    /// name in the audit log.
     pub async fn authenticate_client_certificate(
         &self,
         der: &[u8],
@@ -100,6 +101,11 @@ impl<S: Store> Services<S> {
             .common_name()
             .filter(|cn| !cn.trim().is_empty() && !cn.chars().any(char::is_control))
             .ok_or(CoreError::Unauthenticated("the client certificate has no subject common name"))?;
+        // Checked again here: a resumed TLS session keeps the certificate its first handshake verified.
+        let now = self.clock.now();
+        if cert.not_after() < now || cert.not_before() > now {
+            return Err(CoreError::Unauthenticated("the client certificate is not valid at this time"));
+        }
         if let Some(record) = self.store.certificate_by_issuer_serial(&cert.issuer_string(), &cert.serial_hex()).await?
         {
             let listed = match record.authority_id {
