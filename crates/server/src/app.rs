@@ -2,16 +2,19 @@
 //! graceful shutdown.
 
 use crate::api::{authorities, certificates, events, health, lifecycle, oauth, revocation, tokens};
+use crate::client_cert::PeerInfo;
 use crate::config::Config;
 use crate::extract::RequestId;
 use crate::openapi::ApiDoc;
 use crate::problem::{self, REQUEST_ID};
 use crate::state::AppState;
+use axum::extract::connect_info::Connected;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::serve::IncomingStream;
 use axum::Router;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -183,8 +186,10 @@ async fn serve_until<L>(
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
+    PeerInfo: for<'a> Connected<IncomingStream<'a, L>>,
 {
     let mut stop_serving = stop.clone();
+    let app = app.into_make_service_with_connect_info::<PeerInfo>();
     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stop_serving.wait_for(|s| *s).await;
     });
@@ -203,16 +208,18 @@ where
 
 /// Binds the listeners and starts serving in the background: HTTPS (every API) when `tls` is given, and plain
 /// HTTP (public routes, plus every API with `insecure_http`).
-pub async fn start(
-    state: AppState,
-    config: &Config,
-    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-) -> std::io::Result<Running> {
+pub async fn start(state: AppState, config: &Config, tls: Option<crate::tls::TlsSetup>) -> std::io::Result<Running> {
     let http = TcpListener::bind(config.http_listen).await?;
     let http_addr = http.local_addr()?;
+    let client_auth = tls.as_ref().and_then(|t| t.client_auth.clone());
     let https = match tls {
-        Some(tls) => Some(crate::tls::TlsListener::new(TcpListener::bind(config.listen).await?, tls)?),
+        Some(tls) => Some(crate::tls::TlsListener::new(TcpListener::bind(config.listen).await?, tls.server)?),
         None => None,
+    };
+    // Faces that accept client certificates find the trusted CAs here (and the peer in `ConnectInfo`).
+    let with_client_auth = |router: Router| match &client_auth {
+        Some(auth) => router.layer(axum::Extension(auth.clone())),
+        None => router,
     };
     let https_addr = https.as_ref().map(axum::serve::Listener::local_addr).transpose()?;
     if config.insecure_http {
@@ -222,7 +229,7 @@ pub async fn start(
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let mut tasks = vec![tokio::spawn(serve_until(
         http,
-        router(state.clone(), config, config.insecure_http, false),
+        with_client_auth(router(state.clone(), config, config.insecure_http, false)),
         rx.clone(),
         grace,
     ))];
@@ -240,7 +247,7 @@ pub async fn start(
         Ok(())
     }));
     if let Some(https) = https {
-        tasks.push(tokio::spawn(serve_until(https, router(state, config, true, true), rx, grace)));
+        tasks.push(tokio::spawn(serve_until(https, with_client_auth(router(state, config, true, true)), rx, grace)));
     }
     tracing::info!(%http_addr, https_addr = ?https_addr, "listening");
     Ok(Running { http_addr, https_addr, shutdown: tx, tasks })

@@ -87,6 +87,17 @@ pub struct Config {
     /// Testing only: every ACME challenge passes without being checked (like pebble's
     /// `PEBBLE_VA_ALWAYS_VALID`). Never on a server that issues real certificates.
     pub acme_insecure_always_valid: bool,
+    /// Client certificates: the HTTPS listener asks for one (without requiring it) verified against these CAs of
+    /// this server, by uuid or name. With `client_ca_files` empty too, no client certificate is asked for.
+    pub client_ca_authorities: Vec<String>,
+    /// Client certificates: PEM files of further trusted CAs (relative paths are inside the data directory).
+    pub client_ca_files: Vec<PathBuf>,
+    /// The role of a caller identified by a client certificate (`mtls:<subject CN>`).
+    pub client_cert_role: String,
+    /// RA profiles a caller identified by a client certificate is limited to; empty means all.
+    pub client_cert_ra_profiles: Vec<String>,
+    /// Reverse proxies (IP addresses or CIDR blocks) whose `ssl-client-cert` header is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Config {
@@ -121,6 +132,11 @@ impl Default for Config {
             acme_tlsalpn01_port: 443,
             acme_validation_timeout_seconds: 10,
             acme_insecure_always_valid: false,
+            client_ca_authorities: Vec::new(),
+            client_ca_files: Vec::new(),
+            client_cert_role: "requester".to_owned(),
+            client_cert_ra_profiles: Vec::new(),
+            trusted_proxies: Vec::new(),
             ocsp_validity_seconds: 4 * 3_600,
             ocsp_responder: "delegated".to_owned(),
         }
@@ -288,8 +304,23 @@ impl Config {
         if !matches!(self.ocsp_responder.as_str(), "delegated" | "ca") {
             return invalid("ocsp_responder", "must be delegated or ca");
         }
+        if certwright_core::auth::Role::parse(&self.client_cert_role).is_err() {
+            return invalid("client_cert_role", "must be one of admin, operator, requester, auditor");
+        }
+        if self.client_cert_ra_profiles.iter().any(|p| certwright_core::auth::validate_name("", p).is_err()) {
+            return invalid("client_cert_ra_profiles", "entries must be RA profile names");
+        }
+        if self.trusted_proxies.iter().any(|p| parse_network(p).is_none()) {
+            return invalid("trusted_proxies", "entries must be IP addresses or CIDR blocks, e.g. \"10.0.0.0/8\"");
+        }
         Ok(())
     }
+}
+
+/// An IP address (a network of one) or a CIDR block.
+pub fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; also hides `password=` parameters.
@@ -354,6 +385,25 @@ mod tests {
             std::fs::write(dir.path().join(CONFIG_FILE), format!("ca_key_algorithm = \"{alg}\"\n")).unwrap();
             assert_eq!(Settings::load(dir.path().to_owned(), None, Overrides::default()).is_ok(), ok, "{alg}");
         }
+    }
+
+    #[test]
+    fn client_certificate_settings_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        for (line, ok) in [
+            ("trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]", true),
+            ("trusted_proxies = [\"10.0.0.0/33\"]", false),
+            ("trusted_proxies = [\"proxy.example\"]", false),
+            ("client_cert_role = \"operator\"", true),
+            ("client_cert_role = \"root\"", false),
+        ] {
+            std::fs::write(dir.path().join(CONFIG_FILE), format!("{line}\n")).unwrap();
+            assert_eq!(Settings::load(dir.path().to_owned(), None, Overrides::default()).is_ok(), ok, "{line}");
+        }
+        assert_eq!(Config::default().client_cert_role, "requester");
+        assert!(
+            parse_network("192.0.2.7").is_some_and(|n| n.contains(&"192.0.2.7".parse::<std::net::IpAddr>().unwrap()))
+        );
     }
 
     #[test]

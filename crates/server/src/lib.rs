@@ -5,6 +5,7 @@ pub mod acme_validation;
 pub mod api;
 pub mod app;
 pub mod bootstrap;
+pub mod client_cert;
 pub mod config;
 pub mod dialects;
 pub mod extract;

@@ -1,8 +1,10 @@
 //! The HTTPS listener: the server's own certificate, issued by its CA and kept in the data directory
 //! (`server.pem` with its chain, `server.key`), the CA bundle `ca.pem` for clients, and a TLS listener that
-//! completes handshakes concurrently so one slow client cannot hold up the others.
+//! completes handshakes concurrently so one slow client cannot hold up the others. With trusted client CAs
+//! configured it asks for (without requiring) a client certificate; see [`crate::client_cert`].
 
 use crate::bootstrap::{write_secret_file, BootstrapError};
+use crate::client_cert::ClientAuth;
 use crate::config::Settings;
 use certwright_core::services::Services;
 use certwright_pki::cert::Cert;
@@ -10,6 +12,7 @@ use certwright_pki::names::San;
 use certwright_pki::pem;
 use certwright_store::SqlStore;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -48,12 +51,19 @@ fn server_names(settings: &Settings) -> Result<Vec<San>, BootstrapError> {
     Ok(names)
 }
 
+/// The HTTPS listener's TLS configuration and whom client certificates identify.
+#[derive(Debug, Clone)]
+pub struct TlsSetup {
+    pub server: Arc<rustls::ServerConfig>,
+    /// Present when trusted client CAs are configured: the listener then asks for a client certificate.
+    pub client_auth: Option<Arc<ClientAuth>>,
+}
+
 /// Loads the server certificate from the data directory, issuing a new one when it is missing, expiring within
-/// 30 days, or does not cover the configured names; writes `ca.pem`. Returns the TLS configuration.
-pub async fn server_config(
-    settings: &Settings,
-    services: &Services<SqlStore>,
-) -> Result<Arc<rustls::ServerConfig>, BootstrapError> {
+/// 30 days, or does not cover the configured names; writes `ca.pem`. Reads the trusted client CAs. Returns the
+/// TLS configuration.
+pub async fn server_config(settings: &Settings, services: &Services<SqlStore>) -> Result<TlsSetup, BootstrapError> {
+    let client_auth = ClientAuth::from_settings(settings, services).await?.map(Arc::new);
     let dir = &settings.data_dir;
     let names = server_names(settings)?;
     let now = services.clock().now();
@@ -88,7 +98,9 @@ pub async fn server_config(
             (chain_pem, key_pem)
         }
     };
-    build_config(&chain_pem, &key_pem)
+    let verifier = client_auth.as_deref().map(ClientAuth::verifier).transpose()?;
+    let server = build_config(&chain_pem, &key_pem, verifier)?;
+    Ok(TlsSetup { server, client_auth })
 }
 
 /// The stored certificate and key, if they are still good for `names` and were issued by one of this
@@ -115,7 +127,11 @@ fn write_public_file(path: &Path, contents: &[u8]) -> Result<(), BootstrapError>
     })
 }
 
-fn build_config(chain_pem: &str, key_pem: &str) -> Result<Arc<rustls::ServerConfig>, BootstrapError> {
+fn build_config(
+    chain_pem: &str,
+    key_pem: &str,
+    client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+) -> Result<Arc<rustls::ServerConfig>, BootstrapError> {
     let bad = |e: String| BootstrapError::State(format!("server TLS certificate: {e}"));
     let certs: Vec<CertificateDer<'static>> = pem::decode_all(chain_pem)
         .map_err(|e| bad(e.to_string()))?
@@ -126,12 +142,14 @@ fn build_config(chain_pem: &str, key_pem: &str) -> Result<Arc<rustls::ServerConf
     let (_, key_der) = pem::decode(key_pem).map_err(|e| bad(e.to_string()))?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| bad(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
         .map_err(|e| bad(e.to_string()))?;
+    let builder = match client_verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| bad(e.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -7,9 +7,11 @@ use crate::auth::{
     TokenSource,
 };
 use crate::clock::{to_rfc3339, EpochSeconds};
+use crate::lifecycle::State;
 use crate::page::{Listed, Page};
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
+use certwright_pki::cert::Cert;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -46,6 +48,15 @@ pub struct IssuedOAuthToken {
     pub expires_in: i64,
 }
 
+/// How a verified client certificate maps to a caller: one role and RA-profile limit for every certificate, set
+/// by the server's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificatePolicy {
+    pub role: Role,
+    /// RA profiles such callers are limited to; empty means all.
+    pub ra_profiles: Vec<String>,
+}
+
 fn validate_profiles(profiles: &[String]) -> Result<Vec<String>> {
     profiles.iter().map(|p| validate_name("ra_profiles[]", p)).collect()
 }
@@ -70,6 +81,49 @@ impl<S: Store> Services<S> {
             token: Some(token.uuid),
             role: token.role,
             ra_profiles: token.ra_profiles,
+        })
+    }
+
+    /// Maps a client certificate to its caller, `mtls:<subject CN>` with the role and RA profiles of `policy`.
+    /// The certificate's chain must already have been verified against the configured trust anchors (by the TLS
+    /// handshake, or by the face for one forwarded by a trusted proxy); this refuses what only the inventory
+    /// knows: a certificate revoked here (a lifted hold counts as valid again), and one outside its validity (a
+    /// resumed session outlives its handshake). One without a common name is refused too, since it would have no
+    /// name in the audit log.
+    pub async fn authenticate_client_certificate(
+        &self,
+        der: &[u8],
+        policy: &ClientCertificatePolicy,
+    ) -> Result<Caller> {
+        let cert =
+            Cert::from_der(der).map_err(|_| CoreError::Unauthenticated("the client certificate is unreadable"))?;
+        let cn = cert
+            .common_name()
+            .filter(|cn| !cn.trim().is_empty() && !cn.chars().any(char::is_control))
+            .ok_or(CoreError::Unauthenticated("the client certificate has no subject common name"))?;
+        // Checked again here: a resumed TLS session keeps the certificate its first handshake verified.
+        let now = self.clock.now();
+        if cert.not_after() < now || cert.not_before() > now {
+            return Err(CoreError::Unauthenticated("the client certificate is not valid at this time"));
+        }
+        if let Some(record) = self.store.certificate_by_issuer_serial(&cert.issuer_string(), &cert.serial_hex()).await?
+        {
+            let listed = match record.authority_id {
+                Some(authority) => {
+                    self.store.revocation(authority, &record.serial).await?.is_some_and(|r| r.in_force())
+                }
+                None => false,
+            };
+            let revoked = listed || record.state == State::Revoked.as_str();
+            if revoked {
+                return Err(CoreError::Unauthenticated("the client certificate has been revoked"));
+            }
+        }
+        Ok(Caller {
+            principal: format!("mtls:{}", cn.trim()),
+            token: None,
+            role: policy.role,
+            ra_profiles: policy.ra_profiles.clone(),
         })
     }
 

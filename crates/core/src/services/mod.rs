@@ -19,7 +19,7 @@ mod revocation;
 mod scope;
 mod staging;
 
-pub use access::{IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest, MASTER_KEY_CHECK};
+pub use access::{ClientCertificatePolicy, IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest, MASTER_KEY_CHECK};
 pub use audit::AuditReport;
 pub use ca::NewAuthorityRequest;
 pub use crl::CrlSettings;

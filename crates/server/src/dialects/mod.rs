@@ -21,8 +21,13 @@ pub fn router() -> axum::Router<AppState> {
 /// Resolves a presented API token secret (static or OAuth2) to a service context.
 pub(crate) async fn context(state: &AppState, parts: &Parts, secret: &str) -> Result<Ctx, CoreError> {
     let caller = state.services.authenticate(secret).await?;
+    Ok(caller_context(parts, caller))
+}
+
+/// A service context for a caller authenticated otherwise (a client certificate).
+pub(crate) fn caller_context(parts: &Parts, caller: certwright_core::auth::Caller) -> Ctx {
     let request_id = parts.extensions.get::<crate::extract::RequestId>().map(|r| r.0.clone());
-    Ok(Ctx { caller, request_id })
+    Ctx { caller, request_id }
 }
 
 /// The password of an `Authorization: Basic` header.

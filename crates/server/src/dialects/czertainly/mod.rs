@@ -3,7 +3,7 @@
 //! certificate, renew, rekey, revoke, the issue and revoke attribute definitions and their validation, and
 //! finalize, confirm-revoke and cancel for asynchronous authorities) and the legacy v1 operations with end
 //! entities (`/v1/operations/{raProfileName}/…`). Authentication by `Authorization: Bearer <API token or
-//! OAuth2 access token>`; errors in CZERTAINLY's bodies (see [`error`]).
+//! OAuth2 access token>` or a client certificate; errors in CZERTAINLY's bodies (see [`error`]).
 
 pub mod attributes;
 pub mod dto;
@@ -70,7 +70,9 @@ async fn method_not_allowed() -> CzError {
 }
 
 /// An authenticated caller: `Authorization: Bearer <token>`, where the token is an API token or an access token
-/// from `POST /v1/oauth/token` (client credentials). Anything else is a 401 without a body.
+/// from `POST /v1/oauth/token` (client credentials), or else a client certificate (see
+/// [`crate::client_cert`]). The token is the primary identity: when one is sent, it alone decides (an unknown
+/// token is refused even with a good certificate). Anything else is a 401 without a body.
 #[derive(Debug)]
 pub struct CzAuth {
     pub ctx: Ctx,
@@ -86,9 +88,15 @@ impl FromRequestParts<AppState> for CzAuth {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-            .map(|(_, token)| token.trim().to_owned())
-            .ok_or(CzError::Unauthorized)?;
-        let ctx = super::context(state, parts, &token).await?;
+            .map(|(_, token)| token.trim().to_owned());
+        let ctx = match token {
+            Some(token) => super::context(state, parts, &token).await?,
+            None => {
+                let caller =
+                    crate::client_cert::certificate_caller(state, parts).await?.ok_or(CzError::Unauthorized)?;
+                super::caller_context(parts, caller)
+            }
+        };
         Ok(CzAuth { ctx })
     }
 }

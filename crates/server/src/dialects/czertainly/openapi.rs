@@ -558,7 +558,7 @@ fn reset_password() {}
                        LegacyClientCertificateRevocationDto, ClientEndEntityDto, ClientAddEndEntityRequestDto,
                        ClientEditEndEntityRequestDto, EndEntityExtendedInfoDto)),
     modifiers(&CzToken),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("mutualTLS" = [])),
     tags((name = "Client Operations", description = "v2 certificate operations of an RA profile"),
          (name = "Legacy Client Operations", description = "v1 operations with end entities")),
 )]
@@ -572,5 +572,17 @@ impl Modify for CzToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "mutualTLS",
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "A client certificate issued by a trusted client CA (client_ca_authorities, client_ca_files), \
+                     on the TLS connection or in the ssl-client-cert header of a trusted proxy; a Bearer token, \
+                     when sent, decides instead."
+                        .to_owned(),
+                ),
+                extensions: None,
+            },
+        );
     }
 }
