@@ -112,6 +112,11 @@ fn problem(r: &Reply) -> &str {
 
 /// A P-256 CSR for `names` (the first is the CN), DER.
 fn csr(dir: &Path, names: &[&str]) -> Vec<u8> {
+    csr_with_subject(dir, &format!("/CN={}", names[0]), names)
+}
+
+/// A P-256 CSR with the subject `subject` (openssl's `/K=V/…` spelling) and the SANs `names`, DER.
+fn csr_with_subject(dir: &Path, subject: &str, names: &[&str]) -> Vec<u8> {
     let san: Vec<String> = names
         .iter()
         .map(|n| if n.parse::<std::net::IpAddr>().is_ok() { format!("IP:{n}") } else { format!("DNS:{n}") })
@@ -129,7 +134,7 @@ fn csr(dir: &Path, names: &[&str]) -> Vec<u8> {
             "-keyout",
             "leaf.key",
             "-subj",
-            &format!("/CN={}", names[0]),
+            subject,
             "-addext",
             &format!("subjectAltName={}", san.join(",")),
             "-outform",
@@ -175,6 +180,7 @@ async fn trusting_server(backend: Backend) -> TestServer {
 }
 
 mod cases {
+    pub use super::review::*;
     use super::*;
 
     pub async fn order_flow_issues_into_the_inventory_with_origin_acme(s: TestServer) {
@@ -470,6 +476,45 @@ mod cases {
     }
 }
 
+mod review {
+    use super::*;
+
+    /// RFC 8555 §7.4 and §10: a client proves control of names, nothing else — subject attributes it puts in its
+    /// CSR (an organization, a second common name) must not reach the certificate.
+    pub async fn finalize_certifies_only_the_validated_names(s: TestServer) {
+        s.acme_profile("web", json!({ "enabled": true })).await;
+        let raw = Raw::new(&s, "web").await;
+        let key = Key::new();
+        let kid = raw.account(&key).await;
+        let dir = tempfile::tempdir().unwrap();
+        let order = json!({ "identifiers": [{"type": "dns", "value": "subject.example.test"}] });
+        let csr = csr_with_subject(
+            dir.path(),
+            "/CN=subject.example.test/O=Evil Bank Inc/OU=Payments/CN=unvalidated.example.org",
+            &["subject.example.test"],
+        );
+        let chain = obtain(&raw, &key, &kid, &order, &csr).await;
+        std::fs::write(dir.path().join("leaf.der"), &chain[0]).unwrap();
+        let subject = openssl(
+            dir.path(),
+            &["x509", "-inform", "DER", "-in", "leaf.der", "-noout", "-subject", "-nameopt", "RFC2253"],
+        );
+        assert!(subject.contains("CN=subject.example.test"), "{subject}");
+        for unvalidated in ["Evil Bank", "Payments", "unvalidated.example.org"] {
+            assert!(!subject.contains(unvalidated), "{unvalidated} was certified: {subject}");
+        }
+        // Without a common name, the subject stays empty (the SANs, critical, name the subject).
+        let csr = csr_with_subject(dir.path(), "/O=Evil Bank Inc", &["subject.example.test"]);
+        let chain = obtain(&raw, &key, &kid, &order, &csr).await;
+        std::fs::write(dir.path().join("leaf.der"), &chain[0]).unwrap();
+        let text = openssl(dir.path(), &["x509", "-inform", "DER", "-in", "leaf.der", "-noout", "-text"]);
+        assert!(!text.contains("Evil Bank"), "{text}");
+        assert!(text.contains("X509v3 Subject Alternative Name: critical"), "{text}");
+        s.stop().await;
+    }
+
+}
+
 fn hex_to_bytes(hex: &str) -> Vec<u8> {
     let hex = if hex.len() % 2 == 1 { format!("0{hex}") } else { hex.to_owned() };
     let mut bytes: Vec<u8> =
@@ -544,6 +589,7 @@ trusting_tests!(
     hostile_requests_get_the_right_acme_errors,
     external_account_binding_keys_bind_one_account,
     renewal_info_and_replaces,
+    finalize_certifies_only_the_validated_names,
 );
 
 /// Orders and pending authorizations expire with the server's clock.
