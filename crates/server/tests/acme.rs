@@ -513,6 +513,44 @@ mod review {
         s.stop().await;
     }
 
+    /// Hostile strings in the external account binding's `kid` (a NUL byte, which PostgreSQL refuses in text)
+    /// are an unknown key, not a server error.
+    pub async fn hostile_eab_kids_are_unknown_keys(s: TestServer) {
+        s.acme_profile("eab", json!({ "enabled": true, "external_account_required": true })).await;
+        let raw = Raw::new(&s, "eab").await;
+        let key = Key::new();
+        let new_account = raw.url("newAccount");
+        for kid in ["eab-\u{0}", "eab-\u{0}x", &"k".repeat(10_000), "eab-\u{1F512}"] {
+            let protected = B64.encode(json!({ "alg": "HS256", "kid": kid, "url": new_account }).to_string());
+            let payload = B64.encode(key.jwk().to_string());
+            let eab = json!({ "protected": protected, "payload": payload, "signature": B64.encode([1u8; 32]) });
+            let body = json!({ "termsOfServiceAgreed": true, "externalAccountBinding": eab });
+            let r = raw.signed(&key, &new_account, None, Some(&body)).await;
+            assert_eq!((r.status, problem(&r)), (403, "unauthorized"), "{}", r.body);
+        }
+        // Deleting such a key finds nothing; creating one with a NUL in its owner is refused.
+        let resp = s
+            .http()
+            .delete(s.at("/v1/acme/eab-keys/eab-%00"))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 404);
+        for bad in [json!({ "ra_profile": "eab", "owner": "team\u{0}web" }), json!({ "ra_profile": "eab", "comment": "x\u{0}" })] {
+            let resp = s
+                .http()
+                .post(s.at("/v1/acme/eab-keys"))
+                .bearer_auth(&s.admin_token)
+                .json(&bad)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            assert!((400..500).contains(&status), "{status}: {}", resp.text().await.unwrap());
+        }
+        s.stop().await;
+    }
 }
 
 fn hex_to_bytes(hex: &str) -> Vec<u8> {
@@ -590,6 +628,7 @@ trusting_tests!(
     external_account_binding_keys_bind_one_account,
     renewal_info_and_replaces,
     finalize_certifies_only_the_validated_names,
+    hostile_eab_kids_are_unknown_keys,
 );
 
 /// Orders and pending authorizations expire with the server's clock.
