@@ -513,6 +513,47 @@ mod review {
         s.stop().await;
     }
 
+    /// RFC 8555 §7.4: finalize issues under the RA profile's policy as it is now; names it no longer admits are
+    /// refused even for an order placed (and validated) before the change.
+    pub async fn finalize_applies_the_policy_in_force(s: TestServer) {
+        s.acme_profile("web", json!({ "enabled": true })).await;
+        let raw = Raw::new(&s, "web").await;
+        let key = Key::new();
+        let kid = raw.account(&key).await;
+        let order = json!({ "identifiers": [{"type": "dns", "value": "soon-banned.example.test"}] });
+        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let order_url = r.location.unwrap();
+        let authz = raw.signed(&key, r.body["authorizations"][0].as_str().unwrap(), Some(&kid), None).await;
+        let chall = authz.body["challenges"][0]["url"].as_str().unwrap().to_owned();
+        raw.signed(&key, &chall, Some(&kid), Some(&json!({}))).await;
+        let mut body = Value::Null;
+        for _ in 0..100 {
+            body = raw.signed(&key, &order_url, Some(&kid), None).await.body;
+            if body["status"] != "pending" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(body["status"], "ready", "{body}");
+        let resp = s
+            .http()
+            .put(s.at("/v1/ra-profiles/web"))
+            .bearer_auth(&s.admin_token)
+            .json(&json!({ "policy": { "allowed_domains": ["elsewhere.test"], "acme": { "enabled": true } } }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await.unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let csr = json!({ "csr": B64.encode(csr(dir.path(), &["soon-banned.example.test"])) });
+        let r = raw.signed(&key, body["finalize"].as_str().unwrap(), Some(&kid), Some(&csr)).await;
+        assert_eq!((r.status, problem(&r)), (400, "rejectedIdentifier"), "{}", r.body);
+        let listed = s.get_json("/v1/certificates?origin=acme", &s.admin_token).await;
+        assert_eq!(listed["total"], 0, "{listed}");
+        s.stop().await;
+    }
+
     /// Hostile strings in the external account binding's `kid` (a NUL byte, which PostgreSQL refuses in text)
     /// are an unknown key, not a server error.
     pub async fn hostile_eab_kids_are_unknown_keys(s: TestServer) {
@@ -629,6 +670,7 @@ trusting_tests!(
     renewal_info_and_replaces,
     finalize_certifies_only_the_validated_names,
     hostile_eab_kids_are_unknown_keys,
+    finalize_applies_the_policy_in_force,
 );
 
 /// Orders and pending authorizations expire with the server's clock.

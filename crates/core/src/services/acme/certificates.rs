@@ -83,6 +83,8 @@ impl<S: Store> Services<S> {
                 ),
             ));
         }
+        // The policy in force now, not the one the order was placed under, decides (the common name is a SAN).
+        policy.check_names(None, &csr.sans).map_err(|e| problem(error::REJECTED_IDENTIFIER, e.to_string()))?;
         let template = order.profile.as_ref().and_then(|p| policy.acme.profiles.get(p));
         let days = match template.map(|t| t.validity_days).filter(|d| *d > 0) {
             Some(d) => d.min(policy.max_validity_days),
