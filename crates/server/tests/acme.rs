@@ -39,6 +39,11 @@ impl Key {
             Some(kid) => header["kid"] = kid.into(),
             None => header["jwk"] = self.jwk(),
         }
+        self.sign_header(&header, payload)
+    }
+
+    /// A flattened JWS with the protected header `header`.
+    fn sign_header(&self, header: &Value, payload: Option<&Value>) -> Value {
         let protected = B64.encode(header.to_string());
         let payload = payload.map(|p| B64.encode(p.to_string())).unwrap_or_default();
         let sig = self.pair.sign(&SystemRandom::new(), format!("{protected}.{payload}").as_bytes()).unwrap();
@@ -554,6 +559,20 @@ mod review {
         s.stop().await;
     }
 
+    /// RFC 7515 §4.1.11: a JWS whose `crit` names extensions (here RFC 7797's unencoded payload, which would
+    /// change what the signature covers) must be refused by a server that understands none of them.
+    pub async fn jws_with_critical_extensions_is_refused(s: TestServer) {
+        s.acme_profile("web", json!({ "enabled": true })).await;
+        let raw = Raw::new(&s, "web").await;
+        let key = Key::new();
+        let url = raw.url("newAccount");
+        let nonce = raw.nonce().await;
+        let header = json!({ "alg": "ES256", "nonce": nonce, "url": url, "jwk": key.jwk(), "crit": ["b64"], "b64": true });
+        let r = raw.post(&url, key.sign_header(&header, Some(&json!({"termsOfServiceAgreed": true})))).await;
+        assert_eq!((r.status, problem(&r)), (400, "malformed"), "{}", r.body);
+        s.stop().await;
+    }
+
     /// Hostile strings in the external account binding's `kid` (a NUL byte, which PostgreSQL refuses in text)
     /// are an unknown key, not a server error.
     pub async fn hostile_eab_kids_are_unknown_keys(s: TestServer) {
@@ -671,6 +690,7 @@ trusting_tests!(
     finalize_certifies_only_the_validated_names,
     hostile_eab_kids_are_unknown_keys,
     finalize_applies_the_policy_in_force,
+    jws_with_critical_extensions_is_refused,
 );
 
 /// Orders and pending authorizations expire with the server's clock.
