@@ -567,7 +567,8 @@ mod review {
         let key = Key::new();
         let url = raw.url("newAccount");
         let nonce = raw.nonce().await;
-        let header = json!({ "alg": "ES256", "nonce": nonce, "url": url, "jwk": key.jwk(), "crit": ["b64"], "b64": true });
+        let header =
+            json!({ "alg": "ES256", "nonce": nonce, "url": url, "jwk": key.jwk(), "crit": ["b64"], "b64": true });
         let r = raw.post(&url, key.sign_header(&header, Some(&json!({"termsOfServiceAgreed": true})))).await;
         assert_eq!((r.status, problem(&r)), (400, "malformed"), "{}", r.body);
         s.stop().await;
@@ -589,23 +590,14 @@ mod review {
             assert_eq!((r.status, problem(&r)), (403, "unauthorized"), "{}", r.body);
         }
         // Deleting such a key finds nothing; creating one with a NUL in its owner is refused.
-        let resp = s
-            .http()
-            .delete(s.at("/v1/acme/eab-keys/eab-%00"))
-            .bearer_auth(&s.admin_token)
-            .send()
-            .await
-            .unwrap();
+        let resp = s.http().delete(s.at("/v1/acme/eab-keys/eab-%00")).bearer_auth(&s.admin_token).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 404);
-        for bad in [json!({ "ra_profile": "eab", "owner": "team\u{0}web" }), json!({ "ra_profile": "eab", "comment": "x\u{0}" })] {
-            let resp = s
-                .http()
-                .post(s.at("/v1/acme/eab-keys"))
-                .bearer_auth(&s.admin_token)
-                .json(&bad)
-                .send()
-                .await
-                .unwrap();
+        for bad in [
+            json!({ "ra_profile": "eab", "owner": "team\u{0}web" }),
+            json!({ "ra_profile": "eab", "comment": "x\u{0}" }),
+        ] {
+            let resp =
+                s.http().post(s.at("/v1/acme/eab-keys")).bearer_auth(&s.admin_token).json(&bad).send().await.unwrap();
             let status = resp.status().as_u16();
             assert!((400..500).contains(&status), "{status}: {}", resp.text().await.unwrap());
         }
