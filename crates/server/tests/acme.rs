@@ -748,3 +748,63 @@ async fn nonces_work_across_nodes_and_only_once() {
     assert_eq!(err.code(), "acme:badNonce");
     s.stop().await;
 }
+
+/// RFC 8555 §7.1.6: `expired` is final. A validation retried (after a connection error) once the authorization
+/// has expired does not bring it back as `valid` with a fresh lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validation_retried_after_expiry_leaves_the_authorization_expired() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let clock = Arc::new(ManualClock::at(SystemClock.now()));
+    let port = certwright_testkit::process::free_port();
+    let s = TestServer::start_with_clock(Backend::Sqlite, clock.clone(), move |c| {
+        c.acme_http01_port = port;
+        c.acme_resolve = vec!["late.example.test=127.0.0.1".to_owned()];
+    })
+    .await;
+    s.acme_profile("web", json!({ "enabled": true, "order_lifetime_hours": 1, "challenges": ["http-01"] })).await;
+    let raw = Raw::new(&s, "web").await;
+    let key = Key::new();
+    let kid = raw.account(&key).await;
+    let order = json!({ "identifiers": [{"type": "dns", "value": "late.example.test"}] });
+    let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order)).await;
+    let authz_url = r.body["authorizations"][0].as_str().unwrap().to_owned();
+    let authz = raw.signed(&key, &authz_url, Some(&kid), None).await;
+    let challenge = &authz.body["challenges"][0];
+    let (chall_url, token) = (challenge["url"].as_str().unwrap().to_owned(), challenge["token"].as_str().unwrap());
+    let jwk = key.jwk();
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":{},"y":{}}}"#, jwk["x"], jwk["y"]);
+    let thumbprint = B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()));
+    let key_authorization = format!("{token}.{thumbprint}");
+
+    // Nothing listens yet: the first attempt fails with a connection error and is retried later.
+    let r = raw.signed(&key, &chall_url, Some(&kid), Some(&json!({}))).await;
+    assert_eq!(r.body["status"], "processing", "{}", r.body);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // Now the right answer is served, but the authorization has expired by the time the retry runs.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                key_authorization.len(),
+                key_authorization
+            );
+            let _ = conn.write_all(reply.as_bytes()).await;
+        }
+    });
+    clock.advance(2 * 3600);
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        body = raw.signed(&key, &authz_url, Some(&kid), None).await.body;
+        if body["challenges"][0]["status"] != "processing" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_ne!(body["challenges"][0]["status"], "processing", "the retry ran: {body}");
+    assert_eq!(body["status"], "expired", "{body}");
+    s.stop().await;
+}

@@ -465,6 +465,8 @@ impl<S: Store> Services<S> {
         let Some(mut current) = tx.acme_authorization_for_update(authz_uuid).await? else {
             return Ok(Some(JobEnd::Failed("the authorization vanished".to_owned())));
         };
+        // An authorization that expired meanwhile stays expired, whatever the outcome (RFC 8555 §7.1.6).
+        let pending = current.status_at(now) == AuthorizationStatus::Pending;
         let Some(slot) = current.challenges.iter_mut().find(|c| c.kind == kind) else {
             return Ok(Some(JobEnd::Failed("the challenge vanished".to_owned())));
         };
@@ -476,7 +478,7 @@ impl<S: Store> Services<S> {
             Ok(()) => {
                 slot.status = ChallengeStatus::Valid;
                 slot.validated = Some(now);
-                if current.status == AuthorizationStatus::Pending {
+                if pending {
                     current.status = AuthorizationStatus::Valid;
                     current.expires = now + lifetime;
                 }
@@ -485,7 +487,7 @@ impl<S: Store> Services<S> {
             Err(p) => {
                 slot.status = ChallengeStatus::Invalid;
                 slot.error = Some(p.clone());
-                if current.status == AuthorizationStatus::Pending {
+                if pending {
                     current.status = AuthorizationStatus::Invalid;
                 }
                 ("acme.challenge.invalid", json!({ "valid": false, "error": p }))
