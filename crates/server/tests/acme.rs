@@ -574,6 +574,29 @@ mod review {
         s.stop().await;
     }
 
+    /// RFC 9773 §5: a replacement order must share an identifier with the certificate it replaces; an order for
+    /// unrelated names cannot mark another certificate as replaced.
+    pub async fn replaces_needs_a_shared_identifier(s: TestServer) {
+        s.acme_profile("web", json!({ "enabled": true })).await;
+        let raw = Raw::new(&s, "web").await;
+        let key = Key::new();
+        let kid = raw.account(&key).await;
+        let dir = tempfile::tempdir().unwrap();
+        let order = json!({ "identifiers": [{"type": "dns", "value": "old.example.test"}] });
+        let chain = obtain(&raw, &key, &kid, &order, &csr(dir.path(), &["old.example.test"])).await;
+        let cert = certwright_pki::cert::Cert::from_der(&chain[0]).unwrap();
+        let aki = certwright_pki::cert::Cert::from_der(&chain[1]).unwrap().key_identifier().unwrap();
+        let cert_id = format!("{}.{}", B64.encode(aki), B64.encode(hex_to_bytes(&cert.serial_hex())));
+        let unrelated = json!({ "identifiers": [{"type": "dns", "value": "new.example.test"}], "replaces": cert_id });
+        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&unrelated)).await;
+        assert_eq!((r.status, problem(&r)), (400, "malformed"), "{}", r.body);
+        // Sharing one name (case aside) is enough.
+        let related = json!({ "identifiers": [{"type": "dns", "value": "OLD.example.test"}, {"type": "dns", "value": "new.example.test"}], "replaces": cert_id });
+        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&related)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        s.stop().await;
+    }
+
     /// Hostile strings in the external account binding's `kid` (a NUL byte, which PostgreSQL refuses in text)
     /// are an unknown key, not a server error.
     pub async fn hostile_eab_kids_are_unknown_keys(s: TestServer) {
@@ -683,6 +706,7 @@ trusting_tests!(
     hostile_eab_kids_are_unknown_keys,
     finalize_applies_the_policy_in_force,
     jws_with_critical_extensions_is_refused,
+    replaces_needs_a_shared_identifier,
 );
 
 /// Orders and pending authorizations expire with the server's clock.

@@ -128,7 +128,7 @@ impl<S: Store> Services<S> {
         }
         identifiers.sort();
         let replaced = match &req.replaces {
-            Some(cert_id) => Some(self.acme_replaceable(account, cert_id).await?),
+            Some(cert_id) => Some(self.acme_replaceable(account, cert_id, &identifiers).await?),
             None => None,
         };
 
@@ -217,8 +217,9 @@ impl<S: Store> Services<S> {
         Ok(order)
     }
 
-    /// The certificate an order's `replaces` names: issued to this account and not replaced by another order.
-    async fn acme_replaceable(&self, account: &Account, cert_id: &str) -> Result<i64> {
+    /// The certificate an order's `replaces` names: issued to this account, sharing an identifier with the order
+    /// (RFC 9773 §5) and not replaced by another order.
+    async fn acme_replaceable(&self, account: &Account, cert_id: &str, identifiers: &[Identifier]) -> Result<i64> {
         let parsed = CertId::parse(cert_id)
             .ok_or_else(|| problem(error::MALFORMED, "replaces is not an ARI certificate identifier"))?;
         let record = self
@@ -227,6 +228,12 @@ impl<S: Store> Services<S> {
             .ok_or_else(|| problem(error::MALFORMED, "replaces names no certificate this CA issued"))?;
         if record.created_by != account.principal() {
             return Err(problem(error::UNAUTHORIZED, "replaces names a certificate of another account"));
+        }
+        if !identifiers.iter().any(|i| record.sans.iter().any(|san| san.eq_ignore_ascii_case(&i.san()))) {
+            return Err(problem(
+                error::MALFORMED,
+                "replaces names a certificate that shares no identifier with the order",
+            ));
         }
         if let Some(other) = self.store.acme_order_replacing(record.id).await? {
             if other.status == OrderStatus::Valid {
