@@ -127,7 +127,16 @@ fn eab_key(row: &AnyRow) -> Result<EabKey> {
     })
 }
 
+/// Whether a `kid` could name a stored key: PostgreSQL refuses NUL bytes in text where SQLite finds nothing, so
+/// such a kid is answered as unknown on both, without asking the database.
+fn storable(kid: &str) -> bool {
+    !kid.contains('\0')
+}
+
 pub(crate) async fn eab_key_by_kid(conn: &mut AnyConnection, kid: &str) -> Result<Option<EabKey>> {
+    if !storable(kid) {
+        return Ok(None);
+    }
     let sql = format!("{EAB_SELECT} WHERE kid = $1");
     let row = sqlx::query(&sql).bind(kid).fetch_optional(&mut *conn).await.map_err(storage)?;
     row.as_ref().map(eab_key).transpose()
@@ -170,6 +179,9 @@ pub(crate) async fn bind_eab_key(conn: &mut AnyConnection, id: i64, account_id: 
 }
 
 pub(crate) async fn delete_eab_key(conn: &mut AnyConnection, kid: &str) -> Result<bool> {
+    if !storable(kid) {
+        return Ok(false);
+    }
     let done =
         sqlx::query("DELETE FROM acme_eab_keys WHERE kid = $1").bind(kid).execute(&mut *conn).await.map_err(storage)?;
     Ok(done.rows_affected() == 1)

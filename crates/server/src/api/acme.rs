@@ -66,6 +66,7 @@ pub struct CreatedEabKey {
     security(("bearer" = [])),
     responses((status = 201, body = CreatedEabKey), (status = 400, body = Problem), (status = 401, body = Problem),
                (status = 403, body = Problem), (status = 404, body = Problem, description = "no such RA profile"),
+               (status = 409, body = Problem, description = "the RA profile has no ACME directory"),
                (status = 415, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_eab_key(
     auth: Authorized<ManageAuthorities>,

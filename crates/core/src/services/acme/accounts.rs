@@ -62,6 +62,7 @@ fn check_contacts(contact: &[String]) -> Result<()> {
         };
         let valid = address.len() <= 254
             && !address.contains(['?', ',', ' ', '<', '>'])
+            && !address.chars().any(char::is_control)
             && address.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
             });
@@ -252,7 +253,21 @@ impl<S: Store> Services<S> {
     /// Creates an EAB key for an ACME-enabled RA profile: the key, with its MAC secret (base64url) shown once.
     pub async fn create_eab_key(&self, ctx: &Ctx, req: NewEabKey) -> Result<(EabKey, String)> {
         ctx.caller.require(Permission::ManageAuthorities)?;
+        for (field, value, max) in [("owner", &req.owner, 256), ("comment", &req.comment, 1024)] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > max || v.chars().any(char::is_control)) {
+                return Err(CoreError::invalid(
+                    "acme.invalid_eab_key",
+                    format!("{field} must be at most {max} characters without control characters"),
+                ));
+            }
+        }
         let profile = self.find_ra_profile(&req.ra_profile).await?;
+        if !profile.policy.acme.enabled {
+            return Err(CoreError::Conflict {
+                code: "acme.not_enabled",
+                message: format!("RA profile '{}' has no ACME directory: set policy.acme.enabled first", profile.name),
+            });
+        }
         let secret = certwright_pki::random::bytes::<32>()?;
         let kid = format!("eab-{}", Uuid::new_v4().simple());
         let mut key = EabKey {
@@ -299,7 +314,15 @@ mod tests {
     #[test]
     fn contacts_are_single_mailto_addresses() {
         assert!(check_contacts(&["mailto:ops@example.org".to_owned()]).is_ok());
-        for bad in ["mailto:", "mailto:a@b", "mailto:a@b.c?subject=x", "mailto:a@b.c,c@d.e", "tel:+1555"] {
+        for bad in [
+            "mailto:",
+            "mailto:a@b",
+            "mailto:a@b.c?subject=x",
+            "mailto:a@b.c,c@d.e",
+            "tel:+1555",
+            "mailto:a\u{0}b@example.org",
+            "mailto:a@example.org\r\nBcc: x@example.org",
+        ] {
             assert!(check_contacts(&[bad.to_owned()]).is_err(), "{bad}");
         }
     }

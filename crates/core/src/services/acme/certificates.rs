@@ -83,6 +83,8 @@ impl<S: Store> Services<S> {
                 ),
             ));
         }
+        // The policy in force now, not the one the order was placed under, decides (the common name is a SAN).
+        policy.check_names(None, &csr.sans).map_err(|e| problem(error::REJECTED_IDENTIFIER, e.to_string()))?;
         let template = order.profile.as_ref().and_then(|p| policy.acme.profiles.get(p));
         let days = match template.map(|t| t.validity_days).filter(|d| *d > 0) {
             Some(d) => d.min(policy.max_validity_days),
@@ -109,7 +111,13 @@ impl<S: Store> Services<S> {
         // Sign first; then, in one transaction, claim the order (a second finalize finds it taken and its
         // certificate is never stored), store the certificate and the order with their events.
         let ctx = super::account_ctx(account, profile);
-        let cert = self.sign_certificate(&authority, &csr.subject, &csr.public_key, &csr.sans, &ekus, days).await?;
+        // The subject is the validated common name only: other attributes of the CSR's subject (an organization,
+        // a second common name) were never validated and are not certified.
+        let subject = match certwright_pki::names::first_common_name(&csr.subject) {
+            Some(cn) => certwright_pki::names::common_name(&cn).map_err(|e| problem(error::BAD_CSR, e.to_string()))?,
+            None => certwright_pki::names::Name::default(),
+        };
+        let cert = self.sign_certificate(&authority, &subject, &csr.public_key, &csr.sans, &ekus, days).await?;
         let now = self.clock.now();
         let mut record = record_of(&cert, &key_name, Origin::Acme, &ctx.caller.principal, now)?;
         record.authority_id = Some(authority.id);

@@ -128,7 +128,7 @@ impl<S: Store> Services<S> {
         }
         identifiers.sort();
         let replaced = match &req.replaces {
-            Some(cert_id) => Some(self.acme_replaceable(account, cert_id).await?),
+            Some(cert_id) => Some(self.acme_replaceable(account, cert_id, &identifiers).await?),
             None => None,
         };
 
@@ -217,8 +217,9 @@ impl<S: Store> Services<S> {
         Ok(order)
     }
 
-    /// The certificate an order's `replaces` names: issued to this account and not replaced by another order.
-    async fn acme_replaceable(&self, account: &Account, cert_id: &str) -> Result<i64> {
+    /// The certificate an order's `replaces` names: issued to this account, sharing an identifier with the order
+    /// (RFC 9773 §5) and not replaced by another order.
+    async fn acme_replaceable(&self, account: &Account, cert_id: &str, identifiers: &[Identifier]) -> Result<i64> {
         let parsed = CertId::parse(cert_id)
             .ok_or_else(|| problem(error::MALFORMED, "replaces is not an ARI certificate identifier"))?;
         let record = self
@@ -227,6 +228,12 @@ impl<S: Store> Services<S> {
             .ok_or_else(|| problem(error::MALFORMED, "replaces names no certificate this CA issued"))?;
         if record.created_by != account.principal() {
             return Err(problem(error::UNAUTHORIZED, "replaces names a certificate of another account"));
+        }
+        if !identifiers.iter().any(|i| record.sans.iter().any(|san| san.eq_ignore_ascii_case(&i.san()))) {
+            return Err(problem(
+                error::MALFORMED,
+                "replaces names a certificate that shares no identifier with the order",
+            ));
         }
         if let Some(other) = self.store.acme_order_replacing(record.id).await? {
             if other.status == OrderStatus::Valid {
@@ -465,6 +472,8 @@ impl<S: Store> Services<S> {
         let Some(mut current) = tx.acme_authorization_for_update(authz_uuid).await? else {
             return Ok(Some(JobEnd::Failed("the authorization vanished".to_owned())));
         };
+        // An authorization that expired meanwhile stays expired, whatever the outcome (RFC 8555 §7.1.6).
+        let pending = current.status_at(now) == AuthorizationStatus::Pending;
         let Some(slot) = current.challenges.iter_mut().find(|c| c.kind == kind) else {
             return Ok(Some(JobEnd::Failed("the challenge vanished".to_owned())));
         };
@@ -476,7 +485,7 @@ impl<S: Store> Services<S> {
             Ok(()) => {
                 slot.status = ChallengeStatus::Valid;
                 slot.validated = Some(now);
-                if current.status == AuthorizationStatus::Pending {
+                if pending {
                     current.status = AuthorizationStatus::Valid;
                     current.expires = now + lifetime;
                 }
@@ -485,7 +494,7 @@ impl<S: Store> Services<S> {
             Err(p) => {
                 slot.status = ChallengeStatus::Invalid;
                 slot.error = Some(p.clone());
-                if current.status == AuthorizationStatus::Pending {
+                if pending {
                     current.status = AuthorizationStatus::Invalid;
                 }
                 ("acme.challenge.invalid", json!({ "valid": false, "error": p }))

@@ -89,6 +89,10 @@ impl Flattened {
             B64.decode(&protected_b64).map_err(|_| malformed("the protected header is not base64url"))?;
         let header: Map<String, Value> = serde_json::from_slice(&header_bytes)
             .map_err(|_| malformed("the protected header is not a JSON object"))?;
+        // RFC 7515 §4.1.11: no extension is understood here, so none may be critical.
+        if header.contains_key("crit") {
+            return Err(malformed("the protected header names critical extensions (crit), which are not supported"));
+        }
         Ok(Flattened { protected_b64, payload_b64, signature, header })
     }
 

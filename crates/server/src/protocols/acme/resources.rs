@@ -180,6 +180,9 @@ pub(super) async fn new_account(
 /// The inner JWS of an external account binding.
 fn external_binding(value: &Value, url: &str) -> Result<EabBinding, AcmeError> {
     let jws = Flattened::parse(value.to_string().as_bytes())?;
+    if jws.header.contains_key("nonce") {
+        return Err(AcmeError::new(error::MALFORMED, "externalAccountBinding must not carry a nonce"));
+    }
     let payload: Value = serde_json::from_slice(&jws.payload()?)
         .map_err(|_| AcmeError::new(error::MALFORMED, "externalAccountBinding: the payload is not a JWK"))?;
     let payload_jwk = Jwk::from_json(&payload).map_err(|e| AcmeError::new(error::MALFORMED, e.to_string()))?;
