@@ -157,6 +157,32 @@ mod cases {
         }
         s.stop().await;
     }
+
+    /// RFC 8555 §7.1.2.1: the account's orders list; a cursor that is not ours is a problem document, not a bare
+    /// 400.
+    pub async fn orders_list_and_bad_cursors(s: TestServer) {
+        s.acme_profile("web", json!({ "enabled": true })).await;
+        let raw = Raw::new(&s, "web").await;
+        let key = Key::new();
+        let kid = raw.account(&key).await;
+        let order = json!({ "identifiers": [{"type": "dns", "value": "list.example.test"}] });
+        let placed = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order)).await;
+        let orders_url = format!("{kid}/orders");
+        let r = raw.signed(&key, &orders_url, Some(&kid), None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["orders"], json!([placed.location.unwrap()]), "{}", r.body);
+        for bad in ["cursor=abc", "cursor=-1", "other=1"] {
+            let url = format!("{orders_url}?{bad}");
+            let r = raw.signed(&key, &url, Some(&kid), None).await;
+            assert_eq!((r.status, problem(&r)), (400, "malformed"), "{bad}: {}", r.body);
+        }
+        // Another account may not list them.
+        let other = Key::new();
+        let other_kid = raw.account(&other).await;
+        let r = raw.signed(&other, &orders_url, Some(&other_kid), None).await;
+        assert_eq!((r.status, problem(&r)), (403, "unauthorized"), "{}", r.body);
+        s.stop().await;
+    }
 }
 
 trusting_tests!(
@@ -165,6 +191,7 @@ trusting_tests!(
     finalize_applies_the_policy_in_force,
     jws_with_critical_extensions_is_refused,
     replaces_needs_a_shared_identifier,
+    orders_list_and_bad_cursors,
 );
 
 /// RFC 8555 §7.1.6: `expired` is final. A validation retried (after a connection error) once the authorization

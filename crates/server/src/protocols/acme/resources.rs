@@ -7,7 +7,7 @@ use super::problem::{document, AcmeError};
 use super::{Base, Scheme};
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -227,9 +227,13 @@ pub(super) async fn account(
     Ok(json_response(StatusCode::OK, call.account_json(&account), Some(call.account_url(&account))))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct Cursor {
-    cursor: Option<i64>,
+/// The `cursor` of an orders page: absent, or a number (anything else is a `malformed` problem, not a bare 400).
+fn cursor_of(query: Option<&str>) -> Result<Option<i64>, AcmeError> {
+    let Some(query) = query.filter(|q| !q.is_empty()) else { return Ok(None) };
+    match query.strip_prefix("cursor=").and_then(|c| c.parse::<i64>().ok()) {
+        Some(c) if c > 0 => Ok(Some(c)),
+        _ => Err(AcmeError::new(error::MALFORMED, "the only query an orders list takes is cursor=<number>")),
+    }
 }
 
 /// The account's orders (RFC 8555 §7.1.2.1), a page at a time with `Link: rel="next"`.
@@ -237,12 +241,13 @@ pub(super) async fn orders(
     State(state): State<AppState>,
     Extension(scheme): Extension<Scheme>,
     Path((name, id)): Path<(String, String)>,
-    Query(cursor): Query<Cursor>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AcmeError> {
     let call = Call::new(state, scheme, &headers, &name).await?;
-    let path = match cursor.cursor {
+    let cursor = cursor_of(query.as_deref())?;
+    let path = match cursor {
         Some(c) => format!("acct/{id}/orders?cursor={c}"),
         None => format!("acct/{id}/orders"),
     };
@@ -251,7 +256,7 @@ pub(super) async fn orders(
     if account.uuid.to_string() != id {
         return Err(AcmeError::new(error::UNAUTHORIZED, "these are another account's orders"));
     }
-    let (uuids, next) = call.state.services.acme_orders_of(account, cursor.cursor).await?;
+    let (uuids, next) = call.state.services.acme_orders_of(account, cursor).await?;
     let urls: Vec<String> = uuids.iter().map(|u| call.url(&format!("order/{u}"))).collect();
     let mut response = json_response(StatusCode::OK, json!({ "orders": urls }), None);
     if let Some(next) = next {
