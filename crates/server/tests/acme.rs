@@ -342,6 +342,32 @@ mod cases {
         assert_eq!((r.status, problem(&r)), (403, "unauthorized"), "{}", r.body);
         s.stop().await;
     }
+    pub async fn openapi_lists_every_acme_route(s: TestServer) {
+        let doc: Value = s.http().get(s.at("/acme/openapi.json")).send().await.unwrap().json().await.unwrap();
+        let paths = doc["paths"].as_object().expect("paths");
+        for path in [
+            "/acme/{profile}/directory",
+            "/acme/{profile}/new-nonce",
+            "/acme/{profile}/new-account",
+            "/acme/{profile}/acct/{id}",
+            "/acme/{profile}/acct/{id}/orders",
+            "/acme/{profile}/key-change",
+            "/acme/{profile}/new-order",
+            "/acme/{profile}/order/{id}",
+            "/acme/{profile}/order/{id}/finalize",
+            "/acme/{profile}/authz/{id}",
+            "/acme/{profile}/chall/{id}/{kind}",
+            "/acme/{profile}/cert/{id}",
+            "/acme/{profile}/cert/{id}/{alternate}",
+            "/acme/{profile}/revoke-cert",
+            "/acme/{profile}/renewal-info/{cert_id}",
+        ] {
+            assert!(paths.contains_key(path), "{path} is not documented");
+        }
+        assert_eq!(paths.len(), 15, "every documented path is routed: {:?}", paths.keys().collect::<Vec<_>>());
+        assert!(doc["components"]["schemas"]["AcmeProblem"].is_object());
+        s.stop().await;
+    }
 }
 
 trusting_tests!(
@@ -350,6 +376,7 @@ trusting_tests!(
     external_account_binding_keys_bind_one_account,
     renewal_info_and_replaces,
     key_rollover_and_deactivation,
+    openapi_lists_every_acme_route,
 );
 /// Orders and pending authorizations expire with the server's clock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

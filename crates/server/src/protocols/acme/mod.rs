@@ -4,6 +4,7 @@
 //! reads requests, `problem` writes errors, `resources` renders accounts, orders, authorizations and challenges.
 
 mod jws;
+mod openapi;
 mod problem;
 mod resources;
 
@@ -44,6 +45,7 @@ impl Base {
 
 /// Every ACME route.
 pub fn router(state: AppState) -> Router<AppState> {
+    let documented = Router::new().route("/acme/openapi.json", get(openapi::document));
     Router::new()
         .route("/acme/{profile}/directory", get(directory))
         .route("/acme/{profile}/new-nonce", get(new_nonce).head(new_nonce))
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/acme/{profile}/revoke-cert", post(resources::revoke))
         .route("/acme/{profile}/renewal-info/{cert_id}", get(resources::renewal_info))
         .route_layer(middleware::from_fn_with_state(state, headers))
+        .merge(documented)
 }
 
 /// Adds a fresh `Replay-Nonce` and the directory's `Link: rel="index"` to every answer, errors included.
