@@ -2,7 +2,7 @@
 //! their challenges as JSON) and redeemed nonces.
 
 use crate::pki::unique_or_storage;
-use crate::rows::{get, uuid};
+use crate::rows::{from_json, get, json_err, to_json, uuid};
 use crate::sql::storage;
 use certwright_core::acme::{
     Account, AccountStatus, Authorization, AuthorizationStatus, EabKey, Identifier, Order, OrderStatus,
@@ -12,18 +12,6 @@ use certwright_core::{CoreError, Result};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
-
-fn json_err(e: serde_json::Error) -> CoreError {
-    CoreError::Storage(format!("stored JSON: {e}"))
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(json_err)
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T> {
-    serde_json::from_str(&get::<String>(row, column)?).map_err(json_err)
-}
 
 fn lock(locked: bool) -> &'static str {
     if locked {

@@ -2,7 +2,7 @@
 //! jobs, notification rules, and the reports over the inventory.
 
 use crate::pki::unique_or_storage;
-use crate::rows::{get, uuid};
+use crate::rows::{from_json, get, json_err, to_json, uuid};
 use crate::sql::{storage, window, Backend};
 use certwright_core::ca::CertificateRecord;
 use certwright_core::clock::EpochSeconds;
@@ -18,14 +18,6 @@ use certwright_core::{CoreError, Result};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
-
-fn json_err(e: serde_json::Error) -> CoreError {
-    CoreError::Storage(format!("stored JSON: {e}"))
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(json_err)
-}
 
 fn u32_of(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
@@ -50,7 +42,7 @@ fn request(row: &AnyRow) -> Result<RequestRecord> {
         subject_der: get(row, "subject_der")?,
         subject: get(row, "subject")?,
         common_name: get(row, "common_name")?,
-        sans: serde_json::from_str(&get::<String>(row, "sans")?).map_err(json_err)?,
+        sans: from_json(row, "sans")?,
         key_algorithm: get(row, "key_algorithm")?,
         key_id: get(row, "key_id")?,
         validity_days: u32_of(get(row, "validity_days")?),
@@ -436,7 +428,7 @@ fn job(row: &AnyRow) -> Result<Job> {
         id: get(row, "id")?,
         uuid: uuid(row, "uuid")?,
         kind: get(row, "kind")?,
-        payload: serde_json::from_str(&get::<String>(row, "payload")?).map_err(json_err)?,
+        payload: from_json(row, "payload")?,
         dedupe_key: get(row, "dedupe_key")?,
         state: JobState::from_stored(&get::<String>(row, "state")?)?,
         attempts: u32_of(get(row, "attempts")?),
@@ -594,8 +586,8 @@ fn rule(row: &AnyRow) -> Result<NotificationRule> {
         channel: Channel::from_stored(&get::<String>(row, "channel")?)?,
         targets: target.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
         secret_sealed: get(row, "secret_sealed")?,
-        days_before: serde_json::from_str(&get::<String>(row, "days_before")?).map_err(json_err)?,
-        events: serde_json::from_str(&get::<String>(row, "events")?).map_err(json_err)?,
+        days_before: from_json(row, "days_before")?,
+        events: from_json(row, "events")?,
         ra_profile_id: get(row, "ra_profile_id")?,
         enabled: get::<i64>(row, "enabled")? != 0,
         created_by: get(row, "created_by")?,

@@ -25,6 +25,20 @@ where
     row.try_get(column).map_err(storage)
 }
 
+pub(crate) fn json_err(e: serde_json::Error) -> CoreError {
+    CoreError::Storage(format!("stored JSON: {e}"))
+}
+
+/// A value as the JSON text a column stores.
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(json_err)
+}
+
+/// A JSON text column, read back.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T> {
+    serde_json::from_str(&get::<String>(row, column)?).map_err(json_err)
+}
+
 pub(crate) fn uuid(row: &AnyRow, column: &str) -> Result<Uuid> {
     let text: String = get(row, column)?;
     Uuid::parse_str(&text).map_err(|e| CoreError::Storage(format!("column {column} holds a bad uuid: {e}")))
