@@ -218,13 +218,14 @@ impl<S: Store> Services<S> {
 
 /// The context ACME accounts act in: their own principal, limited to their RA profile.
 pub(crate) fn account_ctx(account: &crate::acme::Account, profile: &RaProfile) -> Ctx {
+    acme_ctx(account.principal(), profile)
+}
+
+/// The context of an ACME requester named `principal` (an account, or the holder of a certificate's key), limited
+/// to the directory's RA profile.
+pub(crate) fn acme_ctx(principal: String, profile: &RaProfile) -> Ctx {
     Ctx {
-        caller: Caller {
-            principal: account.principal(),
-            token: None,
-            role: Role::Operator,
-            ra_profiles: vec![profile.name.clone()],
-        },
+        caller: Caller { principal, token: None, role: Role::Operator, ra_profiles: vec![profile.name.clone()] },
         request_id: None,
     }
 }

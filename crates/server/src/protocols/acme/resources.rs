@@ -131,6 +131,14 @@ fn link(response: &mut Response, url: &str, rel: &str) {
     }
 }
 
+/// A payload member holding base64url DER (padding tolerated), or `malformed` with `refusal`.
+fn der_field(payload: &Value, name: &str, refusal: &str) -> Result<Vec<u8>, AcmeError> {
+    payload[name]
+        .as_str()
+        .and_then(|c| B64.decode(c.trim_end_matches('=')).ok())
+        .ok_or_else(|| AcmeError::new(error::MALFORMED, refusal))
+}
+
 fn uuid_of(id: &str, what: &str) -> Result<Uuid, AcmeError> {
     Uuid::parse_str(id).map_err(|_| AcmeError::new(error::MALFORMED, format!("no such {what}")).status(404))
 }
@@ -384,10 +392,7 @@ pub(super) async fn finalize(
     let call = Call::new(state, scheme, &headers, &name).await?;
     let req = call.verify(&format!("order/{id}/finalize"), &headers, &body, Signer::Account).await?;
     let payload: Value = req.json()?;
-    let csr = payload["csr"]
-        .as_str()
-        .and_then(|c| B64.decode(c.trim_end_matches('=')).ok())
-        .ok_or_else(|| AcmeError::new(error::MALFORMED, "csr must be the base64url DER of a PKCS#10 request"))?;
+    let csr = der_field(&payload, "csr", "csr must be the base64url DER of a PKCS#10 request")?;
     let order = call.state.services.acme_finalize(&call.profile, req.account()?, uuid_of(&id, "order")?, &csr).await?;
     Ok(json_response(StatusCode::OK, call.order_json(&order), Some(call.url(&format!("order/{id}")))))
 }
@@ -535,10 +540,7 @@ pub(super) async fn revoke(
     let call = Call::new(state, scheme, &headers, &name).await?;
     let req = call.verify("revoke-cert", &headers, &body, Signer::Either).await?;
     let payload: Value = req.json()?;
-    let der = payload["certificate"]
-        .as_str()
-        .and_then(|c| B64.decode(c.trim_end_matches('=')).ok())
-        .ok_or_else(|| AcmeError::new(error::MALFORMED, "certificate must be the base64url DER of the certificate"))?;
+    let der = der_field(&payload, "certificate", "certificate must be the base64url DER of the certificate")?;
     let reason = match &payload["reason"] {
         Value::Null => None,
         v => Some(
