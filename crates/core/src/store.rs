@@ -297,6 +297,15 @@ pub trait Store: Send + Sync + Clone + 'static {
 
     /// Authorizations by uuid, in the order given (missing ones left out).
     fn acme_authorizations(&self, uuids: &[Uuid]) -> impl Future<Output = Result<Vec<Authorization>>> + Send;
+
+    /// A valid, unexpired authorization of the account for this identifier, expiring after `valid_after`.
+    fn acme_reusable_authorization(
+        &self,
+        account_id: i64,
+        identifier: &Identifier,
+        wildcard: bool,
+        valid_after: EpochSeconds,
+    ) -> impl Future<Output = Result<Option<Authorization>>> + Send;
     // ---- end entities and managed keys by uuid ----------------------------------------------------------------
 
     /// The end entities of an RA profile, by username.
@@ -604,15 +613,6 @@ pub trait StoreTx: Send {
     fn update_acme_order(&mut self, order: &AcmeOrder) -> impl Future<Output = Result<()>> + Send;
 
     fn acme_order_for_update(&mut self, uuid: Uuid) -> impl Future<Output = Result<Option<AcmeOrder>>> + Send;
-
-    /// A valid, unexpired authorization of the account for this identifier, expiring after `valid_after`.
-    fn acme_reusable_authorization(
-        &mut self,
-        account_id: i64,
-        identifier: &Identifier,
-        wildcard: bool,
-        valid_after: EpochSeconds,
-    ) -> impl Future<Output = Result<Option<Authorization>>> + Send;
 
     fn insert_acme_authorization(&mut self, authorization: &Authorization) -> impl Future<Output = Result<i64>> + Send;
 

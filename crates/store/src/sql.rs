@@ -255,6 +255,17 @@ impl Store for SqlStore {
         crate::acme::authorizations(&mut conn, uuids).await
     }
 
+    async fn acme_reusable_authorization(
+        &self,
+        account_id: i64,
+        identifier: &certwright_core::acme::Identifier,
+        wildcard: bool,
+        valid_after: EpochSeconds,
+    ) -> Result<Option<certwright_core::acme::Authorization>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::acme::reusable_authorization(&mut conn, account_id, identifier, wildcard, valid_after).await
+    }
+
     async fn begin(&self) -> Result<SqlTx> {
         let (turn, pool) = match &self.writer {
             Some(w) => (Some(w.turn.clone().lock_owned().await), &w.pool),

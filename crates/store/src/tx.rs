@@ -138,16 +138,6 @@ impl StoreTx for SqlTx {
         crate::acme::order_where(&mut self.tx, "o.uuid = $1", uuid.to_string(), lock).await
     }
 
-    async fn acme_reusable_authorization(
-        &mut self,
-        account_id: i64,
-        identifier: &certwright_core::acme::Identifier,
-        wildcard: bool,
-        valid_after: EpochSeconds,
-    ) -> Result<Option<certwright_core::acme::Authorization>> {
-        crate::acme::reusable_authorization(&mut self.tx, account_id, identifier, wildcard, valid_after).await
-    }
-
     async fn insert_acme_authorization(&mut self, authorization: &certwright_core::acme::Authorization) -> Result<i64> {
         crate::acme::insert_authorization(&mut self.tx, authorization).await
     }

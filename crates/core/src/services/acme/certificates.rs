@@ -216,15 +216,7 @@ impl<S: Store> Services<S> {
         }
         let ctx = match &revoker {
             Revoker::Account(account) => super::account_ctx(account, profile),
-            Revoker::CertificateKey(_) => crate::auth::Ctx {
-                caller: crate::auth::Caller {
-                    principal: format!("acme-certificate-key:{}", record.uuid),
-                    token: None,
-                    role: crate::auth::Role::Operator,
-                    ra_profiles: vec![profile.name.clone()],
-                },
-                request_id: None,
-            },
+            Revoker::CertificateKey(_) => super::acme_ctx(format!("acme-certificate-key:{}", record.uuid), profile),
         };
         let req = RevokeRequest { reason, invalidity_date: None, destroy_key: false };
         match self.request_revocation(&ctx, record.uuid, &req).await {
@@ -239,7 +231,6 @@ impl<S: Store> Services<S> {
     /// Whether the account holds valid authorizations for every name of the certificate.
     async fn holds_authorizations(&self, account: &Account, record: &CertificateRecord) -> Result<bool> {
         let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
         for san in &record.sans {
             let identifier = match San::parse(san) {
                 Ok(San::Dns(d)) => Identifier::Dns(d),
@@ -247,7 +238,7 @@ impl<S: Store> Services<S> {
                 _ => return Ok(false),
             };
             let (name, wildcard) = identifier.authorization_name();
-            if tx.acme_reusable_authorization(account.id, &name, wildcard, now).await?.is_none() {
+            if self.store.acme_reusable_authorization(account.id, &name, wildcard, now).await?.is_none() {
                 return Ok(false);
             }
         }

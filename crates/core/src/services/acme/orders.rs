@@ -136,16 +136,22 @@ impl<S: Store> Services<S> {
         let lifetime = i64::from(policy.acme.order_lifetime_hours.max(1)) * 3600;
         let offered: Vec<ChallengeType> =
             policy.acme.challenges.iter().filter_map(|c| ChallengeType::parse(c)).collect();
+        // Valid authorizations to reuse (only those that outlive the new order), looked up before the write
+        // transaction so that the database's writer is not held for reads.
+        let mut reusable = Vec::with_capacity(identifiers.len());
+        for identifier in &identifiers {
+            let (name, wildcard) = identifier.authorization_name();
+            reusable.push(self.store.acme_reusable_authorization(account.id, &name, wildcard, now + lifetime).await?);
+        }
         let (mut tx, head) = self.begin().await?;
         let mut authorizations = Vec::with_capacity(identifiers.len());
         let mut all_valid = true;
-        for identifier in &identifiers {
-            let (name, wildcard) = identifier.authorization_name();
-            // Reused only if it outlives the new order.
-            if let Some(valid) = tx.acme_reusable_authorization(account.id, &name, wildcard, now + lifetime).await? {
+        for (identifier, reused) in identifiers.iter().zip(reusable) {
+            if let Some(valid) = reused {
                 authorizations.push(valid.uuid);
                 continue;
             }
+            let (name, wildcard) = identifier.authorization_name();
             all_valid = false;
             let kinds: Vec<ChallengeType> = offered
                 .iter()
