@@ -57,6 +57,7 @@ impl Role {
             Permission::ReadInventory => true,
             Permission::RevokeCertificates => matches!(self, Role::Admin | Role::Operator),
             Permission::ManageRequests => matches!(self, Role::Admin | Role::Operator),
+            Permission::RunDiscovery => matches!(self, Role::Admin | Role::Operator),
         }
     }
 }
@@ -81,6 +82,8 @@ pub enum Permission {
     RevokeCertificates,
     /// Decide on approvals; finalize, cancel and confirm pending operations; see jobs and reports.
     ManageRequests,
+    /// Start and cancel discovery runs (scans of TLS endpoints and of the server's files).
+    RunDiscovery,
 }
 
 impl Permission {
@@ -95,6 +98,7 @@ impl Permission {
             Permission::ReadInventory => "read the certificate inventory",
             Permission::RevokeCertificates => "revoke certificates",
             Permission::ManageRequests => "decide on approvals and complete pending certificate operations",
+            Permission::RunDiscovery => "run discovery scans",
         }
     }
 }

@@ -568,6 +568,8 @@ pub enum Origin {
     Import,
     /// Issued here for an ACME order.
     Acme,
+    /// Found by a discovery run (a TLS endpoint, a file or a key store).
+    Discovery,
 }
 
 impl Origin {
@@ -577,6 +579,7 @@ impl Origin {
             Origin::System => "system",
             Origin::Import => "import",
             Origin::Acme => "acme",
+            Origin::Discovery => "discovery",
         }
     }
 
@@ -586,6 +589,7 @@ impl Origin {
             "system" => Ok(Origin::System),
             "import" => Ok(Origin::Import),
             "acme" => Ok(Origin::Acme),
+            "discovery" => Ok(Origin::Discovery),
             other => Err(CoreError::Storage(format!("unknown origin '{other}'"))),
         }
     }

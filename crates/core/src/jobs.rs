@@ -51,6 +51,8 @@ pub mod kind {
     /// Validate an ACME challenge (payload `{"authorization", "challenge", "account", "account_url",
     /// "ra_profile"}`).
     pub const ACME_VALIDATE: &str = "acme.validate";
+    /// Run a discovery scan and record what it finds (payload `{"run"}`).
+    pub const DISCOVERY_RUN: &str = "discovery.run";
 }
 
 /// A job as stored.

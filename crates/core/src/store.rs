@@ -7,6 +7,7 @@ use crate::audit::{ChainHead, Event, EventFilter};
 use crate::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
 use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewKey, RaProfile, StoredKey};
 use crate::clock::EpochSeconds;
+use crate::discovery::{DiscoveryRun, NewSighting, RunResult, Sighting};
 use crate::end_entity::EndEntity;
 use crate::inventory::{CertificateMetadata, InventoryOrder, InventoryPage};
 use crate::jobs::{Job, JobEnd, JobFilter, NewJob};
@@ -319,6 +320,32 @@ pub trait Store: Send + Sync + Clone + 'static {
 
     /// The principals who requested certificates (or requests) for a managed key.
     fn key_requesters(&self, key_id: i64) -> impl Future<Output = Result<Vec<String>>> + Send;
+    // ---- discovery -------------------------------------------------------------------------------------------
+
+    /// A discovery run by uuid.
+    fn discovery_run(&self, uuid: Uuid) -> impl Future<Output = Result<Option<DiscoveryRun>>> + Send;
+
+    /// Discovery runs, newest first.
+    fn list_discovery_runs(&self, page: Page) -> impl Future<Output = Result<Listed<DiscoveryRun>>> + Send;
+
+    /// What a run saw (and, with `gone`, what it found gone), in the order it saw it.
+    fn discovery_results(
+        &self,
+        run_id: i64,
+        gone: bool,
+        page: Page,
+    ) -> impl Future<Output = Result<Listed<RunResult>>> + Send;
+
+    /// Where a certificate was seen, most recently seen first.
+    fn certificate_sightings(&self, certificate_id: i64) -> impl Future<Output = Result<Vec<Sighting>>> + Send;
+
+    /// Sightings not gone, of one kind (`tls`, `file`), after id `after`, by id: the candidates for gone.
+    fn active_sightings(
+        &self,
+        kind: &str,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Sighting>>> + Send;
 }
 
 /// Which expiring certificates to find (see [`Store::expiring_certificates`]).
@@ -657,4 +684,41 @@ pub trait StoreTx: Send {
 
     /// The uuids of the certificates issued for an end entity, oldest first.
     fn end_entity_certificates(&mut self, end_entity_id: i64) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
+
+    // ---- discovery -------------------------------------------------------------------------------------------
+
+    /// Stores a discovery run (its `id` is ignored).
+    fn insert_discovery_run(&mut self, run: &DiscoveryRun) -> impl Future<Output = Result<i64>> + Send;
+
+    /// A discovery run by uuid, locked until the transaction ends.
+    fn discovery_run_for_update(&mut self, uuid: Uuid) -> impl Future<Output = Result<Option<DiscoveryRun>>> + Send;
+
+    /// Replaces a run's state, counts, problems, error, limit flag and start and finish times (by id).
+    fn update_discovery_run(&mut self, run: &DiscoveryRun) -> impl Future<Output = Result<()>> + Send;
+
+    /// The id and uuid of the certificate with this SHA-256 fingerprint (hex), if the inventory holds it.
+    fn certificate_by_fingerprint(
+        &mut self,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Option<(i64, Uuid)>>> + Send;
+
+    /// Records that run `run_id` saw a certificate at a location at `now`: the sighting of that certificate
+    /// there is refreshed (and no longer gone) or created, other certificates still seen at the location are
+    /// marked gone (replaced), and the run's result is recorded. Returns how many were replaced.
+    fn record_sighting(
+        &mut self,
+        run_id: i64,
+        sighting: &NewSighting,
+        new_certificate: bool,
+        now: EpochSeconds,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Marks these sightings gone at `now`, found so by run `run_id`, unless a later run has seen them since
+    /// (`last_run` greater than this run's id). Returns how many were marked.
+    fn mark_sightings_gone(
+        &mut self,
+        run_id: i64,
+        ids: &[i64],
+        now: EpochSeconds,
+    ) -> impl Future<Output = Result<u64>> + Send;
 }

@@ -98,6 +98,19 @@ pub struct Config {
     pub client_cert_ra_profiles: Vec<String>,
     /// Reverse proxies (IP addresses or CIDR blocks) whose `ssl-client-cert` header is believed.
     pub trusted_proxies: Vec<String>,
+    /// Discovery: the address ranges TLS scans may reach (default: loopback and the private networks).
+    pub discovery_allowed_ranges: Vec<String>,
+    /// Discovery: the directories filesystem scans may read (default: none, so filesystem discovery is off).
+    pub discovery_allowed_paths: Vec<PathBuf>,
+    /// Discovery: most endpoints one TLS run may cover (addresses × ports × server names).
+    pub discovery_max_endpoints: u64,
+    /// Discovery: most files one filesystem run may examine.
+    pub discovery_max_files: u64,
+    /// Discovery: endpoints a TLS run works on at once unless the run says otherwise.
+    pub discovery_concurrency: u32,
+    /// Discovery: a PEM bundle of further roots that discovered chains are judged against (for example
+    /// `/etc/ssl/certs/ca-certificates.crt`), besides this server's own root CAs.
+    pub discovery_trust_roots_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -137,6 +150,14 @@ impl Default for Config {
             client_cert_role: "requester".to_owned(),
             client_cert_ra_profiles: Vec::new(),
             trusted_proxies: Vec::new(),
+            discovery_allowed_ranges: ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7"]
+                .map(str::to_owned)
+                .to_vec(),
+            discovery_allowed_paths: Vec::new(),
+            discovery_max_endpoints: 1 << 20,
+            discovery_max_files: 100_000,
+            discovery_concurrency: 256,
+            discovery_trust_roots_file: None,
             ocsp_validity_seconds: 4 * 3_600,
             ocsp_responder: "delegated".to_owned(),
         }
@@ -312,6 +333,21 @@ impl Config {
         }
         if self.trusted_proxies.iter().any(|p| parse_network(p).is_none()) {
             return invalid("trusted_proxies", "entries must be IP addresses or CIDR blocks, e.g. \"10.0.0.0/8\"");
+        }
+        if self.discovery_allowed_ranges.iter().any(|r| r.parse::<certwright_connectors::discovery::targets::Cidr>().is_err()) {
+            return invalid("discovery_allowed_ranges", "entries must be IP addresses or CIDR blocks, e.g. \"10.0.0.0/8\"");
+        }
+        if self.discovery_allowed_paths.iter().any(|p| !p.is_absolute()) {
+            return invalid("discovery_allowed_paths", "entries must be absolute paths");
+        }
+        if !(1..=1 << 32).contains(&self.discovery_max_endpoints) {
+            return invalid("discovery_max_endpoints", "must be between 1 and 4294967296");
+        }
+        if !(1..=10_000_000).contains(&self.discovery_max_files) {
+            return invalid("discovery_max_files", "must be between 1 and 10000000");
+        }
+        if !(1..=crate::discovery::MAX_CONCURRENCY).contains(&self.discovery_concurrency) {
+            return invalid("discovery_concurrency", "must be between 1 and 4096");
         }
         Ok(())
     }

@@ -80,6 +80,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_end_entities.sql"),
         postgres: include_str!("../migrations/postgres/0011_end_entities.sql"),
     },
+    Migration {
+        version: 12,
+        description: "discovery",
+        sqlite: include_str!("../migrations/sqlite/0012_discovery.sql"),
+        postgres: include_str!("../migrations/postgres/0012_discovery.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

@@ -630,6 +630,43 @@ impl Store for SqlStore {
         crate::keystore::scoped_certificate_by_name(&mut conn, scope, name).await
     }
 
+    // ---- discovery -------------------------------------------------------------------------------------------
+
+    async fn discovery_run(&self, uuid: Uuid) -> Result<Option<certwright_core::discovery::DiscoveryRun>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::discovery::by_uuid(&mut conn, uuid, false).await
+    }
+
+    async fn list_discovery_runs(&self, page: Page) -> Result<Listed<certwright_core::discovery::DiscoveryRun>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::discovery::list(&mut conn, page).await
+    }
+
+    async fn discovery_results(
+        &self,
+        run_id: i64,
+        gone: bool,
+        page: Page,
+    ) -> Result<Listed<certwright_core::discovery::RunResult>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::discovery::results(&mut conn, run_id, gone, page).await
+    }
+
+    async fn certificate_sightings(&self, certificate_id: i64) -> Result<Vec<certwright_core::discovery::Sighting>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::discovery::of_certificate(&mut conn, certificate_id).await
+    }
+
+    async fn active_sightings(
+        &self,
+        kind: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<certwright_core::discovery::Sighting>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::discovery::active(&mut conn, kind, after, limit).await
+    }
+
     // ---- end entities and managed keys by uuid ----------------------------------------------------------------
 
     async fn end_entities(&self, ra_profile_id: i64) -> Result<Vec<certwright_core::end_entity::EndEntity>> {

@@ -586,6 +586,42 @@ impl StoreTx for SqlTx {
         crate::keystore::count_scoped_signed_by(&mut self.tx, id).await
     }
 
+    // ---- discovery -------------------------------------------------------------------------------------------
+
+    async fn insert_discovery_run(&mut self, run: &certwright_core::discovery::DiscoveryRun) -> Result<i64> {
+        crate::discovery::insert(&mut self.tx, run).await
+    }
+
+    async fn discovery_run_for_update(
+        &mut self,
+        uuid: Uuid,
+    ) -> Result<Option<certwright_core::discovery::DiscoveryRun>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::discovery::by_uuid(&mut self.tx, uuid, lock).await
+    }
+
+    async fn update_discovery_run(&mut self, run: &certwright_core::discovery::DiscoveryRun) -> Result<()> {
+        crate::discovery::update(&mut self.tx, run).await
+    }
+
+    async fn certificate_by_fingerprint(&mut self, fingerprint: &str) -> Result<Option<(i64, Uuid)>> {
+        crate::discovery::certificate_by_fingerprint(&mut self.tx, fingerprint).await
+    }
+
+    async fn record_sighting(
+        &mut self,
+        run_id: i64,
+        sighting: &certwright_core::discovery::NewSighting,
+        new_certificate: bool,
+        now: EpochSeconds,
+    ) -> Result<u64> {
+        crate::discovery::record_sighting(&mut self.tx, run_id, sighting, new_certificate, now).await
+    }
+
+    async fn mark_sightings_gone(&mut self, run_id: i64, ids: &[i64], now: EpochSeconds) -> Result<u64> {
+        crate::discovery::mark_gone(&mut self.tx, run_id, ids, now).await
+    }
+
     // ---- end entities ----------------------------------------------------------------------------------------
 
     async fn insert_end_entity(&mut self, entity: &certwright_core::end_entity::EndEntity) -> Result<i64> {

@@ -174,12 +174,17 @@ impl TlsScanner {
         Ok(Self { connector: TlsConnector::from(client_config()?), settings })
     }
 
-    /// Scans every endpoint, `concurrency` at a time, calling `on_result` as each one ends (in completion order).
-    /// `stop` is polled between endpoints: when it says so, no further endpoint is started.
-    pub async fn scan<I, F, S>(&self, endpoints: I, mut on_result: F, stop: S) -> TlsReport
+    /// Scans every endpoint, `concurrency` at a time, sending each outcome to `results` as it ends (in
+    /// completion order; the scan waits when the receiver lags, and stops when it is dropped). `stop` is polled
+    /// between endpoints: once it says so, no further endpoint is started.
+    pub async fn scan<I, S>(
+        &self,
+        endpoints: I,
+        results: tokio::sync::mpsc::Sender<(Endpoint, Outcome)>,
+        stop: S,
+    ) -> TlsReport
     where
         I: IntoIterator<Item = Endpoint>,
-        F: FnMut(Endpoint, Outcome),
         S: Fn() -> bool,
     {
         let limit = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
@@ -190,7 +195,31 @@ impl TlsScanner {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval
         });
-        let mut tally = |report: &mut TlsReport, endpoint: Endpoint, outcome: Outcome| {
+        let mut endpoints = endpoints.into_iter();
+        let mut receiver_gone = false;
+        loop {
+            // Start endpoints while slots are free.
+            while !receiver_gone && !stop() {
+                let Ok(permit) = limit.clone().try_acquire_owned() else { break };
+                let Some(endpoint) = endpoints.next() else { break };
+                if let Some(pacer) = pacer.as_mut() {
+                    pacer.tick().await;
+                }
+                let scanner = self.clone();
+                running.spawn(async move {
+                    let outcome = scanner.probe(&endpoint).await;
+                    drop(permit);
+                    (endpoint, outcome)
+                });
+            }
+            let Some(done) = running.join_next().await else { break };
+            let (endpoint, outcome) = match done {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a scan task ended abnormally");
+                    continue;
+                }
+            };
             report.examined += 1;
             match &outcome {
                 Outcome::Found(_) => report.found += 1,
@@ -198,43 +227,8 @@ impl TlsScanner {
                 Outcome::ConnectTimeout => report.timeouts += 1,
                 Outcome::Failed(_) => report.failed += 1,
             }
-            on_result(endpoint, outcome);
-        };
-        for endpoint in endpoints {
-            if stop() {
-                break;
-            }
-            if let Some(pacer) = pacer.as_mut() {
-                pacer.tick().await;
-            }
-            // Collect what has ended while waiting for a free slot.
-            let permit = loop {
-                if let Ok(p) = limit.clone().try_acquire_owned() {
-                    break p;
-                }
-                match running.join_next().await {
-                    Some(Ok((e, o))) => tally(&mut report, e, o),
-                    Some(Err(e)) => tracing::warn!(error = %e, "a scan task ended abnormally"),
-                    None => {}
-                }
-            };
-            let scanner = self.clone();
-            running.spawn(async move {
-                let outcome = scanner.probe(&endpoint).await;
-                drop(permit);
-                (endpoint, outcome)
-            });
-            while let Some(done) = running.try_join_next() {
-                match done {
-                    Ok((e, o)) => tally(&mut report, e, o),
-                    Err(e) => tracing::warn!(error = %e, "a scan task ended abnormally"),
-                }
-            }
-        }
-        while let Some(done) = running.join_next().await {
-            match done {
-                Ok((e, o)) => tally(&mut report, e, o),
-                Err(e) => tracing::warn!(error = %e, "a scan task ended abnormally"),
+            if !receiver_gone && results.send((endpoint, outcome)).await.is_err() {
+                receiver_gone = true;
             }
         }
         report

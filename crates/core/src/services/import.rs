@@ -130,7 +130,7 @@ pub(crate) fn read_bundle(input: &[u8], password: &str) -> Result<Bundle> {
     Ok(Bundle { certs: certs(&ders)?, key: None, format: "pem" })
 }
 
-fn key_name(kind: PublicKeyKind) -> String {
+pub(crate) fn key_name(kind: PublicKeyKind) -> String {
     match kind {
         PublicKeyKind::Rsa { bits } => format!("rsa-{bits}"),
         PublicKeyKind::Ecdsa(c) => KeyAlgorithm::Ecdsa(c).name(),

@@ -7,6 +7,7 @@ mod audit;
 mod batch;
 mod ca;
 mod crl;
+mod discovery;
 mod end_entity;
 mod import;
 mod inventory;
@@ -23,6 +24,7 @@ pub use access::{ClientCertificatePolicy, IssuedOAuthToken, NewOAuthClientReques
 pub use audit::AuditReport;
 pub use ca::NewAuthorityRequest;
 pub use crl::CrlSettings;
+pub use discovery::StartDiscovery;
 pub use import::{ChainValidation, ImportRequest, ImportedCertificate};
 pub use issuance::{IssueRequest, Issued};
 pub use jobs::JobSettings;
@@ -65,6 +67,10 @@ pub struct Settings {
     /// Whether several nodes share the store (PostgreSQL): ACME nonces are then redeemed in the database, so any
     /// node accepts any node's nonce once; a single node (SQLite) keeps them in memory.
     pub shared_store: bool,
+    /// Scans TLS endpoints and files for discovery runs; without one, runs fail with a message saying so.
+    pub scanner: Option<Arc<dyn crate::discovery::Scanner>>,
+    /// DER certificates trusted as roots when judging discovered chains, besides this server's root CAs.
+    pub discovery_trust_roots: Vec<Vec<u8>>,
 }
 
 impl Default for Settings {
@@ -80,6 +86,8 @@ impl Default for Settings {
             upstream: None,
             acme_validator: None,
             shared_store: false,
+            scanner: None,
+            discovery_trust_roots: Vec::new(),
         }
     }
 }
