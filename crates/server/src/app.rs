@@ -88,6 +88,10 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(crate::api::keystore::create_component, crate::api::keystore::list_components))
         .routes(routes!(crate::api::acme::create_eab_key, crate::api::acme::list_eab_keys))
         .routes(routes!(crate::api::acme::delete_eab_key))
+        .routes(routes!(crate::api::discovery::start_run, crate::api::discovery::list_runs))
+        .routes(routes!(crate::api::discovery::get_run, crate::api::discovery::cancel_run))
+        .routes(routes!(crate::api::discovery::run_results))
+        .routes(routes!(crate::api::discovery::certificate_locations))
         .split_for_parts();
     router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }

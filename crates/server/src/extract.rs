@@ -110,6 +110,13 @@ impl Policy for ManageRequests {
     const PERMISSION: Option<Permission> = Some(Permission::ManageRequests);
 }
 
+/// Start and cancel discovery runs.
+#[derive(Debug)]
+pub struct RunDiscovery;
+impl Policy for RunDiscovery {
+    const PERMISSION: Option<Permission> = Some(Permission::RunDiscovery);
+}
+
 /// Revoke certificates.
 #[derive(Debug)]
 pub struct RevokeCertificates;

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod client_cert;
 pub mod config;
 pub mod dialects;
+pub mod discovery;
 pub mod extract;
 pub mod notifier;
 pub mod openapi;

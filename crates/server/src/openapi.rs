@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         (name = "pki", description = "Certificate authorities, RA profiles, issuance and the inventory"),
         (name = "revocation", description = "Revocation, CRLs (full, delta, partitioned) and the OCSP responder"),
         (name = "acme", description = "The ACME server (directories at /acme/{profile}/directory): external account binding keys"),
+        (name = "discovery", description = "Discovery runs: TLS endpoint and filesystem scans that bring the certificates they find into the inventory (origin discovery), with the locations where each was seen"),
         (name = "lifecycle", description = "Requests, approvals, external authorities (finalize, cancel, confirm-revoke), renew and rekey, jobs, reports and notification rules"),
     )
 )]

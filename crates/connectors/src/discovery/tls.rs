@@ -308,11 +308,11 @@ impl TlsScanner {
             )
             .await;
             match attempt {
-                Ok(Ok(h)) if !h.chain.is_empty() => {
+                Ok(Ok(h)) => {
                     return Ok(TlsFinding { protocol: h.version.to_owned(), cipher: h.cipher, chain: h.chain, legacy: true })
                 }
-                Ok(Ok(_)) => return Err("the server sent no certificate".to_owned()),
-                Ok(Err(e)) => last = e.to_string(),
+                Ok(Err(e)) if e.may_succeed_with_lower_version() => last = e.to_string(),
+                Ok(Err(e)) => return Err(e.to_string()),
                 Err(_) => return Err("no handshake within the handshake timeout".to_owned()),
             }
         }
