@@ -396,7 +396,8 @@ mod tests {
 
     #[test]
     fn specs_read_and_check() {
-        let spec: RunSpec = serde_json::from_value(serde_json::json!({"kind": "tls", "targets": ["127.0.0.1:443"]})).unwrap();
+        let spec: RunSpec =
+            serde_json::from_value(serde_json::json!({"kind": "tls", "targets": ["127.0.0.1:443"]})).unwrap();
         assert_eq!(spec.kind(), "tls");
         spec.check().unwrap();
         let empty: RunSpec = serde_json::from_value(serde_json::json!({"kind": "files", "paths": []})).unwrap();

@@ -155,7 +155,8 @@ fn services(
 /// The roots of `discovery_trust_roots_file`, as DER.
 fn discovery_trust_roots(config: &crate::config::Config) -> Result<Vec<Vec<u8>>, CoreError> {
     let Some(path) = &config.discovery_trust_roots_file else { return Ok(Vec::new()) };
-    let bad = |e: String| CoreError::invalid("config.invalid", format!("discovery_trust_roots_file {}: {e}", path.display()));
+    let bad =
+        |e: String| CoreError::invalid("config.invalid", format!("discovery_trust_roots_file {}: {e}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let blocks = certwright_pki::pem::decode_all(&text).map_err(|e| bad(e.to_string()))?;
     Ok(blocks.into_iter().filter(|(label, _)| label == "CERTIFICATE").map(|(_, der)| der).collect())

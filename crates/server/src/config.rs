@@ -150,9 +150,16 @@ impl Default for Config {
             client_cert_role: "requester".to_owned(),
             client_cert_ra_profiles: Vec::new(),
             trusted_proxies: Vec::new(),
-            discovery_allowed_ranges: ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7"]
-                .map(str::to_owned)
-                .to_vec(),
+            discovery_allowed_ranges: [
+                "127.0.0.0/8",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "::1/128",
+                "fc00::/7",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
             discovery_allowed_paths: Vec::new(),
             discovery_max_endpoints: 1 << 20,
             discovery_max_files: 100_000,
@@ -334,8 +341,15 @@ impl Config {
         if self.trusted_proxies.iter().any(|p| parse_network(p).is_none()) {
             return invalid("trusted_proxies", "entries must be IP addresses or CIDR blocks, e.g. \"10.0.0.0/8\"");
         }
-        if self.discovery_allowed_ranges.iter().any(|r| r.parse::<certwright_connectors::discovery::targets::Cidr>().is_err()) {
-            return invalid("discovery_allowed_ranges", "entries must be IP addresses or CIDR blocks, e.g. \"10.0.0.0/8\"");
+        if self
+            .discovery_allowed_ranges
+            .iter()
+            .any(|r| r.parse::<certwright_connectors::discovery::targets::Cidr>().is_err())
+        {
+            return invalid(
+                "discovery_allowed_ranges",
+                "entries must be IP addresses or CIDR blocks, e.g. \"10.0.0.0/8\"",
+            );
         }
         if self.discovery_allowed_paths.iter().any(|p| !p.is_absolute()) {
             return invalid("discovery_allowed_paths", "entries must be absolute paths");

@@ -46,8 +46,11 @@ impl ConnectorScanner {
     pub fn new(config: &Config) -> Self {
         let allowed_ranges = config.discovery_allowed_ranges.iter().filter_map(|r| r.parse().ok()).collect();
         // Allowed paths are compared after symbolic links are resolved.
-        let allowed_paths =
-            config.discovery_allowed_paths.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
+        let allowed_paths = config
+            .discovery_allowed_paths
+            .iter()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            .collect();
         Self {
             allowed_ranges,
             allowed_paths,
@@ -67,9 +70,10 @@ impl ConnectorScanner {
         }
         let mut targets = Vec::with_capacity(spec.targets.len());
         for text in &spec.targets {
-            let target: Target = text.parse().map_err(|e: certwright_connectors::discovery::targets::TargetError| {
-                invalid("discovery.invalid_target", e.to_string())
-            })?;
+            let target: Target =
+                text.parse().map_err(|e: certwright_connectors::discovery::targets::TargetError| {
+                    invalid("discovery.invalid_target", e.to_string())
+                })?;
             let resolved = match &target.hosts {
                 Hosts::Name(name) => resolve(name).await?,
                 Hosts::Range(_) => Vec::new(),
@@ -99,7 +103,10 @@ impl ConnectorScanner {
     fn settings(&self, spec: &TlsSpec) -> Result<TlsScan> {
         let concurrency = spec.concurrency.unwrap_or(self.concurrency);
         if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
-            return Err(invalid("discovery.invalid_spec", format!("concurrency must be between 1 and {MAX_CONCURRENCY}")));
+            return Err(invalid(
+                "discovery.invalid_spec",
+                format!("concurrency must be between 1 and {MAX_CONCURRENCY}"),
+            ));
         }
         let ms = |v: Option<u32>, default: u64, name: &str| match v {
             None => Ok(Duration::from_millis(default)),

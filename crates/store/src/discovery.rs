@@ -223,7 +223,12 @@ pub(crate) async fn mark_gone(conn: &mut AnyConnection, run_id: i64, ids: &[i64]
     Ok(marked)
 }
 
-pub(crate) async fn results(conn: &mut AnyConnection, run_id: i64, gone: bool, page: Page) -> Result<Listed<RunResult>> {
+pub(crate) async fn results(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    gone: bool,
+    page: Page,
+) -> Result<Listed<RunResult>> {
     let clause = if gone { "r.outcome = 'gone'" } else { "r.outcome <> 'gone'" };
     let total: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM discovery_results r WHERE r.run_id = $1 AND {clause}"))
         .bind(run_id)
@@ -240,9 +245,7 @@ pub(crate) async fn results(conn: &mut AnyConnection, run_id: i64, gone: bool, p
     let rows = sqlx::query(&sql).bind(run_id).bind(limit).bind(offset).fetch_all(&mut *conn).await.map_err(storage)?;
     let items = rows
         .iter()
-        .map(|row| {
-            Ok(RunResult { sighting: sighting(row)?, new_certificate: get::<String>(row, "outcome")? == "new" })
-        })
+        .map(|row| Ok(RunResult { sighting: sighting(row)?, new_certificate: get::<String>(row, "outcome")? == "new" }))
         .collect::<Result<_>>()?;
     Ok(Listed { items, total: u64::try_from(total).unwrap_or(0) })
 }

@@ -321,11 +321,8 @@ impl Plan {
                     if !allowed.iter().any(|a| a.covers(cidr)) {
                         return Err(TargetError::NotAllowed(cidr.to_string()));
                     }
-                    let snis = if extra_snis.is_empty() {
-                        vec![None]
-                    } else {
-                        extra_snis.iter().cloned().map(Some).collect()
-                    };
+                    let snis =
+                        if extra_snis.is_empty() { vec![None] } else { extra_snis.iter().cloned().map(Some).collect() };
                     parts.push(PlanPart { addresses: *cidr, ports: target.ports.clone(), snis });
                 }
                 Hosts::Name(name) => {
@@ -354,7 +351,9 @@ impl Plan {
     pub fn count(&self) -> u128 {
         self.parts
             .iter()
-            .map(|p| p.addresses.size().saturating_mul(u128::from(p.ports.count())).saturating_mul(p.snis.len() as u128))
+            .map(|p| {
+                p.addresses.size().saturating_mul(u128::from(p.ports.count())).saturating_mul(p.snis.len() as u128)
+            })
             .fold(0u128, u128::saturating_add)
     }
 
@@ -370,7 +369,9 @@ impl Plan {
         self.parts.iter().flat_map(|p| {
             (0..p.addresses.size()).flat_map(move |i| {
                 let ip = p.addresses.nth(i);
-                p.ports.iter().flat_map(move |port| p.snis.iter().map(move |sni| Endpoint { ip, port, sni: sni.clone() }))
+                p.ports
+                    .iter()
+                    .flat_map(move |port| p.snis.iter().map(move |sni| Endpoint { ip, port, sni: sni.clone() }))
             })
         })
     }

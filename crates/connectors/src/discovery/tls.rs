@@ -245,9 +245,13 @@ impl TlsScanner {
             None => Ok(ServerName::IpAddress(endpoint.ip.into())),
         };
         let Ok(name) = name else {
-            return Outcome::Failed(format!("'{}' cannot be sent as a server name", endpoint.sni.as_deref().unwrap_or("")));
+            return Outcome::Failed(format!(
+                "'{}' cannot be sent as a server name",
+                endpoint.sni.as_deref().unwrap_or("")
+            ));
         };
-        let handshake = tokio::time::timeout(self.settings.handshake_timeout, self.connector.connect(name, stream)).await;
+        let handshake =
+            tokio::time::timeout(self.settings.handshake_timeout, self.connector.connect(name, stream)).await;
         let error = match handshake {
             Ok(Ok(mut tls)) => {
                 let (_, conn) = tls.get_ref();
@@ -309,7 +313,12 @@ impl TlsScanner {
             .await;
             match attempt {
                 Ok(Ok(h)) => {
-                    return Ok(TlsFinding { protocol: h.version.to_owned(), cipher: h.cipher, chain: h.chain, legacy: true })
+                    return Ok(TlsFinding {
+                        protocol: h.version.to_owned(),
+                        cipher: h.cipher,
+                        chain: h.chain,
+                        legacy: true,
+                    })
                 }
                 Ok(Err(e)) if e.may_succeed_with_lower_version() => last = e.to_string(),
                 Ok(Err(e)) => return Err(e.to_string()),

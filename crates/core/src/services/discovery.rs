@@ -228,7 +228,10 @@ impl<S: Store> Services<S> {
                     json!({ "id": id, "series": next.series, "after": run.uuid, "run_at": next.run_at }),
                 ));
             }
-            drafts.insert(0, EventDraft::success("discovery.run", "discovery_run", uuid).with_details(json!({ "job": job.uuid })));
+            drafts.insert(
+                0,
+                EventDraft::success("discovery.run", "discovery_run", uuid).with_details(json!({ "job": job.uuid })),
+            );
             self.commit_with_events(tx, &head, &ctx, drafts).await?;
             run
         };
@@ -328,7 +331,9 @@ impl<S: Store> Services<S> {
             r.stopped_at_limit = finished.stopped_at_limit;
         })
         .await?;
-        Ok(JobEnd::Succeeded(json!({ "run": run.uuid, "counts": run.counts, "stopped_at_limit": run.stopped_at_limit })))
+        Ok(JobEnd::Succeeded(
+            json!({ "run": run.uuid, "counts": run.counts, "stopped_at_limit": run.stopped_at_limit }),
+        ))
     }
 
     /// Ends a run (unless it was cancelled meanwhile), forgetting its passwords.
@@ -351,10 +356,17 @@ impl<S: Store> Services<S> {
 
     /// Writes a batch of observations with the run's progress in one transaction, and keeps the job's lease.
     /// `false` when the run was cancelled meanwhile (nothing written).
-    async fn record_batch(&self, run: &mut DiscoveryRun, batch: Vec<Observation>, job: &Job, owner: &str) -> Result<bool> {
+    async fn record_batch(
+        &self,
+        run: &mut DiscoveryRun,
+        batch: Vec<Observation>,
+        job: &Job,
+        owner: &str,
+    ) -> Result<bool> {
         let now = self.clock.now();
         let snapshot = self.snapshot().await?;
-        let mut roots: Vec<Cert> = self.settings.discovery_trust_roots.iter().filter_map(|d| Cert::from_der(d).ok()).collect();
+        let mut roots: Vec<Cert> =
+            self.settings.discovery_trust_roots.iter().filter_map(|d| Cert::from_der(d).ok()).collect();
         roots.extend(
             snapshot
                 .authorities
@@ -364,7 +376,10 @@ impl<S: Store> Services<S> {
         );
         let (mut tx, head) = self.begin().await?;
         if !tx.extend_lease(job.id, owner, now + self.settings.jobs.lease_seconds).await? {
-            return Err(CoreError::Conflict { code: "job.lease_lost", message: "the scan's lease was lost".to_owned() });
+            return Err(CoreError::Conflict {
+                code: "job.lease_lost",
+                message: "the scan's lease was lost".to_owned(),
+            });
         }
         let stored = tx.discovery_run_for_update(run.uuid).await?.ok_or_else(|| not_found(run.uuid))?;
         if stored.state == RunState::Cancelled {
@@ -383,8 +398,12 @@ impl<S: Store> Services<S> {
             let (certificate_id, new) = match tx.certificate_by_fingerprint(&fingerprint).await? {
                 Some((id, _)) => (id, false),
                 None => {
-                    let key_name = leaf.public_key().map(|k| super::import::key_name(k.kind)).unwrap_or_else(|_| "unknown".to_owned());
-                    let mut record = record_of(&leaf, &key_name, Origin::Discovery, &format!("discovery-run:{}", run.uuid), now)?;
+                    let key_name = leaf
+                        .public_key()
+                        .map(|k| super::import::key_name(k.kind))
+                        .unwrap_or_else(|_| "unknown".to_owned());
+                    let mut record =
+                        record_of(&leaf, &key_name, Origin::Discovery, &format!("discovery-run:{}", run.uuid), now)?;
                     record.authority_id = snapshot
                         .authorities
                         .iter()
@@ -396,19 +415,21 @@ impl<S: Store> Services<S> {
                         })
                         .map(|a| a.id);
                     if let Some(pkcs8) = &o.private_key {
-                        let key = PrivateKey::from_pkcs8_der(pkcs8).ok().filter(|k| {
-                            certwright_pki::pkcs8::matches_certificate(k, &leaf).unwrap_or(false)
-                        });
+                        let key = PrivateKey::from_pkcs8_der(pkcs8)
+                            .ok()
+                            .filter(|k| certwright_pki::pkcs8::matches_certificate(k, &leaf).unwrap_or(false));
                         if let Some(key) = key {
                             record.key_id = Some(tx.insert_key(&self.seal_key(&key, true)?).await?);
                         }
                     }
                     record.id = tx.insert_certificate(&record).await?;
-                    drafts.push(EventDraft::success("certificate.discover", "certificate", record.uuid).with_details(json!({
-                        "serial": record.serial, "subject": record.subject, "issuer": record.issuer,
-                        "fingerprint": record.fingerprint, "location": o.location.key(), "run": run.uuid,
-                        "private_key": record.key_id.is_some(),
-                    })));
+                    drafts.push(EventDraft::success("certificate.discover", "certificate", record.uuid).with_details(
+                        json!({
+                            "serial": record.serial, "subject": record.subject, "issuer": record.issuer,
+                            "fingerprint": record.fingerprint, "location": o.location.key(), "run": run.uuid,
+                            "private_key": record.key_id.is_some(),
+                        }),
+                    ));
                     run.counts.new_certificates += 1;
                     (record.id, true)
                 }
@@ -443,8 +464,10 @@ impl<S: Store> Services<S> {
             "problems": v.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
         });
         let sans = leaf.sans().unwrap_or_default();
-        let dns: Vec<String> = sans.iter().filter_map(|s| if let San::Dns(d) = s { Some(d.clone()) } else { None }).collect();
-        let ips: Vec<std::net::IpAddr> = sans.iter().filter_map(|s| if let San::Ip(ip) = s { Some(*ip) } else { None }).collect();
+        let dns: Vec<String> =
+            sans.iter().filter_map(|s| if let San::Dns(d) = s { Some(d.clone()) } else { None }).collect();
+        let ips: Vec<std::net::IpAddr> =
+            sans.iter().filter_map(|s| if let San::Ip(ip) = s { Some(*ip) } else { None }).collect();
         let hostname_match = match &o.location {
             Location::Tls { ip, server_name, .. } => {
                 let host = server_name.clone().unwrap_or_else(|| ip.to_string());

@@ -34,7 +34,7 @@ pub struct CertificateView {
     /// `valid`, `expiring` (inside the RA profile's renewal window), `expired`, `inactive` (not yet valid) or
     /// `revoked`, computed when the answer is made.
     pub validation_status: String,
-    /// `request` or `system`.
+    /// `request`, `system`, `import`, `acme` or `discovery`.
     pub origin: String,
     pub subject: String,
     pub issuer: String,
@@ -332,6 +332,7 @@ pub async fn list(
         Some("system") => Some(Origin::System),
         Some("import") => Some(Origin::Import),
         Some("acme") => Some(Origin::Acme),
+        Some("discovery") => Some(Origin::Discovery),
         Some(o) => return Err(CoreError::invalid("request.invalid_origin", format!("unknown origin '{o}'")).into()),
     };
     let mut filter = CertificateFilter {

@@ -53,8 +53,7 @@ pub struct StartRun {
     pub follow_symlinks: bool,
     /// Files: passwords tried on PKCS#12 files and encrypted keys; kept sealed with the run, never returned.
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
-    pub passwords: Vec<Zeroizing<String>>,
+    pub passwords: Vec<String>,
     /// Files: also import the private keys found with certificates (sealed, exportable).
     #[serde(default)]
     pub import_private_keys: bool,
@@ -64,7 +63,10 @@ pub struct StartRun {
 
 impl std::fmt::Debug for StartRun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StartRun").field("kind", &self.kind).field("passwords", &self.passwords.len()).finish_non_exhaustive()
+        f.debug_struct("StartRun")
+            .field("kind", &self.kind)
+            .field("passwords", &self.passwords.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -133,7 +135,8 @@ impl StartRun {
                 .into())
             }
         };
-        Ok(StartDiscovery { spec, passwords: self.passwords, repeat_every_seconds: self.repeat_every_seconds })
+        let passwords = self.passwords.into_iter().map(Zeroizing::new).collect();
+        Ok(StartDiscovery { spec, passwords, repeat_every_seconds: self.repeat_every_seconds })
     }
 }
 
@@ -271,11 +274,13 @@ fn result_view(r: RunResult) -> ResultView {
 /// Starts a discovery run (queued as a job; poll it for progress).
 #[utoipa::path(post, path = "/v1/discovery/runs", tag = "discovery", request_body = StartRun,
     security(("bearer" = [])),
-    responses((status = 202, body = RunView), (status = 400, body = Problem), (status = 401, body = Problem),
-               (status = 403, body = Problem), (status = 415, body = Problem),
-               (status = 422, body = Problem, description = "a bad target or glob, a target outside the allowed \
-                ranges or paths (`discovery.not_allowed`), too many endpoints (`discovery.too_many_endpoints`), \
-                a name that does not resolve (`discovery.unresolvable`)")))]
+    responses((status = 202, body = RunView),
+               (status = 400, body = Problem, description = "a bad target, spec or glob (`discovery.invalid_target`, \
+                `discovery.invalid_spec`), a target outside the allowed ranges or paths (`discovery.not_allowed`), \
+                too many endpoints (`discovery.too_many_endpoints`), a name that does not resolve \
+                (`discovery.unresolvable`)"),
+               (status = 401, body = Problem), (status = 403, body = Problem), (status = 415, body = Problem),
+               (status = 422, body = Problem)))]
 pub async fn start_run(
     auth: Authorized<RunDiscovery>,
     State(state): State<AppState>,
