@@ -2,6 +2,7 @@
 //! and talks to a running server as a client (`token …`).
 
 mod client;
+mod discover;
 
 use certwright_server::bootstrap;
 use certwright_server::config::{LogFormat, Overrides, Settings, DEFAULT_DATA_DIR};
@@ -50,6 +51,9 @@ enum Command {
     /// Approvals of a running server: list, approve, reject.
     #[command(subcommand)]
     Approval(client::ApprovalCommand),
+    /// Scan from this machine, without a server: TLS endpoints or directories.
+    #[command(subcommand)]
+    Discover(discover::DiscoverCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -305,6 +309,13 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Ca(cmd) => client::ca(&client_defaults(&cli), cmd).await,
         Command::Crl(cmd) => client::crl(&client_defaults(&cli), cmd).await,
         Command::Approval(cmd) => client::approval(&client_defaults(&cli), cmd).await,
+        Command::Discover(discover::DiscoverCommand::Tls(args)) => {
+            let allowed = load(&cli, &ServerArgs::none())
+                .map(|s| s.config.discovery_allowed_ranges)
+                .unwrap_or_else(|_| certwright_server::config::Config::default().discovery_allowed_ranges);
+            discover::tls(allowed, args).await
+        }
+        Command::Discover(discover::DiscoverCommand::Files(args)) => discover::files(args).await,
     }
 }
 
