@@ -18,6 +18,7 @@ needs=(
   "aiosmtpd:python3-aiosmtpd"
   "certbot:certbot"
   "lego:lego"
+  "keytool:openjdk-17-jre-headless"
 )
 missing=()
 for pair in "${needs[@]}"; do
