@@ -203,7 +203,11 @@ pub async fn tls(allowed: Vec<String>, args: &TlsArgs) -> Result<ExitCode, Strin
         table(&rows, ["ENDPOINT", "PROTOCOL", "SUBJECT", "NOT AFTER", "SHA-256"]);
         if args.failures {
             for f in &failed {
-                println!("no certificate: {} ({})", f["endpoint"].as_str().unwrap_or_default(), f["error"].as_str().unwrap_or_default());
+                println!(
+                    "no certificate: {} ({})",
+                    f["endpoint"].as_str().unwrap_or_default(),
+                    f["error"].as_str().unwrap_or_default()
+                );
             }
         }
         eprintln!(

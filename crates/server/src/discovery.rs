@@ -187,7 +187,7 @@ impl ConnectorScanner {
                     Outcome::Failed(why) => Some(ScanEvent::Problem(format!("{endpoint}: {why}"))),
                     Outcome::Closed | Outcome::ConnectTimeout => None,
                 };
-                let progress = (examined % PROGRESS_EVERY == 0).then_some(ScanEvent::Progress(examined));
+                let progress = examined.is_multiple_of(PROGRESS_EVERY).then_some(ScanEvent::Progress(examined));
                 for e in event.into_iter().chain(progress) {
                     if events.send(e).await.is_err() {
                         return examined;
