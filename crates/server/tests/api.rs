@@ -30,6 +30,7 @@ fn requester_may(method: &Method, path: &str) -> bool {
         "/v1/approvals",
         "/v1/reports",
         "/v1/keystore",
+        "/v1/discovery",
     ]
     .iter()
     .any(|p| path.starts_with(p));
