@@ -227,7 +227,9 @@ async fn certbot_binds_its_account_with_eab_where_the_directory_requires_it() {
 
     let (kid, hmac) = eab_key(&s, "eab").await;
     let mut with_eab = obtain.to_vec();
-    with_eab.extend_from_slice(&["--eab-kid", &kid, "--eab-hmac-key", &hmac]);
+    // `=`: a base64url key may start with '-', which certbot's argument parser would take for an option.
+    let hmac_arg = format!("--eab-hmac-key={hmac}");
+    with_eab.extend_from_slice(&["--eab-kid", &kid, &hmac_arg]);
     succeeded("certbot certonly with EAB", &certbot(&s, dir, "eab", &with_eab).await);
     let live = dir.join("config/live/eab.example.test");
     assert_verifies(&s, dir, &live.join("cert.pem"), &live.join("chain.pem"));
