@@ -7,5 +7,6 @@
 
 pub mod acme;
 pub mod challenge;
+pub mod deploy;
 pub mod discovery;
 pub mod notify;
