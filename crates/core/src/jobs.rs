@@ -53,6 +53,8 @@ pub mod kind {
     pub const ACME_VALIDATE: &str = "acme.validate";
     /// Run a discovery scan and record what it finds (payload `{"run"}`).
     pub const DISCOVERY_RUN: &str = "discovery.run";
+    /// Install or remove a certificate at a location (payload `{"deployment"}`).
+    pub const DEPLOY: &str = "deployment.run";
 }
 
 /// A job as stored.

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod ca;
 pub mod clock;
+pub mod deploy;
 pub mod discovery;
 pub mod end_entity;
 pub mod error;

@@ -7,6 +7,7 @@ use crate::audit::{ChainHead, Event, EventFilter};
 use crate::auth::{ApiToken, NewOAuthClient, NewToken, OAuthClient, Principal};
 use crate::ca::{Authority, CertificateFilter, CertificateRecord, NewKey, RaProfile, StoredKey};
 use crate::clock::EpochSeconds;
+use crate::deploy::{Deployment, Location};
 use crate::discovery::{DiscoveryRun, NewSighting, RunResult, Sighting};
 use crate::end_entity::EndEntity;
 use crate::inventory::{CertificateMetadata, InventoryOrder, InventoryPage};
@@ -346,6 +347,24 @@ pub trait Store: Send + Sync + Clone + 'static {
         after: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Sighting>>> + Send;
+
+    // ---- deployment ------------------------------------------------------------------------------------------
+
+    /// A location by uuid or name.
+    fn location(&self, key: &str) -> impl Future<Output = Result<Option<Location>>> + Send;
+
+    /// Every location, by name.
+    fn locations(&self) -> impl Future<Output = Result<Vec<Location>>> + Send;
+
+    fn deployment(&self, uuid: Uuid) -> impl Future<Output = Result<Option<Deployment>>> + Send;
+
+    /// Deployments, newest first, of one location and/or one certificate.
+    fn list_deployments(
+        &self,
+        location_id: Option<i64>,
+        certificate_id: Option<i64>,
+        page: Page,
+    ) -> impl Future<Output = Result<Listed<Deployment>>> + Send;
 }
 
 /// Which expiring certificates to find (see [`Store::expiring_certificates`]).
@@ -721,4 +740,26 @@ pub trait StoreTx: Send {
         ids: &[i64],
         now: EpochSeconds,
     ) -> impl Future<Output = Result<u64>> + Send;
+
+    // ---- deployment ------------------------------------------------------------------------------------------
+
+    /// Stores a location (its `id` is ignored); a taken name fails with `location.exists`.
+    fn insert_location(&mut self, location: &Location) -> impl Future<Output = Result<i64>> + Send;
+
+    fn location_by_id(&mut self, id: i64) -> impl Future<Output = Result<Option<Location>>> + Send;
+
+    /// Deletes a location and its deployment history; `false` when it no longer exists.
+    fn delete_location(&mut self, id: i64) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores a deployment (its `id` is ignored).
+    fn insert_deployment(&mut self, deployment: &Deployment) -> impl Future<Output = Result<i64>> + Send;
+
+    /// A deployment, locked until the transaction ends.
+    fn deployment_for_update(&mut self, uuid: Uuid) -> impl Future<Output = Result<Option<Deployment>>> + Send;
+
+    /// Replaces a deployment's state, details, error and finish time (by id).
+    fn update_deployment(&mut self, deployment: &Deployment) -> impl Future<Output = Result<()>> + Send;
+
+    /// The locations where a certificate is installed (its latest deployment there installs it, not failed).
+    fn deployed_locations(&mut self, certificate_id: i64) -> impl Future<Output = Result<Vec<i64>>> + Send;
 }

@@ -92,6 +92,11 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(crate::api::discovery::get_run, crate::api::discovery::cancel_run))
         .routes(routes!(crate::api::discovery::run_results))
         .routes(routes!(crate::api::discovery::certificate_locations))
+        .routes(routes!(crate::api::deploy::create_location, crate::api::deploy::list_locations))
+        .routes(routes!(crate::api::deploy::get_location, crate::api::deploy::delete_location))
+        .routes(routes!(crate::api::deploy::queue_deployment, crate::api::deploy::location_deployments))
+        .routes(routes!(crate::api::deploy::certificate_deployments))
+        .routes(routes!(crate::api::deploy::get_deployment))
         .split_for_parts();
     router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }

@@ -148,6 +148,7 @@ fn services(
             shared_store: settings.config.database_url.is_some(),
             scanner: Some(Arc::new(crate::discovery::ConnectorScanner::new(&settings.config))),
             discovery_trust_roots: discovery_trust_roots(&settings.config)?,
+            deployer: Some(Arc::new(crate::deploy::ConnectorDeployer::new(&settings.config))),
         },
     ))
 }

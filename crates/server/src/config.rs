@@ -111,6 +111,12 @@ pub struct Config {
     /// Discovery: a PEM bundle of further roots that discovered chains are judged against (for example
     /// `/etc/ssl/certs/ca-certificates.crt`), besides this server's own root CAs.
     pub discovery_trust_roots_file: Option<PathBuf>,
+    /// Deployment: the directories of this host that locations may write certificates and keys into (default:
+    /// none, so only SSH locations can be created).
+    pub deploy_allowed_paths: Vec<PathBuf>,
+    /// Deployment: whether locations may name their own `test_command` and `reload_command` (programs run on the
+    /// target host); off by default, so only the standard nginx and Apache commands run.
+    pub deploy_allow_custom_commands: bool,
 }
 
 impl Default for Config {
@@ -165,6 +171,8 @@ impl Default for Config {
             discovery_max_files: 100_000,
             discovery_concurrency: 256,
             discovery_trust_roots_file: None,
+            deploy_allowed_paths: Vec::new(),
+            deploy_allow_custom_commands: false,
             ocsp_validity_seconds: 4 * 3_600,
             ocsp_responder: "delegated".to_owned(),
         }
@@ -359,6 +367,9 @@ impl Config {
         }
         if !(1..=10_000_000).contains(&self.discovery_max_files) {
             return invalid("discovery_max_files", "must be between 1 and 10000000");
+        }
+        if self.deploy_allowed_paths.iter().any(|p| !p.is_absolute()) {
+            return invalid("deploy_allowed_paths", "entries must be absolute paths");
         }
         if !(1..=crate::discovery::MAX_CONCURRENCY).contains(&self.discovery_concurrency) {
             return invalid("discovery_concurrency", "must be between 1 and 4096");

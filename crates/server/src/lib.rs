@@ -7,6 +7,7 @@ pub mod app;
 pub mod bootstrap;
 pub mod client_cert;
 pub mod config;
+pub mod deploy;
 pub mod dialects;
 pub mod discovery;
 pub mod extract;

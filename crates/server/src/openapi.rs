@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         (name = "revocation", description = "Revocation, CRLs (full, delta, partitioned) and the OCSP responder"),
         (name = "acme", description = "The ACME server (directories at /acme/{profile}/directory): external account binding keys"),
         (name = "discovery", description = "Discovery runs: TLS endpoint and filesystem scans that bring the certificates they find into the inventory (origin discovery), with the locations where each was seen"),
+        (name = "deployment", description = "Locations (nginx, Apache httpd or files, on this host or over SSH) and deployments that install certificates there, verify them and roll back on failure"),
         (name = "lifecycle", description = "Requests, approvals, external authorities (finalize, cancel, confirm-revoke), renew and rekey, jobs, reports and notification rules"),
     )
 )]

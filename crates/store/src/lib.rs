@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod acme;
+mod deploy;
 mod discovery;
 mod end_entity;
 mod keystore;

@@ -86,6 +86,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_discovery.sql"),
         postgres: include_str!("../migrations/postgres/0012_discovery.sql"),
     },
+    Migration {
+        version: 13,
+        description: "deployment",
+        sqlite: include_str!("../migrations/sqlite/0013_deployment.sql"),
+        postgres: include_str!("../migrations/postgres/0013_deployment.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

@@ -667,6 +667,33 @@ impl Store for SqlStore {
         crate::discovery::active(&mut conn, kind, after, limit).await
     }
 
+    // ---- deployment ------------------------------------------------------------------------------------------
+
+    async fn location(&self, key: &str) -> Result<Option<certwright_core::deploy::Location>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::deploy::location_by(&mut conn, key).await
+    }
+
+    async fn locations(&self) -> Result<Vec<certwright_core::deploy::Location>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::deploy::locations(&mut conn).await
+    }
+
+    async fn deployment(&self, uuid: Uuid) -> Result<Option<certwright_core::deploy::Deployment>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::deploy::deployment_by_uuid(&mut conn, uuid, false).await
+    }
+
+    async fn list_deployments(
+        &self,
+        location_id: Option<i64>,
+        certificate_id: Option<i64>,
+        page: Page,
+    ) -> Result<Listed<certwright_core::deploy::Deployment>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::deploy::list(&mut conn, location_id, certificate_id, page).await
+    }
+
     // ---- end entities and managed keys by uuid ----------------------------------------------------------------
 
     async fn end_entities(&self, ra_profile_id: i64) -> Result<Vec<certwright_core::end_entity::EndEntity>> {

@@ -622,6 +622,37 @@ impl StoreTx for SqlTx {
         crate::discovery::mark_gone(&mut self.tx, run_id, ids, now).await
     }
 
+    // ---- deployment ------------------------------------------------------------------------------------------
+
+    async fn insert_location(&mut self, location: &certwright_core::deploy::Location) -> Result<i64> {
+        crate::deploy::insert_location(&mut self.tx, location).await
+    }
+
+    async fn location_by_id(&mut self, id: i64) -> Result<Option<certwright_core::deploy::Location>> {
+        crate::deploy::location_by_id(&mut self.tx, id).await
+    }
+
+    async fn delete_location(&mut self, id: i64) -> Result<bool> {
+        crate::deploy::delete_location(&mut self.tx, id).await
+    }
+
+    async fn insert_deployment(&mut self, deployment: &certwright_core::deploy::Deployment) -> Result<i64> {
+        crate::deploy::insert_deployment(&mut self.tx, deployment).await
+    }
+
+    async fn deployment_for_update(&mut self, uuid: Uuid) -> Result<Option<certwright_core::deploy::Deployment>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::deploy::deployment_by_uuid(&mut self.tx, uuid, lock).await
+    }
+
+    async fn update_deployment(&mut self, deployment: &certwright_core::deploy::Deployment) -> Result<()> {
+        crate::deploy::update_deployment(&mut self.tx, deployment).await
+    }
+
+    async fn deployed_locations(&mut self, certificate_id: i64) -> Result<Vec<i64>> {
+        crate::deploy::deployed_locations(&mut self.tx, certificate_id).await
+    }
+
     // ---- end entities ----------------------------------------------------------------------------------------
 
     async fn insert_end_entity(&mut self, entity: &certwright_core::end_entity::EndEntity) -> Result<i64> {

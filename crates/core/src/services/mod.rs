@@ -7,6 +7,7 @@ mod audit;
 mod batch;
 mod ca;
 mod crl;
+mod deploy;
 mod discovery;
 mod end_entity;
 mod import;
@@ -24,6 +25,7 @@ pub use access::{ClientCertificatePolicy, IssuedOAuthToken, NewOAuthClientReques
 pub use audit::AuditReport;
 pub use ca::NewAuthorityRequest;
 pub use crl::CrlSettings;
+pub use deploy::NewLocation;
 pub use discovery::StartDiscovery;
 pub use import::{ChainValidation, ImportRequest, ImportedCertificate};
 pub use issuance::{IssueRequest, Issued};
@@ -71,6 +73,8 @@ pub struct Settings {
     pub scanner: Option<Arc<dyn crate::discovery::Scanner>>,
     /// DER certificates trusted as roots when judging discovered chains, besides this server's root CAs.
     pub discovery_trust_roots: Vec<Vec<u8>>,
+    /// Installs certificates at locations; without one, deployments fail with a message saying so.
+    pub deployer: Option<Arc<dyn crate::deploy::Deployer>>,
 }
 
 impl Default for Settings {
@@ -88,6 +92,7 @@ impl Default for Settings {
             shared_store: false,
             scanner: None,
             discovery_trust_roots: Vec::new(),
+            deployer: None,
         }
     }
 }

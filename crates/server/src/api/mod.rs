@@ -4,6 +4,7 @@
 pub mod acme;
 pub mod authorities;
 pub mod certificates;
+pub mod deploy;
 pub mod discovery;
 pub mod events;
 pub mod health;

@@ -371,6 +371,9 @@ impl<S: Store> Services<S> {
         tx.update_request(request).await?;
         if let (Some(previous), Some(kind)) = (request.replaces_id, LinkKind::of(request.kind)) {
             tx.insert_certificate_link(record.id, previous, kind).await?;
+            if request.replace_in_locations {
+                events.extend(self.queue_redeployments(tx, &Ctx::system(), previous, &record).await?);
+            }
         }
         let name = match (action, request.kind) {
             (Action::Finalize, _) => "certificate.finalize",

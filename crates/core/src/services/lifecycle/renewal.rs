@@ -219,6 +219,11 @@ impl<S: Store> Services<S> {
         record.id = tx.insert_certificate(&record).await?;
         let link = LinkKind::of(kind).ok_or_else(|| CoreError::Storage("a replacement without link".to_owned()))?;
         tx.insert_certificate_link(record.id, old.id, link).await?;
+        let redeploy = if replace_in_locations {
+            self.queue_redeployments(&mut tx, ctx, old.id, &record).await?
+        } else {
+            Vec::new()
+        };
         if let Some((job_id, owner)) = lease {
             let end = JobEnd::Succeeded(json!({ "certificate": record.uuid }));
             if !tx.finish_job(job_id, owner, &end, now).await? {
@@ -235,7 +240,13 @@ impl<S: Store> Services<S> {
             "replace_in_locations": replace_in_locations,
             "key": if job.generated.is_some() { "generated" } else if kind == RequestKind::Renew { "kept" } else if job.key_id.is_some() { "held" } else { "csr" },
         }));
-        self.commit_with_events(tx, &head, ctx, vec![draft]).await?;
+        let queued = !redeploy.is_empty();
+        let mut drafts = vec![draft];
+        drafts.extend(redeploy);
+        self.commit_with_events(tx, &head, ctx, drafts).await?;
+        if queued {
+            self.jobs_wake.notify_one();
+        }
         let private_key_pkcs8 = match (&job.generated, job.export) {
             (Some(k), true) => Some(k.danger_pkcs8_der()?),
             _ => None,

@@ -1,0 +1,171 @@
+//! The `Deployer` port of core, implemented with the connectors' transports (this host, or another over SSH)
+//! and web server installer, inside the limits of the configuration: the local directories certificates may be
+//! written to, and whether locations may name their own test and reload commands.
+
+use crate::config::Config;
+use certwright_connectors::deploy::local::LocalTransport;
+use certwright_connectors::deploy::ssh::{SshTarget, SshTransport};
+use certwright_connectors::deploy::webserver::{self, Deployed, ServerKind, Verify, WebServerTarget};
+use certwright_connectors::deploy::{FileSpec, Transport};
+use certwright_core::deploy::{BoxFuture, Credentials, DeployOutcome, Deployer, LocationSpec, Material};
+use certwright_core::{CoreError, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// How long a configuration test or reload may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the served certificate is looked for after a reload.
+const VERIFY_WITHIN: Duration = Duration::from_secs(15);
+
+fn invalid(message: impl Into<String>) -> CoreError {
+    CoreError::invalid("location.invalid", message)
+}
+
+/// Deploys within the configured limits.
+#[derive(Debug)]
+pub struct ConnectorDeployer {
+    allowed_paths: Vec<PathBuf>,
+    custom_commands: bool,
+}
+
+impl ConnectorDeployer {
+    pub fn new(config: &Config) -> Self {
+        Self { allowed_paths: config.deploy_allowed_paths.clone(), custom_commands: config.deploy_allow_custom_commands }
+    }
+
+    fn kind(spec: &LocationSpec) -> Result<ServerKind> {
+        match spec.kind.as_str() {
+            "file" => Ok(ServerKind::Files),
+            "nginx" => Ok(ServerKind::Nginx),
+            "apache" => Ok(ServerKind::Apache),
+            other => Err(invalid(format!("kind must be file, nginx or apache, got '{other}'"))),
+        }
+    }
+
+    fn target(&self, spec: &LocationSpec) -> Result<WebServerTarget> {
+        let kind = Self::kind(spec)?;
+        let file = |path: &str, mode: u32| FileSpec { path: path.to_owned(), mode, owner: spec.owner.clone() };
+        let verify = match &spec.verify_address {
+            Some(a) => Some(Verify {
+                address: a.parse().map_err(|_| invalid(format!("verify_address '{a}' must be address:port")))?,
+                server_name: spec.verify_server_name.clone(),
+                within: VERIFY_WITHIN,
+            }),
+            None => None,
+        };
+        Ok(WebServerTarget {
+            kind,
+            certificate: file(&spec.certificate_path, 0o644),
+            chain: spec.chain_path.as_deref().map(|p| file(p, 0o644)),
+            key: spec.key_path.as_deref().map(|p| file(p, 0o600)),
+            fullchain: spec.fullchain,
+            test_command: spec.test_command.clone(),
+            reload_command: spec.reload_command.clone(),
+            verify,
+            command_timeout: COMMAND_TIMEOUT,
+        })
+    }
+
+    fn transport(spec: &LocationSpec, credentials: &Credentials) -> Result<Box<dyn Transport>> {
+        match &spec.ssh {
+            None => Ok(Box::new(LocalTransport)),
+            Some(ssh) => {
+                let key = credentials
+                    .ssh_private_key
+                    .clone()
+                    .ok_or_else(|| invalid("an SSH location needs credentials.ssh_private_key"))?;
+                let target = SshTarget {
+                    host: ssh.host.clone(),
+                    port: ssh.port,
+                    user: ssh.user.clone(),
+                    host_key: ssh.host_key.clone(),
+                    private_key: Zeroizing::new(key),
+                    connect_timeout: Duration::from_secs(10),
+                };
+                Ok(Box::new(SshTransport::new(target).map_err(|e| invalid(e.to_string()))?))
+            }
+        }
+    }
+}
+
+fn outcome(result: std::result::Result<Deployed, webserver::DeployError>) -> DeployOutcome {
+    match result {
+        Ok(done) => DeployOutcome { steps: done.steps, failure: None, rolled_back: false, retryable: false },
+        Err(e) => DeployOutcome {
+            steps: Vec::new(),
+            failure: Some((e.step.to_owned(), e.message)),
+            rolled_back: e.rolled_back,
+            retryable: e.retryable,
+        },
+    }
+}
+
+fn refused(message: String) -> DeployOutcome {
+    DeployOutcome { steps: Vec::new(), failure: Some(("prepare".to_owned(), message)), rolled_back: false, retryable: false }
+}
+
+impl Deployer for ConnectorDeployer {
+    fn check(&self, spec: &LocationSpec, credentials: &Credentials) -> Result<()> {
+        let target = self.target(spec)?;
+        let paths = [Some(&spec.certificate_path), spec.chain_path.as_ref(), spec.key_path.as_ref()];
+        for path in paths.into_iter().flatten() {
+            let p = Path::new(path);
+            if !p.is_absolute() || path.contains("/../") || path.ends_with("/..") {
+                return Err(invalid(format!("'{path}' must be an absolute path without '..'")));
+            }
+            // Files on this host stay inside the directories the configuration allows.
+            if spec.ssh.is_none() && !self.allowed_paths.iter().any(|a| p.starts_with(a)) {
+                return Err(CoreError::invalid(
+                    "location.not_allowed",
+                    format!("'{path}' is outside the directories deployment may write (deploy_allowed_paths)"),
+                ));
+            }
+        }
+        if (spec.test_command.is_some() || spec.reload_command.is_some()) && !self.custom_commands {
+            return Err(CoreError::invalid(
+                "location.not_allowed",
+                "test_command and reload_command need deploy_allow_custom_commands = true in the configuration",
+            ));
+        }
+        if [&spec.test_command, &spec.reload_command].into_iter().flatten().any(|argv| argv.is_empty()) {
+            return Err(invalid("a command must name a program"));
+        }
+        if spec.ssh.is_none() && credentials.ssh_private_key.is_some() {
+            return Err(invalid("credentials.ssh_private_key needs ssh"));
+        }
+        drop(target);
+        Self::transport(spec, credentials).map(|_| ())
+    }
+
+    fn deploy<'a>(
+        &'a self,
+        spec: &'a LocationSpec,
+        credentials: &'a Credentials,
+        material: &'a Material,
+    ) -> BoxFuture<'a, DeployOutcome> {
+        Box::pin(async move {
+            let (target, transport) = match (self.target(spec), Self::transport(spec, credentials)) {
+                (Ok(t), Ok(tr)) => (t, tr),
+                (Err(e), _) | (_, Err(e)) => return refused(e.to_string()),
+            };
+            let m = webserver::Material {
+                certificate_pem: material.certificate_pem.clone(),
+                chain_pem: material.chain_pem.clone(),
+                key_pem: material.key_pem.clone(),
+                fingerprint: material.fingerprint.clone(),
+            };
+            outcome(webserver::install(transport.as_ref(), &target, &m).await)
+        })
+    }
+
+    fn undeploy<'a>(&'a self, spec: &'a LocationSpec, credentials: &'a Credentials) -> BoxFuture<'a, DeployOutcome> {
+        Box::pin(async move {
+            let (target, transport) = match (self.target(spec), Self::transport(spec, credentials)) {
+                (Ok(t), Ok(tr)) => (t, tr),
+                (Err(e), _) | (_, Err(e)) => return refused(e.to_string()),
+            };
+            outcome(webserver::uninstall(transport.as_ref(), &target).await)
+        })
+    }
+}
