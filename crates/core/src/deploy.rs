@@ -84,7 +84,9 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("ssh_private_key", &self.ssh_private_key.as_ref().map(|_| "<redacted>")).finish()
+        f.debug_struct("Credentials")
+            .field("ssh_private_key", &self.ssh_private_key.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }
 

@@ -31,7 +31,10 @@ pub struct ConnectorDeployer {
 
 impl ConnectorDeployer {
     pub fn new(config: &Config) -> Self {
-        Self { allowed_paths: config.deploy_allowed_paths.clone(), custom_commands: config.deploy_allow_custom_commands }
+        Self {
+            allowed_paths: config.deploy_allowed_paths.clone(),
+            custom_commands: config.deploy_allow_custom_commands,
+        }
     }
 
     fn kind(spec: &LocationSpec) -> Result<ServerKind> {
@@ -102,7 +105,12 @@ fn outcome(result: std::result::Result<Deployed, webserver::DeployError>) -> Dep
 }
 
 fn refused(message: String) -> DeployOutcome {
-    DeployOutcome { steps: Vec::new(), failure: Some(("prepare".to_owned(), message)), rolled_back: false, retryable: false }
+    DeployOutcome {
+        steps: Vec::new(),
+        failure: Some(("prepare".to_owned(), message)),
+        rolled_back: false,
+        retryable: false,
+    }
 }
 
 impl Deployer for ConnectorDeployer {

@@ -86,8 +86,13 @@ pub(crate) async fn insert_location(conn: &mut AnyConnection, l: &Location) -> R
 }
 
 pub(crate) async fn delete_location(conn: &mut AnyConnection, id: i64) -> Result<bool> {
-    sqlx::query("DELETE FROM deployments WHERE location_id = $1").bind(id).execute(&mut *conn).await.map_err(storage)?;
-    let done = sqlx::query("DELETE FROM locations WHERE id = $1").bind(id).execute(&mut *conn).await.map_err(storage)?;
+    sqlx::query("DELETE FROM deployments WHERE location_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(storage)?;
+    let done =
+        sqlx::query("DELETE FROM locations WHERE id = $1").bind(id).execute(&mut *conn).await.map_err(storage)?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -83,7 +83,9 @@ impl Transport for LocalTransport {
                     text.truncate(text.floor_char_boundary(MAX_OUTPUT));
                     Ok(CommandOutput { code: out.status.code(), output: text })
                 }
-                Err(_) => Ok(CommandOutput { code: None, output: format!("{program} did not finish within {timeout:?}") }),
+                Err(_) => {
+                    Ok(CommandOutput { code: None, output: format!("{program} did not finish within {timeout:?}") })
+                }
             }
         })
     }

@@ -131,7 +131,8 @@ impl WebServerTarget {
         if let Some(spec) = &self.chain {
             files.push((spec, m.chain_pem.as_bytes().to_vec()));
         }
-        let cert = if self.fullchain { format!("{}{}", m.certificate_pem, m.chain_pem) } else { m.certificate_pem.clone() };
+        let cert =
+            if self.fullchain { format!("{}{}", m.certificate_pem, m.chain_pem) } else { m.certificate_pem.clone() };
         files.push((&self.certificate, cert.into_bytes()));
         files
     }
@@ -180,12 +181,13 @@ async fn served_fingerprint(v: &Verify, want: &str) -> Result<String, String> {
     }
 }
 
-/// Puts the backed-up files back (removing those that did not exist) and reloads; `why` says it was rolled back
-/// unless restoring failed too.
+/// Puts the backed-up files back (removing those that did not exist) and, when the server had reloaded, reloads
+/// it again; `why` says it was rolled back unless restoring failed too.
 async fn restore(
     t: &dyn Transport,
     target: &WebServerTarget,
     backup: &[(FileSpec, Option<Vec<u8>>)],
+    reloaded: bool,
     why: DeployError,
 ) -> DeployError {
     let mut problems = Vec::new();
@@ -198,7 +200,8 @@ async fn restore(
             problems.push(format!("{}: {e}", spec.path));
         }
     }
-    if let Some(reload) = target.reload() {
+    // A server that was not reloaded never read the new files.
+    if let Some(reload) = target.reload().filter(|_| reloaded) {
         if let Err(e) = run_step(t, &reload, target.command_timeout).await {
             problems.push(format!("reload after restoring: {e}"));
         }
@@ -222,19 +225,21 @@ pub async fn install(t: &dyn Transport, target: &WebServerTarget, m: &Material) 
     done.steps.push(format!("backed up {} files", backup.len()));
     for (spec, bytes) in &files {
         if let Err(e) = t.write(spec, bytes).await {
-            return Err(restore(t, target, &backup, fail("write", format!("{}: {e}", spec.path), false, true)).await);
+            return Err(
+                restore(t, target, &backup, false, fail("write", format!("{}: {e}", spec.path), false, true)).await
+            );
         }
     }
     done.steps.push(format!("wrote {}", files.iter().map(|(s, _)| s.path.as_str()).collect::<Vec<_>>().join(", ")));
     if let Some(test) = target.test() {
         if let Err(e) = run_step(t, &test, target.command_timeout).await {
-            return Err(restore(t, target, &backup, fail("test", e, false, false)).await);
+            return Err(restore(t, target, &backup, false, fail("test", e, false, false)).await);
         }
         done.steps.push(format!("configuration test passed: {}", test.join(" ")));
     }
     if let Some(reload) = target.reload() {
         if let Err(e) = run_step(t, &reload, target.command_timeout).await {
-            return Err(restore(t, target, &backup, fail("reload", e, false, false)).await);
+            return Err(restore(t, target, &backup, true, fail("reload", e, false, false)).await);
         }
         done.steps.push(format!("reloaded: {}", reload.join(" ")));
     }
@@ -244,7 +249,7 @@ pub async fn install(t: &dyn Transport, target: &WebServerTarget, m: &Material) 
                 done.steps.push(format!("{} serves the new certificate", verify.address));
                 done.served = Some(seen);
             }
-            Err(e) => return Err(restore(t, target, &backup, fail("verify", e, false, false)).await),
+            Err(e) => return Err(restore(t, target, &backup, true, fail("verify", e, false, false)).await),
         }
     }
     Ok(done)
@@ -253,7 +258,8 @@ pub async fn install(t: &dyn Transport, target: &WebServerTarget, m: &Material) 
 /// Removes the installed files and reloads (a server that still refers to them will fail its test: then the
 /// files are put back and the failure says so).
 pub async fn uninstall(t: &dyn Transport, target: &WebServerTarget) -> Result<Deployed, DeployError> {
-    let specs: Vec<&FileSpec> = [Some(&target.certificate), target.chain.as_ref(), target.key.as_ref()].into_iter().flatten().collect();
+    let specs: Vec<&FileSpec> =
+        [Some(&target.certificate), target.chain.as_ref(), target.key.as_ref()].into_iter().flatten().collect();
     let mut backup = Vec::new();
     for spec in &specs {
         let old = t.read(&spec.path).await.map_err(|e| fail("backup", format!("{}: {e}", spec.path), false, true))?;

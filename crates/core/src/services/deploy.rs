@@ -45,7 +45,8 @@ impl<S: Store> Services<S> {
         let now = self.clock.now();
         let uuid = Uuid::new_v4();
         let sealed_credentials = if req.credentials.ssh_private_key.is_some() {
-            let plain = Zeroizing::new(serde_json::to_vec(&req.credentials).map_err(|e| CoreError::Storage(e.to_string()))?);
+            let plain =
+                Zeroizing::new(serde_json::to_vec(&req.credentials).map_err(|e| CoreError::Storage(e.to_string()))?);
             Some(self.vault.seal(&plain, uuid.as_bytes())?)
         } else {
             None
@@ -88,7 +89,8 @@ impl<S: Store> Services<S> {
         if !tx.delete_location(location.id).await? {
             return Err(location_not_found(key));
         }
-        let draft = EventDraft::success("location.delete", "location", location.uuid).with_details(json!({ "name": location.name }));
+        let draft = EventDraft::success("location.delete", "location", location.uuid)
+            .with_details(json!({ "name": location.name }));
         self.commit_with_event(tx, &head, ctx, draft).await
     }
 
@@ -177,7 +179,10 @@ impl<S: Store> Services<S> {
 
     pub async fn deployment(&self, ctx: &Ctx, uuid: Uuid) -> Result<Deployment> {
         ctx.caller.require(Permission::ReadInventory)?;
-        self.store.deployment(uuid).await?.ok_or_else(|| CoreError::not_found("deployment.not_found", "deployment", uuid))
+        self.store
+            .deployment(uuid)
+            .await?
+            .ok_or_else(|| CoreError::not_found("deployment.not_found", "deployment", uuid))
     }
 
     pub async fn list_deployments(
@@ -194,7 +199,11 @@ impl<S: Store> Services<S> {
         };
         let certificate_id = match certificate {
             Some(u) => Some(
-                self.store.certificate(u).await?.ok_or_else(|| CoreError::not_found("certificate.not_found", "certificate", u))?.id,
+                self.store
+                    .certificate(u)
+                    .await?
+                    .ok_or_else(|| CoreError::not_found("certificate.not_found", "certificate", u))?
+                    .id,
             ),
             None => None,
         };
@@ -212,14 +221,19 @@ impl<S: Store> Services<S> {
             _ => Vec::new(),
         };
         // The chain ends below the root: clients have the root.
-        let issuers: Vec<&Vec<u8>> = chain.iter().filter(|der| {
-            certwright_pki::cert::Cert::from_der(der).is_ok_and(|c| c.subject() != c.issuer())
-        }).collect();
+        let issuers: Vec<&Vec<u8>> = chain
+            .iter()
+            .filter(|der| certwright_pki::cert::Cert::from_der(der).is_ok_and(|c| c.subject() != c.issuer()))
+            .collect();
         let key_pem = if wants_key {
             let key_id = cert.key_id.ok_or_else(|| {
-                CoreError::invalid("deploy.no_key", "the location takes a key, and this certificate's key is not held here")
+                CoreError::invalid(
+                    "deploy.no_key",
+                    "the location takes a key, and this certificate's key is not held here",
+                )
             })?;
-            let stored = self.store.key(key_id).await?.ok_or_else(|| CoreError::Storage(format!("key {key_id} is missing")))?;
+            let stored =
+                self.store.key(key_id).await?.ok_or_else(|| CoreError::Storage(format!("key {key_id} is missing")))?;
             if stored.sealed.is_empty() {
                 return Err(CoreError::invalid("deploy.no_key", "this certificate's key was destroyed"));
             }
@@ -292,7 +306,10 @@ impl<S: Store> Services<S> {
             (None, _) => {
                 row.state = DeployState::Succeeded;
                 row.finished_at = Some(now);
-                (if d.action == DeployAction::Deploy { "certificate.deploy" } else { "certificate.undeploy" }, JobEnd::Succeeded(json!({ "deployment": uuid })))
+                (
+                    if d.action == DeployAction::Deploy { "certificate.deploy" } else { "certificate.undeploy" },
+                    JobEnd::Succeeded(json!({ "deployment": uuid })),
+                )
             }
             (Some(_), true) => {
                 row.state = DeployState::Queued;

@@ -25,7 +25,9 @@ pub struct CredentialsBody {
 
 impl std::fmt::Debug for CredentialsBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CredentialsBody").field("ssh_private_key", &self.ssh_private_key.as_ref().map(|_| "<redacted>")).finish()
+        f.debug_struct("CredentialsBody")
+            .field("ssh_private_key", &self.ssh_private_key.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }
 

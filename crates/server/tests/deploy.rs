@@ -1,0 +1,310 @@
+//! Deployment to a real nginx on loopback, on SQLite and PostgreSQL: a certificate issued here (key generated
+//! here) is installed at an nginx location — files written, `nginx -t`, graceful reload — and `openssl s_client`
+//! sees nginx serve it; with nginx's configuration broken, a deployment fails at the test step, the previous files
+//! are restored and the previous certificate is still served; an automatic renewal (clock moved into the renewal
+//! window) queues the renewed certificate for the location and nginx ends up serving it. Locations outside
+//! `deploy_allowed_paths` and custom commands without `deploy_allow_custom_commands` are refused, and no
+//! credential ever comes back.
+
+use certwright_core::clock::{Clock, ManualClock};
+use certwright_testkit::openssl;
+use certwright_testkit::process::{free_port, require};
+use certwright_testkit::{Backend, TestServer};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// An nginx serving TLS on a loopback port from `<dir>/site/{fullchain,key}.pem`, stopped on drop.
+struct Nginx {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Nginx {
+    fn conf(&self) -> String {
+        self.dir.join("nginx.conf").to_string_lossy().into_owned()
+    }
+
+    fn argv(&self, args: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = vec!["nginx".into()];
+        v.extend(args.iter().map(|s| (*s).to_owned()));
+        v.extend(["-c".into(), self.conf(), "-p".into(), self.dir.to_string_lossy().into_owned()]);
+        v
+    }
+
+    fn write_conf(&self, extra: &str) {
+        let d = self.dir.display();
+        let conf = format!(
+            "pid {d}/nginx.pid; error_log {d}/error.log; daemon on; worker_processes 1;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n\
+             uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
+             server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {d}/site/fullchain.pem;\n\
+             ssl_certificate_key {d}/site/key.pem; return 204; }} }}\n{extra}",
+            port = self.port
+        );
+        std::fs::write(self.dir.join("nginx.conf"), conf).unwrap();
+    }
+
+    fn start(dir: &Path) -> Nginx {
+        require("nginx", "nginx-light");
+        std::fs::create_dir_all(dir.join("site")).unwrap();
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        // A first certificate so nginx can start.
+        openssl::ok(
+            &dir.join("site"),
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "fullchain.pem",
+                "-subj",
+                "/CN=before.test",
+                "-days",
+                "2",
+            ],
+        );
+        let nginx = Nginx { dir: dir.to_owned(), port: free_port() };
+        nginx.write_conf("");
+        let argv = nginx.argv(&[]);
+        let status = Command::new(&argv[0]).args(&argv[1..]).status().unwrap();
+        assert!(
+            status.success(),
+            "nginx did not start: {}",
+            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+        );
+        nginx
+    }
+
+    /// SHA-256 (lower-case hex) of the certificate nginx serves.
+    fn served(&self) -> String {
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{}", self.port), "-servername", "localhost"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let start = text.find("-----BEGIN CERTIFICATE-----").expect("s_client shows the certificate");
+        let end = text.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----".len();
+        let pem = &text[start..end];
+        let der = certwright_pki::pem::decode(pem).unwrap().1;
+        certwright_pki::digest::hex(&certwright_pki::digest::sha256(&der))
+    }
+}
+
+impl Drop for Nginx {
+    /// Stops nginx by its pid file, which works whatever state the test left the configuration in.
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("nginx.pid")) {
+            let _ = Command::new("kill").args(["-QUIT", pid.trim()]).status();
+        }
+    }
+}
+
+async fn call(s: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = s.http().request(method.parse().unwrap(), s.at(path)).bearer_auth(&s.admin_token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn issue(s: &TestServer, profile: &str, days: u32) -> Value {
+    let body =
+        json!({"ra_profile": profile, "common_name": "localhost", "sans": ["dns:localhost"], "validity_days": days});
+    let (status, v) = call(s, "POST", "/v1/certificates", Some(body)).await;
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
+async fn location(s: &TestServer, nginx: &Nginx) -> Value {
+    let d = nginx.dir.display();
+    let body = json!({"name": "web", "spec": {
+        "kind": "nginx", "certificate_path": format!("{d}/site/fullchain.pem"), "key_path": format!("{d}/site/key.pem"),
+        "fullchain": true, "test_command": nginx.argv(&["-t"]), "reload_command": nginx.argv(&["-s", "reload"]),
+        "verify_address": format!("127.0.0.1:{}", nginx.port), "verify_server_name": "localhost"}});
+    let (status, v) = call(s, "POST", "/v1/locations", Some(body)).await;
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
+/// Waits for a deployment to end; the deployment as shown at the end.
+async fn finished(s: &TestServer, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, d) = call(s, "GET", &format!("/v1/deployments/{id}"), None).await;
+        if matches!(d["state"].as_str(), Some("succeeded" | "failed")) {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "the deployment did not end: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn deploy(s: &TestServer, cert: &str) -> Value {
+    let (status, d) = call(s, "POST", "/v1/locations/web/deployments", Some(json!({"certificate": cert}))).await;
+    assert_eq!(status, 202, "{d}");
+    finished(s, d["id"].as_str().unwrap()).await
+}
+
+fn start(backend: Backend, clock: Arc<dyn Clock>, site: PathBuf) -> impl std::future::Future<Output = TestServer> {
+    TestServer::start_with_clock(backend, clock, move |c| {
+        c.deploy_allowed_paths = vec![site];
+        c.deploy_allow_custom_commands = true;
+        c.expiry_scan_seconds = 86_400;
+    })
+}
+
+async fn installs_rolls_back_and_redeploys_renewals(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let nginx = Nginx::start(tmp.path());
+    let clock = Arc::new(ManualClock::at(certwright_core::clock::SystemClock.now()));
+    let s = start(backend, clock.clone(), nginx.dir.join("site")).await;
+    let before = nginx.served();
+
+    let loc = location(&s, &nginx).await;
+    assert_eq!(loc["has_credentials"], false);
+    let cert = issue(&s, "default", 60).await;
+    let id = cert["id"].as_str().unwrap();
+    let done = deploy(&s, id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(nginx.served(), cert["fingerprint_sha256"].as_str().unwrap(), "nginx serves the deployed certificate");
+    assert_ne!(before, nginx.served());
+    let key_mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(nginx.dir.join("site/key.pem")).unwrap().permissions(),
+    );
+    assert_eq!(key_mode & 0o777, 0o600);
+
+    // A broken configuration: the test fails, the files are put back, the running nginx still serves the old one.
+    let files_before = std::fs::read(nginx.dir.join("site/fullchain.pem")).unwrap();
+    nginx.write_conf("this is not nginx configuration;");
+    let other = issue(&s, "default", 60).await;
+    let failed = deploy(&s, other["id"].as_str().unwrap()).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert_eq!(failed["details"]["failed_step"], "test", "{failed}");
+    assert_eq!(failed["details"]["rolled_back"], true, "{failed}");
+    assert!(failed["error"].as_str().unwrap().contains("nginx"), "{failed}");
+    assert_eq!(std::fs::read(nginx.dir.join("site/fullchain.pem")).unwrap(), files_before);
+    assert_eq!(nginx.served(), cert["fingerprint_sha256"].as_str().unwrap(), "the old certificate is still served");
+    nginx.write_conf("");
+
+    // Automatic renewal: a profile that renews 20 days before expiry; 15 days later the 30-day certificate is due.
+    let (_, default) = call(&s, "GET", "/v1/ra-profiles/default", None).await;
+    let body = json!({"name": "auto", "authority": default["authority"], "policy": {
+        "auto_renew": true, "renewal_window_days": 20, "default_validity_days": 30, "max_validity_days": 365}});
+    let (status, v) = call(&s, "POST", "/v1/ra-profiles", Some(body)).await;
+    assert_eq!(status, 201, "{v}");
+    let auto = issue(&s, "auto", 30).await;
+    let auto_id = auto["id"].as_str().unwrap().to_owned();
+    assert_eq!(deploy(&s, &auto_id).await["state"], "succeeded");
+    assert_eq!(nginx.served(), auto["fingerprint_sha256"].as_str().unwrap());
+    clock.advance(15 * 86_400);
+    let (status, _) = call(&s, "POST", "/v1/jobs/expiry-scan", None).await;
+    assert_eq!(status, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let renewed = loop {
+        let (_, list) = call(&s, "GET", "/v1/locations/web/deployments", None).await;
+        let newest = list["items"][0].clone();
+        if newest["reason"] == "renewal" && newest["state"] == "succeeded" {
+            break newest;
+        }
+        assert!(newest["state"] != "failed", "{newest}");
+        assert!(Instant::now() < deadline, "no redeployment after the renewal: {list}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (_, new_cert) =
+        call(&s, "GET", &format!("/v1/certificates/{}", renewed["certificate"].as_str().unwrap()), None).await;
+    assert_ne!(new_cert["id"].as_str().unwrap(), auto_id);
+    assert_eq!(
+        nginx.served(),
+        new_cert["fingerprint_sha256"].as_str().unwrap(),
+        "nginx serves the renewed certificate"
+    );
+    let (_, history) = call(&s, "GET", &format!("/v1/certificates/{auto_id}/deployments"), None).await;
+    assert_eq!(history["total"], 1, "{history}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_installs_rolls_back_and_redeploys_renewals() {
+    installs_rolls_back_and_redeploys_renewals(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_installs_rolls_back_and_redeploys_renewals() {
+    if !Backend::available().contains(&Backend::Postgres) {
+        eprintln!("CERTWRIGHT_TEST_POSTGRES_URL is not set: PostgreSQL case not run");
+        return;
+    }
+    installs_rolls_back_and_redeploys_renewals(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locations_stay_inside_their_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let s = TestServer::start_with(Backend::Sqlite, |c| c.deploy_allowed_paths = vec![site.clone()]).await;
+    let inside = site.join("cert.pem").to_string_lossy().into_owned();
+    for (spec, code) in [
+        (json!({"kind": "file", "certificate_path": "/etc/ssl/certs/x.pem"}), "location.not_allowed"),
+        (json!({"kind": "file", "certificate_path": "relative.pem"}), "location.invalid"),
+        (json!({"kind": "file", "certificate_path": format!("{}/../../etc/x", site.display())}), "location.invalid"),
+        (
+            json!({"kind": "nginx", "certificate_path": inside, "reload_command": ["sh", "-c", "id"]}),
+            "location.not_allowed",
+        ),
+        (json!({"kind": "iis", "certificate_path": inside}), "location.invalid"),
+        (json!({"kind": "file", "certificate_path": inside, "verify_address": "nowhere"}), "location.invalid"),
+    ] {
+        let (status, v) = call(&s, "POST", "/v1/locations", Some(json!({"name": "x", "spec": spec.clone()}))).await;
+        assert_eq!(status, 400, "{spec}: {v}");
+        assert_eq!(v["code"], code, "{spec}: {v}");
+    }
+    // A file location works without any command: the certificate lands where it was told.
+    let (status, v) = call(
+        &s,
+        "POST",
+        "/v1/locations",
+        Some(json!({"name": "files", "spec": {"kind": "file",
+        "certificate_path": inside, "chain_path": site.join("chain.pem").to_string_lossy()}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    std::fs::create_dir_all(&site).unwrap();
+    let cert = issue(&s, "default", 30).await;
+    let (status, d) =
+        call(&s, "POST", "/v1/locations/files/deployments", Some(json!({"certificate": cert["id"]}))).await;
+    assert_eq!(status, 202);
+    let done = finished(&s, d["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let written = std::fs::read_to_string(site.join("cert.pem")).unwrap();
+    assert_eq!(written, cert["certificate_pem"].as_str().unwrap());
+    assert!(std::fs::read_to_string(site.join("chain.pem")).unwrap().contains("BEGIN CERTIFICATE"));
+    // Undeploy removes the files.
+    let (status, d) = call(
+        &s,
+        "POST",
+        "/v1/locations/files/deployments",
+        Some(json!({"certificate": cert["id"], "action": "undeploy"})),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(finished(&s, d["id"].as_str().unwrap()).await["state"], "succeeded");
+    assert!(!site.join("cert.pem").exists());
+    let (status, _) =
+        call(&s, "POST", "/v1/locations/nowhere/deployments", Some(json!({"certificate": cert["id"]}))).await;
+    assert_eq!(status, 404);
+    s.stop().await;
+}
