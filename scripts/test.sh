@@ -19,6 +19,9 @@ needs=(
   "certbot:certbot"
   "lego:lego"
   "keytool:openjdk-17-jre-headless"
+  "apache2:apache2"
+  "sshd:openssh-server"
+  "ssh:openssh-client"
 )
 missing=()
 for pair in "${needs[@]}"; do

@@ -1,4 +1,4 @@
-//! Deployment to a real nginx on loopback, on SQLite and PostgreSQL: a certificate issued here (key generated
+//! Deployment to a real nginx (SQLite and PostgreSQL) and a real Apache httpd (SQLite) on loopback: a certificate issued here (key generated
 //! here) is installed at an nginx location — files written, `nginx -t`, graceful reload — and `openssl s_client`
 //! sees nginx serve it; with nginx's configuration broken, a deployment fails at the test step, the previous files
 //! are restored and the previous certificate is still served; an automatic renewal (clock moved into the renewal
@@ -16,43 +16,78 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// An nginx serving TLS on a loopback port from `<dir>/site/{fullchain,key}.pem`, stopped on drop.
-struct Nginx {
+/// A real web server (nginx or Apache httpd) serving TLS on a loopback port from `<dir>/site/{fullchain,key}.pem`,
+/// stopped on drop.
+struct Server {
+    apache: bool,
     dir: PathBuf,
     port: u16,
 }
 
-impl Nginx {
+impl Server {
     fn conf(&self) -> String {
-        self.dir.join("nginx.conf").to_string_lossy().into_owned()
+        self.dir.join("server.conf").to_string_lossy().into_owned()
     }
 
+    /// The server's program with `args` and its configuration.
     fn argv(&self, args: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = vec!["nginx".into()];
+        let mut v: Vec<String> = vec![if self.apache { "apache2" } else { "nginx" }.into()];
         v.extend(args.iter().map(|s| (*s).to_owned()));
-        v.extend(["-c".into(), self.conf(), "-p".into(), self.dir.to_string_lossy().into_owned()]);
+        if self.apache {
+            v.extend(["-f".into(), self.conf()]);
+        } else {
+            v.extend(["-c".into(), self.conf(), "-p".into(), self.dir.to_string_lossy().into_owned()]);
+        }
         v
     }
 
-    fn write_conf(&self, extra: &str) {
-        let d = self.dir.display();
-        let conf = format!(
-            "pid {d}/nginx.pid; error_log {d}/error.log; daemon on; worker_processes 1;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{ access_log off; client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n\
-             uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
-             server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {d}/site/fullchain.pem;\n\
-             ssl_certificate_key {d}/site/key.pem; return 204; }} }}\n{extra}",
-            port = self.port
-        );
-        std::fs::write(self.dir.join("nginx.conf"), conf).unwrap();
+    fn test_argv(&self) -> Vec<String> {
+        self.argv(&["-t"])
     }
 
-    fn start(dir: &Path) -> Nginx {
-        require("nginx", "nginx-light");
+    fn reload_argv(&self) -> Vec<String> {
+        if self.apache {
+            self.argv(&["-k", "graceful"])
+        } else {
+            self.argv(&["-s", "reload"])
+        }
+    }
+
+    fn write_conf(&self, extra: &str) {
+        let (d, port) = (self.dir.display(), self.port);
+        let conf = if self.apache {
+            let m = "/usr/lib/apache2/modules";
+            format!(
+                "ServerRoot {d}\nLoadModule mpm_event_module {m}/mod_mpm_event.so\n\
+                 LoadModule authz_core_module {m}/mod_authz_core.so\n\
+                 LoadModule socache_shmcb_module {m}/mod_socache_shmcb.so\nLoadModule ssl_module {m}/mod_ssl.so\n\
+                 ServerName localhost\nListen 127.0.0.1:{port}\nPidFile {d}/server.pid\nErrorLog {d}/error.log\n\
+                 DefaultRuntimeDir {d}\nMutex file:{d}\nUser www-data\nGroup www-data\nDocumentRoot {d}\n\
+                 <VirtualHost 127.0.0.1:{port}>\nSSLEngine on\nSSLCertificateFile {d}/site/fullchain.pem\n\
+                 SSLCertificateKeyFile {d}/site/key.pem\n</VirtualHost>\n{extra}\n"
+            )
+        } else {
+            format!(
+                "pid {d}/server.pid; error_log {d}/error.log; daemon on; worker_processes 1;\n\
+                 events {{ worker_connections 64; }}\n\
+                 http {{ access_log off; client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n\
+                 uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
+                 server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {d}/site/fullchain.pem;\n\
+                 ssl_certificate_key {d}/site/key.pem; return 204; }} }}\n{extra}"
+            )
+        };
+        std::fs::write(self.dir.join("server.conf"), conf).unwrap();
+    }
+
+    fn start(dir: &Path, apache: bool) -> Server {
+        if apache {
+            require("apache2", "apache2");
+        } else {
+            require("nginx", "nginx-light");
+        }
         std::fs::create_dir_all(dir.join("site")).unwrap();
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
-        // A first certificate so nginx can start.
+        // A first certificate so the server can start.
         openssl::ok(
             &dir.join("site"),
             &[
@@ -73,19 +108,21 @@ impl Nginx {
                 "2",
             ],
         );
-        let nginx = Nginx { dir: dir.to_owned(), port: free_port() };
-        nginx.write_conf("");
-        let argv = nginx.argv(&[]);
+        let server = Server { apache, dir: dir.to_owned(), port: free_port() };
+        server.write_conf("");
+        let argv = if apache { server.argv(&["-k", "start"]) } else { server.argv(&[]) };
         let status = Command::new(&argv[0]).args(&argv[1..]).status().unwrap();
-        assert!(
-            status.success(),
-            "nginx did not start: {}",
-            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-        );
-        nginx
+        let log = || std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+        assert!(status.success(), "{argv:?} did not start: {}", log());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err() {
+            assert!(Instant::now() < deadline, "{argv:?} does not listen: {}", log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
     }
 
-    /// SHA-256 (lower-case hex) of the certificate nginx serves.
+    /// SHA-256 (lower-case hex) of the certificate the server serves.
     fn served(&self) -> String {
         let out = Command::new("openssl")
             .args(["s_client", "-connect", &format!("127.0.0.1:{}", self.port), "-servername", "localhost"])
@@ -95,17 +132,17 @@ impl Nginx {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let start = text.find("-----BEGIN CERTIFICATE-----").expect("s_client shows the certificate");
         let end = text.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----".len();
-        let pem = &text[start..end];
-        let der = certwright_pki::pem::decode(pem).unwrap().1;
+        let der = certwright_pki::pem::decode(&text[start..end]).unwrap().1;
         certwright_pki::digest::hex(&certwright_pki::digest::sha256(&der))
     }
 }
 
-impl Drop for Nginx {
-    /// Stops nginx by its pid file, which works whatever state the test left the configuration in.
+impl Drop for Server {
+    /// Stops the server by its pid file, which works whatever state the test left the configuration in.
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("nginx.pid")) {
-            let _ = Command::new("kill").args(["-QUIT", pid.trim()]).status();
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("server.pid")) {
+            let signal = if self.apache { "-TERM" } else { "-QUIT" };
+            let _ = Command::new("kill").args([signal, pid.trim()]).status();
         }
     }
 }
@@ -129,12 +166,13 @@ async fn issue(s: &TestServer, profile: &str, days: u32) -> Value {
     v
 }
 
-async fn location(s: &TestServer, nginx: &Nginx) -> Value {
-    let d = nginx.dir.display();
+async fn location(s: &TestServer, server: &Server) -> Value {
+    let d = server.dir.display();
     let body = json!({"name": "web", "spec": {
-        "kind": "nginx", "certificate_path": format!("{d}/site/fullchain.pem"), "key_path": format!("{d}/site/key.pem"),
-        "fullchain": true, "test_command": nginx.argv(&["-t"]), "reload_command": nginx.argv(&["-s", "reload"]),
-        "verify_address": format!("127.0.0.1:{}", nginx.port), "verify_server_name": "localhost"}});
+        "kind": if server.apache { "apache" } else { "nginx" }, "certificate_path": format!("{d}/site/fullchain.pem"),
+        "key_path": format!("{d}/site/key.pem"), "fullchain": true, "test_command": server.test_argv(),
+        "reload_command": server.reload_argv(), "verify_address": format!("127.0.0.1:{}", server.port),
+        "verify_server_name": "localhost"}});
     let (status, v) = call(s, "POST", "/v1/locations", Some(body)).await;
     assert_eq!(status, 201, "{v}");
     v
@@ -167,38 +205,44 @@ fn start(backend: Backend, clock: Arc<dyn Clock>, site: PathBuf) -> impl std::fu
     })
 }
 
-async fn installs_rolls_back_and_redeploys_renewals(backend: Backend) {
-    let tmp = tempfile::tempdir().unwrap();
-    let nginx = Nginx::start(tmp.path());
-    let clock = Arc::new(ManualClock::at(certwright_core::clock::SystemClock.now()));
-    let s = start(backend, clock.clone(), nginx.dir.join("site")).await;
-    let before = nginx.served();
-
-    let loc = location(&s, &nginx).await;
+/// Installs a certificate, then fails on a broken configuration and rolls back; the certificate served.
+async fn install_and_roll_back(s: &TestServer, server: &Server) {
+    let before = server.served();
+    let loc = location(s, server).await;
     assert_eq!(loc["has_credentials"], false);
-    let cert = issue(&s, "default", 60).await;
-    let id = cert["id"].as_str().unwrap();
-    let done = deploy(&s, id).await;
+    let cert = issue(s, "default", 60).await;
+    let done = deploy(s, cert["id"].as_str().unwrap()).await;
     assert_eq!(done["state"], "succeeded", "{done}");
-    assert_eq!(nginx.served(), cert["fingerprint_sha256"].as_str().unwrap(), "nginx serves the deployed certificate");
-    assert_ne!(before, nginx.served());
+    assert_eq!(
+        server.served(),
+        cert["fingerprint_sha256"].as_str().unwrap(),
+        "the server serves the deployed certificate"
+    );
+    assert_ne!(before, server.served());
     let key_mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(nginx.dir.join("site/key.pem")).unwrap().permissions(),
+        &std::fs::metadata(server.dir.join("site/key.pem")).unwrap().permissions(),
     );
     assert_eq!(key_mode & 0o777, 0o600);
 
-    // A broken configuration: the test fails, the files are put back, the running nginx still serves the old one.
-    let files_before = std::fs::read(nginx.dir.join("site/fullchain.pem")).unwrap();
-    nginx.write_conf("this is not nginx configuration;");
-    let other = issue(&s, "default", 60).await;
-    let failed = deploy(&s, other["id"].as_str().unwrap()).await;
+    // A broken configuration: the test fails, the files are put back, the running server still serves the old one.
+    let files_before = std::fs::read(server.dir.join("site/fullchain.pem")).unwrap();
+    server.write_conf("this is not a configuration directive;");
+    let other = issue(s, "default", 60).await;
+    let failed = deploy(s, other["id"].as_str().unwrap()).await;
     assert_eq!(failed["state"], "failed", "{failed}");
     assert_eq!(failed["details"]["failed_step"], "test", "{failed}");
     assert_eq!(failed["details"]["rolled_back"], true, "{failed}");
-    assert!(failed["error"].as_str().unwrap().contains("nginx"), "{failed}");
-    assert_eq!(std::fs::read(nginx.dir.join("site/fullchain.pem")).unwrap(), files_before);
-    assert_eq!(nginx.served(), cert["fingerprint_sha256"].as_str().unwrap(), "the old certificate is still served");
-    nginx.write_conf("");
+    assert_eq!(std::fs::read(server.dir.join("site/fullchain.pem")).unwrap(), files_before);
+    assert_eq!(server.served(), cert["fingerprint_sha256"].as_str().unwrap(), "the old certificate is still served");
+    server.write_conf("");
+}
+
+async fn installs_rolls_back_and_redeploys_renewals(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let nginx = Server::start(tmp.path(), false);
+    let clock = Arc::new(ManualClock::at(certwright_core::clock::SystemClock.now()));
+    let s = start(backend, clock.clone(), nginx.dir.join("site")).await;
+    install_and_roll_back(&s, &nginx).await;
 
     // Automatic renewal: a profile that renews 20 days before expiry; 15 days later the 30-day certificate is due.
     let (_, default) = call(&s, "GET", "/v1/ra-profiles/default", None).await;
@@ -249,6 +293,15 @@ async fn postgres_installs_rolls_back_and_redeploys_renewals() {
         return;
     }
     installs_rolls_back_and_redeploys_renewals(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apache_installs_and_rolls_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let apache = Server::start(tmp.path(), true);
+    let s = start(Backend::Sqlite, Arc::new(certwright_core::clock::SystemClock), apache.dir.join("site")).await;
+    install_and_roll_back(&s, &apache).await;
+    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
