@@ -361,3 +361,109 @@ async fn locations_stay_inside_their_limits() {
     assert_eq!(status, 404);
     s.stop().await;
 }
+
+/// A file location on another host over SSH (a throwaway OpenSSH server on loopback, its host key pinned): the
+/// certificate, chain and key land there with their modes; the login key is sealed, never shown (not in the
+/// location, nor in any audit event), and a wrong pinned host key fails the deployment without writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_locations_write_over_a_pinned_connection() {
+    require("sshd", "openssh-server");
+    require("ssh", "openssh-client");
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let keygen = |name: &str| {
+        let path = d.join(name);
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "t", "-f"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        std::fs::read_to_string(path.with_extension("pub")).unwrap().trim().to_owned()
+    };
+    let host_pub = keygen("host");
+    let client_pub = keygen("client");
+    std::fs::write(d.join("authorized_keys"), format!("{client_pub}\n")).unwrap();
+    let port = free_port();
+    std::fs::write(
+        d.join("sshd_config"),
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {p}/host\nAuthorizedKeysFile {p}/authorized_keys\n\
+             PidFile {p}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUseDNS no\n",
+            p = d.display()
+        ),
+    )
+    .unwrap();
+    let _sshd = certwright_testkit::process::spawn(
+        d,
+        "sshd",
+        Command::new("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(d.join("sshd_config")),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "sshd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_owned();
+    let client_key = std::fs::read_to_string(d.join("client")).unwrap();
+    let host_key: String = host_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let remote = d.join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+
+    let s = TestServer::start(Backend::Sqlite).await;
+    let spec = |key: &str| {
+        json!({"kind": "file", "ssh": {"host": "127.0.0.1", "port": port, "user": user, "host_key": key},
+        "certificate_path": remote.join("cert.pem").to_string_lossy(), "chain_path": remote.join("chain.pem").to_string_lossy(),
+        "key_path": remote.join("key.pem").to_string_lossy()})
+    };
+    let (status, loc) = call(
+        &s,
+        "POST",
+        "/v1/locations",
+        Some(json!({"name": "remote", "spec": spec(&host_key), "credentials": {"ssh_private_key": client_key}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{loc}");
+    assert_eq!(loc["has_credentials"], true);
+    let cert = issue(&s, "default", 30).await;
+    let (status, q) =
+        call(&s, "POST", "/v1/locations/remote/deployments", Some(json!({"certificate": cert["id"]}))).await;
+    assert_eq!(status, 202, "{q}");
+    let done = finished(&s, q["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(std::fs::read_to_string(remote.join("cert.pem")).unwrap(), cert["certificate_pem"].as_str().unwrap());
+    let key = std::fs::read_to_string(remote.join("key.pem")).unwrap();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(remote.join("key.pem")).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Another host key pinned: nothing is written, and the failure says why.
+    let (_, wrong_pub) = (0, keygen("other"));
+    let wrong: String = wrong_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let (status, _) = call(
+        &s,
+        "POST",
+        "/v1/locations",
+        Some(json!({"name": "spoofed", "spec": spec(&wrong), "credentials": {"ssh_private_key": client_key}})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    std::fs::remove_file(remote.join("cert.pem")).unwrap();
+    let (_, q) = call(&s, "POST", "/v1/locations/spoofed/deployments", Some(json!({"certificate": cert["id"]}))).await;
+    let failed = finished(&s, q["id"].as_str().unwrap()).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(failed["error"].as_str().unwrap().contains("host key"), "{failed}");
+    assert!(!remote.join("cert.pem").exists());
+
+    // The login key is never shown.
+    let secret_line = client_key.lines().nth(1).unwrap();
+    for path in ["/v1/locations", "/v1/locations/remote", "/v1/events?limit=1000", "/v1/locations/remote/deployments"] {
+        let (_, v) = call(&s, "GET", path, None).await;
+        let text = v.to_string();
+        assert!(!text.contains(secret_line) && !text.contains("OPENSSH PRIVATE KEY"), "{path} shows the key");
+    }
+    s.stop().await;
+}

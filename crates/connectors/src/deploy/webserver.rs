@@ -113,6 +113,24 @@ fn fail(step: &'static str, message: impl Into<String>, rolled_back: bool, retry
     DeployError { step, message: message.into(), rolled_back, retryable }
 }
 
+/// Whether an I/O failure may pass by itself (the host was unreachable), as opposed to a refusal (a host key
+/// that does not match, a login refused, a permission missing) that needs a person.
+fn transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | NotConnected
+            | TimedOut
+            | Interrupted
+            | HostUnreachable
+            | NetworkUnreachable
+            | UnexpectedEof
+    )
+}
+
 fn last_lines(out: &CommandOutput) -> String {
     let lines: Vec<&str> = out.output.lines().rev().take(6).collect();
     let text = lines.into_iter().rev().collect::<Vec<_>>().join(" | ");
@@ -219,15 +237,23 @@ pub async fn install(t: &dyn Transport, target: &WebServerTarget, m: &Material) 
     let mut done = Deployed::default();
     let mut backup = Vec::with_capacity(files.len());
     for (spec, _) in &files {
-        let old = t.read(&spec.path).await.map_err(|e| fail("backup", format!("{}: {e}", spec.path), false, true))?;
+        let old = t
+            .read(&spec.path)
+            .await
+            .map_err(|e| fail("backup", format!("{}: {e}", spec.path), false, transient(&e)))?;
         backup.push(((*spec).clone(), old));
     }
     done.steps.push(format!("backed up {} files", backup.len()));
     for (spec, bytes) in &files {
         if let Err(e) = t.write(spec, bytes).await {
-            return Err(
-                restore(t, target, &backup, false, fail("write", format!("{}: {e}", spec.path), false, true)).await
-            );
+            return Err(restore(
+                t,
+                target,
+                &backup,
+                false,
+                fail("write", format!("{}: {e}", spec.path), false, transient(&e)),
+            )
+            .await);
         }
     }
     done.steps.push(format!("wrote {}", files.iter().map(|(s, _)| s.path.as_str()).collect::<Vec<_>>().join(", ")));
@@ -262,11 +288,14 @@ pub async fn uninstall(t: &dyn Transport, target: &WebServerTarget) -> Result<De
         [Some(&target.certificate), target.chain.as_ref(), target.key.as_ref()].into_iter().flatten().collect();
     let mut backup = Vec::new();
     for spec in &specs {
-        let old = t.read(&spec.path).await.map_err(|e| fail("backup", format!("{}: {e}", spec.path), false, true))?;
+        let old = t
+            .read(&spec.path)
+            .await
+            .map_err(|e| fail("backup", format!("{}: {e}", spec.path), false, transient(&e)))?;
         backup.push(((*spec).clone(), old));
     }
     for spec in &specs {
-        t.remove(&spec.path).await.map_err(|e| fail("remove", format!("{}: {e}", spec.path), false, true))?;
+        t.remove(&spec.path).await.map_err(|e| fail("remove", format!("{}: {e}", spec.path), false, transient(&e)))?;
     }
     let mut done = Deployed { steps: vec![format!("removed {} files", specs.len())], served: None };
     let steps = [("test", target.test()), ("reload", target.reload())];
