@@ -28,17 +28,82 @@ fn default_ssh_port() -> u16 {
     22
 }
 
+/// An F5 BIG-IP reached through iControl REST (the password is a credential).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct F5Spec {
+    /// `https://bigip.example.com`
+    pub url: String,
+    pub username: String,
+    #[serde(default = "default_partition")]
+    pub partition: String,
+    /// The client-ssl profile whose certificate is replaced.
+    pub profile: String,
+    /// PEM of the CA that signed the management interface's certificate (system roots when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+}
+
+fn default_partition() -> String {
+    "Common".to_owned()
+}
+
+/// A Windows host running IIS, reached through WinRM (the password is a credential).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IisSpec {
+    /// `https://host:5986/wsman`
+    pub endpoint: String,
+    pub username: String,
+    pub site: String,
+    #[serde(default = "default_https_port")]
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_header: Option<String>,
+    #[serde(default = "default_store")]
+    pub cert_store: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+}
+
+fn default_https_port() -> u16 {
+    443
+}
+
+fn default_store() -> String {
+    "MY".to_owned()
+}
+
+/// An IBM key database (WebSphere, IBM HTTP Server) changed with `gskcapicmd` over SSH (its password is a
+/// credential; none means the stash file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSphereSpec {
+    pub key_db_path: String,
+    pub label: String,
+    #[serde(default = "default_gskcapicmd")]
+    pub gskcapicmd: String,
+    #[serde(default)]
+    pub set_default: bool,
+}
+
+fn default_gskcapicmd() -> String {
+    "gskcapicmd".to_owned()
+}
+
 /// Where and how a location installs certificates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocationSpec {
-    /// `file`, `nginx` or `apache`.
+    /// `file`, `nginx`, `apache`, `f5`, `iis` or `websphere`.
     pub kind: String,
     /// The host over SSH; this server's host when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshHost>,
-    /// Absolute path of the certificate file (with `fullchain`, the certificate followed by its chain).
-    pub certificate_path: String,
+    /// Absolute path of the certificate file (with `fullchain`, the certificate followed by its chain); for
+    /// `file`, `nginx` and `apache`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain_path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,6 +124,19 @@ pub struct LocationSpec {
     pub verify_address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_server_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f5: Option<F5Spec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iis: Option<IisSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websphere: Option<WebSphereSpec>,
+}
+
+impl LocationSpec {
+    /// Whether installing needs the certificate's private key: a key file, or an appliance that takes a PKCS#12.
+    pub fn takes_key(&self) -> bool {
+        self.key_path.is_some() || matches!(self.kind.as_str(), "f5" | "iis" | "websphere")
+    }
 }
 
 /// A location.
@@ -80,6 +158,15 @@ pub struct Location {
 pub struct Credentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_private_key: Option<String>,
+    /// The F5 or WinRM password, or the key database password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl Credentials {
+    pub fn is_empty(&self) -> bool {
+        self.ssh_private_key.is_none() && self.password.is_none()
+    }
 }
 
 impl std::fmt::Debug for Credentials {

@@ -57,9 +57,13 @@ impl ConnectorDeployer {
             }),
             None => None,
         };
+        let certificate = spec
+            .certificate_path
+            .as_deref()
+            .ok_or_else(|| invalid(format!("a {} location needs certificate_path", spec.kind)))?;
         Ok(WebServerTarget {
             kind,
-            certificate: file(&spec.certificate_path, 0o644),
+            certificate: file(certificate, 0o644),
             chain: spec.chain_path.as_deref().map(|p| file(p, 0o644)),
             key: spec.key_path.as_deref().map(|p| file(p, 0o600)),
             fullchain: spec.fullchain,
@@ -116,7 +120,7 @@ fn refused(message: String) -> DeployOutcome {
 impl Deployer for ConnectorDeployer {
     fn check(&self, spec: &LocationSpec, credentials: &Credentials) -> Result<()> {
         let target = self.target(spec)?;
-        let paths = [Some(&spec.certificate_path), spec.chain_path.as_ref(), spec.key_path.as_ref()];
+        let paths = [spec.certificate_path.as_ref(), spec.chain_path.as_ref(), spec.key_path.as_ref()];
         for path in paths.into_iter().flatten() {
             let p = Path::new(path);
             if !p.is_absolute() || path.contains("/../") || path.ends_with("/..") {

@@ -44,7 +44,7 @@ impl<S: Store> Services<S> {
         self.deployer()?.check(&req.spec, &req.credentials)?;
         let now = self.clock.now();
         let uuid = Uuid::new_v4();
-        let sealed_credentials = if req.credentials.ssh_private_key.is_some() {
+        let sealed_credentials = if !req.credentials.is_empty() {
             let plain =
                 Zeroizing::new(serde_json::to_vec(&req.credentials).map_err(|e| CoreError::Storage(e.to_string()))?);
             Some(self.vault.seal(&plain, uuid.as_bytes())?)
@@ -279,7 +279,7 @@ impl<S: Store> Services<S> {
         };
         let deployer = self.deployer()?;
         let outcome = match d.action {
-            DeployAction::Deploy => match self.material(&cert, location.spec.key_path.is_some()).await {
+            DeployAction::Deploy => match self.material(&cert, location.spec.takes_key()).await {
                 Ok(material) => deployer.deploy(&location.spec, &credentials, &material).await,
                 Err(e) => crate::deploy::DeployOutcome {
                     steps: Vec::new(),

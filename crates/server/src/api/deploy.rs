@@ -21,6 +21,8 @@ use uuid::Uuid;
 pub struct CredentialsBody {
     /// The private key (OpenSSH or PEM) that logs in over SSH.
     pub ssh_private_key: Option<String>,
+    /// The F5 BIG-IP or WinRM password, or the IBM key database password.
+    pub password: Option<String>,
 }
 
 impl std::fmt::Debug for CredentialsBody {
@@ -130,7 +132,7 @@ pub async fn create_location(
     let req = NewLocation {
         name: body.name,
         spec: body.spec,
-        credentials: Credentials { ssh_private_key: credentials.ssh_private_key },
+        credentials: Credentials { ssh_private_key: credentials.ssh_private_key, password: credentials.password },
     };
     let location = state.services.create_location(&auth.ctx, req).await?;
     Ok((StatusCode::CREATED, Json(location_view(location))))
