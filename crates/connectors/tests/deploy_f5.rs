@@ -64,12 +64,13 @@ fn f5_error(status: StatusCode, message: &str) -> Response {
 }
 
 impl Stand {
-    fn authorized(&self, headers: &HeaderMap) -> Result<(), Response> {
+    /// The 401 answer to a call without a live token.
+    fn refused(&self, headers: &HeaderMap) -> Option<Response> {
         let token = headers.get("X-F5-Auth-Token").and_then(|v| v.to_str().ok()).unwrap_or_default();
         if self.device.lock().unwrap().tokens.contains(token) {
-            Ok(())
+            None
         } else {
-            Err(f5_error(StatusCode::UNAUTHORIZED, "X-F5-Auth-Token does not exist."))
+            Some(f5_error(StatusCode::UNAUTHORIZED, "X-F5-Auth-Token does not exist."))
         }
     }
 
@@ -112,7 +113,7 @@ async fn login(State(s): State<Arc<Stand>>, Json(body): Json<Value>) -> Response
 }
 
 async fn delete_token(State(s): State<Arc<Stand>>, headers: HeaderMap, Path(token): Path<String>) -> Response {
-    if let Err(r) = s.authorized(&headers) {
+    if let Some(r) = s.refused(&headers) {
         return r;
     }
     s.device.lock().unwrap().tokens.remove(&token);
@@ -120,7 +121,7 @@ async fn delete_token(State(s): State<Arc<Stand>>, headers: HeaderMap, Path(toke
 }
 
 async fn upload(State(s): State<Arc<Stand>>, headers: HeaderMap, Path(name): Path<String>, body: Bytes) -> Response {
-    if let Err(r) = s.authorized(&headers) {
+    if let Some(r) = s.refused(&headers) {
         return r;
     }
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -147,7 +148,7 @@ async fn crypto_install(
     Path(kind): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(r) = s.authorized(&headers) {
+    if let Some(r) = s.refused(&headers) {
         return r;
     }
     if body["command"] != "install" {
@@ -208,7 +209,7 @@ fn profile_body(device: &Device) -> Value {
 }
 
 async fn get_profile(State(s): State<Arc<Stand>>, headers: HeaderMap, Path(name): Path<String>) -> Response {
-    if let Err(r) = s.authorized(&headers) {
+    if let Some(r) = s.refused(&headers) {
         return r;
     }
     if name != format!("~Common~{PROFILE}") {
@@ -223,7 +224,7 @@ async fn patch_profile(
     Path(name): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(r) = s.authorized(&headers) {
+    if let Some(r) = s.refused(&headers) {
         return r;
     }
     if name != format!("~Common~{PROFILE}") {
@@ -442,10 +443,11 @@ async fn install_attaches_the_new_certificate_and_the_virtual_server_serves_it()
             "key": format!("/Common/certwright-{short}.key"), "chain": format!("/Common/certwright-{short}-chain.crt")})]
     );
     // The previous objects are still there; the token was given back.
-    let device = bigip.stand.device.lock().unwrap();
-    assert!(device.certs.contains_key("/Common/shop-2024.crt"));
-    assert_eq!(device.tokens.len(), 0);
-    drop(device);
+    {
+        let device = bigip.stand.device.lock().unwrap();
+        assert!(device.certs.contains_key("/Common/shop-2024.crt"));
+        assert_eq!(device.tokens.len(), 0);
+    }
 
     // Again: the versioned objects already exist, which is not an error.
     let again = f5::install(&bigip.target(true), &m).await.unwrap();
@@ -465,6 +467,7 @@ async fn a_refused_attach_carries_the_device_message_and_changes_nothing() {
     assert_eq!(err.step, "attach", "{err}");
     assert!(err.message.contains("01070313:3"), "{err}");
     assert!(err.message.contains("key and certificate do not match"), "{err}");
+    assert!(err.rolled_back, "the previous certKeyChain was patched back: {err}");
     assert!(!err.retryable, "{err}");
     assert_eq!(bigip.chain(), before);
     assert_eq!(served(bigip.vs).await, fingerprint(&pki.old_cert));
