@@ -3,6 +3,7 @@
 //! through a transport — backup, atomic writes, configuration test, graceful reload, a TLS check that the new
 //! certificate is served — and puts everything back when a step fails.
 
+pub mod f5;
 pub mod local;
 pub mod ssh;
 pub mod webserver;

@@ -173,7 +173,7 @@ async fn run_step(t: &dyn Transport, argv: &[String], timeout: Duration) -> Resu
 }
 
 /// The fingerprint the endpoint serves, looked for until it is `want` or `within` has passed.
-async fn served_fingerprint(v: &Verify, want: &str) -> Result<String, String> {
+pub(crate) async fn served_fingerprint(v: &Verify, want: &str) -> Result<String, String> {
     let settings = TlsScan { concurrency: 1, ..TlsScan::default() };
     let scanner = TlsScanner::new(settings).map_err(|e| e.to_string())?;
     let endpoint = Endpoint { ip: v.address.ip(), port: v.address.port(), sni: v.server_name.clone() };
