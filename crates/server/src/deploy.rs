@@ -3,6 +3,7 @@
 //! written to, and whether locations may name their own test and reload commands.
 
 use crate::config::Config;
+use certwright_connectors::deploy::f5::{self, F5Target};
 use certwright_connectors::deploy::local::LocalTransport;
 use certwright_connectors::deploy::ssh::{SshTarget, SshTransport};
 use certwright_connectors::deploy::webserver::{self, Deployed, ServerKind, Verify, WebServerTarget};
@@ -42,21 +43,54 @@ impl ConnectorDeployer {
             "file" => Ok(ServerKind::Files),
             "nginx" => Ok(ServerKind::Nginx),
             "apache" => Ok(ServerKind::Apache),
-            other => Err(invalid(format!("kind must be file, nginx or apache, got '{other}'"))),
+            other => Err(invalid(format!("kind must be file, nginx, apache, f5, iis or websphere, got '{other}'"))),
+        }
+    }
+
+    fn verify(spec: &LocationSpec) -> Result<Option<Verify>> {
+        spec.verify_address
+            .as_ref()
+            .map(|a| {
+                Ok(Verify {
+                    address: a.parse().map_err(|_| invalid(format!("verify_address '{a}' must be address:port")))?,
+                    server_name: spec.verify_server_name.clone(),
+                    within: VERIFY_WITHIN,
+                })
+            })
+            .transpose()
+    }
+
+    fn f5(spec: &LocationSpec, credentials: &Credentials) -> Result<F5Target> {
+        let f5 = spec.f5.as_ref().ok_or_else(|| invalid("an f5 location needs f5 {url, username, profile}"))?;
+        let password = credentials.password.clone().ok_or_else(|| invalid("an f5 location needs credentials.password"))?;
+        if !(f5.url.starts_with("https://") || f5.url.starts_with("http://")) {
+            return Err(invalid("f5.url must be an https:// URL"));
+        }
+        Ok(F5Target {
+            base_url: f5.url.clone(),
+            username: f5.username.clone(),
+            password: Zeroizing::new(password),
+            partition: f5.partition.clone(),
+            profile: f5.profile.clone(),
+            verify: Self::verify(spec)?,
+            ca_pem: f5.ca_pem.clone(),
+            danger_accept_invalid_certs: false,
+            timeout: COMMAND_TIMEOUT,
+        })
+    }
+
+    /// Checks the fields of an appliance location (`f5`, `iis`, `websphere`); `None` for the web server kinds.
+    fn check_appliance(spec: &LocationSpec, credentials: &Credentials) -> Option<Result<()>> {
+        match spec.kind.as_str() {
+            "f5" => Some(Self::f5(spec, credentials).map(|_| ())),
+            _ => None,
         }
     }
 
     fn target(&self, spec: &LocationSpec) -> Result<WebServerTarget> {
         let kind = Self::kind(spec)?;
         let file = |path: &str, mode: u32| FileSpec { path: path.to_owned(), mode, owner: spec.owner.clone() };
-        let verify = match &spec.verify_address {
-            Some(a) => Some(Verify {
-                address: a.parse().map_err(|_| invalid(format!("verify_address '{a}' must be address:port")))?,
-                server_name: spec.verify_server_name.clone(),
-                within: VERIFY_WITHIN,
-            }),
-            None => None,
-        };
+        let verify = Self::verify(spec)?;
         let certificate = spec
             .certificate_path
             .as_deref()
@@ -119,6 +153,9 @@ fn refused(message: String) -> DeployOutcome {
 
 impl Deployer for ConnectorDeployer {
     fn check(&self, spec: &LocationSpec, credentials: &Credentials) -> Result<()> {
+        if let Some(checked) = Self::check_appliance(spec, credentials) {
+            return checked;
+        }
         let target = self.target(spec)?;
         let paths = [spec.certificate_path.as_ref(), spec.chain_path.as_ref(), spec.key_path.as_ref()];
         for path in paths.into_iter().flatten() {
@@ -157,15 +194,21 @@ impl Deployer for ConnectorDeployer {
         material: &'a Material,
     ) -> BoxFuture<'a, DeployOutcome> {
         Box::pin(async move {
-            let (target, transport) = match (self.target(spec), Self::transport(spec, credentials)) {
-                (Ok(t), Ok(tr)) => (t, tr),
-                (Err(e), _) | (_, Err(e)) => return refused(e.to_string()),
-            };
             let m = webserver::Material {
                 certificate_pem: material.certificate_pem.clone(),
                 chain_pem: material.chain_pem.clone(),
                 key_pem: material.key_pem.clone(),
                 fingerprint: material.fingerprint.clone(),
+            };
+            if spec.kind == "f5" {
+                return match Self::f5(spec, credentials) {
+                    Ok(target) => outcome(f5::install(&target, &m).await),
+                    Err(e) => refused(e.to_string()),
+                };
+            }
+            let (target, transport) = match (self.target(spec), Self::transport(spec, credentials)) {
+                (Ok(t), Ok(tr)) => (t, tr),
+                (Err(e), _) | (_, Err(e)) => return refused(e.to_string()),
             };
             outcome(webserver::install(transport.as_ref(), &target, &m).await)
         })
@@ -173,6 +216,12 @@ impl Deployer for ConnectorDeployer {
 
     fn undeploy<'a>(&'a self, spec: &'a LocationSpec, credentials: &'a Credentials) -> BoxFuture<'a, DeployOutcome> {
         Box::pin(async move {
+            if spec.kind == "f5" {
+                return match Self::f5(spec, credentials) {
+                    Ok(target) => outcome(f5::uninstall(&target).await),
+                    Err(e) => refused(e.to_string()),
+                };
+            }
             let (target, transport) = match (self.target(spec), Self::transport(spec, credentials)) {
                 (Ok(t), Ok(tr)) => (t, tr),
                 (Err(e), _) | (_, Err(e)) => return refused(e.to_string()),

@@ -31,6 +31,8 @@ fn requester_may(method: &Method, path: &str) -> bool {
         "/v1/reports",
         "/v1/keystore",
         "/v1/discovery",
+        "/v1/locations",
+        "/v1/deployments",
     ]
     .iter()
     .any(|p| path.starts_with(p));
