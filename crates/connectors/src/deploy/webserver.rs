@@ -115,7 +115,7 @@ fn fail(step: &'static str, message: impl Into<String>, rolled_back: bool, retry
 
 /// Whether an I/O failure may pass by itself (the host was unreachable), as opposed to a refusal (a host key
 /// that does not match, a login refused, a permission missing) that needs a person.
-fn transient(e: &std::io::Error) -> bool {
+pub(crate) fn transient(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
         e.kind(),
@@ -131,7 +131,7 @@ fn transient(e: &std::io::Error) -> bool {
     )
 }
 
-fn last_lines(out: &CommandOutput) -> String {
+pub(crate) fn last_lines(out: &CommandOutput) -> String {
     let lines: Vec<&str> = out.output.lines().rev().take(6).collect();
     let text = lines.into_iter().rev().collect::<Vec<_>>().join(" | ");
     match out.code {
@@ -173,7 +173,7 @@ async fn run_step(t: &dyn Transport, argv: &[String], timeout: Duration) -> Resu
 }
 
 /// The fingerprint the endpoint serves, looked for until it is `want` or `within` has passed.
-async fn served_fingerprint(v: &Verify, want: &str) -> Result<String, String> {
+pub(crate) async fn served_fingerprint(v: &Verify, want: &str) -> Result<String, String> {
     let settings = TlsScan { concurrency: 1, ..TlsScan::default() };
     let scanner = TlsScanner::new(settings).map_err(|e| e.to_string())?;
     let endpoint = Endpoint { ip: v.address.ip(), port: v.address.port(), sni: v.server_name.clone() };
