@@ -323,3 +323,20 @@ async fn with_no_password_the_stash_file_is_used() {
     assert_eq!((err.step, err.rolled_back), ("import", false), "{err}");
     assert!(err.message.contains("stash file"), "{err}");
 }
+
+#[tokio::test]
+async fn a_failed_check_rolls_back_and_restarts_with_the_previous_certificate() {
+    let site = Site::new();
+    let (a, b) = (material(site.dir.path(), "a"), material(site.dir.path(), "b"));
+    install(&LocalTransport, &site.target(), &a).await.unwrap();
+
+    // The check looks where nothing listens.
+    let nowhere = Verify { address: ([127, 0, 0, 1], free_port()).into(), server_name: None, within: Duration::ZERO };
+    let target = WebSphereTarget { verify: Some(nowhere), ..site.target() };
+    let err = install(&LocalTransport, &target, &b).await.unwrap_err();
+    assert_no_secrets(&format!("{err} {err:?}"));
+    assert_eq!((err.step, err.rolled_back), ("verify", true), "{err}");
+    assert_eq!(site.labels(), (vec![(LABEL.to_owned(), a.fingerprint.clone())], Some(LABEL.to_owned())));
+    // Restarted again after restoring: the previous certificate is served.
+    assert_eq!(site.served(), a.fingerprint);
+}

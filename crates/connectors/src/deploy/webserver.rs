@@ -91,7 +91,8 @@ impl std::fmt::Debug for Material {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{step} failed: {message}{}", if *rolled_back { " (the previous files were restored)" } else { "" })]
 pub struct DeployError {
-    /// `backup`, `write`, `test`, `reload`, `verify`, `remove`.
+    /// `backup`, `write`, `test`, `reload`, `verify`, `remove`; for key databases (`websphere`) also `prepare`,
+    /// `inspect`, `rename`, `import`, `setdefault`, `restart`, `delete`.
     pub step: &'static str,
     pub message: String,
     pub rolled_back: bool,
