@@ -1,12 +1,14 @@
 //! Deployment: putting a certificate where it is used. A `Transport` reaches the files and commands of one host
 //! (this one, `local`, or another over SSH, `ssh`); `webserver` installs a certificate for nginx or Apache httpd
 //! through a transport — backup, atomic writes, configuration test, graceful reload, a TLS check that the new
-//! certificate is served — and puts everything back when a step fails.
+//! certificate is served — and puts everything back when a step fails; `websphere` imports one into an IBM key
+//! database (WebSphere, IBM HTTP Server) with `gskcapicmd`, keeping the previous certificate until it is served.
 
 pub mod f5;
 pub mod local;
 pub mod ssh;
 pub mod webserver;
+pub mod websphere;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -91,7 +91,8 @@ impl std::fmt::Debug for Material {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{step} failed: {message}{}", if *rolled_back { " (the previous files were restored)" } else { "" })]
 pub struct DeployError {
-    /// `backup`, `write`, `test`, `reload`, `verify`, `remove`.
+    /// `backup`, `write`, `test`, `reload`, `verify`, `remove`; for key databases (`websphere`) also `prepare`,
+    /// `inspect`, `rename`, `import`, `setdefault`, `restart`, `delete`.
     pub step: &'static str,
     pub message: String,
     pub rolled_back: bool,
@@ -115,7 +116,7 @@ fn fail(step: &'static str, message: impl Into<String>, rolled_back: bool, retry
 
 /// Whether an I/O failure may pass by itself (the host was unreachable), as opposed to a refusal (a host key
 /// that does not match, a login refused, a permission missing) that needs a person.
-fn transient(e: &std::io::Error) -> bool {
+pub(crate) fn transient(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
         e.kind(),
@@ -131,7 +132,7 @@ fn transient(e: &std::io::Error) -> bool {
     )
 }
 
-fn last_lines(out: &CommandOutput) -> String {
+pub(crate) fn last_lines(out: &CommandOutput) -> String {
     let lines: Vec<&str> = out.output.lines().rev().take(6).collect();
     let text = lines.into_iter().rev().collect::<Vec<_>>().join(" | ");
     match out.code {
