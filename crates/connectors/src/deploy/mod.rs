@@ -1,9 +1,11 @@
 //! Deployment: putting a certificate where it is used. A `Transport` reaches the files and commands of one host
 //! (this one, `local`, or another over SSH, `ssh`); `webserver` installs a certificate for nginx or Apache httpd
 //! through a transport — backup, atomic writes, configuration test, graceful reload, a TLS check that the new
-//! certificate is served — and puts everything back when a step fails.
+//! certificate is served — and puts everything back when a step fails; `iis` does the same for Microsoft IIS
+//! through WinRM.
 
 pub mod f5;
+pub mod iis;
 pub mod local;
 pub mod ssh;
 pub mod webserver;
