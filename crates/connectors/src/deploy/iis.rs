@@ -36,7 +36,7 @@
 //! address (a local relay or a test), never across a network, because Basic would send the password in clear.
 //! The server's certificate is checked against `ca_pem` when given, else against the system's trust store.
 
-use super::webserver::{served_fingerprint, Deployed, DeployError, Material, Verify};
+use super::webserver::{served_fingerprint, DeployError, Deployed, Material, Verify};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -307,10 +307,9 @@ async fn rollback(
     };
     match outcome {
         Ok(()) => DeployError { rolled_back: true, ..why },
-        Err(e) => DeployError {
-            message: format!("{}; rolling back failed: {}", why.message, secrets(&e.to_string())),
-            ..why
-        },
+        Err(e) => {
+            DeployError { message: format!("{}; rolling back failed: {}", why.message, secrets(&e.to_string())), ..why }
+        }
     }
 }
 
@@ -671,9 +670,8 @@ impl Shell<'_> {
                 if text.is_empty() {
                     continue;
                 }
-                let bytes = B64
-                    .decode(text)
-                    .map_err(|e| WinRmError::Protocol(format!("a stream that is not base64: {e}")))?;
+                let bytes =
+                    B64.decode(text).map_err(|e| WinRmError::Protocol(format!("a stream that is not base64: {e}")))?;
                 let target = match attribute(stream.attributes, "Name") {
                     Some("stderr") => &mut out.stderr,
                     _ => &mut out.stdout,
@@ -716,7 +714,13 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 
 /// A reqwest error's text without the URL (which names only the endpoint, but says nothing new).
 fn without_url(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() { "timed out" } else if e.is_connect() { "cannot connect" } else { "request failed" };
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
     let mut text = kind.to_owned();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
@@ -876,13 +880,17 @@ mod tests {
     fn one_upload_command_stays_under_the_command_line_limit() {
         let params = serde_json::json!({ "action": "append", "file": "certwright-0123456789abcdef.b64",
             "data": "A".repeat(CHUNK) });
-        let line = format!("powershell -NoProfile -NonInteractive -EncodedCommand {}", encoded_command(&params, APPEND_SCRIPT));
+        let line = format!(
+            "powershell -NoProfile -NonInteractive -EncodedCommand {}",
+            encoded_command(&params, APPEND_SCRIPT)
+        );
         assert!(line.len() < 8191, "{}", line.len());
     }
 
     #[test]
     fn clixml_errors_are_read() {
-        let stderr = "#< CLIXML\r\n<Objs Version=\"1.1.0.1\"><S S=\"Error\">boom_x000D__x000A_</S><S S=\"Verbose\">x</S></Objs>";
+        let stderr =
+            "#< CLIXML\r\n<Objs Version=\"1.1.0.1\"><S S=\"Error\">boom_x000D__x000A_</S><S S=\"Verbose\">x</S></Objs>";
         assert_eq!(clixml_errors(stderr), "boom\n");
     }
 
