@@ -9,6 +9,7 @@ pub mod iis;
 pub mod local;
 pub mod ssh;
 pub mod webserver;
+mod winrm;
 
 use std::future::Future;
 use std::pin::Pin;
