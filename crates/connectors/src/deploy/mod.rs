@@ -1,14 +1,17 @@
 //! Deployment: putting a certificate where it is used. A `Transport` reaches the files and commands of one host
 //! (this one, `local`, or another over SSH, `ssh`); `webserver` installs a certificate for nginx or Apache httpd
 //! through a transport — backup, atomic writes, configuration test, graceful reload, a TLS check that the new
-//! certificate is served — and puts everything back when a step fails; `websphere` imports one into an IBM key
-//! database (WebSphere, IBM HTTP Server) with `gskcapicmd`, keeping the previous certificate until it is served.
+//! certificate is served — and puts everything back when a step fails. The appliances: `f5` (F5 BIG-IP through
+//! iControl REST), `iis` (Microsoft IIS through WinRM) and `websphere` (an IBM key database, WebSphere or IBM HTTP
+//! Server, with `gskcapicmd`), each keeping the previous certificate until the new one is served.
 
 pub mod f5;
+pub mod iis;
 pub mod local;
 pub mod ssh;
 pub mod webserver;
 pub mod websphere;
+mod winrm;
 
 use std::future::Future;
 use std::pin::Pin;
