@@ -4,9 +4,11 @@
 
 use crate::config::Config;
 use certwright_connectors::deploy::f5::{self, F5Target};
+use certwright_connectors::deploy::iis::{self, IisTarget};
 use certwright_connectors::deploy::local::LocalTransport;
 use certwright_connectors::deploy::ssh::{SshTarget, SshTransport};
 use certwright_connectors::deploy::webserver::{self, Deployed, ServerKind, Verify, WebServerTarget};
+use certwright_connectors::deploy::websphere::{self, WebSphereTarget};
 use certwright_connectors::deploy::{FileSpec, Transport};
 use certwright_core::deploy::{BoxFuture, Credentials, DeployOutcome, Deployer, LocationSpec, Material};
 use certwright_core::{CoreError, Result};
@@ -62,7 +64,8 @@ impl ConnectorDeployer {
 
     fn f5(spec: &LocationSpec, credentials: &Credentials) -> Result<F5Target> {
         let f5 = spec.f5.as_ref().ok_or_else(|| invalid("an f5 location needs f5 {url, username, profile}"))?;
-        let password = credentials.password.clone().ok_or_else(|| invalid("an f5 location needs credentials.password"))?;
+        let password =
+            credentials.password.clone().ok_or_else(|| invalid("an f5 location needs credentials.password"))?;
         if !(f5.url.starts_with("https://") || f5.url.starts_with("http://")) {
             return Err(invalid("f5.url must be an https:// URL"));
         }
@@ -79,10 +82,64 @@ impl ConnectorDeployer {
         })
     }
 
+    fn iis(spec: &LocationSpec, credentials: &Credentials) -> Result<IisTarget> {
+        let iis = spec.iis.as_ref().ok_or_else(|| invalid("an iis location needs iis {endpoint, username, site}"))?;
+        let password =
+            credentials.password.clone().ok_or_else(|| invalid("an iis location needs credentials.password"))?;
+        if !(iis.endpoint.starts_with("https://") || iis.endpoint.starts_with("http://")) {
+            return Err(invalid("iis.endpoint must be an https:// URL, e.g. https://host:5986/wsman"));
+        }
+        Ok(IisTarget {
+            endpoint: iis.endpoint.clone(),
+            username: iis.username.clone(),
+            password: Zeroizing::new(password),
+            site: iis.site.clone(),
+            port: iis.port,
+            host_header: iis.host_header.clone(),
+            cert_store: iis.cert_store.clone(),
+            ca_pem: iis.ca_pem.clone(),
+            verify: Self::verify(spec)?,
+            timeout: COMMAND_TIMEOUT,
+        })
+    }
+
+    fn websphere(spec: &LocationSpec, credentials: &Credentials) -> Result<WebSphereTarget> {
+        let was = spec
+            .websphere
+            .as_ref()
+            .ok_or_else(|| invalid("a websphere location needs websphere {key_db_path, label}"))?;
+        if spec.ssh.is_none() {
+            return Err(invalid("a websphere location is reached over ssh"));
+        }
+        if !was.key_db_path.starts_with('/') {
+            return Err(invalid("websphere.key_db_path must be an absolute path"));
+        }
+        Ok(WebSphereTarget {
+            key_db_path: was.key_db_path.clone(),
+            key_db_password: Zeroizing::new(credentials.password.clone().unwrap_or_default()),
+            label: was.label.clone(),
+            gskcapicmd: was.gskcapicmd.clone(),
+            set_default: was.set_default,
+            restart_command: spec.reload_command.clone(),
+            verify: Self::verify(spec)?,
+            command_timeout: COMMAND_TIMEOUT,
+        })
+    }
+
     /// Checks the fields of an appliance location (`f5`, `iis`, `websphere`); `None` for the web server kinds.
-    fn check_appliance(spec: &LocationSpec, credentials: &Credentials) -> Option<Result<()>> {
+    fn check_appliance(&self, spec: &LocationSpec, credentials: &Credentials) -> Option<Result<()>> {
         match spec.kind.as_str() {
             "f5" => Some(Self::f5(spec, credentials).map(|_| ())),
+            "iis" => Some(Self::iis(spec, credentials).map(|_| ())),
+            "websphere" => Some(Self::websphere(spec, credentials).and_then(|_| {
+                if spec.reload_command.is_some() && !self.custom_commands {
+                    return Err(CoreError::invalid(
+                        "location.not_allowed",
+                        "reload_command needs deploy_allow_custom_commands = true in the configuration",
+                    ));
+                }
+                Self::transport(spec, credentials).map(|_| ())
+            })),
             _ => None,
         }
     }
@@ -153,7 +210,7 @@ fn refused(message: String) -> DeployOutcome {
 
 impl Deployer for ConnectorDeployer {
     fn check(&self, spec: &LocationSpec, credentials: &Credentials) -> Result<()> {
-        if let Some(checked) = Self::check_appliance(spec, credentials) {
+        if let Some(checked) = self.check_appliance(spec, credentials) {
             return checked;
         }
         let target = self.target(spec)?;
@@ -180,6 +237,9 @@ impl Deployer for ConnectorDeployer {
         if [&spec.test_command, &spec.reload_command].into_iter().flatten().any(|argv| argv.is_empty()) {
             return Err(invalid("a command must name a program"));
         }
+        if credentials.password.is_some() {
+            return Err(invalid("credentials.password applies to f5, iis and websphere locations"));
+        }
         if spec.ssh.is_none() && credentials.ssh_private_key.is_some() {
             return Err(invalid("credentials.ssh_private_key needs ssh"));
         }
@@ -200,11 +260,26 @@ impl Deployer for ConnectorDeployer {
                 key_pem: material.key_pem.clone(),
                 fingerprint: material.fingerprint.clone(),
             };
-            if spec.kind == "f5" {
-                return match Self::f5(spec, credentials) {
-                    Ok(target) => outcome(f5::install(&target, &m).await),
-                    Err(e) => refused(e.to_string()),
-                };
+            match spec.kind.as_str() {
+                "f5" => {
+                    return match Self::f5(spec, credentials) {
+                        Ok(target) => outcome(f5::install(&target, &m).await),
+                        Err(e) => refused(e.to_string()),
+                    }
+                }
+                "iis" => {
+                    return match Self::iis(spec, credentials) {
+                        Ok(target) => outcome(iis::install(&target, &m).await),
+                        Err(e) => refused(e.to_string()),
+                    }
+                }
+                "websphere" => {
+                    return match (Self::websphere(spec, credentials), Self::transport(spec, credentials)) {
+                        (Ok(target), Ok(t)) => outcome(websphere::install(t.as_ref(), &target, &m).await),
+                        (Err(e), _) | (_, Err(e)) => refused(e.to_string()),
+                    }
+                }
+                _ => {}
             }
             let (target, transport) = match (self.target(spec), Self::transport(spec, credentials)) {
                 (Ok(t), Ok(tr)) => (t, tr),
@@ -216,11 +291,26 @@ impl Deployer for ConnectorDeployer {
 
     fn undeploy<'a>(&'a self, spec: &'a LocationSpec, credentials: &'a Credentials) -> BoxFuture<'a, DeployOutcome> {
         Box::pin(async move {
-            if spec.kind == "f5" {
-                return match Self::f5(spec, credentials) {
-                    Ok(target) => outcome(f5::uninstall(&target).await),
-                    Err(e) => refused(e.to_string()),
-                };
+            match spec.kind.as_str() {
+                "f5" => {
+                    return match Self::f5(spec, credentials) {
+                        Ok(target) => outcome(f5::uninstall(&target).await),
+                        Err(e) => refused(e.to_string()),
+                    }
+                }
+                "iis" => {
+                    return match Self::iis(spec, credentials) {
+                        Ok(target) => outcome(iis::uninstall(&target).await),
+                        Err(e) => refused(e.to_string()),
+                    }
+                }
+                "websphere" => {
+                    return match (Self::websphere(spec, credentials), Self::transport(spec, credentials)) {
+                        (Ok(target), Ok(t)) => outcome(websphere::uninstall(t.as_ref(), &target).await),
+                        (Err(e), _) | (_, Err(e)) => refused(e.to_string()),
+                    }
+                }
+                _ => {}
             }
             let (target, transport) = match (self.target(spec), Self::transport(spec, credentials)) {
                 (Ok(t), Ok(tr)) => (t, tr),

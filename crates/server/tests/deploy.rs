@@ -320,11 +320,41 @@ async fn locations_stay_inside_their_limits() {
         ),
         (json!({"kind": "iis", "certificate_path": inside}), "location.invalid"),
         (json!({"kind": "file", "certificate_path": inside, "verify_address": "nowhere"}), "location.invalid"),
+        (json!({"kind": "file"}), "location.invalid"),
+        (
+            json!({"kind": "f5", "f5": {"url": "https://bigip.test", "username": "admin", "profile": "clientssl"}}),
+            "location.invalid",
+        ),
+        (json!({"kind": "f5"}), "location.invalid"),
+        (
+            json!({"kind": "iis", "iis": {"endpoint": "ftp://win.test", "username": "a", "site": "Default Web Site"}}),
+            "location.invalid",
+        ),
+        (
+            json!({"kind": "websphere", "websphere": {"key_db_path": "/opt/IBM/HTTPServer/conf/key.kdb", "label": "web"}}),
+            "location.invalid",
+        ),
     ] {
         let (status, v) = call(&s, "POST", "/v1/locations", Some(json!({"name": "x", "spec": spec.clone()}))).await;
         assert_eq!(status, 400, "{spec}: {v}");
         assert_eq!(v["code"], code, "{spec}: {v}");
     }
+    // A password is kept sealed for the appliances that use one, and refused elsewhere.
+    let f5 = json!({"kind": "f5", "f5": {"url": "https://bigip.test", "username": "admin", "profile": "clientssl"}});
+    let (status, v) = call(
+        &s,
+        "POST",
+        "/v1/locations",
+        Some(json!({"name": "bigip", "spec": f5, "credentials": {"password": "s3cret-f5"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["has_credentials"], true);
+    assert!(!v.to_string().contains("s3cret-f5"));
+    let (status, v) = call(&s, "POST", "/v1/locations", Some(json!({"name": "pw", "spec": {"kind": "file", "certificate_path": inside}, "credentials": {"password": "x"}}))).await;
+    assert_eq!(status, 400, "{v}");
+    let (_, events) = call(&s, "GET", "/v1/events?limit=1000", None).await;
+    assert!(!events.to_string().contains("s3cret-f5"));
     // A file location works without any command: the certificate lands where it was told.
     let (status, v) = call(
         &s,

@@ -272,7 +272,7 @@ async fn rollback(
     target: &IisTarget,
     bound: &BindResult,
     why: DeployError,
-    secrets: &dyn Fn(&str) -> String,
+    secrets: &(dyn Fn(&str) -> String + Sync),
 ) -> DeployError {
     let store = if bound.previous_store.is_empty() { target.cert_store.as_str() } else { &bound.previous_store };
     let params = serde_json::json!({
@@ -300,7 +300,7 @@ async fn rollback(
     }
 }
 
-fn into_deploy(e: WinRmError, step: &'static str, scrub: &dyn Fn(&str) -> String) -> DeployError {
+fn into_deploy(e: WinRmError, step: &'static str, scrub: &(dyn Fn(&str) -> String + Sync)) -> DeployError {
     fail(step, scrub(&e.to_string()), e.retryable())
 }
 
