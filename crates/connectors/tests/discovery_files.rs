@@ -545,3 +545,13 @@ fn a_single_file_root_is_examined_and_an_unreadable_file_is_a_problem() {
     }
     assert_eq!(out.report.files_examined, 1);
 }
+
+#[test]
+fn a_stop_flag_ends_the_walk_before_the_next_file() {
+    let f = fixture();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let out = run_scan(&FileScan { stop: Some(stop), ..f.usual() });
+    assert_eq!(out.report.files_examined, 0);
+    assert!(out.findings.is_empty());
+    assert!(out.report.stopped_at_limit, "a stopped walk did not cover everything: {:?}", out.report);
+}

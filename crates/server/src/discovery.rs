@@ -212,6 +212,7 @@ impl ConnectorScanner {
         let mut scan = self.file_scan(spec)?;
         scan.passwords = passwords.to_vec();
         let halt = Arc::new(AtomicBool::new(stop.load(Ordering::Relaxed)));
+        scan.stop = Some(halt.clone());
         let halt_in = halt.clone();
         let walk = tokio::task::spawn_blocking(move || {
             let found = events.clone();
@@ -251,7 +252,7 @@ impl ConnectorScanner {
             report
         });
         tokio::pin!(walk);
-        // Pass a cancellation on to the walk (it stops sending).
+        // Pass a cancellation on to the walk (it stops before its next file).
         let report = loop {
             tokio::select! {
                 done = &mut walk => break done,

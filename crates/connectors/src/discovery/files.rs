@@ -43,6 +43,8 @@ pub struct FileScan {
     /// Whether a private key that matches a certificate is returned ([`KeyPresence::Read`]) rather than only
     /// noted ([`KeyPresence::Present`]).
     pub read_private_keys: bool,
+    /// Set from elsewhere to stop the walk before the next file (it then ends as if at its limit).
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for FileScan {
@@ -57,6 +59,7 @@ impl Default for FileScan {
             max_depth: 64,
             follow_symlinks: false,
             read_private_keys: false,
+            stop: None,
         }
     }
 }
@@ -286,7 +289,8 @@ impl Scanner<'_> {
             self.report.files_skipped += 1;
             return;
         }
-        if self.report.files_examined >= self.spec.max_files {
+        let stopped = self.spec.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+        if stopped || self.report.files_examined >= self.spec.max_files {
             self.report.stopped_at_limit = true;
             return;
         }
