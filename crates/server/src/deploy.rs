@@ -34,10 +34,41 @@ pub struct ConnectorDeployer {
 
 impl ConnectorDeployer {
     pub fn new(config: &Config) -> Self {
-        Self {
-            allowed_paths: config.deploy_allowed_paths.clone(),
-            custom_commands: config.deploy_allow_custom_commands,
+        // Compared after symbolic links are resolved (at deployment time too).
+        let allowed_paths = config
+            .deploy_allowed_paths
+            .iter()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            .collect();
+        Self { allowed_paths, custom_commands: config.deploy_allow_custom_commands }
+    }
+
+    /// Files on this host go only where the configuration allows, with symbolic links resolved now: a link placed
+    /// in an allowed directory after the location was created does not send a key elsewhere.
+    fn check_local_paths(&self, spec: &LocationSpec) -> Result<()> {
+        if spec.ssh.is_some() {
+            return Ok(());
         }
+        let paths = [spec.certificate_path.as_ref(), spec.chain_path.as_ref(), spec.key_path.as_ref()];
+        for path in paths.into_iter().flatten() {
+            let p = Path::new(path);
+            let parent = p.parent().ok_or_else(|| invalid(format!("'{path}' has no directory")))?;
+            let real = std::fs::canonicalize(parent)
+                .map_err(|e| invalid(format!("the directory of '{path}' cannot be used: {e}")))?;
+            if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(CoreError::invalid(
+                    "location.not_allowed",
+                    format!("'{path}' is a symbolic link: deployment replaces files, not links"),
+                ));
+            }
+            if !self.allowed_paths.iter().any(|a| real.starts_with(a)) {
+                return Err(CoreError::invalid(
+                    "location.not_allowed",
+                    format!("'{path}' resolves outside the directories deployment may write (deploy_allowed_paths)"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn kind(spec: &LocationSpec) -> Result<ServerKind> {
@@ -66,7 +97,7 @@ impl ConnectorDeployer {
         let f5 = spec.f5.as_ref().ok_or_else(|| invalid("an f5 location needs f5 {url, username, profile}"))?;
         let password =
             credentials.password.clone().ok_or_else(|| invalid("an f5 location needs credentials.password"))?;
-        if !(f5.url.starts_with("https://") || f5.url.starts_with("http://")) {
+        if !f5.url.starts_with("https://") {
             return Err(invalid("f5.url must be an https:// URL"));
         }
         Ok(F5Target {
@@ -86,7 +117,7 @@ impl ConnectorDeployer {
         let iis = spec.iis.as_ref().ok_or_else(|| invalid("an iis location needs iis {endpoint, username, site}"))?;
         let password =
             credentials.password.clone().ok_or_else(|| invalid("an iis location needs credentials.password"))?;
-        if !(iis.endpoint.starts_with("https://") || iis.endpoint.starts_with("http://")) {
+        if !iis.endpoint.starts_with("https://") {
             return Err(invalid("iis.endpoint must be an https:// URL, e.g. https://host:5986/wsman"));
         }
         Ok(IisTarget {
@@ -280,6 +311,9 @@ impl Deployer for ConnectorDeployer {
                     }
                 }
                 _ => {}
+            }
+            if let Err(e) = self.check_local_paths(spec) {
+                return refused(e.to_string());
             }
             let (target, transport) = match (self.target(spec), Self::transport(spec, credentials)) {
                 (Ok(t), Ok(tr)) => (t, tr),

@@ -237,8 +237,11 @@ impl ConnectorScanner {
                             _ => None,
                         },
                     };
-                    if !halt_in.load(Ordering::Relaxed) {
-                        let _ = found.blocking_send(ScanEvent::Found(Box::new(observation)));
+                    // Nobody listens any more (the run ended on an error): stop walking.
+                    if halt_in.load(Ordering::Relaxed)
+                        || found.blocking_send(ScanEvent::Found(Box::new(observation))).is_err()
+                    {
+                        halt_in.store(true, Ordering::Relaxed);
                     }
                 },
                 &mut |n| {
@@ -271,7 +274,12 @@ impl ConnectorScanner {
         let Ok(scan) = self.file_scan(spec) else { return false };
         let path = Path::new(path);
         let text = path.to_string_lossy();
-        scan.roots.iter().any(|r| path.starts_with(r))
+        // Below a root and no deeper than the walk went (a file directly in the root is at depth 0).
+        let within = |root: &PathBuf| {
+            path.strip_prefix(root)
+                .is_ok_and(|rest| rest.components().count().saturating_sub(1) <= scan.max_depth as usize)
+        };
+        scan.roots.iter().any(within)
             && (scan.include.is_empty() || scan.include.iter().any(|g| g.matches(&text)))
             && !scan.exclude.iter().any(|g| g.matches(&text))
     }

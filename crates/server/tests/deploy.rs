@@ -389,6 +389,24 @@ async fn locations_stay_inside_their_limits() {
     let (status, _) =
         call(&s, "POST", "/v1/locations/nowhere/deployments", Some(json!({"certificate": cert["id"]}))).await;
     assert_eq!(status, 404);
+    // A symbolic link planted where the certificate goes is not followed out of the allowed directory.
+    let outside = tmp.path().join("outside.pem");
+    std::os::unix::fs::symlink(&outside, site.join("cert.pem")).unwrap();
+    let (_, d) = call(&s, "POST", "/v1/locations/files/deployments", Some(json!({"certificate": cert["id"]}))).await;
+    let refused = finished(&s, d["id"].as_str().unwrap()).await;
+    assert_eq!(refused["state"], "failed", "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("symbolic link"), "{refused}");
+    assert!(!outside.exists());
+    // A name that looks like an id would shadow another location.
+    let name = uuid::Uuid::new_v4().to_string();
+    let (status, v) = call(
+        &s,
+        "POST",
+        "/v1/locations",
+        Some(json!({"name": name, "spec": {"kind": "file", "certificate_path": inside}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
     s.stop().await;
 }
 

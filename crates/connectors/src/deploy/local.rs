@@ -17,14 +17,16 @@ fn write_atomic(file: &FileSpec, contents: &[u8]) -> std::io::Result<()> {
     let path = Path::new(&file.path);
     let dir = path.parent().ok_or_else(|| std::io::Error::other(format!("{} has no directory", file.path)))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.certwright-{}", std::process::id()));
+    let suffix = certwright_pki::digest::hex(&certwright_pki::random::bytes::<8>().map_err(std::io::Error::other)?);
+    let tmp = dir.join(format!(".{name}.certwright-{suffix}"));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        // A new file (never an existing one, nor one a symbolic link points at), its mode set on the open file.
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(contents)?;
+        f.set_permissions(std::fs::Permissions::from_mode(file.mode))?;
         f.sync_all()?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(file.mode))?;
         if let Some(owner) = &file.owner {
-            let status = std::process::Command::new("chown").arg("--").arg(owner).arg(&tmp).status()?;
+            let status = std::process::Command::new("chown").arg("-h").arg("--").arg(owner).arg(&tmp).status()?;
             if !status.success() {
                 return Err(std::io::Error::other(format!("chown {owner} {} failed", file.path)));
             }

@@ -32,16 +32,23 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// A range; an IPv4-mapped IPv6 range (`::ffff:a.b.c.d/96` and longer) is the IPv4 range it maps.
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, TargetError> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
             return Err(TargetError::Cidr(format!("{addr}/{prefix}")));
         }
+        if let IpAddr::V6(v6) = addr {
+            if let Some(v4) = v6.to_ipv4_mapped().filter(|_| prefix >= 96) {
+                return Ok(Self { network: mask(IpAddr::V4(v4), prefix - 96), prefix: prefix - 96 });
+            }
+        }
         Ok(Self { network: mask(addr, prefix), prefix })
     }
 
-    /// One address.
+    /// One address (an IPv4-mapped IPv6 address is its IPv4 address).
     pub fn host(addr: IpAddr) -> Self {
+        let addr = canonical(addr);
         Self { network: addr, prefix: if addr.is_ipv4() { 32 } else { 128 } }
     }
 
@@ -56,7 +63,7 @@ impl Cidr {
 
     /// Whether every address of `other` lies inside this range.
     pub fn covers(&self, other: &Cidr) -> bool {
-        other.prefix >= self.prefix && self.contains(other.network)
+        other.network.is_ipv4() == self.network.is_ipv4() && other.prefix >= self.prefix && self.contains(other.network)
     }
 
     /// Number of addresses.
@@ -449,5 +456,15 @@ mod tests {
         assert!(net.covers(&"192.168.3.0/24".parse().unwrap()));
         assert!(!net.covers(&"192.0.0.0/8".parse().unwrap()));
         assert_eq!("0.0.0.0/0".parse::<Cidr>().unwrap().size(), 1 << 32);
+        // IPv4-mapped IPv6 ranges are the IPv4 ranges they map: no way around an IPv4 allow-list.
+        let mapped: Cidr = "::ffff:192.168.0.0/109".parse().unwrap();
+        assert_eq!(mapped.to_string(), "192.168.0.0/13");
+        assert!(!net.covers(&mapped));
+        assert!(!"::/0".parse::<Cidr>().unwrap().covers(&net));
+        let t: Target = "[::ffff:192.168.0.0]/109:443".parse().unwrap();
+        assert!(matches!(
+            Plan::new(&[(t, vec![])], &[], &default_allowed(), u64::MAX),
+            Err(TargetError::NotAllowed(_))
+        ));
     }
 }

@@ -18,6 +18,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+/// Seconds a deployment's job lease is stretched to while it runs.
+const DEPLOY_LEASE_SECONDS: i64 = 600;
+
 /// A location to create.
 #[derive(Debug, Clone)]
 pub struct NewLocation {
@@ -41,6 +44,9 @@ impl<S: Store> Services<S> {
     pub async fn create_location(&self, ctx: &Ctx, req: NewLocation) -> Result<Location> {
         ctx.caller.require(Permission::ManageAuthorities)?;
         crate::auth::validate_name("location.invalid_name", &req.name)?;
+        if Uuid::parse_str(&req.name).is_ok() {
+            return Err(CoreError::invalid("location.invalid_name", "a location name must not look like an id"));
+        }
         self.deployer()?.check(&req.spec, &req.credentials)?;
         let now = self.clock.now();
         let uuid = Uuid::new_v4();
@@ -250,21 +256,79 @@ impl<S: Store> Services<S> {
         })
     }
 
-    /// The job of one deployment.
-    pub(crate) async fn run_deployment(&self, job: &Job) -> Result<Option<JobEnd>> {
+    /// The job of one deployment: marked running with the job's lease stretched over the longest installation,
+    /// then the outcome — whatever went wrong before the deployer ran included — recorded on the deployment.
+    pub(crate) async fn run_deployment(&self, job: &Job, owner: &str) -> Result<Option<JobEnd>> {
         let uuid = job.payload["deployment"]
             .as_str()
             .and_then(|s| Uuid::parse_str(s).ok())
             .ok_or_else(|| CoreError::invalid("job.invalid_payload", "a deployment job names no deployment"))?;
-        let Some(d) = self.store.deployment(uuid).await? else {
-            return Ok(Some(JobEnd::Failed(format!("deployment {uuid} no longer exists"))));
+        let d = {
+            let mut tx = self.store.begin().await?;
+            let Some(mut d) = tx.deployment_for_update(uuid).await? else {
+                return Ok(Some(JobEnd::Failed(format!("deployment {uuid} no longer exists"))));
+            };
+            if matches!(d.state, DeployState::Succeeded | DeployState::Failed) {
+                return Ok(Some(JobEnd::Succeeded(json!({ "skipped": d.state.as_str() }))));
+            }
+            // A test, a reload, the check and a slow connection can outlast a normal lease.
+            let until = self.clock.now() + self.settings.jobs.lease_seconds.max(DEPLOY_LEASE_SECONDS);
+            if !tx.extend_lease(job.id, owner, until).await? {
+                return Err(CoreError::Conflict {
+                    code: "job.lease_lost",
+                    message: "another node runs this deployment".to_owned(),
+                });
+            }
+            d.state = DeployState::Running;
+            tx.update_deployment(&d).await?;
+            tx.commit().await?;
+            d
         };
-        if matches!(d.state, DeployState::Succeeded | DeployState::Failed) {
-            return Ok(Some(JobEnd::Succeeded(json!({ "skipped": d.state.as_str() }))));
+        let (outcome, location, cert) = match self.attempt_deployment(&d).await {
+            Ok(done) => done,
+            Err(e) => {
+                let failure = crate::deploy::DeployOutcome {
+                    steps: Vec::new(),
+                    failure: Some(("prepare".to_owned(), e.to_string())),
+                    rolled_back: false,
+                    retryable: matches!(e, CoreError::Storage(_)),
+                };
+                let location = self.store.location(&d.location_uuid.to_string()).await.ok().flatten();
+                let cert = self.store.certificate(d.certificate_uuid).await.ok().flatten();
+                match (location, cert) {
+                    (Some(l), Some(c)) => (failure, l, c),
+                    _ => {
+                        self.fail_deployment(uuid, &e.to_string()).await?;
+                        return Ok(Some(JobEnd::Failed(e.to_string())));
+                    }
+                }
+            }
+        };
+        self.record_deployment(job, &d, outcome, &location, &cert).await
+    }
+
+    /// Marks failed a deployment whose location or certificate is gone.
+    async fn fail_deployment(&self, uuid: Uuid, error: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        if let Some(mut row) = tx.deployment_for_update(uuid).await? {
+            row.state = DeployState::Failed;
+            row.error = Some(error.to_owned());
+            row.finished_at = Some(self.clock.now());
+            tx.update_deployment(&row).await?;
         }
-        let Some(location) = self.store.location(&d.location_uuid.to_string()).await? else {
-            return Ok(Some(JobEnd::Failed("the location no longer exists".to_owned())));
-        };
+        tx.commit().await
+    }
+
+    /// Gathers what a deployment needs and asks the deployer.
+    async fn attempt_deployment(
+        &self,
+        d: &Deployment,
+    ) -> Result<(crate::deploy::DeployOutcome, Location, CertificateRecord)> {
+        let location = self
+            .store
+            .location(&d.location_uuid.to_string())
+            .await?
+            .ok_or_else(|| CoreError::invalid("location.not_found", "the location no longer exists"))?;
         let cert = self
             .store
             .certificate(d.certificate_uuid)
@@ -279,17 +343,25 @@ impl<S: Store> Services<S> {
         };
         let deployer = self.deployer()?;
         let outcome = match d.action {
-            DeployAction::Deploy => match self.material(&cert, location.spec.takes_key()).await {
-                Ok(material) => deployer.deploy(&location.spec, &credentials, &material).await,
-                Err(e) => crate::deploy::DeployOutcome {
-                    steps: Vec::new(),
-                    failure: Some(("prepare".to_owned(), e.to_string())),
-                    rolled_back: false,
-                    retryable: false,
-                },
-            },
+            DeployAction::Deploy => {
+                let material = self.material(&cert, location.spec.takes_key()).await?;
+                deployer.deploy(&location.spec, &credentials, &material).await
+            }
             DeployAction::Undeploy => deployer.undeploy(&location.spec, &credentials).await,
         };
+        Ok((outcome, location, cert))
+    }
+
+    /// Records how an attempt ended, with its event.
+    async fn record_deployment(
+        &self,
+        job: &Job,
+        d: &Deployment,
+        outcome: crate::deploy::DeployOutcome,
+        location: &Location,
+        cert: &CertificateRecord,
+    ) -> Result<Option<JobEnd>> {
+        let uuid = d.uuid;
         let last_attempt = job.attempts >= job.max_attempts;
         let retry = outcome.failure.is_some() && outcome.retryable && !last_attempt;
         let now = self.clock.now();

@@ -195,12 +195,14 @@ impl<S: Store> Services<S> {
             if run.state.is_final() {
                 return Ok(Some(JobEnd::Succeeded(json!({ "skipped": format!("the run is {}", run.state.as_str()) }))));
             }
+            // A retried job finds its run running already: its successor was queued the first time.
+            let first_start = run.state == RunState::Queued;
             run.state = RunState::Running;
             run.started_at = Some(now);
             tx.update_discovery_run(&run).await?;
             let mut drafts = Vec::new();
             // A repeated run queues its successor as it starts, so a failure does not end the series.
-            if let Some(every) = run.repeat_every_seconds {
+            if let Some(every) = run.repeat_every_seconds.filter(|_| first_start) {
                 let next = DiscoveryRun {
                     id: 0,
                     uuid: Uuid::new_v4(),

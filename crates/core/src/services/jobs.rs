@@ -160,7 +160,7 @@ impl<S: Store> Services<S> {
             kind::UPSTREAM_REVOKE => self.upstream_revoke(job, self.lease_owner()).await,
             kind::ACME_VALIDATE => self.acme_validate(job, self.lease_owner()).await,
             kind::DISCOVERY_RUN => self.run_discovery(job, self.lease_owner()).await,
-            kind::DEPLOY => self.run_deployment(job).await,
+            kind::DEPLOY => self.run_deployment(job, self.lease_owner()).await,
             other => Err(CoreError::invalid("job.unknown_kind", format!("no handler for jobs of kind '{other}'"))),
         }
     }
