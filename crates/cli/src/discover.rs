@@ -4,7 +4,7 @@
 
 use certwright_connectors::discovery::files::{self, FileScan, KeyPresence};
 use certwright_connectors::discovery::glob::Glob;
-use certwright_connectors::discovery::targets::{Cidr, Hosts, Plan, Target};
+use certwright_connectors::discovery::targets::{self, Cidr};
 use certwright_connectors::discovery::tls::{Outcome, TlsScan, TlsScanner};
 use certwright_pki::cert::Cert;
 use clap::{Args, Subcommand};
@@ -125,20 +125,9 @@ pub async fn tls(allowed: Vec<String>, args: &TlsArgs) -> Result<ExitCode, Strin
     for r in allowed.iter().chain(&args.allow) {
         ranges.push(r.parse().map_err(|e| format!("--allow {r}: {e}"))?);
     }
-    let mut targets = Vec::new();
-    for t in &args.targets {
-        let target: Target = t.parse().map_err(|e| format!("{e}"))?;
-        let resolved = match &target.hosts {
-            Hosts::Name(name) => tokio::net::lookup_host((name.as_str(), 0))
-                .await
-                .map_err(|e| format!("{name}: {e}"))?
-                .map(|a| a.ip())
-                .collect(),
-            Hosts::Range(_) => Vec::new(),
-        };
-        targets.push((target, resolved));
-    }
-    let plan = Plan::new(&targets, &args.server_names, &ranges, args.max_endpoints).map_err(|e| e.to_string())?;
+    let plan = targets::plan(&args.targets, &args.server_names, &ranges, args.max_endpoints)
+        .await
+        .map_err(|e| e.to_string())?;
     let total = u64::try_from(plan.count()).unwrap_or(u64::MAX);
     let scanner = TlsScanner::new(TlsScan {
         concurrency: args.concurrency.max(1),

@@ -25,6 +25,14 @@ fn invalid(message: impl Into<String>) -> CoreError {
     CoreError::invalid("location.invalid", message)
 }
 
+/// A location resolved into what installs there.
+enum Resolved {
+    Web(WebServerTarget, Box<dyn Transport>),
+    F5(F5Target),
+    Iis(IisTarget),
+    WebSphere(WebSphereTarget, Box<dyn Transport>),
+}
+
 /// Deploys within the configured limits.
 #[derive(Debug)]
 pub struct ConnectorDeployer {
@@ -157,6 +165,24 @@ impl ConnectorDeployer {
         })
     }
 
+    /// What installs at a location. A web server location on this host has its paths checked now, with links
+    /// resolved, when `check_paths`.
+    fn resolve(&self, spec: &LocationSpec, credentials: &Credentials, check_paths: bool) -> Result<Resolved> {
+        Ok(match spec.kind.as_str() {
+            "f5" => Resolved::F5(Self::f5(spec, credentials)?),
+            "iis" => Resolved::Iis(Self::iis(spec, credentials)?),
+            "websphere" => {
+                Resolved::WebSphere(Self::websphere(spec, credentials)?, Self::transport(spec, credentials)?)
+            }
+            _ => {
+                if check_paths {
+                    self.check_local_paths(spec)?;
+                }
+                Resolved::Web(self.target(spec)?, Self::transport(spec, credentials)?)
+            }
+        })
+    }
+
     /// Checks the fields of an appliance location (`f5`, `iis`, `websphere`); `None` for the web server kinds.
     fn check_appliance(&self, spec: &LocationSpec, credentials: &Credentials) -> Option<Result<()>> {
         match spec.kind.as_str() {
@@ -244,7 +270,7 @@ impl Deployer for ConnectorDeployer {
         if let Some(checked) = self.check_appliance(spec, credentials) {
             return checked;
         }
-        let target = self.target(spec)?;
+        self.target(spec)?;
         let paths = [spec.certificate_path.as_ref(), spec.chain_path.as_ref(), spec.key_path.as_ref()];
         for path in paths.into_iter().flatten() {
             let p = Path::new(path);
@@ -274,7 +300,6 @@ impl Deployer for ConnectorDeployer {
         if spec.ssh.is_none() && credentials.ssh_private_key.is_some() {
             return Err(invalid("credentials.ssh_private_key needs ssh"));
         }
-        drop(target);
         Self::transport(spec, credentials).map(|_| ())
     }
 
@@ -291,66 +316,25 @@ impl Deployer for ConnectorDeployer {
                 key_pem: material.key_pem.clone(),
                 fingerprint: material.fingerprint.clone(),
             };
-            match spec.kind.as_str() {
-                "f5" => {
-                    return match Self::f5(spec, credentials) {
-                        Ok(target) => outcome(f5::install(&target, &m).await),
-                        Err(e) => refused(e.to_string()),
-                    }
-                }
-                "iis" => {
-                    return match Self::iis(spec, credentials) {
-                        Ok(target) => outcome(iis::install(&target, &m).await),
-                        Err(e) => refused(e.to_string()),
-                    }
-                }
-                "websphere" => {
-                    return match (Self::websphere(spec, credentials), Self::transport(spec, credentials)) {
-                        (Ok(target), Ok(t)) => outcome(websphere::install(t.as_ref(), &target, &m).await),
-                        (Err(e), _) | (_, Err(e)) => refused(e.to_string()),
-                    }
-                }
-                _ => {}
+            match self.resolve(spec, credentials, true) {
+                Ok(Resolved::Web(target, t)) => outcome(webserver::install(t.as_ref(), &target, &m).await),
+                Ok(Resolved::F5(target)) => outcome(f5::install(&target, &m).await),
+                Ok(Resolved::Iis(target)) => outcome(iis::install(&target, &m).await),
+                Ok(Resolved::WebSphere(target, t)) => outcome(websphere::install(t.as_ref(), &target, &m).await),
+                Err(e) => refused(e.to_string()),
             }
-            if let Err(e) = self.check_local_paths(spec) {
-                return refused(e.to_string());
-            }
-            let (target, transport) = match (self.target(spec), Self::transport(spec, credentials)) {
-                (Ok(t), Ok(tr)) => (t, tr),
-                (Err(e), _) | (_, Err(e)) => return refused(e.to_string()),
-            };
-            outcome(webserver::install(transport.as_ref(), &target, &m).await)
         })
     }
 
     fn undeploy<'a>(&'a self, spec: &'a LocationSpec, credentials: &'a Credentials) -> BoxFuture<'a, DeployOutcome> {
         Box::pin(async move {
-            match spec.kind.as_str() {
-                "f5" => {
-                    return match Self::f5(spec, credentials) {
-                        Ok(target) => outcome(f5::uninstall(&target).await),
-                        Err(e) => refused(e.to_string()),
-                    }
-                }
-                "iis" => {
-                    return match Self::iis(spec, credentials) {
-                        Ok(target) => outcome(iis::uninstall(&target).await),
-                        Err(e) => refused(e.to_string()),
-                    }
-                }
-                "websphere" => {
-                    return match (Self::websphere(spec, credentials), Self::transport(spec, credentials)) {
-                        (Ok(target), Ok(t)) => outcome(websphere::uninstall(t.as_ref(), &target).await),
-                        (Err(e), _) | (_, Err(e)) => refused(e.to_string()),
-                    }
-                }
-                _ => {}
+            match self.resolve(spec, credentials, false) {
+                Ok(Resolved::Web(target, t)) => outcome(webserver::uninstall(t.as_ref(), &target).await),
+                Ok(Resolved::F5(target)) => outcome(f5::uninstall(&target).await),
+                Ok(Resolved::Iis(target)) => outcome(iis::uninstall(&target).await),
+                Ok(Resolved::WebSphere(target, t)) => outcome(websphere::uninstall(t.as_ref(), &target).await),
+                Err(e) => refused(e.to_string()),
             }
-            let (target, transport) = match (self.target(spec), Self::transport(spec, credentials)) {
-                (Ok(t), Ok(tr)) => (t, tr),
-                (Err(e), _) | (_, Err(e)) => return refused(e.to_string()),
-            };
-            outcome(webserver::uninstall(transport.as_ref(), &target).await)
         })
     }
 }

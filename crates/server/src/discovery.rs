@@ -5,7 +5,7 @@
 use crate::config::Config;
 use certwright_connectors::discovery::files::{self, FileScan};
 use certwright_connectors::discovery::glob::Glob;
-use certwright_connectors::discovery::targets::{Cidr, Endpoint, Hosts, Plan, Target};
+use certwright_connectors::discovery::targets::{self, Cidr, Endpoint, Plan, TargetError};
 use certwright_connectors::discovery::tls::{Outcome, TlsScan, TlsScanner};
 use certwright_core::discovery::{
     BoxFuture, FileSpec, KeyPresence, Location, Observation, RunSpec, ScanEnd, ScanEvent, Scanner, TlsSpec,
@@ -21,8 +21,6 @@ use zeroize::Zeroizing;
 
 /// Most endpoints worked on at once by one run.
 pub const MAX_CONCURRENCY: u32 = 4096;
-/// How long resolving a target name may take.
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Progress is reported every so many endpoints or files.
 const PROGRESS_EVERY: u64 = 256;
 
@@ -68,31 +66,19 @@ impl ConnectorScanner {
                 return Ok(plan.clone());
             }
         }
-        let mut targets = Vec::with_capacity(spec.targets.len());
-        for text in &spec.targets {
-            let target: Target =
-                text.parse().map_err(|e: certwright_connectors::discovery::targets::TargetError| {
-                    invalid("discovery.invalid_target", e.to_string())
-                })?;
-            let resolved = match &target.hosts {
-                Hosts::Name(name) => resolve(name).await?,
-                Hosts::Range(_) => Vec::new(),
-            };
-            targets.push((target, resolved));
-        }
         for name in &spec.server_names {
             if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() || name.parse::<IpAddr>().is_ok() {
                 return Err(invalid("discovery.invalid_target", format!("'{name}' is not a server name")));
             }
         }
-        let plan = Plan::new(&targets, &spec.server_names, &self.allowed_ranges, self.max_endpoints).map_err(|e| {
-            use certwright_connectors::discovery::targets::TargetError;
-            match e {
+        let plan = targets::plan(&spec.targets, &spec.server_names, &self.allowed_ranges, self.max_endpoints)
+            .await
+            .map_err(|e| match e {
                 TargetError::NotAllowed(_) => invalid("discovery.not_allowed", e.to_string()),
                 TargetError::TooMany { .. } => invalid("discovery.too_many_endpoints", e.to_string()),
+                TargetError::Unresolvable(_) => invalid("discovery.unresolvable", e.to_string()),
                 other => invalid("discovery.invalid_target", other.to_string()),
-            }
-        })?;
+            })?;
         let plan = Arc::new(plan);
         if let Ok(mut guard) = self.last_plan.lock() {
             *guard = Some((spec.clone(), plan.clone()));
@@ -287,25 +273,6 @@ impl ConnectorScanner {
 
 fn location_of(endpoint: &Endpoint) -> Location {
     Location::Tls { ip: endpoint.ip, port: endpoint.port, server_name: endpoint.sni.clone() }
-}
-
-async fn resolve(name: &str) -> Result<Vec<IpAddr>> {
-    let lookup = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, 0))).await;
-    let addrs: Vec<IpAddr> = match lookup {
-        Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
-        Ok(Err(e)) => return Err(invalid("discovery.unresolvable", format!("'{name}' cannot be resolved: {e}"))),
-        Err(_) => return Err(invalid("discovery.unresolvable", format!("resolving '{name}' took too long"))),
-    };
-    let mut unique = Vec::new();
-    for a in addrs {
-        if !unique.contains(&a) {
-            unique.push(a);
-        }
-    }
-    if unique.is_empty() {
-        return Err(invalid("discovery.unresolvable", format!("'{name}' has no address")));
-    }
-    Ok(unique)
 }
 
 impl Scanner for ConnectorScanner {

@@ -22,6 +22,9 @@ pub enum TargetError {
     NotAllowed(String),
     #[error("the scan covers {count} endpoints, more than the limit of {limit}")]
     TooMany { count: u128, limit: u64 },
+    /// A name target that does not resolve (the message says why).
+    #[error("{0}")]
+    Unresolvable(String),
 }
 
 /// An address range `addr/prefix`.
@@ -382,6 +385,48 @@ impl Plan {
             })
         })
     }
+}
+
+/// How long resolving one target name may take.
+pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The addresses of a name, each once, through the system resolver.
+pub async fn resolve(name: &str) -> Result<Vec<IpAddr>, TargetError> {
+    let lookup = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, 0))).await;
+    let addrs: Vec<IpAddr> = match lookup {
+        Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
+        Ok(Err(e)) => return Err(TargetError::Unresolvable(format!("'{name}' cannot be resolved: {e}"))),
+        Err(_) => return Err(TargetError::Unresolvable(format!("resolving '{name}' took too long"))),
+    };
+    let mut unique = Vec::new();
+    for a in addrs {
+        if !unique.contains(&a) {
+            unique.push(a);
+        }
+    }
+    if unique.is_empty() {
+        return Err(TargetError::Unresolvable(format!("'{name}' has no address")));
+    }
+    Ok(unique)
+}
+
+/// Reads targets, resolves their names and plans them (see [`Plan::new`]).
+pub async fn plan(
+    targets: &[String],
+    server_names: &[String],
+    allowed: &[Cidr],
+    max_endpoints: u64,
+) -> Result<Plan, TargetError> {
+    let mut read = Vec::with_capacity(targets.len());
+    for text in targets {
+        let target: Target = text.parse()?;
+        let resolved = match &target.hosts {
+            Hosts::Name(name) => resolve(name).await?,
+            Hosts::Range(_) => Vec::new(),
+        };
+        read.push((target, resolved));
+    }
+    Plan::new(&read, server_names, allowed, max_endpoints)
 }
 
 /// The ranges scanned when none are configured: loopback and the private networks (RFC 1918, RFC 4193).

@@ -406,16 +406,7 @@ impl<S: Store> Services<S> {
                         .unwrap_or_else(|_| "unknown".to_owned());
                     let mut record =
                         record_of(&leaf, &key_name, Origin::Discovery, &format!("discovery-run:{}", run.uuid), now)?;
-                    record.authority_id = snapshot
-                        .authorities
-                        .iter()
-                        .find(|a| {
-                            a.subject == leaf.issuer_string()
-                                && Cert::from_der(&a.certificate_der)
-                                    .and_then(|ca| ca.public_key())
-                                    .is_ok_and(|k| leaf.verify_signed_by(&k).is_ok())
-                        })
-                        .map(|a| a.id);
+                    record.authority_id = super::import::issuing_authority(&snapshot.authorities, &leaf).map(|a| a.id);
                     if let Some(pkcs8) = &o.private_key {
                         let key = PrivateKey::from_pkcs8_der(pkcs8)
                             .ok()

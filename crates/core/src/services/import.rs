@@ -54,6 +54,19 @@ pub(crate) struct Bundle {
     format: &'static str,
 }
 
+/// The known authority whose key signed `cert`, if any.
+pub(crate) fn issuing_authority<'a>(
+    authorities: &'a [crate::ca::Authority],
+    cert: &Cert,
+) -> Option<&'a crate::ca::Authority> {
+    authorities.iter().find(|a| {
+        a.subject == cert.issuer_string()
+            && Cert::from_der(&a.certificate_der)
+                .and_then(|ca| ca.public_key())
+                .is_ok_and(|k| cert.verify_signed_by(&k).is_ok())
+    })
+}
+
 fn invalid(message: impl Into<String>) -> CoreError {
     CoreError::invalid("import.invalid", message)
 }
@@ -198,12 +211,7 @@ impl<S: Store> Services<S> {
         let sealed = key.as_ref().map(|k| self.seal_key(k, true)).transpose()?;
 
         let snapshot = self.snapshot().await?;
-        let authority = snapshot.authorities.iter().find(|a| {
-            a.subject == leaf.issuer_string()
-                && Cert::from_der(&a.certificate_der)
-                    .and_then(|ca| ca.public_key())
-                    .is_ok_and(|k| leaf.verify_signed_by(&k).is_ok())
-        });
+        let authority = issuing_authority(&snapshot.authorities, leaf);
         let now = self.clock.now();
         let validation = validate_import(&bundle.certs, &snapshot.authorities, now);
         let mut record = record_of(leaf, &key_name(public_key.kind), Origin::Import, &ctx.caller.principal, now)?;
