@@ -12,6 +12,7 @@ pub mod deploy;
 pub mod discovery;
 pub mod end_entity;
 pub mod error;
+pub mod forms;
 pub mod inventory;
 pub mod jobs;
 pub mod keystore;

@@ -365,6 +365,39 @@ pub trait Store: Send + Sync + Clone + 'static {
         certificate_id: Option<i64>,
         page: Page,
     ) -> impl Future<Output = Result<Listed<Deployment>>> + Send;
+
+    // ---- request forms ---------------------------------------------------------------------------------------
+
+    /// Every organization, by name.
+    fn organizations(&self) -> impl Future<Output = Result<Vec<crate::forms::Organization>>> + Send;
+
+    fn organization(&self, id: i64) -> impl Future<Output = Result<Option<crate::forms::Organization>>> + Send;
+
+    /// The name of the principal with this id.
+    fn principal_name(&self, id: i64) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// The id of the principal called `name`.
+    fn principal_id(&self, name: &str) -> impl Future<Output = Result<Option<i64>>> + Send;
+
+    /// Request forms matching the filter, oldest first, with their status and names.
+    fn list_request_forms(
+        &self,
+        filter: &crate::forms::FormFilter,
+        page: Page,
+    ) -> impl Future<Output = Result<Listed<crate::forms::FormView>>> + Send;
+
+    /// Certificates of the inventory matching the filter, by id, with the form each came from.
+    fn list_form_certificates(
+        &self,
+        filter: &crate::forms::FormCertificateFilter,
+        page: Page,
+    ) -> impl Future<Output = Result<Listed<crate::forms::FormCertificate>>> + Send;
+
+    /// The passwords guarding a certificate (none set: both `None`).
+    fn certificate_passwords(
+        &self,
+        certificate_id: i64,
+    ) -> impl Future<Output = Result<crate::forms::CertificatePasswords>> + Send;
 }
 
 /// Which expiring certificates to find (see [`Store::expiring_certificates`]).
@@ -762,4 +795,47 @@ pub trait StoreTx: Send {
 
     /// The locations where a certificate is installed (its latest deployment there installs it, not failed).
     fn deployed_locations(&mut self, certificate_id: i64) -> impl Future<Output = Result<Vec<i64>>> + Send;
+
+    // ---- request forms ---------------------------------------------------------------------------------------
+
+    /// Stores an organization (its `id` is ignored); a taken name fails with `organization.exists`.
+    fn insert_organization(
+        &mut self,
+        organization: &crate::forms::Organization,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// The id of the catalog term `(kind, name)`, created when missing.
+    fn ensure_catalog_term(
+        &mut self,
+        kind: &str,
+        name: &str,
+        now: EpochSeconds,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Stores a request form (its `id` is ignored) and links its terms.
+    fn insert_request_form(
+        &mut self,
+        form: &crate::forms::RequestForm,
+        term_ids: &[i64],
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// A request form, locked until the transaction ends.
+    fn request_form_for_update(
+        &mut self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<crate::forms::RequestForm>>> + Send;
+
+    /// Replaces every field of a request form (by id) and, when given, its terms.
+    fn update_request_form(
+        &mut self,
+        form: &crate::forms::RequestForm,
+        term_ids: Option<&[i64]>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Sets the passwords guarding a certificate.
+    fn set_certificate_passwords(
+        &mut self,
+        certificate_id: i64,
+        passwords: &crate::forms::CertificatePasswords,
+    ) -> impl Future<Output = Result<()>> + Send;
 }

@@ -97,6 +97,7 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(crate::api::deploy::queue_deployment, crate::api::deploy::location_deployments))
         .routes(routes!(crate::api::deploy::certificate_deployments))
         .routes(routes!(crate::api::deploy::get_deployment))
+        .routes(routes!(crate::api::organizations::create, crate::api::organizations::list))
         .split_for_parts();
     router.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", api))
 }

@@ -7,6 +7,7 @@ mod acme;
 mod deploy;
 mod discovery;
 mod end_entity;
+mod forms;
 mod keystore;
 mod lifecycle;
 mod migrate;

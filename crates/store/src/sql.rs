@@ -694,6 +694,51 @@ impl Store for SqlStore {
         crate::deploy::list(&mut conn, location_id, certificate_id, page).await
     }
 
+    // ---- request forms ---------------------------------------------------------------------------------------
+
+    async fn organizations(&self) -> Result<Vec<certwright_core::forms::Organization>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::forms::organizations(&mut conn).await
+    }
+
+    async fn organization(&self, id: i64) -> Result<Option<certwright_core::forms::Organization>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::forms::organization_by_id(&mut conn, id).await
+    }
+
+    async fn principal_name(&self, id: i64) -> Result<Option<String>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::forms::principal_name(&mut conn, id).await
+    }
+
+    async fn principal_id(&self, name: &str) -> Result<Option<i64>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::forms::principal_id(&mut conn, name).await
+    }
+
+    async fn list_request_forms(
+        &self,
+        filter: &certwright_core::forms::FormFilter,
+        page: Page,
+    ) -> Result<Listed<certwright_core::forms::FormView>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::forms::list_forms(&mut conn, filter, page).await
+    }
+
+    async fn list_form_certificates(
+        &self,
+        filter: &certwright_core::forms::FormCertificateFilter,
+        page: Page,
+    ) -> Result<Listed<certwright_core::forms::FormCertificate>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::forms::list_certificates(&mut conn, filter, page).await
+    }
+
+    async fn certificate_passwords(&self, certificate_id: i64) -> Result<certwright_core::forms::CertificatePasswords> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::forms::passwords(&mut conn, certificate_id).await
+    }
+
     // ---- end entities and managed keys by uuid ----------------------------------------------------------------
 
     async fn end_entities(&self, ra_profile_id: i64) -> Result<Vec<certwright_core::end_entity::EndEntity>> {

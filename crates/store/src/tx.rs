@@ -655,6 +655,43 @@ impl StoreTx for SqlTx {
 
     // ---- end entities ----------------------------------------------------------------------------------------
 
+    async fn insert_organization(&mut self, organization: &certwright_core::forms::Organization) -> Result<i64> {
+        crate::forms::insert_organization(&mut self.tx, organization).await
+    }
+
+    async fn ensure_catalog_term(&mut self, kind: &str, name: &str, now: EpochSeconds) -> Result<i64> {
+        crate::forms::ensure_term(&mut self.tx, kind, name, now).await
+    }
+
+    async fn insert_request_form(
+        &mut self,
+        form: &certwright_core::forms::RequestForm,
+        term_ids: &[i64],
+    ) -> Result<i64> {
+        crate::forms::insert_form(&mut self.tx, form, term_ids).await
+    }
+
+    async fn request_form_for_update(&mut self, id: i64) -> Result<Option<certwright_core::forms::RequestForm>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::forms::form_for_update(&mut self.tx, id, lock).await
+    }
+
+    async fn update_request_form(
+        &mut self,
+        form: &certwright_core::forms::RequestForm,
+        term_ids: Option<&[i64]>,
+    ) -> Result<()> {
+        crate::forms::update_form(&mut self.tx, form, term_ids).await
+    }
+
+    async fn set_certificate_passwords(
+        &mut self,
+        certificate_id: i64,
+        passwords: &certwright_core::forms::CertificatePasswords,
+    ) -> Result<()> {
+        crate::forms::set_passwords(&mut self.tx, certificate_id, passwords).await
+    }
+
     async fn insert_end_entity(&mut self, entity: &certwright_core::end_entity::EndEntity) -> Result<i64> {
         crate::end_entity::insert(&mut self.tx, entity).await
     }

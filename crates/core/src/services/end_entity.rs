@@ -24,7 +24,7 @@ fn not_found(username: &str) -> CoreError {
 }
 
 /// Hashes a password off the async workers (PBKDF2 takes tens of milliseconds by design).
-async fn hash_password(password: String) -> Result<String> {
+pub(super) async fn hash_password(password: String) -> Result<String> {
     let password = zeroize::Zeroizing::new(password);
     tokio::task::spawn_blocking(move || certwright_pki::digest::password_hash(&password))
         .await
@@ -32,7 +32,7 @@ async fn hash_password(password: String) -> Result<String> {
         .map_err(CoreError::from)
 }
 
-async fn password_matches(password: String, stored: String) -> Result<bool> {
+pub(super) async fn password_matches(password: String, stored: String) -> Result<bool> {
     let password = zeroize::Zeroizing::new(password);
     tokio::task::spawn_blocking(move || certwright_pki::digest::password_matches(&password, &stored))
         .await

@@ -84,7 +84,7 @@ fn name_taken(scope: &Scope, name: &str) -> CoreError {
 }
 
 /// `key` set to sign with `digest`; ECDSA keys sign with the digest of their curve only.
-fn signing_digest(key: PrivateKey, digest: Digest) -> Result<PrivateKey> {
+pub(super) fn signing_digest(key: PrivateKey, digest: Digest) -> Result<PrivateKey> {
     let algorithm = key.algorithm();
     key.with_digest(digest).map_err(|_| {
         unsafe_parameter(format!(

@@ -5,6 +5,7 @@ pub mod czertainly;
 pub mod fetch;
 pub mod qradar;
 pub mod scm;
+pub mod senhasegura;
 
 use crate::state::AppState;
 use axum::http::header;
@@ -15,7 +16,11 @@ use certwright_core::CoreError;
 
 /// Every dialect's routes.
 pub fn router() -> axum::Router<AppState> {
-    axum::Router::new().merge(czertainly::router()).nest("/api", qradar::router()).nest(scm::BASE, scm::router())
+    axum::Router::new()
+        .merge(czertainly::router())
+        .merge(senhasegura::router())
+        .nest("/api", qradar::router())
+        .nest(scm::BASE, scm::router())
 }
 
 /// Resolves a presented API token secret (static or OAuth2) to a service context.

@@ -1,0 +1,78 @@
+-- Request forms: certificate requests described with business metadata (validation level, domain kind,
+-- organization, tags, environments, systems, project, responsible) and signed later; the organizations and
+-- catalog terms they name; and the passwords that guard a certificate's key export and its revocation.
+CREATE TABLE organizations (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    uuid        TEXT    NOT NULL UNIQUE,
+    name        TEXT    NOT NULL UNIQUE,
+    created_by  TEXT    NOT NULL,
+    created_at  BIGINT  NOT NULL
+);
+
+-- Tags, environments and systems: created on first use.
+CREATE TABLE catalog_terms (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- tag, environment or system.
+    kind        TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    created_at  BIGINT  NOT NULL,
+    UNIQUE (kind, name)
+);
+
+CREATE TABLE request_forms (
+    id                        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    uuid                      TEXT    NOT NULL UNIQUE,
+    -- 1 domain validated, 2 organization validated, 3 extended validation.
+    validation_level          BIGINT  NOT NULL,
+    -- single, multiple or wildcard.
+    domain_kind               TEXT    NOT NULL,
+    organization_id           BIGINT  NOT NULL REFERENCES organizations (id),
+    common_name               TEXT    NOT NULL,
+    -- JSON array of names as given (DNS names or IP addresses).
+    sans                      TEXT    NOT NULL,
+    -- rsa or dsa.
+    key_family                TEXT    NOT NULL,
+    key_size                  BIGINT  NOT NULL,
+    -- sha256, sha384 or sha512.
+    digest                    TEXT    NOT NULL,
+    validity_days             BIGINT  NOT NULL,
+    -- pbkdf2-sha256$<rounds>$<salt>$<hash>
+    key_password_hash         TEXT,
+    revocation_password_hash  TEXT,
+    project                   TEXT,
+    external_ip               TEXT,
+    hostname                  TEXT,
+    justification             TEXT,
+    responsible_id            BIGINT  REFERENCES principals (id),
+    description               TEXT,
+    -- JSON: {tags, environments, systems} as names, in the order given.
+    terms                     TEXT    NOT NULL,
+    -- Once signed: the certificate's uuid (while it waits for approval or its authority, the uuid of the
+    -- lifecycle request, which the certificate takes when issued), and what the signer said.
+    certificate_uuid          TEXT,
+    self_signed               BIGINT,
+    authority_id              BIGINT  REFERENCES authorities (id),
+    sign_reason               BIGINT,
+    sign_justification        TEXT,
+    itsm_code                 TEXT,
+    signed_by                 TEXT,
+    signed_at                 BIGINT,
+    created_by                TEXT    NOT NULL,
+    created_at                BIGINT  NOT NULL,
+    updated_at                BIGINT  NOT NULL
+);
+CREATE INDEX request_forms_certificate ON request_forms (certificate_uuid);
+
+CREATE TABLE request_form_terms (
+    form_id  BIGINT  NOT NULL REFERENCES request_forms (id) ON DELETE CASCADE,
+    term_id  BIGINT  NOT NULL REFERENCES catalog_terms (id),
+    PRIMARY KEY (form_id, term_id)
+);
+CREATE INDEX request_form_terms_term ON request_form_terms (term_id, form_id);
+
+-- Passwords a certificate's key export and revocation ask for, set by its request form or its upload.
+CREATE TABLE certificate_passwords (
+    certificate_id            BIGINT  PRIMARY KEY REFERENCES certificates (id),
+    key_password_hash         TEXT,
+    revocation_password_hash  TEXT
+);
