@@ -459,25 +459,42 @@ async fn link_terms(conn: &mut AnyConnection, form_id: i64, term_ids: &[i64]) ->
     Ok(())
 }
 
-fn signing_binds(
-    f: &RequestForm,
-) -> (Option<i64>, Option<i64>, Option<i64>, Option<&str>, Option<&str>, Option<&str>, Option<i64>) {
+/// The signing columns of a form, ready to bind (all `NULL` before it is signed).
+struct SigningColumns<'a> {
+    self_signed: Option<i64>,
+    authority: Option<i64>,
+    reason: Option<i64>,
+    justification: Option<&'a str>,
+    itsm: Option<&'a str>,
+    signed_by: Option<&'a str>,
+    signed_at: Option<i64>,
+}
+
+fn signing_columns(f: &RequestForm) -> SigningColumns<'_> {
     match &f.signing {
-        None => (None, None, None, None, None, None, None),
-        Some(s) => (
-            Some(i64::from(s.self_signed)),
-            s.authority_id,
-            Some(s.reason),
-            s.justification.as_deref(),
-            s.itsm_code.as_deref(),
-            Some(s.signed_by.as_str()),
-            Some(s.signed_at),
-        ),
+        None => SigningColumns {
+            self_signed: None,
+            authority: None,
+            reason: None,
+            justification: None,
+            itsm: None,
+            signed_by: None,
+            signed_at: None,
+        },
+        Some(s) => SigningColumns {
+            self_signed: Some(i64::from(s.self_signed)),
+            authority: s.authority_id,
+            reason: Some(s.reason),
+            justification: s.justification.as_deref(),
+            itsm: s.itsm_code.as_deref(),
+            signed_by: Some(s.signed_by.as_str()),
+            signed_at: Some(s.signed_at),
+        },
     }
 }
 
 pub(crate) async fn insert_form(conn: &mut AnyConnection, f: &RequestForm, term_ids: &[i64]) -> Result<i64> {
-    let (self_signed, authority, reason, justification, itsm, signed_by, signed_at) = signing_binds(f);
+    let sc = signing_columns(f);
     let id: i64 = sqlx::query(
         "INSERT INTO request_forms (uuid, validation_level, domain_kind, organization_id, common_name, sans, \
          key_family, key_size, digest, validity_days, key_password_hash, revocation_password_hash, project, \
@@ -506,13 +523,13 @@ pub(crate) async fn insert_form(conn: &mut AnyConnection, f: &RequestForm, term_
     .bind(f.description.as_deref())
     .bind(to_json(&f.terms)?)
     .bind(f.certificate_uuid.map(|u| u.to_string()))
-    .bind(self_signed)
-    .bind(authority)
-    .bind(reason)
-    .bind(justification)
-    .bind(itsm)
-    .bind(signed_by)
-    .bind(signed_at)
+    .bind(sc.self_signed)
+    .bind(sc.authority)
+    .bind(sc.reason)
+    .bind(sc.justification)
+    .bind(sc.itsm)
+    .bind(sc.signed_by)
+    .bind(sc.signed_at)
     .bind(f.created_by.as_str())
     .bind(f.created_at)
     .bind(f.updated_at)
@@ -532,7 +549,7 @@ pub(crate) async fn form_for_update(conn: &mut AnyConnection, id: i64, lock: boo
 }
 
 pub(crate) async fn update_form(conn: &mut AnyConnection, f: &RequestForm, term_ids: Option<&[i64]>) -> Result<()> {
-    let (self_signed, authority, reason, justification, itsm, signed_by, signed_at) = signing_binds(f);
+    let sc = signing_columns(f);
     sqlx::query(
         "UPDATE request_forms SET validation_level = $1, domain_kind = $2, organization_id = $3, common_name = $4, \
          sans = $5, key_family = $6, key_size = $7, digest = $8, validity_days = $9, key_password_hash = $10, \
@@ -560,13 +577,13 @@ pub(crate) async fn update_form(conn: &mut AnyConnection, f: &RequestForm, term_
     .bind(f.description.as_deref())
     .bind(to_json(&f.terms)?)
     .bind(f.certificate_uuid.map(|u| u.to_string()))
-    .bind(self_signed)
-    .bind(authority)
-    .bind(reason)
-    .bind(justification)
-    .bind(itsm)
-    .bind(signed_by)
-    .bind(signed_at)
+    .bind(sc.self_signed)
+    .bind(sc.authority)
+    .bind(sc.reason)
+    .bind(sc.justification)
+    .bind(sc.itsm)
+    .bind(sc.signed_by)
+    .bind(sc.signed_at)
     .bind(f.updated_at)
     .bind(f.id)
     .execute(&mut *conn)

@@ -92,6 +92,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_deployment.sql"),
         postgres: include_str!("../migrations/postgres/0013_deployment.sql"),
     },
+    Migration {
+        version: 14,
+        description: "request forms",
+        sqlite: include_str!("../migrations/sqlite/0014_request_forms.sql"),
+        postgres: include_str!("../migrations/postgres/0014_request_forms.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

@@ -253,6 +253,11 @@ impl<S: Store> Services<S> {
         Ok(org)
     }
 
+    /// The caller's principal code (the integer id forms name a responsible by).
+    pub async fn principal_code(&self, ctx: &Ctx) -> Result<Option<i64>> {
+        self.store.principal_id(&ctx.caller.principal).await
+    }
+
     // ---- forms -----------------------------------------------------------------------------------------------
 
     /// One form with its status.

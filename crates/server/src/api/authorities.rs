@@ -22,6 +22,8 @@ use uuid::Uuid;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuthorityView {
     pub id: Uuid,
+    /// The integer code the senhasegura face names authorities by (`ca`).
+    pub code: i64,
     pub name: String,
     /// `root`, `intermediate` or `external`.
     pub kind: String,
@@ -48,6 +50,7 @@ async fn view(state: &AppState, a: Authority, all: &[Authority]) -> Result<Autho
     let chain = state.services.authority_chain(&a).await?;
     Ok(AuthorityView {
         id: a.uuid,
+        code: a.id,
         name: a.name,
         kind: a.kind.as_str().to_owned(),
         parent: a.parent_id.and_then(|p| all.iter().find(|x| x.id == p).map(|x| x.uuid)),

@@ -171,6 +171,8 @@ pub async fn revoke(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
     pub principal: String,
+    /// The principal's integer code (the senhasegura face's `responsible`).
+    pub principal_code: Option<i64>,
     pub token: Option<Uuid>,
     pub role: RoleName,
     pub ra_profiles: Vec<String>,
@@ -179,7 +181,17 @@ pub struct Me {
 /// Describes the caller: principal, token and role.
 #[utoipa::path(get, path = "/v1/me", tag = "access", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = Problem)))]
-pub async fn me(auth: Authorized<crate::extract::AnyRole>) -> Json<Me> {
+pub async fn me(
+    auth: Authorized<crate::extract::AnyRole>,
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<Json<Me>, ApiError> {
+    let principal_code = state.services.principal_code(&auth.ctx).await?;
     let c = auth.ctx.caller;
-    Json(Me { principal: c.principal, token: c.token, role: c.role.into(), ra_profiles: c.ra_profiles })
+    Ok(Json(Me {
+        principal: c.principal,
+        principal_code,
+        token: c.token,
+        role: c.role.into(),
+        ra_profiles: c.ra_profiles,
+    }))
 }

@@ -57,7 +57,7 @@ fn response_block(status: StatusCode, code: u16, message: &str, error: bool, det
 
 /// A successful answer: the response block and the result blocks beside it.
 #[derive(Debug)]
-pub struct Ok {
+pub struct Answer {
     status: StatusCode,
     code: u16,
     blocks: Map<String, Value>,
@@ -65,7 +65,7 @@ pub struct Ok {
     extra: Map<String, Value>,
 }
 
-impl Ok {
+impl Answer {
     /// 200 `1001: OK`.
     pub fn ok() -> Self {
         Self { status: StatusCode::OK, code: 1001, blocks: Map::new(), extra: Map::new() }
@@ -94,7 +94,7 @@ impl Ok {
     }
 }
 
-impl IntoResponse for Ok {
+impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let message = format!("{}: {}", self.code, text(self.code));
         let mut response = response_block(self.status, self.code, &message, false, "");

@@ -19,7 +19,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use axum::Router;
 use certwright_core::auth::Ctx;
-pub use envelope::{Ok, SsError};
+pub use envelope::{Answer, SsError};
 pub use params::Params;
 use serde_json::{json, Map, Value};
 
@@ -36,7 +36,7 @@ pub enum Generation {
 
 impl Generation {
     /// A success answer holding one object, in this generation's shape.
-    pub fn one(self, ok: Ok, name: &str, value: Value) -> axum::response::Response {
+    pub fn one(self, ok: Answer, name: &str, value: Value) -> axum::response::Response {
         use axum::response::IntoResponse;
         match self {
             Generation::Iso => ok.with("certificate", value).into_response(),
@@ -50,16 +50,18 @@ impl Generation {
         use axum::response::IntoResponse;
         match self {
             Generation::Iso => {
-                Ok::ok().with("certificate", Value::Array(items)).with("total", json!(total)).into_response()
+                Answer::ok().with("certificate", Value::Array(items)).with("total", json!(total)).into_response()
             }
-            Generation::Api => Ok::ok().with("data", Value::Array(items)).with("total", json!(total)).into_response(),
-            Generation::V1 => flat(Ok::ok(), name, Value::Array(items), Some(total)),
+            Generation::Api => {
+                Answer::ok().with("data", Value::Array(items)).with("total", json!(total)).into_response()
+            }
+            Generation::V1 => flat(Answer::ok(), name, Value::Array(items), Some(total)),
         }
     }
 }
 
 /// The flat answer of the `/api/v1` generation.
-fn flat(ok: Ok, name: &str, value: Value, total: Option<u64>) -> axum::response::Response {
+fn flat(ok: Answer, name: &str, value: Value, total: Option<u64>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let resp = ok.into_response();
     let status = resp.status();

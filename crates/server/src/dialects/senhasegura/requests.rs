@@ -1,6 +1,6 @@
 //! Requests (create, change, list, sign, status), the certificate inventory, revocation, upload and download.
 
-use super::envelope::{Ok, SsError};
+use super::envelope::{Answer, SsError};
 use super::params::{clip, Params};
 use super::{date_time, params_of, parse_date, publish, Generation, SsAuth};
 use crate::state::AppState;
@@ -367,7 +367,7 @@ async fn save(
             let input = form_input(&p)?;
             let view = state.services.save_request_form(&auth.ctx, code, input).await?;
             let authorities = authority_names(&state, &auth).await;
-            let ok = if code.is_some() { Ok::updated() } else { Ok::created() };
+            let ok = if code.is_some() { Answer::updated() } else { Answer::created() };
             Result::<_, SsError>::Ok(generation.one(ok, "request", render_form(&view, &authorities)))
         }
         .await,
@@ -449,7 +449,7 @@ async fn list_requests(
             let authorities = authority_names(&state, &auth).await;
             if let Some(code) = code.filter(|_| path_code.is_some()) {
                 let v = listed.items.first().ok_or_else(|| SsError::not_found(1030, format!("no request {code}")))?;
-                return Result::<_, SsError>::Ok(generation.one(Ok::ok(), "request", render_form(v, &authorities)));
+                return Result::<_, SsError>::Ok(generation.one(Answer::ok(), "request", render_form(v, &authorities)));
             }
             let items = listed.items.iter().map(|v| render_form(v, &authorities)).collect();
             Ok(generation.many("requests", items, listed.total))
@@ -466,7 +466,7 @@ async fn status(auth: Result<SsAuth, SsError>, State(state): State<AppState>, co
             let id = code.trim().parse::<i64>().map_err(|_| SsError::invalid("the request id must be an integer"))?;
             let v = state.services.request_form(&auth.ctx, id).await?;
             Result::<_, SsError>::Ok(Generation::Api.one(
-                Ok::ok(),
+                Answer::ok(),
                 "request",
                 json!({
                     "request_code": v.form.id,
@@ -512,7 +512,7 @@ async fn sign(
                 o.insert("serial".into(), json!(c.serial));
                 o.insert("certificate".into(), json!(pem::encode("CERTIFICATE", &c.der)));
             }
-            Result::<_, SsError>::Ok(generation.one(Ok::ok(), "request", out))
+            Result::<_, SsError>::Ok(generation.one(Answer::ok(), "request", out))
         }
         .await,
     )
@@ -592,7 +592,7 @@ async fn render_certificate(
         "encryption": family,
         "encryption_key_size": bits,
         "algorithm_certified": signature_digest(&r.signature_algorithm),
-        "validity": (r.not_after - r.not_before + 86_399) / 86_400,
+        "validity": (r.not_after - r.not_before + 43_200) / 86_400,
         "password_key": masked(&c.passwords.key_password_hash),
         "password_revocation": masked(&c.passwords.revocation_password_hash),
         "environments": form.map(|f| f.terms.environments.clone()),
@@ -655,7 +655,7 @@ async fn list_certificates(
                 let c =
                     listed.items.first().ok_or_else(|| SsError::not_found(1049, format!("no certificate {code}")))?;
                 let v = render_certificate(&state, &auth, c, &authorities).await;
-                return Result::<_, SsError>::Ok(generation.one(Ok::ok(), "certificate", v));
+                return Result::<_, SsError>::Ok(generation.one(Answer::ok(), "certificate", v));
             }
             let mut items = Vec::with_capacity(listed.items.len());
             for c in &listed.items {
@@ -699,7 +699,7 @@ async fn revoke(
                 RevokeOutcome::Pending { certificate, .. } => (certificate.state.clone(), true),
             };
             Result::<_, SsError>::Ok(generation.one(
-                Ok::ok(),
+                Answer::ok(),
                 "certificate",
                 json!({ "code_certificate": code, "state": state_name, "reason": reason.name(), "pending": pending }),
             ))
@@ -762,7 +762,7 @@ pub async fn upload(
             let imported = state.services.upload_certificate(&auth.ctx, upload).await?;
             let r = imported.record;
             Result::<_, SsError>::Ok(
-                Ok::ok()
+                Answer::ok()
                     .with_response_field("status_certificate", json!(1))
                     .with(
                         "certificate",
@@ -834,7 +834,7 @@ pub async fn download(
                     v
                 }
             };
-            Result::<_, SsError>::Ok(Generation::Api.one(Ok::ok(), "download", out))
+            Result::<_, SsError>::Ok(Generation::Api.one(Answer::ok(), "download", out))
         }
         .await,
     )
