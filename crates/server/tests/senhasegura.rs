@@ -705,6 +705,74 @@ mod cases {
         assert!(doc["paths"]["/api/certificate/upload"]["put"].is_object(), "{doc}");
         s.stop().await;
     }
+    pub async fn signing_waits_for_approval_when_the_profile_demands_it(s: TestServer) {
+        let ss = Ss { s: &s, token: s.admin_token.clone() };
+        let org = organization(&s, "Guarded").await;
+        // A CA of its own whose only profile needs one approver.
+        let post = |path: &'static str, body: Value| {
+            let s = &s;
+            async move {
+                let resp = s.http().post(s.at(path)).bearer_auth(&s.admin_token).json(&body).send().await.unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (st, ca) = post("/v1/authorities", json!({ "name": "guarded-root" })).await;
+        assert_eq!(st, 201, "{ca}");
+        let policy = json!({ "approval": { "issue": true, "approvers": 1 } });
+        let (st, v) =
+            post("/v1/ra-profiles", json!({ "name": "guarded", "authority": ca["id"], "policy": policy })).await;
+        assert_eq!(st, 201, "{v}");
+        let (st, v) = ss
+            .form(
+                "/iso/certificate/request",
+                vec![
+                    ("certificate_type", "1".into()),
+                    ("domain_type", "SING".into()),
+                    ("organization", org.to_string()),
+                    ("common_name", "guarded.example".into()),
+                    ("encryption", "RSA".into()),
+                    ("encryption_key_size", "2048".into()),
+                    ("certificate_algorithm", "SHA256".into()),
+                    ("validity", "100".into()),
+                ],
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        let code = v["certificate"]["code_request"].as_i64().unwrap();
+        let ca_code = ca["code"].as_i64().unwrap();
+        let (st, v) =
+            ss.get(&format!("/iso/certificate/request/sign/{code}?self_signed=0&ca={ca_code}&reason=1")).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["certificate"]["status_request"], "2 - Pending approval", "{v}");
+        assert_eq!(v["certificate"]["code_certificate"], Value::Null, "{v}");
+        let (_, v) = ss.get("/iso/certificate/request/list?status_request=2").await;
+        assert_eq!(v["total"], 1, "{v}");
+        // An operator approves: the request is signed and its certificate carries the request's facts.
+        let operator = s.token_with_role("operator").await;
+        let pending = s.get_json("/v1/approvals?status=pending", &s.admin_token).await;
+        let approval = pending["items"][0]["id"].as_str().unwrap().to_owned();
+        let resp = s
+            .http()
+            .post(s.at(&format!("/v1/approvals/{approval}/approve")))
+            .bearer_auth(&operator)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await.unwrap_or_default());
+        let (_, v) = ss.get(&format!("/iso/certificate/request/list/{code}")).await;
+        assert_eq!(v["certificate"]["status_request"], "7 - Signed", "{v}");
+        let cert = v["certificate"]["code_certificate"].as_i64().expect("the certificate's code");
+        let (_, v) = ss.get(&format!("/iso/certificate/list/{cert}")).await;
+        assert_eq!(
+            (v["certificate"]["code_request"].as_i64(), v["certificate"]["common_name"].as_str()),
+            (Some(code), Some("guarded.example")),
+            "{v}"
+        );
+        assert!(v["certificate"]["ca"].as_str().is_some_and(|c| c.ends_with("guarded-root")), "{v}");
+        s.stop().await;
+    }
 }
 
 certwright_testkit::backend_tests!(
@@ -712,4 +780,5 @@ certwright_testkit::backend_tests!(
     self_signed_certificates_and_their_keys_open_with_openssl,
     uploads_of_what_openssl_made,
     the_seed_limits_and_every_error_envelope,
+    signing_waits_for_approval_when_the_profile_demands_it,
 );
