@@ -5,6 +5,7 @@
 //! the legacy `?oauth_consumer_key=<token id>&oauth_token=<token>` query pair. Every answer carries the
 //! senhasegura envelope (see [`envelope`]).
 
+mod certificates;
 pub mod envelope;
 pub mod openapi;
 mod params;
@@ -88,9 +89,10 @@ pub fn router() -> Router<AppState> {
         .route("/iso/oauth2/token", post(crate::api::oauth::token))
         .route("/api/oauth2/token", post(crate::api::oauth::token))
         .merge(requests::routes())
+        .merge(certificates::routes())
         .merge(publish::routes())
-        .route("/api/certificate/upload", put(requests::upload))
-        .route("/api/certificate/download", post(requests::download))
+        .route("/api/certificate/upload", put(certificates::upload))
+        .route("/api/certificate/download", post(certificates::download))
         .route("/iso/certificate", get(not_found).post(not_found))
         .route("/iso/{*rest}", get(not_found).post(not_found).put(not_found).delete(not_found))
 }

@@ -1,8 +1,8 @@
-//! Requests (create, change, list, sign, status), the certificate inventory, revocation, upload and download.
+//! Requests: create, change, list, sign, status.
 
 use super::envelope::{Answer, SsError};
 use super::params::{clip, Params};
-use super::{date_time, params_of, parse_date, publish, Generation, SsAuth};
+use super::{date_time, params_of, Generation, SsAuth};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
@@ -10,18 +10,11 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use base64::Engine;
-use certwright_core::ca::Origin;
-use certwright_core::forms::{
-    CertificateStanding, DomainKind, FormCertificate, FormCertificateFilter, FormFilter, FormStatus, FormView,
-    KeyFamily, ValidationLevel,
-};
+use certwright_core::forms::{DomainKind, FormFilter, FormStatus, FormView, KeyFamily, ValidationLevel};
 use certwright_core::page::Page;
-use certwright_core::revocation::RevocationReason;
-use certwright_core::services::{FormInput, ImportRequest, RevokeOutcome, RevokeRequest, SignInput, Upload};
+use certwright_core::services::{FormInput, SignInput};
 use certwright_pki::pem;
 use serde_json::{json, Value};
-use zeroize::Zeroizing;
 
 /// The request, inventory and revocation routes of every generation.
 pub fn routes() -> Router<AppState> {
@@ -114,44 +107,12 @@ pub fn routes() -> Router<AppState> {
                 sign(a, s, u, h, b, Generation::V1, Some(code)).await
             }),
         )
-        // Certificates.
-        .route("/iso/certificate/list", get(|a, s, u, h, b| list_certificates(a, s, u, h, b, Generation::Iso, None)))
-        .route(
-            "/iso/certificate/list/{code}",
-            get(|a, s, u, h, Path(code): Path<String>, b| async move {
-                list_certificates(a, s, u, h, b, Generation::Iso, Some(code)).await
-            }),
-        )
-        .route("/iso/certificado/listar", get(|a, s, u, h, b| list_certificates(a, s, u, h, b, Generation::Iso, None)))
-        .route(
-            "/iso/certificado/listar/{code}",
-            get(|a, s, u, h, Path(code): Path<String>, b| async move {
-                list_certificates(a, s, u, h, b, Generation::Iso, Some(code)).await
-            }),
-        )
-        .route("/api/certificate/list", get(|a, s, u, h, b| list_certificates(a, s, u, h, b, Generation::Api, None)))
-        .route(
-            "/api/certificate/list/{code}",
-            get(|a, s, u, h, Path(code): Path<String>, b| async move {
-                list_certificates(a, s, u, h, b, Generation::Api, Some(code)).await
-            }),
-        )
-        .route("/api/v1/certificates", get(|a, s, u, h, b| list_certificates(a, s, u, h, b, Generation::V1, None)))
-        // Revocation.
-        .route("/iso/certificate/revoke", post(|a, s, u, h, b| revoke(a, s, u, h, b, Generation::Iso, None)))
-        .route(
-            "/iso/certificate/revoke/{code}",
-            post(|a, s, u, h, Path(code): Path<String>, b| async move {
-                revoke(a, s, u, h, b, Generation::Iso, Some(code)).await
-            }),
-        )
-        .route("/api/certificate/revoke", post(|a, s, u, h, b| revoke(a, s, u, h, b, Generation::Api, None)))
 }
 
-type Uri = OriginalUri;
+pub(super) type Uri = OriginalUri;
 
 /// A code from the path (or the parameters) as an integer.
-fn code_of(field: &str, path: Option<&str>, p: &Params, names: &[&str]) -> Result<Option<i64>, SsError> {
+pub(super) fn code_of(field: &str, path: Option<&str>, p: &Params, names: &[&str]) -> Result<Option<i64>, SsError> {
     match path.map(str::trim).filter(|s| !s.is_empty()) {
         Some(s) => s
             .parse::<i64>()
@@ -182,7 +143,7 @@ async fn dispatch_get(
     list_requests(auth, state, uri, headers, body, Generation::Iso, Some(segment.to_owned())).await
 }
 
-fn respond(r: Result<Response, SsError>) -> Response {
+pub(super) fn respond(r: Result<Response, SsError>) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -198,7 +159,7 @@ fn domain_kind(v: &str) -> Result<DomainKind, SsError> {
     }
 }
 
-fn domain_code(k: DomainKind) -> &'static str {
+pub(super) fn domain_code(k: DomainKind) -> &'static str {
     match k {
         DomainKind::Single => "SING",
         DomainKind::Multiple => "MULT",
@@ -233,11 +194,11 @@ fn key_size(p: &Params, names: &[&str]) -> Result<Option<u32>, SsError> {
 }
 
 /// `"N - Name"`.
-fn numbered(code: i64, name: &str) -> String {
+pub(super) fn numbered(code: i64, name: &str) -> String {
     format!("{code} - {name}")
 }
 
-fn masked(hash: &Option<String>) -> Value {
+pub(super) fn masked(hash: &Option<String>) -> Value {
     // Secrets are never returned: whether one is set is all that shows.
     if hash.is_some() {
         json!("********")
@@ -306,7 +267,7 @@ fn render_form(v: &FormView, authorities: &[(i64, String)]) -> Value {
     out
 }
 
-async fn authority_names(state: &AppState, auth: &SsAuth) -> Vec<(i64, String)> {
+pub(super) async fn authority_names(state: &AppState, auth: &SsAuth) -> Vec<(i64, String)> {
     state
         .services
         .list_authorities(&auth.ctx)
@@ -374,7 +335,7 @@ async fn save(
     )
 }
 
-fn form_filter(p: &Params, code: Option<i64>) -> Result<FormFilter, SsError> {
+pub(super) fn form_filter(p: &Params, code: Option<i64>) -> Result<FormFilter, SsError> {
     for secret in ["password_key", "password_revocation", "key_password", "password_revogation"] {
         if p.has(secret) {
             return Err(SsError::invalid(format!("{secret}: requests cannot be searched by a password")));
@@ -420,7 +381,7 @@ fn form_filter(p: &Params, code: Option<i64>) -> Result<FormFilter, SsError> {
     })
 }
 
-fn page_of(p: &Params) -> Result<Page, SsError> {
+pub(super) fn page_of(p: &Params) -> Result<Page, SsError> {
     let limit = p.int(&["limit"])?;
     let offset = p.int(&["offset"])?;
     let limit = limit.map(|l| u32::try_from(l).map_err(|_| SsError::invalid("limit must be 1 to 1000"))).transpose()?;
@@ -513,328 +474,6 @@ async fn sign(
                 o.insert("certificate".into(), json!(pem::encode("CERTIFICATE", &c.der)));
             }
             Result::<_, SsError>::Ok(generation.one(Answer::ok(), "request", out))
-        }
-        .await,
-    )
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Certificates
-
-fn origin_code(o: Origin) -> &'static str {
-    match o {
-        Origin::Discovery => "SCAN",
-        Origin::Import => "IMPO",
-        _ => "REQU",
-    }
-}
-
-fn origins_of(v: &str) -> Result<Vec<Origin>, SsError> {
-    match v.to_ascii_uppercase().as_str() {
-        "SCAN" => Ok(vec![Origin::Discovery]),
-        "IMPO" => Ok(vec![Origin::Import]),
-        "REQU" => Ok(vec![Origin::Request, Origin::Acme, Origin::System]),
-        _ => Err(SsError::invalid(format!("origin_certificate must be SCAN, REQU or IMPO, got '{}'", clip(v)))),
-    }
-}
-
-/// `rsa-2048` → (`RSA`, 2048).
-fn key_parts(algorithm: &str) -> (String, Value) {
-    match algorithm.split_once('-') {
-        Some((family, size)) => match size.parse::<u32>() {
-            Ok(bits) => (family.to_ascii_uppercase(), json!(bits)),
-            Err(_) => (family.to_ascii_uppercase(), json!(size.trim_start_matches('p').parse::<u32>().ok())),
-        },
-        None => (algorithm.to_ascii_uppercase(), Value::Null),
-    }
-}
-
-/// `ecdsa-sha256`, `rsa-pkcs1-sha384` → `sha256`, `sha384`.
-fn signature_digest(sig: &str) -> String {
-    sig.rsplit('-').next().filter(|d| d.starts_with("sha")).unwrap_or(sig).to_owned()
-}
-
-async fn render_certificate(
-    state: &AppState,
-    auth: &SsAuth,
-    c: &FormCertificate,
-    authorities: &[(i64, String)],
-) -> Value {
-    let r = &c.certificate;
-    let (family, bits) = key_parts(&r.key_algorithm);
-    let form = c.form.as_ref().map(|v| &v.form);
-    let ca = r.authority_id.map(|id| {
-        let name = authorities.iter().find(|(a, _)| *a == id).map_or("", |(_, n)| n.as_str());
-        numbered(id, name)
-    });
-    let active = !matches!(c.standing, CertificateStanding::Revoked | CertificateStanding::Expired);
-    let (publish_info, device) = publish::publish_info(state, auth, r).await;
-    json!({
-        "code_certificate": r.id,
-        "certificate_code": r.id,
-        "uuid": r.uuid,
-        "code_request": form.map(|f| f.id),
-        "status_certificate": c.standing.code(),
-        "status_certified": numbered(c.standing.code(), c.standing.name()),
-        "active": i64::from(active),
-        "start_validity": date_time(r.not_before),
-        "end_validity": date_time(r.not_after),
-        "origin_certificate": origin_code(r.origin),
-        "type_certificate": form.map(|f| f.validation_level.code()),
-        "type_domain": form.map(|f| domain_code(f.domain_kind)),
-        "organization": form.map(|f| f.organization_id),
-        "common_name": r.common_name,
-        "subject": r.subject,
-        "issuer": r.issuer,
-        "serial": r.serial,
-        "san": r.sans.iter().map(|s| s.split_once(':').map_or(s.as_str(), |(_, v)| v)).collect::<Vec<_>>(),
-        "tags": form.map(|f| f.terms.tags.clone()),
-        "encryption": family,
-        "encryption_key_size": bits,
-        "algorithm_certified": signature_digest(&r.signature_algorithm),
-        "validity": (r.not_after - r.not_before + 43_200) / 86_400,
-        "password_key": masked(&c.passwords.key_password_hash),
-        "password_revocation": masked(&c.passwords.revocation_password_hash),
-        "environments": form.map(|f| f.terms.environments.clone()),
-        "systems": form.map(|f| f.terms.systems.clone()),
-        "project": form.and_then(|f| f.project.clone()),
-        "ip_external": form.and_then(|f| f.external_ip.clone()),
-        "ip_hostname": form.and_then(|f| f.hostname.clone()),
-        "self_signed": i64::from(c.self_signed),
-        "ca": ca,
-        "responsible": form.and_then(|f| f.responsible_id),
-        "description": form.and_then(|f| f.description.clone()),
-        "fingerprint": r.fingerprint,
-        "publish_info": publish_info,
-        "device": device,
-    })
-}
-
-fn certificate_filter(p: &Params, code: Option<i64>) -> Result<FormCertificateFilter, SsError> {
-    let form = form_filter(p, None)?;
-    Ok(FormCertificateFilter {
-        id: code.or(p.int(&["code_certificate", "code_ certificate", "certificate_code", "codigo_certificado"])?),
-        status: p
-            .int(&["status_certificate", "status_certified"])?
-            .map(|s| {
-                CertificateStanding::from_code(s)
-                    .ok_or_else(|| SsError::invalid(format!("status_certificate must be 1, 2, 3 or 4, got {s}")))
-            })
-            .transpose()?,
-        active: p.flag(&["active"])?,
-        expires_from: p.text(&["start_validity"]).map(|v| parse_date("start_validity", &v, false)).transpose()?,
-        expires_to: p.text(&["end_validity"]).map(|v| parse_date("end_validity", &v, true)).transpose()?,
-        origins: p.text(&["origin_certificate"]).map(|v| origins_of(&v)).transpose()?.unwrap_or_default(),
-        self_signed: p.flag(&["self_signed"])?,
-        authority_id: p.int(&["ca"])?,
-        now: 0,
-        renewal_window: 0,
-        form: FormFilter { id: p.int(&["code_request"])?, ..form },
-    })
-}
-
-async fn list_certificates(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    generation: Generation,
-    path_code: Option<String>,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let code = code_of("code_certificate", path_code.as_deref(), &p, &[])?;
-            let filter = certificate_filter(&p, code)?;
-            let page = page_of(&p)?;
-            let listed = state.services.list_form_certificates(&auth.ctx, filter, page).await?;
-            let authorities = authority_names(&state, &auth).await;
-            if let Some(code) = code.filter(|_| path_code.is_some()) {
-                let c =
-                    listed.items.first().ok_or_else(|| SsError::not_found(1049, format!("no certificate {code}")))?;
-                let v = render_certificate(&state, &auth, c, &authorities).await;
-                return Result::<_, SsError>::Ok(generation.one(Answer::ok(), "certificate", v));
-            }
-            let mut items = Vec::with_capacity(listed.items.len());
-            for c in &listed.items {
-                items.push(render_certificate(&state, &auth, c, &authorities).await);
-            }
-            Ok(generation.many("certificates", items, listed.total))
-        }
-        .await,
-    )
-}
-
-async fn revoke(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    generation: Generation,
-    path_code: Option<String>,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let code =
-                code_of("code_certificate", path_code.as_deref(), &p, &["code_certificate", "certificate_code", "id"])?
-                    .ok_or_else(|| SsError::missing("code_certificate"))?;
-            let reason = match p.text(&["reason", "motivo"]) {
-                None => RevocationReason::Unspecified,
-                Some(r) => RevocationReason::parse(&r).map_err(|e| SsError::invalid(e.to_string()))?,
-            };
-            let password =
-                p.secret(&["password_revogation", "password_revocation", "revoke_password", "senha_revogacao"]);
-            let req = RevokeRequest { reason, invalidity_date: None, destroy_key: false };
-            let outcome = state
-                .services
-                .revoke_with_password(&auth.ctx, code, &req, password.as_deref().map(String::as_str))
-                .await?;
-            let (state_name, pending) = match &outcome {
-                RevokeOutcome::Revoked(r) => (r.certificate.state.clone(), false),
-                RevokeOutcome::Pending { certificate, .. } => (certificate.state.clone(), true),
-            };
-            Result::<_, SsError>::Ok(generation.one(
-                Answer::ok(),
-                "certificate",
-                json!({ "code_certificate": code, "state": state_name, "reason": reason.name(), "pending": pending }),
-            ))
-        }
-        .await,
-    )
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Upload and download
-
-fn base64_field(field: &str, value: &str) -> Result<Vec<u8>, SsError> {
-    let compact: String = value.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()).map_err(|_| {
-        SsError::bad(if field == "certificate" { 1041 } else { 1042 }, format!("{field} is not valid base64"))
-    })
-}
-
-/// `PUT /api/certificate/upload`: a base64 PEM, DER or PFX certificate with an optional key and passwords.
-pub async fn upload(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let extension = p.text(&["extension"]).ok_or_else(|| SsError::missing("extension"))?;
-            let extension = extension.trim_start_matches('.').to_ascii_lowercase();
-            if !matches!(extension.as_str(), "pem" | "crt" | "cer" | "der" | "pfx" | "p12") {
-                return Err(SsError::invalid(format!(
-                    "extension must be pem, crt, cer, der, pfx or p12, got '{}'",
-                    clip(&extension)
-                )));
-            }
-            let certificate = p.text(&["certificate"]).ok_or_else(|| SsError::bad(1041, "certificate is empty"))?;
-            let certificate = base64_field("certificate", &certificate)?;
-            if certificate.is_empty() {
-                return Err(SsError::bad(1041, "certificate is empty"));
-            }
-            let private_key = match p.raw(&["private_key"]) {
-                None => None,
-                Some(k) if k.is_empty() => return Err(SsError::bad(1043, "private_key was sent empty")),
-                Some(k) => Some(Zeroizing::new(base64_field("private_key", &k)?)),
-            };
-            let password = p.secret(&["password"]).filter(|s| !s.is_empty());
-            let upload = Upload {
-                import: ImportRequest {
-                    certificate,
-                    password: password.clone(),
-                    private_key,
-                    private_key_password: None,
-                },
-                key_password: password,
-                revocation_password: p.secret(&["revoke_password", "password_revogation"]),
-            };
-            let imported = state.services.upload_certificate(&auth.ctx, upload).await?;
-            let r = imported.record;
-            Result::<_, SsError>::Ok(
-                Answer::ok()
-                    .with_response_field("status_certificate", json!(1))
-                    .with(
-                        "certificate",
-                        json!({
-                            "code_certificate": r.id, "uuid": r.uuid, "serial": r.serial, "common_name": r.common_name,
-                            "end_validity": date_time(r.not_after), "private_key": r.key_id.is_some(),
-                            "validation": imported.validation.status,
-                        }),
-                    )
-                    .into_response(),
-            )
-        }
-        .await,
-    )
-}
-
-/// `POST /api/certificate/download`: `{id, format: pfx|pem|crt, download_key, password}`.
-pub async fn download(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let id = p.int(&["id", "code_certificate", "certificate_code"])?.ok_or_else(|| SsError::missing("id"))?;
-            let format = p.text(&["format"]).unwrap_or_else(|| "pem".to_owned()).to_ascii_lowercase();
-            if !matches!(format.as_str(), "pem" | "crt" | "pfx") {
-                return Err(SsError::invalid(format!("format must be pfx, pem or crt, got '{}'", clip(&format))));
-            }
-            let with_key = format == "pfx" || p.flag(&["download_key"])?.unwrap_or(false);
-            let password = p.secret(&["password"]).filter(|s| !s.is_empty());
-            let d = state
-                .services
-                .download_certificate(&auth.ctx, id, with_key, password.as_deref().map(String::as_str))
-                .await?;
-            let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-            let mut chain_pem = pem::encode("CERTIFICATE", &d.certificate.der);
-            for c in &d.chain {
-                chain_pem.push_str(&pem::encode("CERTIFICATE", c));
-            }
-            let out = match (format.as_str(), &d.key) {
-                ("pfx", Some(key)) => {
-                    let password = password.as_ref().ok_or_else(|| SsError::missing("password"))?;
-                    let mut certs = vec![d.certificate.der.clone()];
-                    certs.extend(d.chain.iter().cloned());
-                    let file =
-                        certwright_pki::pkcs12::export(key, &certs, password, d.certificate.common_name.as_deref())
-                            .map_err(certwright_core::CoreError::from)?;
-                    json!({ "format": "pfx", "certificate": b64(&file) })
-                }
-                ("crt", _) => json!({ "format": "crt", "certificate": b64(&d.certificate.der) }),
-                (_, key) => {
-                    let mut v = json!({ "format": "pem", "certificate": b64(chain_pem.as_bytes()) });
-                    if let (Some(key), Value::Object(o)) = (key, &mut v) {
-                        let (label, der) = match &password {
-                            Some(pw) => (
-                                "ENCRYPTED PRIVATE KEY",
-                                certwright_pki::pkcs8::encrypt(key, pw).map_err(certwright_core::CoreError::from)?,
-                            ),
-                            None => ("PRIVATE KEY", key.to_vec()),
-                        };
-                        o.insert("key".into(), json!(b64(pem::encode(label, &der).as_bytes())));
-                        o.insert("key_format".into(), json!("pem"));
-                    }
-                    v
-                }
-            };
-            Result::<_, SsError>::Ok(Generation::Api.one(Answer::ok(), "download", out))
         }
         .await,
     )
