@@ -33,6 +33,7 @@ fn requester_may(method: &Method, path: &str) -> bool {
         "/v1/discovery",
         "/v1/locations",
         "/v1/deployments",
+        "/v1/organizations",
     ]
     .iter()
     .any(|p| path.starts_with(p));
