@@ -27,6 +27,8 @@ missing=()
 for pair in "${needs[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
 done
+# The OAuth 1.0a interop case signs with Debian's python3-oauthlib.
+/usr/bin/python3 -c "import oauthlib" >/dev/null 2>&1 || missing+=("python3-oauthlib")
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod keystore;
 pub mod lifecycle;
 pub mod notify;
+pub mod oauth1;
 pub mod page;
 pub mod revocation;
 pub mod services;

@@ -366,6 +366,17 @@ pub trait Store: Send + Sync + Clone + 'static {
         page: Page,
     ) -> impl Future<Output = Result<Listed<Deployment>>> + Send;
 
+    // ---- OAuth 1.0a credentials ------------------------------------------------------------------------------
+
+    /// The credential with this consumer key (revoked ones too).
+    fn oauth1_credential(
+        &self,
+        consumer_key: &str,
+    ) -> impl Future<Output = Result<Option<crate::oauth1::Oauth1Credential>>> + Send;
+
+    /// Every credential, oldest first.
+    fn oauth1_credentials(&self) -> impl Future<Output = Result<Vec<crate::oauth1::Oauth1Credential>>> + Send;
+
     // ---- request forms ---------------------------------------------------------------------------------------
 
     /// Every organization, by name.
@@ -795,6 +806,22 @@ pub trait StoreTx: Send {
 
     /// The locations where a certificate is installed (its latest deployment there installs it, not failed).
     fn deployed_locations(&mut self, certificate_id: i64) -> impl Future<Output = Result<Vec<i64>>> + Send;
+
+    // ---- OAuth 1.0a credentials ------------------------------------------------------------------------------
+
+    /// Stores a credential (its `id` is ignored); its principal must exist.
+    fn insert_oauth1_credential(
+        &mut self,
+        credential: &crate::oauth1::Oauth1Credential,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    fn oauth1_credential_by_uuid(
+        &mut self,
+        uuid: Uuid,
+    ) -> impl Future<Output = Result<Option<crate::oauth1::Oauth1Credential>>> + Send;
+
+    /// Marks a credential revoked at `now`; `false` when it already was.
+    fn revoke_oauth1_credential(&mut self, id: i64, now: EpochSeconds) -> impl Future<Output = Result<bool>> + Send;
 
     // ---- request forms ---------------------------------------------------------------------------------------
 

@@ -50,6 +50,24 @@ impl Sha256 {
     }
 }
 
+/// The MACs of OAuth 1.0a request signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mac {
+    /// HMAC-SHA1: RFC 5849's `HMAC-SHA1`, kept for the clients that speak it (its collision weakness does not
+    /// touch HMAC).
+    HmacSha1,
+    HmacSha256,
+}
+
+/// Whether `mac` is the MAC of `data` under `key` (compared in constant time).
+pub fn mac_matches(mac: Mac, key: &[u8], data: &[u8], expected: &[u8]) -> bool {
+    let algorithm = match mac {
+        Mac::HmacSha1 => aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        Mac::HmacSha256 => aws_lc_rs::hmac::HMAC_SHA256,
+    };
+    aws_lc_rs::hmac::verify(&aws_lc_rs::hmac::Key::new(algorithm, key), data, expected).is_ok()
+}
+
 /// Lower-case hexadecimal of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -50,6 +50,8 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(oauth::create, oauth::list))
         .routes(routes!(oauth::delete))
         .routes(routes!(oauth::token))
+        .routes(routes!(crate::api::oauth1::create, crate::api::oauth1::list))
+        .routes(routes!(crate::api::oauth1::revoke))
         .routes(routes!(events::list))
         .routes(routes!(authorities::list, authorities::create))
         .routes(routes!(authorities::get))
@@ -109,7 +111,7 @@ pub fn router(state: AppState, config: &Config, with_api: bool, secure: bool) ->
     if with_api {
         routes = routes
             .merge(api_routes())
-            .merge(crate::dialects::router())
+            .merge(crate::dialects::router(&state))
             .merge(crate::protocols::acme::router(state.clone()));
     }
     let scheme = crate::protocols::acme::Scheme(if secure { "https" } else { "http" });

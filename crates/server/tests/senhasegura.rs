@@ -145,6 +145,37 @@ fn write_chain(dir: &Path, pem_chain: &str) {
     std::fs::write(dir.join("bundle.pem"), blocks[1..].concat()).unwrap();
 }
 
+/// Signs and sends a request with Python's oauthlib (Debian `python3-oauthlib`), the reference OAuth 1.0a client;
+/// returns the status and the body.
+fn oauthlib(dir: &Path, args: Value) -> (u16, Value) {
+    const SCRIPT: &str = r#"
+import json, sys, urllib.request, urllib.error
+from oauthlib.oauth1 import Client
+a = json.loads(sys.argv[1])
+c = Client(a["ck"], client_secret=a["cs"], resource_owner_key=a["tk"], resource_owner_secret=a["ts"],
+           signature_method=a.get("method", "HMAC-SHA1"), signature_type=a["type"],
+           nonce=a.get("nonce"), timestamp=a.get("timestamp"))
+headers = {}
+body = a.get("body")
+if body is not None:
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+uri, headers, body = c.sign(a["url"], http_method=a["http_method"], body=body, headers=headers)
+req = urllib.request.Request(uri, data=body.encode() if body else None, headers=headers, method=a["http_method"])
+try:
+    r = urllib.request.urlopen(req)
+    print(r.status); print(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code); print(e.read().decode())
+"#;
+    std::fs::write(dir.join("sign.py"), SCRIPT).unwrap();
+    let out =
+        Command::new("/usr/bin/python3").arg(dir.join("sign.py")).arg(args.to_string()).output().expect("python3");
+    assert!(out.status.success(), "oauthlib: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (status, body) = text.split_once('\n').unwrap();
+    (status.trim().parse().unwrap(), serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
 mod cases {
     use super::*;
 
@@ -773,6 +804,89 @@ mod cases {
         assert!(v["certificate"]["ca"].as_str().is_some_and(|c| c.ends_with("guarded-root")), "{v}");
         s.stop().await;
     }
+    pub async fn oauth1_signatures_made_by_oauthlib_are_checked(s: TestServer) {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let org = organization(&s, "Signed").await;
+        let resp = s
+            .http()
+            .post(s.at("/v1/oauth1-credentials"))
+            .bearer_auth(&s.admin_token)
+            .json(&json!({ "name": "itsm", "role": "operator" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        let cred: Value = resp.json().await.unwrap();
+        let base = |kind: &str, method: &str, url: String| {
+            json!({
+                "ck": cred["consumer_key"], "cs": cred["consumer_secret"], "tk": cred["token"], "ts": cred["token_secret"],
+                "type": kind, "http_method": method, "url": url,
+            })
+        };
+        let list = s.at("/iso/certificate/request/list?limit=5&common_name=signed");
+        // A signed GET with a query (header), a signed form POST whose fields are covered (header and body), a
+        // signature in the query, HMAC-SHA256.
+        let (st, v) = oauthlib(d, base("AUTH_HEADER", "GET", list.clone()));
+        assert_eq!(st, 200, "{v}");
+        let form = format!(
+            "certificate_type=1&domain_type=SING&organization={org}&common_name=signed.example&encryption=RSA\
+             &encryption_key_size=2048&certificate_algorithm=SHA256&validity=30&san%5B%5D=signed.example"
+        );
+        let mut post = base("AUTH_HEADER", "POST", s.at("/iso/certificate/request"));
+        post["body"] = json!(form);
+        let (st, v) = oauthlib(d, post.clone());
+        assert_eq!(st, 201, "{v}");
+        let mut in_body = base("BODY", "POST", s.at("/iso/certificate/request"));
+        in_body["body"] = json!(form.replace("signed.example", "body.signed.example"));
+        let (st, v) = oauthlib(d, in_body);
+        assert_eq!(st, 201, "{v}");
+        let (st, v) = oauthlib(d, base("QUERY", "GET", list.clone()));
+        assert_eq!((st, v["total"].as_u64()), (200, Some(2)), "{v}");
+        let mut sha256 = base("AUTH_HEADER", "GET", list.clone());
+        sha256["method"] = json!("HMAC-SHA256");
+        assert_eq!(oauthlib(d, sha256).0, 200);
+        // The requests were made by the credential's principal.
+        let events = s.get_json("/v1/events?action=form.create&limit=5", &s.admin_token).await;
+        assert_eq!(events["items"][0]["actor"], "oauth1:itsm", "{events}");
+
+        // A replayed nonce, a wrong secret, an old timestamp, a tampered body: 401 1010.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let mut fixed = base("AUTH_HEADER", "GET", list.clone());
+        fixed["nonce"] = json!("fixed-nonce-1");
+        fixed["timestamp"] = json!(now.to_string());
+        assert_eq!(oauthlib(d, fixed.clone()).0, 200);
+        let (st, v) = oauthlib(d, fixed);
+        assert_eq!(st, 401, "{v}");
+        assert_err(&v, 401, 1010, "nonce");
+        let mut wrong = base("AUTH_HEADER", "GET", list.clone());
+        wrong["ts"] = json!("not-the-secret");
+        let (st, v) = oauthlib(d, wrong);
+        assert_err(&v, st, 1010, "signature");
+        let mut old = base("AUTH_HEADER", "GET", list.clone());
+        old["timestamp"] = json!((now - 3600).to_string());
+        let (st, v) = oauthlib(d, old);
+        assert_err(&v, st, 1010, "timestamp");
+        // The list of credentials never shows a secret; a revoked credential signs nothing.
+        let listed = s.get_json("/v1/oauth1-credentials", &s.admin_token).await;
+        let text = listed.to_string();
+        assert!(
+            !text.contains(cred["consumer_secret"].as_str().unwrap())
+                && !text.contains(cred["token_secret"].as_str().unwrap())
+        );
+        let id = cred["credential"]["id"].as_str().unwrap();
+        let resp = s
+            .http()
+            .delete(s.at(&format!("/v1/oauth1-credentials/{id}")))
+            .bearer_auth(&s.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let (st, v) = oauthlib(d, base("AUTH_HEADER", "GET", list));
+        assert_err(&v, st, 1010, "revoked");
+        s.stop().await;
+    }
 }
 
 certwright_testkit::backend_tests!(
@@ -781,4 +895,5 @@ certwright_testkit::backend_tests!(
     uploads_of_what_openssl_made,
     the_seed_limits_and_every_error_envelope,
     signing_waits_for_approval_when_the_profile_demands_it,
+    oauth1_signatures_made_by_oauthlib_are_checked,
 );

@@ -11,6 +11,7 @@ mod forms;
 mod keystore;
 mod lifecycle;
 mod migrate;
+mod oauth1;
 mod pki;
 mod revocation;
 mod rows;

@@ -98,6 +98,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_request_forms.sql"),
         postgres: include_str!("../migrations/postgres/0014_request_forms.sql"),
     },
+    Migration {
+        version: 15,
+        description: "oauth1",
+        sqlite: include_str!("../migrations/sqlite/0015_oauth1.sql"),
+        postgres: include_str!("../migrations/postgres/0015_oauth1.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

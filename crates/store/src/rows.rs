@@ -48,12 +48,12 @@ pub(crate) fn profiles_to_json(profiles: &[String]) -> String {
     serde_json::Value::from(profiles.to_vec()).to_string()
 }
 
-fn profiles(row: &AnyRow) -> Result<Vec<String>> {
+pub(crate) fn profiles(row: &AnyRow) -> Result<Vec<String>> {
     let text: String = get(row, "ra_profiles")?;
     serde_json::from_str(&text).map_err(|e| CoreError::Storage(format!("ra_profiles is not a JSON list: {e}")))
 }
 
-fn role(row: &AnyRow) -> Result<Role> {
+pub(crate) fn role(row: &AnyRow) -> Result<Role> {
     let text: String = get(row, "role")?;
     Role::parse(&text).map_err(|_| CoreError::Storage(format!("unknown role '{text}' in the database")))
 }

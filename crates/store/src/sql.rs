@@ -694,6 +694,18 @@ impl Store for SqlStore {
         crate::deploy::list(&mut conn, location_id, certificate_id, page).await
     }
 
+    // ---- OAuth 1.0a credentials ------------------------------------------------------------------------------
+
+    async fn oauth1_credential(&self, consumer_key: &str) -> Result<Option<certwright_core::oauth1::Oauth1Credential>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::oauth1::by_consumer_key(&mut conn, consumer_key).await
+    }
+
+    async fn oauth1_credentials(&self) -> Result<Vec<certwright_core::oauth1::Oauth1Credential>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::oauth1::list(&mut conn).await
+    }
+
     // ---- request forms ---------------------------------------------------------------------------------------
 
     async fn organizations(&self) -> Result<Vec<certwright_core::forms::Organization>> {

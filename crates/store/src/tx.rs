@@ -655,6 +655,24 @@ impl StoreTx for SqlTx {
 
     // ---- end entities ----------------------------------------------------------------------------------------
 
+    async fn insert_oauth1_credential(
+        &mut self,
+        credential: &certwright_core::oauth1::Oauth1Credential,
+    ) -> Result<i64> {
+        crate::oauth1::insert(&mut self.tx, credential).await
+    }
+
+    async fn oauth1_credential_by_uuid(
+        &mut self,
+        uuid: Uuid,
+    ) -> Result<Option<certwright_core::oauth1::Oauth1Credential>> {
+        crate::oauth1::by_uuid(&mut self.tx, uuid).await
+    }
+
+    async fn revoke_oauth1_credential(&mut self, id: i64, now: EpochSeconds) -> Result<bool> {
+        crate::oauth1::revoke(&mut self.tx, id, now).await
+    }
+
     async fn insert_organization(&mut self, organization: &certwright_core::forms::Organization) -> Result<i64> {
         crate::forms::insert_organization(&mut self.tx, organization).await
     }

@@ -11,6 +11,7 @@ pub mod health;
 pub mod keystore;
 pub mod lifecycle;
 pub mod oauth;
+pub mod oauth1;
 pub mod organizations;
 pub mod revocation;
 pub mod tokens;

@@ -15,10 +15,10 @@ use certwright_core::auth::Ctx;
 use certwright_core::CoreError;
 
 /// Every dialect's routes.
-pub fn router() -> axum::Router<AppState> {
+pub fn router(state: &AppState) -> axum::Router<AppState> {
     axum::Router::new()
         .merge(czertainly::router())
-        .merge(senhasegura::router())
+        .merge(senhasegura::router(state))
         .nest("/api", qradar::router())
         .nest(scm::BASE, scm::router())
 }

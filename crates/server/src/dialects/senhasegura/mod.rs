@@ -1,12 +1,14 @@
 //! The senhasegura Certificate Manager face (A2A API): certificate requests (create, change, list, sign), the
 //! certificate inventory with its filters, revocation, upload and download, under `/iso/…` with the Portuguese
 //! aliases and the newer `/api/certificate/…` and `/api/v1/certificates…` generations sharing one implementation.
-//! Authentication: `Authorization: Bearer` (an API token, or an access token from `POST /iso/oauth2/token`), or
-//! the legacy `?oauth_consumer_key=<token id>&oauth_token=<token>` query pair. Every answer carries the
+//! Authentication: `Authorization: Bearer` (an API token, or an access token from `POST /iso/oauth2/token`), an
+//! OAuth 1.0a signature (RFC 5849, HMAC-SHA1 or HMAC-SHA256), or the legacy
+//! `?oauth_consumer_key=<token id>&oauth_token=<token>` query pair. Every answer carries the
 //! senhasegura envelope (see [`envelope`]).
 
 mod certificates;
 pub mod envelope;
+mod oauth1;
 pub mod openapi;
 mod params;
 mod publish;
@@ -82,8 +84,8 @@ fn flat(ok: Answer, name: &str, value: Value, total: Option<u64>) -> axum::respo
     (status, axum::Json(Value::Object(body))).into_response()
 }
 
-/// Every senhasegura route.
-pub fn router() -> Router<AppState> {
+/// Every senhasegura route, behind the OAuth 1.0a signature check.
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/iso/openapi.json", get(openapi::document))
         .route("/iso/oauth2/token", post(crate::api::oauth::token))
@@ -95,6 +97,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/certificate/download", post(certificates::download))
         .route("/iso/certificate", get(not_found).post(not_found))
         .route("/iso/{*rest}", get(not_found).post(not_found).put(not_found).delete(not_found))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), oauth1::middleware))
 }
 
 async fn not_found(OriginalUri(uri): OriginalUri) -> SsError {
@@ -111,6 +114,9 @@ impl FromRequestParts<AppState> for SsAuth {
     type Rejection = SsError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, SsError> {
+        if let Some(oauth1::Oauth1Caller(caller)) = parts.extensions.get::<oauth1::Oauth1Caller>() {
+            return Ok(SsAuth { ctx: super::caller_context(parts, caller.clone()) });
+        }
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let token = value
                 .to_str()
@@ -123,11 +129,6 @@ impl FromRequestParts<AppState> for SsAuth {
             return Ok(SsAuth { ctx });
         }
         let query = Params::from_query(parts.uri.query())?;
-        if query.has("oauth_signature") {
-            return Err(SsError::unauthenticated(
-                "OAuth 1.0a signatures are not supported: use an OAuth 2.0 bearer token from /iso/oauth2/token",
-            ));
-        }
         match (query.text(&["oauth_consumer_key"]), query.secret(&["oauth_token"])) {
             (Some(key), Some(token)) => {
                 let ctx = super::context(state, parts, &token).await?;
