@@ -663,7 +663,24 @@ mod cases {
             .await;
         assert_err(&v, st, 1022, "30");
 
-        // Hostile bodies.
+        // Hostile bodies: larger than the server's limit (through the OAuth 1.0a check and the handler alike),
+        // not JSON, of another type.
+        for auth in
+            [format!("Bearer {}", s.admin_token), r#"OAuth oauth_consumer_key="x", oauth_signature="y""#.to_owned()]
+        {
+            let big = format!("common_name={}", "a".repeat(2 * 1024 * 1024));
+            let resp = s
+                .http()
+                .post(s.at("/iso/certificate/request"))
+                .header("authorization", auth)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(big)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 413);
+            assert_err(&resp.json::<Value>().await.unwrap(), 413, 1024, "");
+        }
         let resp = s
             .http()
             .post(s.at("/iso/certificate/request"))

@@ -2,14 +2,12 @@
 
 use super::envelope::{Answer, SsError};
 use super::params::{clip, Params};
-use super::requests::{authority_names, code_of, domain_code, form_filter, masked, numbered, page_of, respond, Uri};
-use super::{date_time, params_of, parse_date, publish, Generation, SsAuth};
+use super::requests::{authority_names, code_of, domain_code, form_filter, masked, numbered, page_of};
+use super::{date_time, parse_date, publish, Generation, SsAuth, SsCall};
 use crate::state::AppState;
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use base64::Engine;
 use certwright_core::ca::Origin;
@@ -23,38 +21,18 @@ use zeroize::Zeroizing;
 /// The inventory and revocation routes of every generation.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        // Certificates.
-        .route("/iso/certificate/list", get(|a, s, u, h, b| list_certificates(a, s, u, h, b, Generation::Iso, None)))
-        .route(
-            "/iso/certificate/list/{code}",
-            get(|a, s, u, h, Path(code): Path<String>, b| async move {
-                list_certificates(a, s, u, h, b, Generation::Iso, Some(code)).await
-            }),
-        )
-        .route("/iso/certificado/listar", get(|a, s, u, h, b| list_certificates(a, s, u, h, b, Generation::Iso, None)))
-        .route(
-            "/iso/certificado/listar/{code}",
-            get(|a, s, u, h, Path(code): Path<String>, b| async move {
-                list_certificates(a, s, u, h, b, Generation::Iso, Some(code)).await
-            }),
-        )
-        .route("/api/certificate/list", get(|a, s, u, h, b| list_certificates(a, s, u, h, b, Generation::Api, None)))
-        .route(
-            "/api/certificate/list/{code}",
-            get(|a, s, u, h, Path(code): Path<String>, b| async move {
-                list_certificates(a, s, u, h, b, Generation::Api, Some(code)).await
-            }),
-        )
-        .route("/api/v1/certificates", get(|a, s, u, h, b| list_certificates(a, s, u, h, b, Generation::V1, None)))
-        // Revocation.
-        .route("/iso/certificate/revoke", post(|a, s, u, h, b| revoke(a, s, u, h, b, Generation::Iso, None)))
-        .route(
-            "/iso/certificate/revoke/{code}",
-            post(|a, s, u, h, Path(code): Path<String>, b| async move {
-                revoke(a, s, u, h, b, Generation::Iso, Some(code)).await
-            }),
-        )
-        .route("/api/certificate/revoke", post(|a, s, u, h, b| revoke(a, s, u, h, b, Generation::Api, None)))
+        .route("/iso/certificate/list", get(list_certificates))
+        .route("/iso/certificate/list/{code}", get(list_certificates))
+        .route("/iso/certificado/listar", get(list_certificates))
+        .route("/iso/certificado/listar/{code}", get(list_certificates))
+        .route("/api/certificate/list", get(list_certificates))
+        .route("/api/certificate/list/{code}", get(list_certificates))
+        .route("/api/v1/certificates", get(list_certificates))
+        .route("/iso/certificate/revoke", post(revoke))
+        .route("/iso/certificate/revoke/{code}", post(revoke))
+        .route("/api/certificate/revoke", post(revoke))
+        .route("/api/certificate/upload", put(upload))
+        .route("/api/certificate/download", post(download))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -172,79 +150,46 @@ fn certificate_filter(p: &Params, code: Option<i64>) -> Result<FormCertificateFi
     })
 }
 
-async fn list_certificates(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    generation: Generation,
-    path_code: Option<String>,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let code = code_of("code_certificate", path_code.as_deref(), &p, &[])?;
-            let filter = certificate_filter(&p, code)?;
-            let page = page_of(&p)?;
-            let listed = state.services.list_form_certificates(&auth.ctx, filter, page).await?;
-            let authorities = authority_names(&state, &auth).await;
-            if let Some(code) = code.filter(|_| path_code.is_some()) {
-                let c =
-                    listed.items.first().ok_or_else(|| SsError::not_found(1049, format!("no certificate {code}")))?;
-                let v = render_certificate(&state, &auth, c, &authorities).await;
-                return Result::<_, SsError>::Ok(generation.one(Answer::ok(), "certificate", v));
-            }
-            let mut items = Vec::with_capacity(listed.items.len());
-            for c in &listed.items {
-                items.push(render_certificate(&state, &auth, c, &authorities).await);
-            }
-            Ok(generation.many("certificates", items, listed.total))
-        }
-        .await,
-    )
+async fn list_certificates(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let (auth, p, generation) = (&call.auth, &call.params, call.generation);
+    let code = code_of("code_certificate", call.code.as_deref(), p, &[])?;
+    let filter = certificate_filter(p, code)?;
+    let page = page_of(p)?;
+    let listed = state.services.list_form_certificates(&auth.ctx, filter, page).await?;
+    let authorities = authority_names(&state, auth).await;
+    if let Some(code) = code.filter(|_| call.code.is_some()) {
+        let c = listed.items.first().ok_or_else(|| SsError::not_found(1049, format!("no certificate {code}")))?;
+        let v = render_certificate(&state, auth, c, &authorities).await;
+        return Ok(generation.one(Answer::ok(), "certificate", v));
+    }
+    let mut items = Vec::with_capacity(listed.items.len());
+    for c in &listed.items {
+        items.push(render_certificate(&state, auth, c, &authorities).await);
+    }
+    Ok(generation.many("certificates", items, listed.total))
 }
 
-async fn revoke(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    generation: Generation,
-    path_code: Option<String>,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let code =
-                code_of("code_certificate", path_code.as_deref(), &p, &["code_certificate", "certificate_code", "id"])?
-                    .ok_or_else(|| SsError::missing("code_certificate"))?;
-            let reason = match p.text(&["reason", "motivo"]) {
-                None => RevocationReason::Unspecified,
-                Some(r) => RevocationReason::parse(&r).map_err(|e| SsError::invalid(e.to_string()))?,
-            };
-            let password =
-                p.secret(&["password_revogation", "password_revocation", "revoke_password", "senha_revogacao"]);
-            let req = RevokeRequest { reason, invalidity_date: None, destroy_key: false };
-            let outcome = state
-                .services
-                .revoke_with_password(&auth.ctx, code, &req, password.as_deref().map(String::as_str))
-                .await?;
-            let (state_name, pending) = match &outcome {
-                RevokeOutcome::Revoked(r) => (r.certificate.state.clone(), false),
-                RevokeOutcome::Pending { certificate, .. } => (certificate.state.clone(), true),
-            };
-            Result::<_, SsError>::Ok(generation.one(
-                Answer::ok(),
-                "certificate",
-                json!({ "code_certificate": code, "state": state_name, "reason": reason.name(), "pending": pending }),
-            ))
-        }
-        .await,
-    )
+async fn revoke(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let (auth, p, generation) = (&call.auth, &call.params, call.generation);
+    let code = code_of("code_certificate", call.code.as_deref(), p, &["code_certificate", "certificate_code", "id"])?
+        .ok_or_else(|| SsError::missing("code_certificate"))?;
+    let reason = match p.text(&["reason", "motivo"]) {
+        None => RevocationReason::Unspecified,
+        Some(r) => RevocationReason::parse(&r).map_err(|e| SsError::invalid(e.to_string()))?,
+    };
+    let password = p.secret(&["password_revogation", "password_revocation", "revoke_password", "senha_revogacao"]);
+    let req = RevokeRequest { reason, invalidity_date: None, destroy_key: false };
+    let outcome =
+        state.services.revoke_with_password(&auth.ctx, code, &req, password.as_deref().map(String::as_str)).await?;
+    let (state_name, pending) = match &outcome {
+        RevokeOutcome::Revoked(r) => (r.certificate.state.clone(), false),
+        RevokeOutcome::Pending { certificate, .. } => (certificate.state.clone(), true),
+    };
+    Ok(generation.one(
+        Answer::ok(),
+        "certificate",
+        json!({ "code_certificate": code, "state": state_name, "reason": reason.name(), "pending": pending }),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -258,123 +203,89 @@ fn base64_field(field: &str, value: &str) -> Result<Vec<u8>, SsError> {
 }
 
 /// `PUT /api/certificate/upload`: a base64 PEM, DER or PFX certificate with an optional key and passwords.
-pub async fn upload(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let extension = p.text(&["extension"]).ok_or_else(|| SsError::missing("extension"))?;
-            let extension = extension.trim_start_matches('.').to_ascii_lowercase();
-            if !matches!(extension.as_str(), "pem" | "crt" | "cer" | "der" | "pfx" | "p12") {
-                return Err(SsError::invalid(format!(
-                    "extension must be pem, crt, cer, der, pfx or p12, got '{}'",
-                    clip(&extension)
-                )));
-            }
-            let certificate = p.text(&["certificate"]).ok_or_else(|| SsError::bad(1041, "certificate is empty"))?;
-            let certificate = base64_field("certificate", &certificate)?;
-            if certificate.is_empty() {
-                return Err(SsError::bad(1041, "certificate is empty"));
-            }
-            let private_key = match p.raw(&["private_key"]) {
-                None => None,
-                Some(k) if k.is_empty() => return Err(SsError::bad(1043, "private_key was sent empty")),
-                Some(k) => Some(Zeroizing::new(base64_field("private_key", &k)?)),
-            };
-            let password = p.secret(&["password"]).filter(|s| !s.is_empty());
-            let upload = Upload {
-                import: ImportRequest {
-                    certificate,
-                    password: password.clone(),
-                    private_key,
-                    private_key_password: None,
-                },
-                key_password: password,
-                revocation_password: p.secret(&["revoke_password", "password_revogation"]),
-            };
-            let imported = state.services.upload_certificate(&auth.ctx, upload).await?;
-            let r = imported.record;
-            Result::<_, SsError>::Ok(
-                Answer::ok()
-                    .with_response_field("status_certificate", json!(1))
-                    .with(
-                        "certificate",
-                        json!({
-                            "code_certificate": r.id, "uuid": r.uuid, "serial": r.serial, "common_name": r.common_name,
-                            "end_validity": date_time(r.not_after), "private_key": r.key_id.is_some(),
-                            "validation": imported.validation.status,
-                        }),
-                    )
-                    .into_response(),
-            )
-        }
-        .await,
-    )
+async fn upload(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let (auth, p) = (&call.auth, &call.params);
+    let extension = p.text(&["extension"]).ok_or_else(|| SsError::missing("extension"))?;
+    let extension = extension.trim_start_matches('.').to_ascii_lowercase();
+    if !matches!(extension.as_str(), "pem" | "crt" | "cer" | "der" | "pfx" | "p12") {
+        return Err(SsError::invalid(format!(
+            "extension must be pem, crt, cer, der, pfx or p12, got '{}'",
+            clip(&extension)
+        )));
+    }
+    let certificate = p.text(&["certificate"]).ok_or_else(|| SsError::bad(1041, "certificate is empty"))?;
+    let certificate = base64_field("certificate", &certificate)?;
+    if certificate.is_empty() {
+        return Err(SsError::bad(1041, "certificate is empty"));
+    }
+    let private_key = match p.raw(&["private_key"]) {
+        None => None,
+        Some(k) if k.is_empty() => return Err(SsError::bad(1043, "private_key was sent empty")),
+        Some(k) => Some(Zeroizing::new(base64_field("private_key", &k)?)),
+    };
+    let password = p.secret(&["password"]).filter(|s| !s.is_empty());
+    let upload = Upload {
+        import: ImportRequest { certificate, password: password.clone(), private_key, private_key_password: None },
+        key_password: password,
+        revocation_password: p.secret(&["revoke_password", "password_revogation"]),
+    };
+    let imported = state.services.upload_certificate(&auth.ctx, upload).await?;
+    let r = imported.record;
+    Ok(Answer::ok()
+        .with_response_field("status_certificate", json!(1))
+        .with(
+            "certificate",
+            json!({
+                "code_certificate": r.id, "uuid": r.uuid, "serial": r.serial, "common_name": r.common_name,
+                "end_validity": date_time(r.not_after), "private_key": r.key_id.is_some(),
+                "validation": imported.validation.status,
+            }),
+        )
+        .into_response())
 }
 
 /// `POST /api/certificate/download`: `{id, format: pfx|pem|crt, download_key, password}`.
-pub async fn download(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let id = p.int(&["id", "code_certificate", "certificate_code"])?.ok_or_else(|| SsError::missing("id"))?;
-            let format = p.text(&["format"]).unwrap_or_else(|| "pem".to_owned()).to_ascii_lowercase();
-            if !matches!(format.as_str(), "pem" | "crt" | "pfx") {
-                return Err(SsError::invalid(format!("format must be pfx, pem or crt, got '{}'", clip(&format))));
-            }
-            let with_key = format == "pfx" || p.flag(&["download_key"])?.unwrap_or(false);
-            let password = p.secret(&["password"]).filter(|s| !s.is_empty());
-            let d = state
-                .services
-                .download_certificate(&auth.ctx, id, with_key, password.as_deref().map(String::as_str))
-                .await?;
-            let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-            let mut chain_pem = pem::encode("CERTIFICATE", &d.certificate.der);
-            for c in &d.chain {
-                chain_pem.push_str(&pem::encode("CERTIFICATE", c));
-            }
-            let out = match (format.as_str(), &d.key) {
-                ("pfx", Some(key)) => {
-                    let password = password.as_ref().ok_or_else(|| SsError::missing("password"))?;
-                    let mut certs = vec![d.certificate.der.clone()];
-                    certs.extend(d.chain.iter().cloned());
-                    let file =
-                        certwright_pki::pkcs12::export(key, &certs, password, d.certificate.common_name.as_deref())
-                            .map_err(certwright_core::CoreError::from)?;
-                    json!({ "format": "pfx", "certificate": b64(&file) })
-                }
-                ("crt", _) => json!({ "format": "crt", "certificate": b64(&d.certificate.der) }),
-                (_, key) => {
-                    let mut v = json!({ "format": "pem", "certificate": b64(chain_pem.as_bytes()) });
-                    if let (Some(key), Value::Object(o)) = (key, &mut v) {
-                        let (label, der) = match &password {
-                            Some(pw) => (
-                                "ENCRYPTED PRIVATE KEY",
-                                certwright_pki::pkcs8::encrypt(key, pw).map_err(certwright_core::CoreError::from)?,
-                            ),
-                            None => ("PRIVATE KEY", key.to_vec()),
-                        };
-                        o.insert("key".into(), json!(b64(pem::encode(label, &der).as_bytes())));
-                        o.insert("key_format".into(), json!("pem"));
-                    }
-                    v
-                }
-            };
-            Result::<_, SsError>::Ok(Generation::Api.one(Answer::ok(), "download", out))
+async fn download(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let (auth, p) = (&call.auth, &call.params);
+    let id = p.int(&["id", "code_certificate", "certificate_code"])?.ok_or_else(|| SsError::missing("id"))?;
+    let format = p.text(&["format"]).unwrap_or_else(|| "pem".to_owned()).to_ascii_lowercase();
+    if !matches!(format.as_str(), "pem" | "crt" | "pfx") {
+        return Err(SsError::invalid(format!("format must be pfx, pem or crt, got '{}'", clip(&format))));
+    }
+    let with_key = format == "pfx" || p.flag(&["download_key"])?.unwrap_or(false);
+    let password = p.secret(&["password"]).filter(|s| !s.is_empty());
+    let d =
+        state.services.download_certificate(&auth.ctx, id, with_key, password.as_deref().map(String::as_str)).await?;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut chain_pem = pem::encode("CERTIFICATE", &d.certificate.der);
+    for c in &d.chain {
+        chain_pem.push_str(&pem::encode("CERTIFICATE", c));
+    }
+    let out = match (format.as_str(), &d.key) {
+        ("pfx", Some(key)) => {
+            let password = password.as_ref().ok_or_else(|| SsError::missing("password"))?;
+            let mut certs = vec![d.certificate.der.clone()];
+            certs.extend(d.chain.iter().cloned());
+            let file = certwright_pki::pkcs12::export(key, &certs, password, d.certificate.common_name.as_deref())
+                .map_err(certwright_core::CoreError::from)?;
+            json!({ "format": "pfx", "certificate": b64(&file) })
         }
-        .await,
-    )
+        ("crt", _) => json!({ "format": "crt", "certificate": b64(&d.certificate.der) }),
+        (_, key) => {
+            let mut v = json!({ "format": "pem", "certificate": b64(chain_pem.as_bytes()) });
+            if let (Some(key), Value::Object(o)) = (key, &mut v) {
+                let (label, der) = match &password {
+                    Some(pw) => (
+                        "ENCRYPTED PRIVATE KEY",
+                        certwright_pki::pkcs8::encrypt(key, pw).map_err(certwright_core::CoreError::from)?,
+                    ),
+                    None => ("PRIVATE KEY", key.to_vec()),
+                };
+                o.insert("key".into(), json!(b64(pem::encode(label, &der).as_bytes())));
+                o.insert("key_format".into(), json!("pem"));
+            }
+            v
+        }
+    };
+    Ok(Generation::Api.one(Answer::ok(), "download", out))
 }

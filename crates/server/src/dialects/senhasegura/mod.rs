@@ -16,10 +16,10 @@ mod requests;
 
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, OriginalUri};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::{get, post, put};
+use axum::http::{header, StatusCode};
+use axum::routing::{get, post};
 use axum::Router;
 use certwright_core::auth::Ctx;
 pub use envelope::{Answer, SsError};
@@ -93,8 +93,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(requests::routes())
         .merge(certificates::routes())
         .merge(publish::routes())
-        .route("/api/certificate/upload", put(certificates::upload))
-        .route("/api/certificate/download", post(certificates::download))
         .route("/iso/certificate", get(not_found).post(not_found))
         .route("/iso/{*rest}", get(not_found).post(not_found).put(not_found).delete(not_found))
         .layer(axum::middleware::from_fn_with_state(state.clone(), oauth1::middleware))
@@ -144,9 +142,50 @@ impl FromRequestParts<AppState> for SsAuth {
     }
 }
 
-/// The parameters of a request: query and body.
-pub(crate) fn params_of(uri: &axum::http::Uri, headers: &HeaderMap, body: &Bytes) -> Result<Params, SsError> {
-    Params::from_request(uri.query(), headers, body)
+/// One call to the face: its caller, its parameters (query and body), the generation its path belongs to, and
+/// the route's `{code}` path segment when it has one.
+#[derive(Debug)]
+pub struct SsCall {
+    pub auth: SsAuth,
+    pub params: Params,
+    pub generation: Generation,
+    pub code: Option<String>,
+}
+
+impl Generation {
+    /// The generation of a request path.
+    pub fn of(path: &str) -> Self {
+        if path.starts_with("/api/v1/") {
+            Generation::V1
+        } else if path.starts_with("/api/") {
+            Generation::Api
+        } else {
+            Generation::Iso
+        }
+    }
+}
+
+impl FromRequest<AppState> for SsCall {
+    type Rejection = SsError;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, SsError> {
+        let (mut parts, body) = req.into_parts();
+        let auth = SsAuth::from_request_parts(&mut parts, state).await?;
+        let code = axum::extract::RawPathParams::from_request_parts(&mut parts, state)
+            .await
+            .ok()
+            .and_then(|p| p.iter().find(|(k, _)| *k == "code").map(|(_, v)| v.to_owned()));
+        let path =
+            parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.path().to_owned(), |u| u.path().to_owned());
+        let query = parts.uri.query().map(str::to_owned);
+        let headers = parts.headers.clone();
+        // Read through the extractor so that the server's body limit applies.
+        let body = Bytes::from_request(axum::extract::Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| SsError::new(e.status(), 1024, e.body_text()))?;
+        let params = Params::from_request(query.as_deref(), &headers, &body)?;
+        Ok(SsCall { auth, params, generation: Generation::of(&path), code })
+    }
 }
 
 /// An epoch time as senhasegura writes dates, `YYYY-MM-DD HH:MM:SS` (UTC).

@@ -5,7 +5,8 @@
 use super::envelope::SsError;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -79,14 +80,21 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     if header.is_none() && !in_query && !form {
         return next.run(req).await;
     }
-    let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+    // The body is read through the extractor, so the server's body limit applies, then put back.
+    let (method, uri, version) = (req.method().clone(), req.uri().clone(), req.version());
+    let (headers, extensions) = (req.headers().clone(), req.extensions().clone());
+    let bytes = match Bytes::from_request(req, &state).await {
         Ok(b) => b,
-        Err(e) => return SsError::bad(1024, format!("the body could not be read: {e}")).into_response(),
+        Err(e) => return SsError::new(e.status(), 1024, e.body_text()).into_response(),
     };
     let body_params = if form { form_pairs(&bytes) } else { Vec::new() };
     let in_body = body_params.iter().any(|(k, _)| k == "oauth_signature");
-    let req = Request::from_parts(parts, Body::from(bytes));
+    let mut req = Request::new(Body::from(bytes));
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = version;
+    *req.headers_mut() = headers;
+    *req.extensions_mut() = extensions;
     if header.is_none() && !in_query && !in_body {
         return next.run(req).await;
     }

@@ -2,12 +2,10 @@
 
 use super::envelope::{Answer, SsError};
 use super::params::{clip, Params};
-use super::{date_time, params_of, Generation, SsAuth};
+use super::{date_time, Generation, SsAuth, SsCall};
 use crate::state::AppState;
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use certwright_core::forms::{DomainKind, FormFilter, FormStatus, FormView, KeyFamily, ValidationLevel};
@@ -18,98 +16,28 @@ use serde_json::{json, Value};
 
 /// The request, inventory and revocation routes of every generation.
 pub fn routes() -> Router<AppState> {
-    let save_iso = |g| post(move |a, s, u, h, b| save(a, s, u, h, b, g, None));
     Router::new()
-        // Create / modify: the code in the path or in `code_request`.
-        .route("/iso/certificate/request", save_iso(Generation::Iso))
-        .route(
-            "/iso/certificate/request/{code}",
-            post(|a, s, u, h, Path(code): Path<String>, b| async move {
-                save(a, s, u, h, b, Generation::Iso, Some(code)).await
-            })
-            .get(|a, s, u, h, Path(code): Path<String>, b| async move { dispatch_get(a, s, u, h, b, &code).await }),
-        )
-        .route("/iso/certificado/request", save_iso(Generation::Iso))
-        .route(
-            "/iso/certificado/request/{code}",
-            post(|a, s, u, h, Path(code): Path<String>, b| async move {
-                save(a, s, u, h, b, Generation::Iso, Some(code)).await
-            })
-            .get(|a, s, u, h, Path(code): Path<String>, b| async move { dispatch_get(a, s, u, h, b, &code).await }),
-        )
-        .route("/api/certificate/request", save_iso(Generation::Api))
-        .route(
-            "/api/v1/certificates/requests",
-            save_iso(Generation::V1).get(|a, s, u, h, b| list_requests(a, s, u, h, b, Generation::V1, None)),
-        )
+        // Create / modify: the code in the path or in `code_request`; GET of a bare segment lists or signs.
+        .route("/iso/certificate/request", post(save))
+        .route("/iso/certificate/request/{code}", post(save).get(dispatch_get))
+        .route("/iso/certificado/request", post(save))
+        .route("/iso/certificado/request/{code}", post(save).get(dispatch_get))
+        .route("/api/certificate/request", post(save))
+        .route("/api/v1/certificates/requests", post(save).get(list_requests))
         // List.
-        .route(
-            "/iso/certificate/request/list",
-            get(|a, s, u, h, b| list_requests(a, s, u, h, b, Generation::Iso, None)),
-        )
-        .route(
-            "/iso/certificate/request/list/{code}",
-            get(|a, s, u, h, Path(code): Path<String>, b| async move {
-                list_requests(a, s, u, h, b, Generation::Iso, Some(code)).await
-            }),
-        )
-        .route(
-            "/iso/certificado/request/listar",
-            get(|a, s, u, h, b| list_requests(a, s, u, h, b, Generation::Iso, None)),
-        )
-        .route(
-            "/api/certificate/request/list",
-            get(|a, s, u, h, b| list_requests(a, s, u, h, b, Generation::Api, None)),
-        )
-        .route(
-            "/api/certificate/request/list/{code}",
-            get(|a, s, u, h, Path(code): Path<String>, b| async move {
-                list_requests(a, s, u, h, b, Generation::Api, Some(code)).await
-            }),
-        )
-        .route(
-            "/api/certificate/request/status/{code}",
-            get(|a, s, Path(code): Path<String>| async move { status(a, s, code).await }),
-        )
+        .route("/iso/certificate/request/list", get(list_requests))
+        .route("/iso/certificate/request/list/{code}", get(list_requests))
+        .route("/iso/certificado/request/listar", get(list_requests))
+        .route("/api/certificate/request/list", get(list_requests))
+        .route("/api/certificate/request/list/{code}", get(list_requests))
+        .route("/api/certificate/request/status/{code}", get(status))
         // Sign.
-        .route(
-            "/iso/certificate/request/sign",
-            get(|a, s, u, h, b| sign(a, s, u, h, b, Generation::Iso, None))
-                .post(|a, s, u, h, b| sign(a, s, u, h, b, Generation::Iso, None)),
-        )
-        .route(
-            "/iso/certificate/request/sign/{code}",
-            get(|a, s, u, h, Path(code): Path<String>, b| async move {
-                sign(a, s, u, h, b, Generation::Iso, Some(code)).await
-            })
-            .post(|a, s, u, h, Path(code): Path<String>, b| async move {
-                sign(a, s, u, h, b, Generation::Iso, Some(code)).await
-            }),
-        )
-        .route(
-            "/iso/certificado/request/assinar/{code}",
-            get(|a, s, u, h, Path(code): Path<String>, b| async move {
-                sign(a, s, u, h, b, Generation::Iso, Some(code)).await
-            })
-            .post(|a, s, u, h, Path(code): Path<String>, b| async move {
-                sign(a, s, u, h, b, Generation::Iso, Some(code)).await
-            }),
-        )
-        .route(
-            "/api/certificate/request/sign/{code}",
-            post(|a, s, u, h, Path(code): Path<String>, b| async move {
-                sign(a, s, u, h, b, Generation::Api, Some(code)).await
-            }),
-        )
-        .route(
-            "/api/v1/certificates/requests/{code}/sign",
-            post(|a, s, u, h, Path(code): Path<String>, b| async move {
-                sign(a, s, u, h, b, Generation::V1, Some(code)).await
-            }),
-        )
+        .route("/iso/certificate/request/sign", get(sign).post(sign))
+        .route("/iso/certificate/request/sign/{code}", get(sign).post(sign))
+        .route("/iso/certificado/request/assinar/{code}", get(sign).post(sign))
+        .route("/api/certificate/request/sign/{code}", post(sign))
+        .route("/api/v1/certificates/requests/{code}/sign", post(sign))
 }
-
-pub(super) type Uri = OriginalUri;
 
 /// A code from the path (or the parameters) as an integer.
 pub(super) fn code_of(field: &str, path: Option<&str>, p: &Params, names: &[&str]) -> Result<Option<i64>, SsError> {
@@ -124,27 +52,18 @@ pub(super) fn code_of(field: &str, path: Option<&str>, p: &Params, names: &[&str
 
 /// `GET /iso/certificate/request/<segment>`: the documented forms without a slash (`list12`, `sign12`) and a
 /// bare code (one request).
-async fn dispatch_get(
-    auth: Result<SsAuth, SsError>,
-    state: State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    segment: &str,
-) -> Response {
-    if let Some(rest) = segment.strip_prefix("list").or_else(|| segment.strip_prefix("listar")) {
-        let code = (!rest.is_empty()).then(|| rest.to_owned());
-        return list_requests(auth, state, uri, headers, body, Generation::Iso, code).await;
+async fn dispatch_get(state: State<AppState>, mut call: SsCall) -> Result<Response, SsError> {
+    let segment = call.code.take().unwrap_or_default();
+    if let Some(rest) = segment.strip_prefix("listar").or_else(|| segment.strip_prefix("list")) {
+        call.code = (!rest.is_empty()).then(|| rest.to_owned());
+        return list_requests(state, call).await;
     }
-    if let Some(rest) = segment.strip_prefix("sign").or_else(|| segment.strip_prefix("assinar")) {
-        let code = (!rest.is_empty()).then(|| rest.to_owned());
-        return sign(auth, state, uri, headers, body, Generation::Iso, code).await;
+    if let Some(rest) = segment.strip_prefix("assinar").or_else(|| segment.strip_prefix("sign")) {
+        call.code = (!rest.is_empty()).then(|| rest.to_owned());
+        return sign(state, call).await;
     }
-    list_requests(auth, state, uri, headers, body, Generation::Iso, Some(segment.to_owned())).await
-}
-
-pub(super) fn respond(r: Result<Response, SsError>) -> Response {
-    r.unwrap_or_else(IntoResponse::into_response)
+    call.code = Some(segment);
+    list_requests(state, call).await
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -306,33 +225,15 @@ fn form_input(p: &Params) -> Result<FormInput, SsError> {
 }
 
 /// Create (no code) or modify a request.
-async fn save(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    generation: Generation,
-    path_code: Option<String>,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let code = code_of(
-                "code_request",
-                path_code.as_deref(),
-                &p,
-                &["code_request", "request_code", "codigo_request", "id"],
-            )?;
-            let input = form_input(&p)?;
-            let view = state.services.save_request_form(&auth.ctx, code, input).await?;
-            let authorities = authority_names(&state, &auth).await;
-            let ok = if code.is_some() { Answer::updated() } else { Answer::created() };
-            Result::<_, SsError>::Ok(generation.one(ok, "request", render_form(&view, &authorities)))
-        }
-        .await,
-    )
+async fn save(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let (auth, p, generation) = (&call.auth, &call.params, call.generation);
+    let code =
+        code_of("code_request", call.code.as_deref(), p, &["code_request", "request_code", "codigo_request", "id"])?;
+    let input = form_input(p)?;
+    let view = state.services.save_request_form(&auth.ctx, code, input).await?;
+    let authorities = authority_names(&state, auth).await;
+    let ok = if code.is_some() { Answer::updated() } else { Answer::created() };
+    Ok(generation.one(ok, "request", render_form(&view, &authorities)))
 }
 
 pub(super) fn form_filter(p: &Params, code: Option<i64>) -> Result<FormFilter, SsError> {
@@ -390,91 +291,57 @@ pub(super) fn page_of(p: &Params) -> Result<Page, SsError> {
     Ok(Page::new(limit, offset)?)
 }
 
-async fn list_requests(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    generation: Generation,
-    path_code: Option<String>,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let code = code_of("code_request", path_code.as_deref(), &p, &[])?;
-            let filter = form_filter(&p, code)?;
-            let page = page_of(&p)?;
-            let listed = state.services.list_request_forms(&auth.ctx, &filter, page).await?;
-            let authorities = authority_names(&state, &auth).await;
-            if let Some(code) = code.filter(|_| path_code.is_some()) {
-                let v = listed.items.first().ok_or_else(|| SsError::not_found(1030, format!("no request {code}")))?;
-                return Result::<_, SsError>::Ok(generation.one(Answer::ok(), "request", render_form(v, &authorities)));
-            }
-            let items = listed.items.iter().map(|v| render_form(v, &authorities)).collect();
-            Ok(generation.many("requests", items, listed.total))
-        }
-        .await,
-    )
+async fn list_requests(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let (auth, p, generation) = (&call.auth, &call.params, call.generation);
+    let code = code_of("code_request", call.code.as_deref(), p, &[])?;
+    let filter = form_filter(p, code)?;
+    let page = page_of(p)?;
+    let listed = state.services.list_request_forms(&auth.ctx, &filter, page).await?;
+    let authorities = authority_names(&state, auth).await;
+    if let Some(code) = code.filter(|_| call.code.is_some()) {
+        let v = listed.items.first().ok_or_else(|| SsError::not_found(1030, format!("no request {code}")))?;
+        return Ok(generation.one(Answer::ok(), "request", render_form(v, &authorities)));
+    }
+    let items = listed.items.iter().map(|v| render_form(v, &authorities)).collect();
+    Ok(generation.many("requests", items, listed.total))
 }
 
 /// `GET /api/certificate/request/status/{id}`.
-async fn status(auth: Result<SsAuth, SsError>, State(state): State<AppState>, code: String) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let id = code.trim().parse::<i64>().map_err(|_| SsError::invalid("the request id must be an integer"))?;
-            let v = state.services.request_form(&auth.ctx, id).await?;
-            Result::<_, SsError>::Ok(Generation::Api.one(
-                Answer::ok(),
-                "request",
-                json!({
-                    "request_code": v.form.id,
-                    "status_request": numbered(v.status.code(), v.status.name()),
-                    "certificate_code": v.certificate_id,
-                }),
-            ))
-        }
-        .await,
-    )
+async fn status(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let auth = &call.auth;
+    let code = call.code.clone().unwrap_or_default();
+    let id = code.trim().parse::<i64>().map_err(|_| SsError::invalid("the request id must be an integer"))?;
+    let v = state.services.request_form(&auth.ctx, id).await?;
+    Ok(Generation::Api.one(
+        Answer::ok(),
+        "request",
+        json!({
+            "request_code": v.form.id,
+            "status_request": numbered(v.status.code(), v.status.name()),
+            "certificate_code": v.certificate_id,
+        }),
+    ))
 }
 
-async fn sign(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    generation: Generation,
-    path_code: Option<String>,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let code =
-                code_of("code_request", path_code.as_deref(), &p, &["code_request", "request_code", "codigo_request"])?
-                    .ok_or_else(|| SsError::missing("code_request"))?;
-            let self_signed =
-                p.flag(&["self_signed", "auto_assinado"])?.ok_or_else(|| SsError::missing("self_signed"))?;
-            let reason = p.int(&["reason", "motivo"])?.ok_or_else(|| SsError::missing("reason"))?;
-            let input = SignInput {
-                self_signed,
-                authority_id: p.int(&["ca"])?,
-                reason,
-                justification: p.raw(&["justification", "justificativa"]),
-                itsm_code: p.raw(&["itsm_code", "itms_code", "codigo_itsm"]),
-            };
-            let signed = state.services.sign_request_form(&auth.ctx, code, input).await?;
-            let authorities = authority_names(&state, &auth).await;
-            let mut out = render_form(&signed.form, &authorities);
-            if let (Some(c), Value::Object(o)) = (&signed.certificate, &mut out) {
-                o.insert("serial".into(), json!(c.serial));
-                o.insert("certificate".into(), json!(pem::encode("CERTIFICATE", &c.der)));
-            }
-            Result::<_, SsError>::Ok(generation.one(Answer::ok(), "request", out))
-        }
-        .await,
-    )
+async fn sign(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let (auth, p, generation) = (&call.auth, &call.params, call.generation);
+    let code = code_of("code_request", call.code.as_deref(), p, &["code_request", "request_code", "codigo_request"])?
+        .ok_or_else(|| SsError::missing("code_request"))?;
+    let self_signed = p.flag(&["self_signed", "auto_assinado"])?.ok_or_else(|| SsError::missing("self_signed"))?;
+    let reason = p.int(&["reason", "motivo"])?.ok_or_else(|| SsError::missing("reason"))?;
+    let input = SignInput {
+        self_signed,
+        authority_id: p.int(&["ca"])?,
+        reason,
+        justification: p.raw(&["justification", "justificativa"]),
+        itsm_code: p.raw(&["itsm_code", "itms_code", "codigo_itsm"]),
+    };
+    let signed = state.services.sign_request_form(&auth.ctx, code, input).await?;
+    let authorities = authority_names(&state, auth).await;
+    let mut out = render_form(&signed.form, &authorities);
+    if let (Some(c), Value::Object(o)) = (&signed.certificate, &mut out) {
+        o.insert("serial".into(), json!(c.serial));
+        o.insert("certificate".into(), json!(pem::encode("CERTIFICATE", &c.der)));
+    }
+    Ok(generation.one(Answer::ok(), "request", out))
 }
