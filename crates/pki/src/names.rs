@@ -92,16 +92,19 @@ pub fn parse_dn(s: &str) -> Result<Name, PkiError> {
     Name::from_str(s).map_err(|e| PkiError::InvalidName(format!("distinguished name '{s}': {e}")))
 }
 
-/// A name built from a common name alone.
-pub fn common_name(cn: &str) -> Result<Name, PkiError> {
-    let escaped: String = cn
-        .chars()
+/// An attribute value escaped for an RFC 4514 string (`,`, `+`, `"`, `\\`, `<`, `>`, `;`, `=`).
+pub fn escape_value(v: &str) -> String {
+    v.chars()
         .flat_map(|c| {
             let escape = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=');
             escape.then_some('\\').into_iter().chain(std::iter::once(c))
         })
-        .collect();
-    parse_dn(&format!("CN={escaped}"))
+        .collect()
+}
+
+/// A name built from a common name alone.
+pub fn common_name(cn: &str) -> Result<Name, PkiError> {
+    parse_dn(&format!("CN={}", escape_value(cn)))
 }
 
 /// The DER of a name.

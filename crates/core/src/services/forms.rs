@@ -538,14 +538,7 @@ impl<S: Store> Services<S> {
     ) -> Result<CertificateRecord> {
         let key = PrivateKey::generate(algorithm)?;
         let key = super::scope::signing_digest(key, digest_of(&form.digest))?;
-        let escape = |v: &str| -> String {
-            v.chars()
-                .flat_map(|c| {
-                    let e = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=');
-                    e.then_some('\\').into_iter().chain(std::iter::once(c))
-                })
-                .collect()
-        };
+        let escape = certwright_pki::names::escape_value;
         let mut dn = vec![format!("CN={}", escape(&form.common_name))];
         dn.extend(subject_attributes.iter().map(|(k, v)| format!("{k}={}", escape(v))));
         let subject = names::parse_dn(&dn.join(",")).map_err(|e| invalid("form.invalid_name", e.to_string()))?;

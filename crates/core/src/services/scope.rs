@@ -190,14 +190,7 @@ impl<S: Store> Services<S> {
                 return Err(invalid("ocsp_responder_url must be an http or https URL"));
             }
         }
-        let escape = |v: &str| -> String {
-            v.chars()
-                .flat_map(|c| {
-                    let e = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=');
-                    e.then_some('\\').into_iter().chain(std::iter::once(c))
-                })
-                .collect()
-        };
+        let escape = certwright_pki::names::escape_value;
         // In the certificate: C, ST, L, OU…, CN, then emailAddress; an RFC 4514 string lists them backwards.
         let mut rdns = Vec::new();
         for (k, v) in req.subject.iter().filter(|(_, v)| !v.trim().is_empty()) {
