@@ -91,8 +91,21 @@ fn default_gskcapicmd() -> String {
     "gskcapicmd".to_owned()
 }
 
-/// Where and how a location installs certificates.
+/// An Apache httpd site found in its configuration file at deployment time: the `<VirtualHost>` on `port` whose
+/// `ServerName` or `ServerAlias` is `site` (the first on the port when `site` is absent) names the files written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApacheSite {
+    /// Absolute path of the configuration file holding the `<VirtualHost>`.
+    pub config_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(default = "default_https_port")]
+    pub port: u16,
+}
+
+/// Where and how a location installs certificates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocationSpec {
     /// `file`, `nginx`, `apache`, `f5`, `iis` or `websphere`.
@@ -130,12 +143,17 @@ pub struct LocationSpec {
     pub iis: Option<IisSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websphere: Option<WebSphereSpec>,
+    /// For `apache` without paths: the paths are read from the site's `<VirtualHost>` when deploying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apache_site: Option<ApacheSite>,
 }
 
 impl LocationSpec {
     /// Whether installing needs the certificate's private key: a key file, or an appliance that takes a PKCS#12.
     pub fn takes_key(&self) -> bool {
-        self.key_path.is_some() || matches!(self.kind.as_str(), "f5" | "iis" | "websphere")
+        self.key_path.is_some()
+            || self.apache_site.is_some()
+            || matches!(self.kind.as_str(), "f5" | "iis" | "websphere")
     }
 }
 

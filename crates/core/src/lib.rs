@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod notify;
 pub mod oauth1;
 pub mod page;
+pub mod publication;
 pub mod revocation;
 pub mod services;
 pub mod store;

@@ -409,6 +409,47 @@ pub trait Store: Send + Sync + Clone + 'static {
         &self,
         certificate_id: i64,
     ) -> impl Future<Output = Result<crate::forms::CertificatePasswords>> + Send;
+
+    // ---- publication -----------------------------------------------------------------------------------------
+
+    /// Every device, by id.
+    fn devices(&self) -> impl Future<Output = Result<Vec<crate::publication::Device>>> + Send;
+
+    /// A device by id, host name or address (the first by id when several share it).
+    fn device(
+        &self,
+        key: &crate::publication::DeviceKey,
+    ) -> impl Future<Output = Result<Option<crate::publication::Device>>> + Send;
+
+    /// Every credential, by id (secrets sealed).
+    fn credentials(&self) -> impl Future<Output = Result<Vec<crate::publication::Credential>>> + Send;
+
+    fn credential(
+        &self,
+        key: &crate::publication::CredentialKey,
+    ) -> impl Future<Output = Result<Option<crate::publication::Credential>>> + Send;
+
+    /// The first active credential with this user name, on one device or on any.
+    fn credential_by_username(
+        &self,
+        username: &str,
+        device_id: Option<i64>,
+    ) -> impl Future<Output = Result<Option<crate::publication::Credential>>> + Send;
+
+    /// Every publication profile, by id.
+    fn publication_profiles(&self) -> impl Future<Output = Result<Vec<crate::publication::PublicationProfile>>> + Send;
+
+    fn publication_profile(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<crate::publication::PublicationProfile>>> + Send;
+
+    /// Publications matching the filter, newest first, with their pushes and the state of each.
+    fn list_publications(
+        &self,
+        filter: &crate::publication::PublicationFilter,
+        page: Page,
+    ) -> impl Future<Output = Result<Listed<crate::publication::PublicationView>>> + Send;
 }
 
 /// Which expiring certificates to find (see [`Store::expiring_certificates`]).
@@ -864,5 +905,74 @@ pub trait StoreTx: Send {
         &mut self,
         certificate_id: i64,
         passwords: &crate::forms::CertificatePasswords,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    // ---- publication -----------------------------------------------------------------------------------------
+
+    /// A device, locked until the transaction ends.
+    fn device_for_update(
+        &mut self,
+        key: &crate::publication::DeviceKey,
+    ) -> impl Future<Output = Result<Option<crate::publication::Device>>> + Send;
+
+    /// Stores a device (its `id` is ignored); a taken host name fails with `device.exists`.
+    fn insert_device(&mut self, device: &crate::publication::Device) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Replaces every field of a device (by id).
+    fn update_device(&mut self, device: &crate::publication::Device) -> impl Future<Output = Result<()>> + Send;
+
+    /// A credential, locked until the transaction ends.
+    fn credential_for_update(
+        &mut self,
+        key: &crate::publication::CredentialKey,
+    ) -> impl Future<Output = Result<Option<crate::publication::Credential>>> + Send;
+
+    /// Stores a credential (its `id` is ignored); a taken identifier fails with `credential.exists`.
+    fn insert_credential(
+        &mut self,
+        credential: &crate::publication::Credential,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Replaces every field of a credential (by id).
+    fn update_credential(
+        &mut self,
+        credential: &crate::publication::Credential,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A publication profile, locked until the transaction ends.
+    fn publication_profile_for_update(
+        &mut self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<crate::publication::PublicationProfile>>> + Send;
+
+    /// Stores a publication profile (its `id` is ignored).
+    fn insert_publication_profile(
+        &mut self,
+        profile: &crate::publication::PublicationProfile,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Replaces every field of a publication profile (by id).
+    fn update_publication_profile(
+        &mut self,
+        profile: &crate::publication::PublicationProfile,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A location by name, locked until the transaction ends.
+    fn location_for_update(&mut self, name: &str) -> impl Future<Output = Result<Option<Location>>> + Send;
+
+    /// Replaces a location's spec, credentials and update time (by id).
+    fn update_location(&mut self, location: &Location) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores a publication (its `id` is ignored).
+    fn insert_publication(
+        &mut self,
+        publication: &crate::publication::Publication,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Stores one push of a publication (its state is the deployment's).
+    fn insert_publication_target(
+        &mut self,
+        publication_id: i64,
+        target: &crate::publication::PublicationTarget,
     ) -> impl Future<Output = Result<()>> + Send;
 }

@@ -13,6 +13,7 @@ mod lifecycle;
 mod migrate;
 mod oauth1;
 mod pki;
+mod publication;
 mod revocation;
 mod rows;
 mod sql;

@@ -104,6 +104,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_oauth1.sql"),
         postgres: include_str!("../migrations/postgres/0015_oauth1.sql"),
     },
+    Migration {
+        version: 16,
+        description: "publication",
+        sqlite: include_str!("../migrations/sqlite/0016_publication.sql"),
+        postgres: include_str!("../migrations/postgres/0016_publication.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

@@ -751,6 +751,62 @@ impl Store for SqlStore {
         crate::forms::passwords(&mut conn, certificate_id).await
     }
 
+    // ---- publication -----------------------------------------------------------------------------------------
+
+    async fn devices(&self) -> Result<Vec<certwright_core::publication::Device>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::publication::devices(&mut conn).await
+    }
+
+    async fn device(
+        &self,
+        key: &certwright_core::publication::DeviceKey,
+    ) -> Result<Option<certwright_core::publication::Device>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::publication::device_by(&mut conn, key, false).await
+    }
+
+    async fn credentials(&self) -> Result<Vec<certwright_core::publication::Credential>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::publication::credentials(&mut conn).await
+    }
+
+    async fn credential(
+        &self,
+        key: &certwright_core::publication::CredentialKey,
+    ) -> Result<Option<certwright_core::publication::Credential>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::publication::credential_by(&mut conn, key, false).await
+    }
+
+    async fn credential_by_username(
+        &self,
+        username: &str,
+        device_id: Option<i64>,
+    ) -> Result<Option<certwright_core::publication::Credential>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::publication::credential_by_username(&mut conn, username, device_id).await
+    }
+
+    async fn publication_profiles(&self) -> Result<Vec<certwright_core::publication::PublicationProfile>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::publication::profiles(&mut conn).await
+    }
+
+    async fn publication_profile(&self, id: i64) -> Result<Option<certwright_core::publication::PublicationProfile>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::publication::profile_by_id(&mut conn, id, false).await
+    }
+
+    async fn list_publications(
+        &self,
+        filter: &certwright_core::publication::PublicationFilter,
+        page: Page,
+    ) -> Result<Listed<certwright_core::publication::PublicationView>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::publication::list(&mut conn, filter, page).await
+    }
+
     // ---- end entities and managed keys by uuid ----------------------------------------------------------------
 
     async fn end_entities(&self, ra_profile_id: i64) -> Result<Vec<certwright_core::end_entity::EndEntity>> {

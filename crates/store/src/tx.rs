@@ -710,6 +710,83 @@ impl StoreTx for SqlTx {
         crate::forms::set_passwords(&mut self.tx, certificate_id, passwords).await
     }
 
+    // ---- publication -----------------------------------------------------------------------------------------
+
+    async fn device_for_update(
+        &mut self,
+        key: &certwright_core::publication::DeviceKey,
+    ) -> Result<Option<certwright_core::publication::Device>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::publication::device_by(&mut self.tx, key, lock).await
+    }
+
+    async fn insert_device(&mut self, device: &certwright_core::publication::Device) -> Result<i64> {
+        crate::publication::insert_device(&mut self.tx, device).await
+    }
+
+    async fn update_device(&mut self, device: &certwright_core::publication::Device) -> Result<()> {
+        crate::publication::update_device(&mut self.tx, device).await
+    }
+
+    async fn credential_for_update(
+        &mut self,
+        key: &certwright_core::publication::CredentialKey,
+    ) -> Result<Option<certwright_core::publication::Credential>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::publication::credential_by(&mut self.tx, key, lock).await
+    }
+
+    async fn insert_credential(&mut self, credential: &certwright_core::publication::Credential) -> Result<i64> {
+        crate::publication::insert_credential(&mut self.tx, credential).await
+    }
+
+    async fn update_credential(&mut self, credential: &certwright_core::publication::Credential) -> Result<()> {
+        crate::publication::update_credential(&mut self.tx, credential).await
+    }
+
+    async fn publication_profile_for_update(
+        &mut self,
+        id: i64,
+    ) -> Result<Option<certwright_core::publication::PublicationProfile>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::publication::profile_by_id(&mut self.tx, id, lock).await
+    }
+
+    async fn insert_publication_profile(
+        &mut self,
+        profile: &certwright_core::publication::PublicationProfile,
+    ) -> Result<i64> {
+        crate::publication::insert_profile(&mut self.tx, profile).await
+    }
+
+    async fn update_publication_profile(
+        &mut self,
+        profile: &certwright_core::publication::PublicationProfile,
+    ) -> Result<()> {
+        crate::publication::update_profile(&mut self.tx, profile).await
+    }
+
+    async fn location_for_update(&mut self, name: &str) -> Result<Option<certwright_core::deploy::Location>> {
+        let lock = self.backend == Backend::Postgres;
+        crate::publication::location_by_name(&mut self.tx, name, lock).await
+    }
+
+    async fn update_location(&mut self, location: &certwright_core::deploy::Location) -> Result<()> {
+        crate::publication::update_location(&mut self.tx, location).await
+    }
+
+    async fn insert_publication(&mut self, publication: &certwright_core::publication::Publication) -> Result<i64> {
+        crate::publication::insert_publication(&mut self.tx, publication).await
+    }
+
+    async fn insert_publication_target(
+        &mut self,
+        publication_id: i64,
+        target: &certwright_core::publication::PublicationTarget,
+    ) -> Result<()> {
+        crate::publication::insert_target(&mut self.tx, publication_id, target).await
+    }
+
     async fn insert_end_entity(&mut self, entity: &certwright_core::end_entity::EndEntity) -> Result<i64> {
         crate::end_entity::insert(&mut self.tx, entity).await
     }

@@ -5,6 +5,7 @@
 //! iControl REST), `iis` (Microsoft IIS through WinRM) and `websphere` (an IBM key database, WebSphere or IBM HTTP
 //! Server, with `gskcapicmd`), each keeping the previous certificate until the new one is served.
 
+pub mod apache_conf;
 pub mod f5;
 pub mod iis;
 pub mod local;

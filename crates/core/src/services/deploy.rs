@@ -34,7 +34,7 @@ fn location_not_found(key: &str) -> CoreError {
 }
 
 impl<S: Store> Services<S> {
-    fn deployer(&self) -> Result<Arc<dyn crate::deploy::Deployer>> {
+    pub(super) fn deployer(&self) -> Result<Arc<dyn crate::deploy::Deployer>> {
         self.settings
             .deployer
             .clone()
@@ -46,6 +46,12 @@ impl<S: Store> Services<S> {
         crate::auth::validate_name("location.invalid_name", &req.name)?;
         if Uuid::parse_str(&req.name).is_ok() {
             return Err(CoreError::invalid("location.invalid_name", "a location name must not look like an id"));
+        }
+        if req.name.starts_with(super::LOCATION_PREFIX) {
+            return Err(CoreError::invalid(
+                "location.invalid_name",
+                format!("names starting with '{}' are kept for publications", super::LOCATION_PREFIX),
+            ));
         }
         self.deployer()?.check(&req.spec, &req.credentials)?;
         let now = self.clock.now();
@@ -129,7 +135,7 @@ impl<S: Store> Services<S> {
     }
 
     /// Stores a queued deployment and its job in `tx`; the event to commit with them.
-    async fn new_deployment(
+    pub(super) async fn new_deployment(
         &self,
         tx: &mut S::Tx,
         ctx: &Ctx,

@@ -19,6 +19,7 @@ mod lifecycle;
 mod monitor;
 mod oauth1;
 mod ocsp;
+mod publication;
 mod revocation;
 mod scope;
 mod staging;
@@ -37,6 +38,7 @@ pub use lifecycle::{PendingRequest, RekeyRequest, RenewRequest, RevokeOutcome, S
 pub use monitor::{ExpiringReport, NewRuleRequest, Summary};
 pub use oauth1::NewOauth1Credential;
 pub use ocsp::{OcspAnswer, OcspSettings};
+pub use publication::LOCATION_PREFIX;
 pub use revocation::{RevokeRequest, RevokedCertificate};
 pub use scope::{GenerateRequest, ScopedExport, ScopedImport};
 pub use staging::{problem_code, CrlFetcher, KeyRequestSpec, StageRequest};
