@@ -3,6 +3,7 @@
 //! written to, and whether locations may name their own test and reload commands.
 
 use crate::config::Config;
+use certwright_connectors::deploy::apache_conf;
 use certwright_connectors::deploy::f5::{self, F5Target};
 use certwright_connectors::deploy::iis::{self, IisTarget};
 use certwright_connectors::deploy::local::LocalTransport;
@@ -12,6 +13,7 @@ use certwright_connectors::deploy::websphere::{self, WebSphereTarget};
 use certwright_connectors::deploy::{FileSpec, Transport};
 use certwright_core::deploy::{BoxFuture, Credentials, DeployOutcome, Deployer, LocationSpec, Material};
 use certwright_core::{CoreError, Result};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -222,6 +224,49 @@ impl ConnectorDeployer {
         })
     }
 
+    /// For an Apache site named by its configuration: the spec with the paths its `<VirtualHost>` names (the
+    /// chain after the certificate when it names no chain file), and the step that says where they came from.
+    async fn site_paths<'a>(
+        &self,
+        spec: &'a LocationSpec,
+        credentials: &Credentials,
+    ) -> std::result::Result<(Cow<'a, LocationSpec>, Option<String>), DeployOutcome> {
+        let Some(site) = &spec.apache_site else { return Ok((Cow::Borrowed(spec), None)) };
+        let fail = |message: String, retryable: bool| DeployOutcome {
+            steps: Vec::new(),
+            failure: Some(("config".to_owned(), message)),
+            rolled_back: false,
+            retryable,
+        };
+        let transport = Self::transport(spec, credentials).map_err(|e| refused(e.to_string()))?;
+        let bytes = match transport.read(&site.config_path).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(fail(format!("{} does not exist", site.config_path), false)),
+            Err(e) => return Err(fail(format!("{}: {e}", site.config_path), webserver::is_transient(&e))),
+        };
+        if bytes.len() > apache_conf::MAX_CONFIG_BYTES {
+            return Err(fail(format!("{} is larger than {} bytes", site.config_path, apache_conf::MAX_CONFIG_BYTES), false));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let files = apache_conf::site_files(&text, site.site.as_deref(), site.port)
+            .map_err(|e| fail(format!("{}: {e}", site.config_path), false))?;
+        let step = format!(
+            "{}: the <VirtualHost> of line {} names {}, {}{}",
+            site.config_path,
+            files.line,
+            files.certificate,
+            files.key,
+            files.chain.as_ref().map(|c| format!(", {c}")).unwrap_or_default()
+        );
+        let mut resolved = spec.clone();
+        resolved.fullchain = files.chain.is_none();
+        resolved.certificate_path = Some(files.certificate);
+        resolved.key_path = Some(files.key);
+        resolved.chain_path = files.chain;
+        resolved.apache_site = None;
+        Ok((Cow::Owned(resolved), Some(step)))
+    }
+
     fn transport(spec: &LocationSpec, credentials: &Credentials) -> Result<Box<dyn Transport>> {
         match &spec.ssh {
             None => Ok(Box::new(LocalTransport)),
@@ -270,7 +315,24 @@ impl Deployer for ConnectorDeployer {
         if let Some(checked) = self.check_appliance(spec, credentials) {
             return checked;
         }
-        self.target(spec)?;
+        match &spec.apache_site {
+            Some(site) => {
+                if spec.kind != "apache" {
+                    return Err(invalid("apache_site applies to apache locations"));
+                }
+                if spec.certificate_path.is_some() || spec.chain_path.is_some() || spec.key_path.is_some() {
+                    return Err(invalid("with apache_site, the paths come from the Apache configuration"));
+                }
+                let p = Path::new(&site.config_path);
+                if !p.is_absolute() || site.config_path.split('/').any(|s| s == "..") {
+                    return Err(invalid(format!("'{}' must be an absolute path without '..'", site.config_path)));
+                }
+                Self::verify(spec)?;
+            }
+            None => {
+                self.target(spec)?;
+            }
+        }
         let paths = [spec.certificate_path.as_ref(), spec.chain_path.as_ref(), spec.key_path.as_ref()];
         for path in paths.into_iter().flatten() {
             let p = Path::new(path);
@@ -316,19 +378,31 @@ impl Deployer for ConnectorDeployer {
                 key_pem: material.key_pem.clone(),
                 fingerprint: material.fingerprint.clone(),
             };
-            match self.resolve(spec, credentials, true) {
+            let (spec, found) = match self.site_paths(spec, credentials).await {
+                Ok(done) => done,
+                Err(refusal) => return refusal,
+            };
+            let mut done = match self.resolve(&spec, credentials, true) {
                 Ok(Resolved::Web(target, t)) => outcome(webserver::install(t.as_ref(), &target, &m).await),
                 Ok(Resolved::F5(target)) => outcome(f5::install(&target, &m).await),
                 Ok(Resolved::Iis(target)) => outcome(iis::install(&target, &m).await),
                 Ok(Resolved::WebSphere(target, t)) => outcome(websphere::install(t.as_ref(), &target, &m).await),
                 Err(e) => refused(e.to_string()),
+            };
+            if let Some(found) = found {
+                done.steps.insert(0, found);
             }
+            done
         })
     }
 
     fn undeploy<'a>(&'a self, spec: &'a LocationSpec, credentials: &'a Credentials) -> BoxFuture<'a, DeployOutcome> {
         Box::pin(async move {
-            match self.resolve(spec, credentials, false) {
+            let spec = match self.site_paths(spec, credentials).await {
+                Ok((spec, _)) => spec,
+                Err(refusal) => return refusal,
+            };
+            match self.resolve(&spec, credentials, false) {
                 Ok(Resolved::Web(target, t)) => outcome(webserver::uninstall(t.as_ref(), &target).await),
                 Ok(Resolved::F5(target)) => outcome(f5::uninstall(&target).await),
                 Ok(Resolved::Iis(target)) => outcome(iis::uninstall(&target).await),

@@ -114,6 +114,11 @@ fn fail(step: &'static str, message: impl Into<String>, rolled_back: bool, retry
     DeployError { step, message: message.into(), rolled_back, retryable }
 }
 
+/// Whether an I/O failure may pass by itself (see [`transient`]), for callers outside this crate.
+pub fn is_transient(e: &std::io::Error) -> bool {
+    transient(e)
+}
+
 /// Whether an I/O failure may pass by itself (the host was unreachable), as opposed to a refusal (a host key
 /// that does not match, a login refused, a permission missing) that needs a person.
 pub(crate) fn transient(e: &std::io::Error) -> bool {

@@ -37,7 +37,53 @@ pub const OPERATIONS: &[(&str, &str, &str, &str)] = &[
     ("post", "/api/certificate/revoke", "Revoke a certificate (certwright extension): code_certificate, reason, password_revogation", "code_certificate, reason, password_revogation"),
     ("put", "/api/certificate/upload", "Import a certificate: base64 PEM, DER or PFX, optional base64 key, passwords; answers status_certificate 1", "certificate, private_key, password, revoke_password, extension"),
     ("post", "/api/certificate/download", "Download a certificate (pem with chain, crt DER, or pfx with its key); the key needs the key password where one was set", "id, format (pfx|pem|crt), download_key, password"),
+    ("post", "/iso/pam/device", "Create a device, or change the one with this hostname (201 `device`)", DEVICE_FIELDS),
+    ("get", "/iso/pam/device", "List devices (`devices`)", "active (1|0), hostname"),
+    ("get", "/iso/pam/device/{id}", "One device (`device`); unknown: 400 1011", ""),
+    ("delete", "/iso/pam/device/{id}", "Make a device inactive: it is no longer published to", ""),
+    ("post", "/iso/pam/credential", "Create a credential, or change the one with this identifier (201 `credential`); the content is sealed and never returned", CREDENTIAL_FIELDS),
+    ("get", "/iso/pam/credential", "List credentials (`credentials`), without their content", ""),
+    ("get", "/iso/pam/credential/{id}", "One credential by id or identifier, without its content", ""),
+    ("delete", "/iso/pam/credential/{id}", "Make a credential inactive and forget its content", ""),
+    ("post", "/iso/cert/profile/apache", "Create (no code_profile) or modify an Apache publication profile; the answer carries code_profile and code_path [sic]", APACHE_FIELDS),
+    ("post", "/iso/cert/perfil/apache", "Portuguese alias (nome_perfil, codigo_credencial, dispositivos)", APACHE_FIELDS),
+    ("post", "/iso/cert/profile/iis", "Create or modify an IIS publication profile", IIS_FIELDS),
+    ("post", "/iso/cert/perfil/iis", "Portuguese alias of /iso/cert/profile/iis", IIS_FIELDS),
+    ("post", "/iso/cert/profile/bigip", "Create or modify an F5 BIG-IP publication profile (client-ssl profiles only; name_cert is kept but objects are named after the certificate's fingerprint)", BIGIP_FIELDS),
+    ("post", "/iso/cert/perfil/bigip", "Portuguese alias of /iso/cert/profile/bigip", BIGIP_FIELDS),
+    ("post", "/iso/cert/profile/was", "Create or modify a WebSphere (IBM key database) publication profile; key_db_password is sealed, never returned", WAS_FIELDS),
+    ("post", "/iso/cert/perfil/was", "Portuguese alias of /iso/cert/profile/was", WAS_FIELDS),
+    ("get", "/iso/cert/profile", "List publication profiles (certwright extension)", ""),
+    ("get", "/iso/cert/profile/{code}", "One publication profile (certwright extension)", ""),
+    ("post", "/iso/cert/publish", "Publish a certificate on some of a profile's devices: one deployment per device (per client-ssl profile on a BIG-IP)", PUBLISH_FIELDS),
+    ("post", "/iso/cert/publicar", "Portuguese alias (codigo_certificado, codigo_perfil_publicacao, motivo, dispositivos)", PUBLISH_FIELDS),
+    ("get", "/iso/cert/publish", "List publications; processed = every device's deployment ended, error = one failed", PUBLICATION_FILTERS),
+    ("get", "/iso/cert/publish/{code}", "One publication with the state and error of each device", ""),
+    ("get", "/iso/cert/publicar/listar", "Portuguese alias of /iso/cert/publish", PUBLICATION_FILTERS),
+    ("get", "/iso/cert/publicar/listar/{code}", "Portuguese alias of /iso/cert/publish/{code}", ""),
 ];
+
+const DEVICE_FIELDS: &str = "hostname, ip, model, type, vendor, site, device_domain, device_tags[]; certwright: \
+     ssh_port (22), ssh_host_key (pinned OpenSSH host key; required to publish over SSH), ca_pem (CA of the \
+     management TLS), winrm_port (5986). A loopback ip without ssh_host_key is this server's own host";
+const CREDENTIAL_FIELDS: &str = "identifier ([A-Za-z0-9-_.]; generated when absent), username, hostname or ip of \
+     the device, content (a password, or a private key when it starts with -----BEGIN), additional, tags[], \
+     credential_type";
+const APACHE_FIELDS: &str = "code_profile, name_profile, site (ServerName or ServerAlias), config_path \
+     (/etc/apache2/sites-available/default.com.conf), port (443), code_credential or username, devices[]; \
+     certwright: test_command, reload_command (argv split at spaces; need deploy_allow_custom_commands)";
+const IIS_FIELDS: &str = "code_profile, name_profile, site (Default Web Site), cert_store (MY), port (443), \
+     code_credential or username, devices[]";
+const BIGIP_FIELDS: &str = "code_profile, name_profile, name_partition (Common), name_cert, \
+     profile_client_vips[] (client-ssl profile names), profile_server_vips[] (kept, not changed), \
+     code_credential or username, devices[]";
+const WAS_FIELDS: &str = "code_profile, name_profile, key_db_path, key_db_password, label, code_credential or \
+     username, devices[]";
+const PUBLISH_FIELDS: &str = "code_certificate, code_profile_publication, justification (<= 1024), reason (1 New \
+     certificate, 2 Renewal, 3 Scheduled Renewal, 4 Replacement, 5 Key compromise, 6 Other), itms_code (<= 30), \
+     devices[]";
+const PUBLICATION_FILTERS: &str = "code_publication, code_certified, code_profile_publication, creation_date, \
+     processed (1|0), error (1|0), reason, itms_code, device, offset, limit";
 
 const REQUEST_FIELDS: &str = "code_request, certificate_type (1 DV, 2 OV, 3 EV), domain_type (SING|MULT|WILD), \
      organization, common_name, san[], tags[], encryption (RSA|DSA), encryption_key_size (4096|2048|1024), \
