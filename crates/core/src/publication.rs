@@ -570,8 +570,13 @@ pub fn targets(
                 cert_store: cert_store.clone(),
                 ca_pem: device.ca_pem.clone(),
             };
-            let spec =
-                LocationSpec { kind: "iis".to_owned(), iis: Some(iis), verify_address, verify_server_name, ..LocationSpec::default() };
+            let spec = LocationSpec {
+                kind: "iis".to_owned(),
+                iis: Some(iis),
+                verify_address,
+                verify_server_name,
+                ..LocationSpec::default()
+            };
             let credentials = Credentials { ssh_private_key: None, password: Some(password(device, secret)?) };
             vec![Target { label: "iis".to_owned(), spec, credentials }]
         }
@@ -608,7 +613,12 @@ pub fn targets(
                 ssh_private_key: Some(ssh_key(device, secret)?),
                 password: key_db_password.map(str::to_owned),
             };
-            let spec = LocationSpec { kind: "websphere".to_owned(), ssh: Some(ssh), websphere: Some(was), ..LocationSpec::default() };
+            let spec = LocationSpec {
+                kind: "websphere".to_owned(),
+                ssh: Some(ssh),
+                websphere: Some(was),
+                ..LocationSpec::default()
+            };
             vec![Target { label: "was".to_owned(), spec, credentials }]
         }
     })
@@ -658,13 +668,19 @@ mod tests {
                 reload_command: None
             }
         );
-        let changed = ProfilePatch { port: Some(8443), ..Default::default() }.apply(ProfileKind::Apache, Some(a)).unwrap();
-        assert!(matches!(changed, ProfileSettings::Apache { port: 8443, ref config_path, .. } if config_path == DEFAULT_APACHE_CONFIG));
+        let changed =
+            ProfilePatch { port: Some(8443), ..Default::default() }.apply(ProfileKind::Apache, Some(a)).unwrap();
+        assert!(
+            matches!(changed, ProfileSettings::Apache { port: 8443, ref config_path, .. } if config_path == DEFAULT_APACHE_CONFIG)
+        );
         let iis = ProfilePatch::default().apply(ProfileKind::Iis, None).unwrap();
         assert!(matches!(iis, ProfileSettings::Iis { ref cert_store, port: 443, .. } if cert_store == "MY"));
         let f5 = ProfilePatch::default().apply(ProfileKind::Bigip, None).unwrap();
         assert!(matches!(f5, ProfileSettings::Bigip { ref partition, .. } if partition == "Common"));
-        assert_eq!(ProfilePatch::default().apply(ProfileKind::Was, None).unwrap_err().code(), "publication_profile.missing");
+        assert_eq!(
+            ProfilePatch::default().apply(ProfileKind::Was, None).unwrap_err().code(),
+            "publication_profile.missing"
+        );
     }
 
     #[test]
@@ -704,9 +720,10 @@ mod tests {
         let empty = ProfilePatch::default().apply(ProfileKind::Bigip, None).unwrap();
         assert!(targets(&empty, &device("10.0.0.7", None), "admin", &pw, None).is_err());
 
-        let was = ProfilePatch { key_db_path: Some("/opt/key.kdb".into()), label: Some("web".into()), ..Default::default() }
-            .apply(ProfileKind::Was, None)
-            .unwrap();
+        let was =
+            ProfilePatch { key_db_path: Some("/opt/key.kdb".into()), label: Some("web".into()), ..Default::default() }
+                .apply(ProfileKind::Was, None)
+                .unwrap();
         let t = targets(&was, &device("10.0.0.8", Some("ssh-ed25519 AAAA")), "was", &key, Some("kdbpw")).unwrap();
         assert_eq!(t[0].credentials.password.as_deref(), Some("kdbpw"));
         assert_eq!(t[0].spec.websphere.as_ref().unwrap().label, "web");

@@ -245,7 +245,10 @@ impl ConnectorDeployer {
             Err(e) => return Err(fail(format!("{}: {e}", site.config_path), webserver::is_transient(&e))),
         };
         if bytes.len() > apache_conf::MAX_CONFIG_BYTES {
-            return Err(fail(format!("{} is larger than {} bytes", site.config_path, apache_conf::MAX_CONFIG_BYTES), false));
+            return Err(fail(
+                format!("{} is larger than {} bytes", site.config_path, apache_conf::MAX_CONFIG_BYTES),
+                false,
+            ));
         }
         let text = String::from_utf8_lossy(&bytes);
         let files = apache_conf::site_files(&text, site.site.as_deref(), site.port)

@@ -108,7 +108,10 @@ mod cases {
         assert_eq!(status, 201, "{v}");
         assert_eq!(v["response"]["message"], "1002: Created");
         let d = &v["device"];
-        assert_eq!((d["hostname"].as_str(), d["ip"].as_str(), d["vendor"].as_str()), (Some("web01"), Some("10.1.2.3"), Some("Dell")));
+        assert_eq!(
+            (d["hostname"].as_str(), d["ip"].as_str(), d["vendor"].as_str()),
+            (Some("web01"), Some("10.1.2.3"), Some("Dell"))
+        );
         assert_eq!(d["ssh_port"], 22);
         assert_eq!(d["winrm_port"], 5986);
         assert_eq!(d["device_tags"], json!(["prod", "web"]));
@@ -146,7 +149,10 @@ mod cases {
         .await;
         assert_eq!(status, 201, "{v}");
         let c = &v["credential"];
-        assert_eq!((c["username"].as_str(), c["hostname"].as_str(), c["ip"].as_str()), (Some("admin"), Some("web01"), Some("10.1.2.4")));
+        assert_eq!(
+            (c["username"].as_str(), c["hostname"].as_str(), c["ip"].as_str()),
+            (Some("admin"), Some("web01"), Some("10.1.2.4"))
+        );
         assert_eq!(c["content_type"], "password");
         let generated = c["identifier"].as_str().unwrap().to_owned();
         assert!(!generated.is_empty() && generated.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)));
@@ -170,14 +176,23 @@ mod cases {
         )
         .await;
         assert_eq!(status, 200, "{v}");
-        assert_eq!((v["credential"]["id"].as_i64(), v["credential"]["content_type"].as_str()), (Some(key_id), Some("private_key")));
+        assert_eq!(
+            (v["credential"]["id"].as_i64(), v["credential"]["content_type"].as_str()),
+            (Some(key_id), Some("private_key"))
+        );
         assert_error(
             &call(&s, "POST", "/iso/pam/credential", Body::Form(&[("username", "x"), ("hostname", "nowhere")])).await,
             400,
             1011,
         );
         assert_error(&call(&s, "POST", "/iso/pam/credential", Body::Form(&[("hostname", "web01")])).await, 400, 1021);
-        let bad = call(&s, "POST", "/iso/pam/credential", Body::Form(&[("identifier", "a b"), ("username", "x"), ("hostname", "web01")])).await;
+        let bad = call(
+            &s,
+            "POST",
+            "/iso/pam/credential",
+            Body::Form(&[("identifier", "a b"), ("username", "x"), ("hostname", "web01")]),
+        )
+        .await;
         assert_error(&bad, 400, 1020);
         let (status, v) = call(&s, "GET", "/iso/pam/credential/deploy.key-1", Body::None).await;
         assert_eq!((status, v["credential"]["id"].as_i64()), (200, Some(key_id)));
@@ -210,8 +225,14 @@ mod cases {
         let (_, v) = call(&s, "GET", "/iso/pam/device?active=0", Body::None).await;
         assert_eq!(v["devices"].as_array().unwrap().len(), 1, "{v}");
 
-        for path in ["/iso/pam/credential", "/iso/pam/credential/deploy.key-1", "/iso/pam/device", "/iso/cert/profile",
-                     "/v1/events?limit=1000", "/v1/locations"] {
+        for path in [
+            "/iso/pam/credential",
+            "/iso/pam/credential/deploy.key-1",
+            "/iso/pam/device",
+            "/iso/cert/profile",
+            "/v1/events?limit=1000",
+            "/v1/locations",
+        ] {
             let (status, v) = call(&s, "GET", path, Body::None).await;
             assert_eq!(status, 200, "{path}: {v}");
             let text = v.to_string();
@@ -260,7 +281,10 @@ mod cases {
         )
         .await;
         assert_eq!(status, 200, "{v}");
-        assert_eq!((v["certificate"]["port"].as_i64(), v["certificate"]["name_profile"].as_str()), (Some(8443), Some("apache")));
+        assert_eq!(
+            (v["certificate"]["port"].as_i64(), v["certificate"]["name_profile"].as_str()),
+            (Some(8443), Some("apache"))
+        );
         assert_eq!(v["certificate"]["config_path"], "/etc/apache2/sites-available/default.com.conf");
         // IIS through the Portuguese alias: cert_store MY, port 443.
         let (status, v) = call(
@@ -271,53 +295,93 @@ mod cases {
         )
         .await;
         assert_eq!(status, 201, "{v}");
-        assert_eq!((v["certificate"]["cert_store"].as_str(), v["certificate"]["port"].as_i64()), (Some("MY"), Some(443)));
+        assert_eq!(
+            (v["certificate"]["cert_store"].as_str(), v["certificate"]["port"].as_i64()),
+            (Some("MY"), Some(443))
+        );
         assert_eq!(v["certificate"]["code_credential"], cred);
         let (status, v) = call(
             &s,
             "POST",
             "/iso/cert/profile/bigip",
-            Body::Form(&[("name_profile", "f5"), ("code_credential", &cred_s), ("devices[]", &web_s),
-                         ("profile_client_vips[]", "clientssl-www")]),
+            Body::Form(&[
+                ("name_profile", "f5"),
+                ("code_credential", &cred_s),
+                ("devices[]", &web_s),
+                ("profile_client_vips[]", "clientssl-www"),
+            ]),
         )
         .await;
         assert_eq!(status, 201, "{v}");
-        assert_eq!((v["certificate"]["name_partition"].as_str(), v["certificate"]["profile_client"][0].as_str()), (Some("Common"), Some("clientssl-www")));
+        assert_eq!(
+            (v["certificate"]["name_partition"].as_str(), v["certificate"]["profile_client"][0].as_str()),
+            (Some("Common"), Some("clientssl-www"))
+        );
         let (_, listed) = call(&s, "GET", "/iso/cert/profile", Body::None).await;
         assert_eq!(listed["total"], 3, "{listed}");
 
         // Errors.
         assert_error(
-            &call(&s, "POST", "/iso/cert/profile/apache", Body::Form(&[("name_profile", "x"), ("username", "svc")])).await,
+            &call(&s, "POST", "/iso/cert/profile/apache", Body::Form(&[("name_profile", "x"), ("username", "svc")]))
+                .await,
             400,
             1021,
         );
         assert_error(
-            &call(&s, "POST", "/iso/cert/profile/apache", Body::Form(&[("name_profile", "x"), ("devices[]", &web_s)])).await,
+            &call(&s, "POST", "/iso/cert/profile/apache", Body::Form(&[("name_profile", "x"), ("devices[]", &web_s)]))
+                .await,
             400,
             1021,
         );
         assert_error(
-            &call(&s, "POST", "/iso/cert/profile/iis", Body::Form(&[("name_profile", "x"), ("code_credential", "4242"), ("devices[]", &web_s)])).await,
+            &call(
+                &s,
+                "POST",
+                "/iso/cert/profile/iis",
+                Body::Form(&[("name_profile", "x"), ("code_credential", "4242"), ("devices[]", &web_s)]),
+            )
+            .await,
             400,
             1036,
         );
         assert_error(
-            &call(&s, "POST", "/iso/cert/profile/iis", Body::Form(&[("name_profile", "x"), ("username", "nobody"), ("devices[]", &web_s)])).await,
+            &call(
+                &s,
+                "POST",
+                "/iso/cert/profile/iis",
+                Body::Form(&[("name_profile", "x"), ("username", "nobody"), ("devices[]", &web_s)]),
+            )
+            .await,
             400,
             1036,
         );
         assert_error(
-            &call(&s, "POST", "/iso/cert/profile/iis", Body::Form(&[("name_profile", "x"), ("username", "svc"), ("devices[]", "4242")])).await,
+            &call(
+                &s,
+                "POST",
+                "/iso/cert/profile/iis",
+                Body::Form(&[("name_profile", "x"), ("username", "svc"), ("devices[]", "4242")]),
+            )
+            .await,
             400,
             1011,
         );
-        assert_error(&call(&s, "POST", "/iso/cert/profile/apache", Body::Form(&[("code_profile", "4242")])).await, 404, 1037);
+        assert_error(
+            &call(&s, "POST", "/iso/cert/profile/apache", Body::Form(&[("code_profile", "4242")])).await,
+            404,
+            1037,
+        );
         // The profile is an Apache one, not an IIS one.
         let other_kind = call(&s, "POST", "/iso/cert/profile/iis", Body::Json(json!({"code_profile": apache}))).await;
         assert_error(&other_kind, 400, 1037);
         assert_error(
-            &call(&s, "POST", "/iso/cert/profile/was", Body::Form(&[("name_profile", "w"), ("username", "svc"), ("devices[]", &web_s), ("label", "l")])).await,
+            &call(
+                &s,
+                "POST",
+                "/iso/cert/profile/was",
+                Body::Form(&[("name_profile", "w"), ("username", "svc"), ("devices[]", &web_s), ("label", "l")]),
+            )
+            .await,
             400,
             1021,
         );
@@ -333,7 +397,13 @@ mod cases {
                 call(s, "POST", "/iso/cert/publish", Body::Form(&pairs)).await
             }
         };
-        let base = || -> Vec<(&'static str, String)> { vec![("code_certificate", code_s.clone()), ("code_profile_publication", apache_s.clone()), ("reason", "1".into())] };
+        let base = || -> Vec<(&'static str, String)> {
+            vec![
+                ("code_certificate", code_s.clone()),
+                ("code_profile_publication", apache_s.clone()),
+                ("reason", "1".into()),
+            ]
+        };
         assert_error(&send(base()).await, 400, 1021);
         let mut f = base();
         f.push(("devices[]", web_s.clone()));
@@ -371,7 +441,10 @@ mod cases {
         // An auditor reads but does not publish, nor create devices.
         let auditor = s.token_with_role("auditor").await;
         for (path, body) in [
-            ("/iso/cert/publish", format!("code_certificate={code}&code_profile_publication={apache}&reason=1&devices[]={other}")),
+            (
+                "/iso/cert/publish",
+                format!("code_certificate={code}&code_profile_publication={apache}&reason=1&devices[]={other}"),
+            ),
             ("/iso/pam/device", "hostname=aud&ip=10.9.9.9".to_owned()),
         ] {
             let resp = s
@@ -420,9 +493,23 @@ impl Apache {
         for name in ["www", "other"] {
             openssl::ok(
                 &site,
-                &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                  &format!("{name}.key"), "-out", &format!("{name}.pem"), "-subj", &format!("/CN={name}.before.test"),
-                  "-days", "2"],
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.pem"),
+                    "-subj",
+                    &format!("/CN={name}.before.test"),
+                    "-days",
+                    "2",
+                ],
             );
         }
         let apache = Apache { dir: dir.to_owned(), port: free_port() };
@@ -551,8 +638,7 @@ async fn publishes_to_apache(backend: Backend) {
     assert_eq!(apache.served("alias.publish.test"), fingerprint);
     assert_eq!(apache.served("other.publish.test"), other_before, "the other site is untouched");
     assert_eq!(std::fs::read(site.join("other.pem")).unwrap(), other_files);
-    let mode =
-        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(site.join("www.key")).unwrap().permissions());
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(site.join("www.key")).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
     // Without a chain directive the chain follows the certificate.
     let written = std::fs::read_to_string(site.join("www.pem")).unwrap();

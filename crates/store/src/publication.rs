@@ -289,11 +289,7 @@ pub(crate) async fn profiles(conn: &mut AnyConnection) -> Result<Vec<Publication
     rows.iter().map(profile).collect()
 }
 
-pub(crate) async fn profile_by_id(
-    conn: &mut AnyConnection,
-    id: i64,
-    lock: bool,
-) -> Result<Option<PublicationProfile>> {
+pub(crate) async fn profile_by_id(conn: &mut AnyConnection, id: i64, lock: bool) -> Result<Option<PublicationProfile>> {
     let sql = format!("SELECT {PROFILE_COLUMNS} FROM publication_profiles WHERE id = $1{}", lock_clause(lock));
     let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await.map_err(storage)?;
     row.as_ref().map(profile).transpose()
@@ -462,11 +458,8 @@ pub(crate) async fn list(
     let n = binds.len();
     binds.push(Bind::Int(limit));
     binds.push(Bind::Int(offset));
-    let sql = format!(
-        "SELECT {PUBLICATION_COLUMNS} {from} {clause} ORDER BY p.id DESC LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
+    let sql =
+        format!("SELECT {PUBLICATION_COLUMNS} {from} {clause} ORDER BY p.id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2);
     let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(&mut *conn).await.map_err(storage)?;
     let publications = rows.iter().map(publication).collect::<Result<Vec<_>>>()?;
     let mut targets: BTreeMap<i64, Vec<PublicationTarget>> = BTreeMap::new();

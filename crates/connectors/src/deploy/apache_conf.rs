@@ -186,9 +186,13 @@ fn virtual_hosts(text: &str) -> Result<Vec<VirtualHost>, String> {
         if let Some(tag) = text.strip_prefix("</") {
             let name = tag.trim_end_matches('>').trim();
             if name.eq_ignore_ascii_case("VirtualHost") {
-                let done = current.take().ok_or_else(|| format!("line {line}: </VirtualHost> without <VirtualHost>"))?;
+                let done =
+                    current.take().ok_or_else(|| format!("line {line}: </VirtualHost> without <VirtualHost>"))?;
                 if depth != 0 {
-                    return Err(format!("line {line}: a section inside the <VirtualHost> of line {} is not closed", done.line));
+                    return Err(format!(
+                        "line {line}: a section inside the <VirtualHost> of line {} is not closed",
+                        done.line
+                    ));
                 }
                 hosts.push(done);
             } else if current.is_some() {
@@ -197,7 +201,8 @@ fn virtual_hosts(text: &str) -> Result<Vec<VirtualHost>, String> {
             continue;
         }
         if let Some(tag) = text.strip_prefix('<') {
-            let body = tag.strip_suffix('>').ok_or_else(|| format!("line {line}: a section tag does not end with '>'"))?;
+            let body =
+                tag.strip_suffix('>').ok_or_else(|| format!("line {line}: a section tag does not end with '>'"))?;
             let mut parts = words(body).map_err(|e| format!("line {line}: {e}"))?;
             let name = if parts.is_empty() { String::new() } else { parts.remove(0) };
             if name.eq_ignore_ascii_case("VirtualHost") {
@@ -342,7 +347,10 @@ Listen 443
     #[test]
     fn finds_the_site_by_name_alias_or_port() {
         let d = site_files(CONF, None, 443).unwrap();
-        assert_eq!((d.certificate.as_str(), d.key.as_str(), d.chain), ("/etc/ssl/default.pem", "/etc/ssl/private/default.key", None));
+        assert_eq!(
+            (d.certificate.as_str(), d.key.as_str(), d.chain),
+            ("/etc/ssl/default.pem", "/etc/ssl/private/default.key", None)
+        );
         let w = site_files(CONF, Some("WWW.example.com"), 443).unwrap();
         assert_eq!(w.certificate, "/etc/ssl/www site.pem");
         assert_eq!(w.chain.as_deref(), Some("/etc/ssl/chain.pem"));

@@ -84,9 +84,13 @@ fn host_key(v: Option<String>) -> Result<Option<String>> {
         return Ok(Some(v));
     }
     let parts: Vec<&str> = v.split_whitespace().collect();
-    let ok = parts.len() >= 2 && (parts[0].starts_with("ssh-") || parts[0].starts_with("ecdsa-")) && parts[1].len() > 16;
+    let ok =
+        parts.len() >= 2 && (parts[0].starts_with("ssh-") || parts[0].starts_with("ecdsa-")) && parts[1].len() > 16;
     if !ok || v.len() > 16 * 1024 {
-        return Err(invalid("device.invalid_host_key", "ssh_host_key must be an OpenSSH public key: 'ssh-ed25519 AAAA…'"));
+        return Err(invalid(
+            "device.invalid_host_key",
+            "ssh_host_key must be an OpenSSH public key: 'ssh-ed25519 AAAA…'",
+        ));
     }
     Ok(Some(parts[..2].join(" ")))
 }
@@ -249,8 +253,11 @@ impl<S: Store> Services<S> {
         let (secret_kind, sealed_secret) = match &input.content {
             Some(content) => {
                 let kind = SecretKind::of(content);
-                let sealed =
-                    if kind == SecretKind::None { None } else { Some(self.vault.seal(content.as_bytes(), uuid.as_bytes())?) };
+                let sealed = if kind == SecretKind::None {
+                    None
+                } else {
+                    Some(self.vault.seal(content.as_bytes(), uuid.as_bytes())?)
+                };
                 (kind, sealed)
             }
             None => old.as_ref().map_or((SecretKind::None, None), |c| (c.secret_kind, c.sealed_secret.clone())),
@@ -487,7 +494,10 @@ impl<S: Store> Services<S> {
     pub async fn publish(&self, ctx: &Ctx, input: PublishInput) -> Result<PublicationView> {
         ctx.caller.require(Permission::ManageRequests)?;
         if crate::forms::reason_name(input.reason).is_none() {
-            return Err(invalid("form.reason", format!("reason {} is not a publication reason (1 to 6)", input.reason)));
+            return Err(invalid(
+                "form.reason",
+                format!("reason {} is not a publication reason (1 to 6)", input.reason),
+            ));
         }
         let limit = |field: &str, v: &Option<String>, max: usize| match v {
             Some(v) if v.chars().count() > max => {
@@ -531,9 +541,11 @@ impl<S: Store> Services<S> {
                     format!("device {device_id} is not one of the devices of profile {}", profile.id),
                 ));
             }
-            let device = self.store.device(&DeviceKey::Id(*device_id)).await?.ok_or_else(|| {
-                invalid("device.not_found", format!("device {device_id} does not exist"))
-            })?;
+            let device = self
+                .store
+                .device(&DeviceKey::Id(*device_id))
+                .await?
+                .ok_or_else(|| invalid("device.not_found", format!("device {device_id} does not exist")))?;
             if !device.active {
                 return Err(invalid("device.inactive", format!("device {device_id} is inactive")));
             }
@@ -543,7 +555,9 @@ impl<S: Store> Services<S> {
                 None => (String::new(), Opened { kind: SecretKind::None, value: None }),
             };
             used = used.or(credential.as_ref().map(|c| (c.id, c.username.clone())));
-            for t in targets(&profile.settings, &device, &username, &opened, key_db_password.as_deref().map(String::as_str))? {
+            for t in
+                targets(&profile.settings, &device, &username, &opened, key_db_password.as_deref().map(String::as_str))?
+            {
                 deployer.check(&t.spec, &t.credentials)?;
                 planned.push((device.id, t));
             }
@@ -569,7 +583,9 @@ impl<S: Store> Services<S> {
         for (device_id, t) in planned {
             // One location per device; on a BIG-IP, one per client-ssl profile.
             let name = match t.label.strip_prefix("bigip:/") {
-                Some(profile_path) => format!("{LOCATION_PREFIX}{}-{device_id}-{}", profile.id, profile_path.replace('/', "-")),
+                Some(profile_path) => {
+                    format!("{LOCATION_PREFIX}{}-{device_id}-{}", profile.id, profile_path.replace('/', "-"))
+                }
                 None => format!("{LOCATION_PREFIX}{}-{device_id}", profile.id),
             };
             let location = self.put_location(&mut tx, ctx, &name, t.spec, &t.credentials).await?;
@@ -585,7 +601,9 @@ impl<S: Store> Services<S> {
                 error: None,
             };
             tx.insert_publication_target(publication.id, &target).await?;
-            pushes.push(json!({ "device": device_id, "target": target.label, "location": name, "deployment": deployment.uuid }));
+            pushes.push(
+                json!({ "device": device_id, "target": target.label, "location": name, "deployment": deployment.uuid }),
+            );
         }
         drafts.insert(
             0,
@@ -651,8 +669,7 @@ impl<S: Store> Services<S> {
         let sealed_credentials = if credentials.is_empty() {
             None
         } else {
-            let plain =
-                Zeroizing::new(serde_json::to_vec(credentials).map_err(|e| CoreError::Storage(e.to_string()))?);
+            let plain = Zeroizing::new(serde_json::to_vec(credentials).map_err(|e| CoreError::Storage(e.to_string()))?);
             Some(self.vault.seal(&plain, uuid.as_bytes())?)
         };
         match existing {

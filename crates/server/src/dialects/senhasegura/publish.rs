@@ -263,7 +263,9 @@ fn render_publication(v: &PublicationView) -> Value {
 fn publication_filter(p: &Params, code: Option<i64>) -> Result<PublicationFilter, SsError> {
     let created = p
         .text(&["creation_date"])
-        .map(|d| Result::<_, SsError>::Ok((parse_date("creation_date", &d, false)?, parse_date("creation_date", &d, true)?)))
+        .map(|d| {
+            Result::<_, SsError>::Ok((parse_date("creation_date", &d, false)?, parse_date("creation_date", &d, true)?))
+        })
         .transpose()?;
     Ok(PublicationFilter {
         id: code.or(p.int(&["code_publication", "code_publishing"])?),

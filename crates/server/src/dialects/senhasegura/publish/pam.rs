@@ -187,7 +187,9 @@ async fn save_credential(
             let (credential, device, created) =
                 state.services.save_credential(&auth.ctx, input).await.map_err(vendor)?;
             let ok = if created { Ok::created() } else { Ok::updated() };
-            Result::<_, SsError>::Ok(ok.with("credential", render_credential(&credential, Some(&device))).into_response())
+            Result::<_, SsError>::Ok(
+                ok.with("credential", render_credential(&credential, Some(&device))).into_response(),
+            )
         }
         .await,
     )
@@ -224,7 +226,9 @@ async fn one_credential(
             let auth = auth?;
             let c = state.services.credential(&auth.ctx, &credential_key(&id)).await.map_err(vendor)?;
             let device = state.services.device(&auth.ctx, c.device_id).await.ok();
-            Result::<_, SsError>::Ok(Ok::ok().with("credential", render_credential(&c, device.as_ref())).into_response())
+            Result::<_, SsError>::Ok(
+                Ok::ok().with("credential", render_credential(&c, device.as_ref())).into_response(),
+            )
         }
         .await,
     )
@@ -240,7 +244,9 @@ async fn delete_credential(
             let auth = auth?;
             let c = state.services.deactivate_credential(&auth.ctx, &credential_key(&id)).await.map_err(vendor)?;
             let device = state.services.device(&auth.ctx, c.device_id).await.ok();
-            Result::<_, SsError>::Ok(Ok::ok().with("credential", render_credential(&c, device.as_ref())).into_response())
+            Result::<_, SsError>::Ok(
+                Ok::ok().with("credential", render_credential(&c, device.as_ref())).into_response(),
+            )
         }
         .await,
     )
