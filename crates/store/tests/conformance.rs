@@ -49,7 +49,7 @@ mod cases {
     pub async fn migrations_are_current(f: Fixture) {
         let r = f.svc.store().readiness().await.unwrap();
         assert!(r.is_current(), "{r:?}");
-        assert_eq!(r.migrations_applied, 15);
+        assert_eq!(r.migrations_applied, 16);
     }
 
     pub async fn token_is_found_by_hash_listed_and_revoked(f: Fixture) {

@@ -5,14 +5,13 @@
 
 mod pam;
 
-use super::envelope::{Ok, SsError};
+use super::envelope::{Answer, SsError};
 use super::params::{clip, Params};
-use super::{date_time, params_of, parse_date, Generation, SsAuth};
+use super::{date_time, parse_date, Generation, SsAuth, SsCall};
 use crate::state::AppState;
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use certwright_core::ca::CertificateRecord;
@@ -26,35 +25,23 @@ use certwright_core::publication::{
 use certwright_core::CoreError;
 use serde_json::{json, Value};
 
-type Uri = OriginalUri;
-
 /// The publication routes, devices and credentials included.
 pub fn routes() -> Router<AppState> {
     let mut r = Router::new().merge(pam::routes());
     for kind in [ProfileKind::Apache, ProfileKind::Iis, ProfileKind::Bigip, ProfileKind::Was] {
-        let save = move |a, s, u, h, b| save_profile(a, s, u, h, b, kind);
+        let save = move |s, c| save_profile(s, c, kind);
         r = r
             .route(&format!("/iso/cert/profile/{}", kind.as_str()), post(save))
             .route(&format!("/iso/cert/perfil/{}", kind.as_str()), post(save));
     }
-    r.route("/iso/cert/profile", get(|a, s| list_profiles(a, s, None)))
-        .route("/iso/cert/profile/{code}", get(|a, s, Path(c): Path<String>| list_profiles(a, s, Some(c))))
-        .route("/iso/cert/perfil", get(|a, s| list_profiles(a, s, None)))
-        .route("/iso/cert/publish", post(publish).get(|a, s, u, h, b| list(a, s, u, h, b, None)))
+    r.route("/iso/cert/profile", get(list_profiles))
+        .route("/iso/cert/profile/{code}", get(list_profiles))
+        .route("/iso/cert/perfil", get(list_profiles))
+        .route("/iso/cert/publish", post(publish).get(list))
         .route("/iso/cert/publicar", post(publish))
-        .route(
-            "/iso/cert/publish/{code}",
-            get(|a, s, u, h, Path(c): Path<String>, b| async move { list(a, s, u, h, b, Some(c)).await }),
-        )
-        .route("/iso/cert/publicar/listar", get(|a, s, u, h, b| list(a, s, u, h, b, None)))
-        .route(
-            "/iso/cert/publicar/listar/{code}",
-            get(|a, s, u, h, Path(c): Path<String>, b| async move { list(a, s, u, h, b, Some(c)).await }),
-        )
-}
-
-fn respond(r: Result<Response, SsError>) -> Response {
-    r.unwrap_or_else(IntoResponse::into_response)
+        .route("/iso/cert/publish/{code}", get(list))
+        .route("/iso/cert/publicar/listar", get(list))
+        .route("/iso/cert/publicar/listar/{code}", get(list))
 }
 
 /// A core error in the vendor's envelope; like the vendor, an unknown device is a 400.
@@ -140,103 +127,71 @@ fn render_profile(p: &PublicationProfile) -> Value {
     out
 }
 
-async fn save_profile(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    kind: ProfileKind,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let code = p.int(&["code_profile", "codigo_perfil", "code_path"])?;
-            let mut input = profile_input(&p)?;
-            if code.is_none() {
-                if input.name.is_none() {
-                    return Err(SsError::missing("name_profile"));
-                }
-                if input.devices.as_ref().is_none_or(Vec::is_empty) {
-                    return Err(SsError::missing("devices"));
-                }
-                if input.credential_id.is_none() && input.username.is_none() {
-                    return Err(SsError::missing("code_credential or username"));
-                }
-                if kind == ProfileKind::Was {
-                    for field in ["key_db_path", "key_db_password", "label"] {
-                        if p.text(&[field]).is_none() {
-                            return Err(SsError::missing(field));
-                        }
-                    }
-                }
-            }
-            if input.credential_id.is_some() {
-                // A credential code replaces a user name given before.
-                input.username = None;
-            }
-            let (profile, created) =
-                state.services.save_publication_profile(&auth.ctx, kind, code, input).await.map_err(vendor)?;
-            let ok = if created { Ok::created() } else { Ok::updated() };
-            Result::<_, SsError>::Ok(Generation::Iso.one(ok, "profile", render_profile(&profile)))
+async fn save_profile(State(state): State<AppState>, call: SsCall, kind: ProfileKind) -> Result<Response, SsError> {
+    let (auth, p) = (&call.auth, &call.params);
+    let code = p.int(&["code_profile", "codigo_perfil", "code_path"])?;
+    let mut input = profile_input(p)?;
+    if code.is_none() {
+        if input.name.is_none() {
+            return Err(SsError::missing("name_profile"));
         }
-        .await,
-    )
+        if input.devices.as_ref().is_none_or(Vec::is_empty) {
+            return Err(SsError::missing("devices"));
+        }
+        if input.credential_id.is_none() && input.username.is_none() {
+            return Err(SsError::missing("code_credential or username"));
+        }
+        if kind == ProfileKind::Was {
+            for field in ["key_db_path", "key_db_password", "label"] {
+                if p.text(&[field]).is_none() {
+                    return Err(SsError::missing(field));
+                }
+            }
+        }
+    }
+    if input.credential_id.is_some() {
+        // A credential code replaces a user name given before.
+        input.username = None;
+    }
+    let (profile, created) =
+        state.services.save_publication_profile(&auth.ctx, kind, code, input).await.map_err(vendor)?;
+    let ok = if created { Answer::created() } else { Answer::updated() };
+    Ok(Generation::Iso.one(ok, "profile", render_profile(&profile)))
 }
 
-async fn list_profiles(auth: Result<SsAuth, SsError>, State(state): State<AppState>, code: Option<String>) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            if let Some(code) = code {
-                let profile = state.services.publication_profile(&auth.ctx, integer("code_profile", &code)?).await?;
-                return Result::<_, SsError>::Ok(Generation::Iso.one(Ok::ok(), "profile", render_profile(&profile)));
-            }
-            let items: Vec<Value> =
-                state.services.publication_profiles(&auth.ctx).await?.iter().map(render_profile).collect();
-            let total = items.len() as u64;
-            Ok(Generation::Iso.many("profiles", items, total))
-        }
-        .await,
-    )
+async fn list_profiles(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let auth = &call.auth;
+    if let Some(code) = &call.code {
+        let profile = state.services.publication_profile(&auth.ctx, integer("code_profile", code)?).await?;
+        return Ok(Generation::Iso.one(Answer::ok(), "profile", render_profile(&profile)));
+    }
+    let items: Vec<Value> = state.services.publication_profiles(&auth.ctx).await?.iter().map(render_profile).collect();
+    let total = items.len() as u64;
+    Ok(Generation::Iso.many("profiles", items, total))
 }
 
-async fn publish(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let certificate_id = p
-                .int(&["code_certificate", "codigo_certificado"])?
-                .ok_or_else(|| SsError::missing("code_certificate"))?;
-            let profile_id = p
-                .int(&["code_profile_publication", "codigo_perfil_publicacao"])?
-                .ok_or_else(|| SsError::missing("code_profile_publication"))?;
-            let reason_code = p.int(&["reason", "motivo"])?.ok_or_else(|| SsError::missing("reason"))?;
-            let devices = p
-                .int_list(&["devices", "dispositivos"])?
-                .filter(|d| !d.is_empty())
-                .ok_or_else(|| SsError::missing("devices"))?;
-            let input = PublishInput {
-                certificate_id,
-                profile_id,
-                reason: reason_code,
-                justification: p.raw(&["justification", "justificativa"]),
-                itms_code: p.raw(&["itms_code", "itsm_code", "codigo_itsm"]),
-                devices,
-            };
-            let view = state.services.publish(&auth.ctx, input).await.map_err(vendor)?;
-            Result::<_, SsError>::Ok(Generation::Iso.one(Ok::created(), "publication", render_publication(&view)))
-        }
-        .await,
-    )
+async fn publish(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let (auth, p) = (&call.auth, &call.params);
+    let certificate_id =
+        p.int(&["code_certificate", "codigo_certificado"])?.ok_or_else(|| SsError::missing("code_certificate"))?;
+    let profile_id = p
+        .int(&["code_profile_publication", "codigo_perfil_publicacao"])?
+        .ok_or_else(|| SsError::missing("code_profile_publication"))?;
+    let reason_code = p.int(&["reason", "motivo"])?.ok_or_else(|| SsError::missing("reason"))?;
+    let devices = p
+        .int_list(&["devices", "dispositivos"])?
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| SsError::missing("devices"))?;
+    let input = PublishInput {
+        certificate_id,
+        profile_id,
+        reason: reason_code,
+        justification: p.raw(&["justification", "justificativa"]),
+        itms_code: p.raw(&["itms_code", "itsm_code", "codigo_itsm"]),
+        devices,
+    };
+    let view = state.services.publish(&auth.ctx, input).await.map_err(vendor)?;
+    Ok(Generation::Iso.one(Answer::created(), "publication", render_publication(&view)))
 }
 
 fn state_name(s: Option<DeployState>) -> &'static str {
@@ -280,36 +235,21 @@ fn publication_filter(p: &Params, code: Option<i64>) -> Result<PublicationFilter
     })
 }
 
-async fn list(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    path_code: Option<String>,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let code = path_code.as_deref().map(|c| integer("code_publication", c)).transpose()?;
-            let filter = publication_filter(&p, code)?;
-            let limit = p.int(&["limit"])?.map(|l| u32::try_from(l).unwrap_or(0));
-            let offset = p.int(&["offset"])?.map(|o| u64::try_from(o).unwrap_or(0));
-            let page = Page::new(limit, offset)?;
-            let listed = state.services.list_publications(&auth.ctx, &filter, page).await?;
-            if let Some(code) = code {
-                let v = listed
-                    .items
-                    .first()
-                    .ok_or_else(|| SsError::not_found(1038, format!("there is no publication {code}")))?;
-                return Result::<_, SsError>::Ok(Generation::Iso.one(Ok::ok(), "publication", render_publication(v)));
-            }
-            let items = listed.items.iter().map(render_publication).collect();
-            Ok(Generation::Iso.many("publications", items, listed.total))
-        }
-        .await,
-    )
+async fn list(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let (auth, p) = (&call.auth, &call.params);
+    let code = call.code.as_deref().map(|c| integer("code_publication", c)).transpose()?;
+    let filter = publication_filter(p, code)?;
+    let limit = p.int(&["limit"])?.map(|l| u32::try_from(l).unwrap_or(0));
+    let offset = p.int(&["offset"])?.map(|o| u64::try_from(o).unwrap_or(0));
+    let page = Page::new(limit, offset)?;
+    let listed = state.services.list_publications(&auth.ctx, &filter, page).await?;
+    if let Some(code) = code {
+        let v =
+            listed.items.first().ok_or_else(|| SsError::not_found(1038, format!("there is no publication {code}")))?;
+        return Ok(Generation::Iso.one(Answer::ok(), "publication", render_publication(v)));
+    }
+    let items = listed.items.iter().map(render_publication).collect();
+    Ok(Generation::Iso.many("publications", items, listed.total))
 }
 
 /// `publish_info` and `device` of a certificate: its publications (code, profile, whether processed and whether

@@ -2,14 +2,12 @@
 //! changed by host name and by identifier, listed, read and made inactive. Credential secrets go in and never
 //! come out.
 
-use super::super::envelope::{Ok, SsError};
+use super::super::envelope::{Answer, SsError};
 use super::super::params::{clip, Params};
-use super::super::{date_time, params_of, SsAuth};
-use super::{respond, vendor, Uri};
+use super::super::{date_time, SsCall};
+use super::vendor;
 use crate::state::AppState;
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -20,9 +18,9 @@ use serde_json::{json, Value};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/iso/pam/device", post(save_device).get(list_devices))
-        .route("/iso/pam/device/{id}", get(one_device).delete(delete_device))
+        .route("/iso/pam/device/{code}", get(one_device).delete(delete_device))
         .route("/iso/pam/credential", post(save_credential).get(list_credentials))
-        .route("/iso/pam/credential/{id}", get(one_credential).delete(delete_credential))
+        .route("/iso/pam/credential/{code}", get(one_credential).delete(delete_credential))
 }
 
 fn port(p: &Params, names: &[&str]) -> Result<Option<u16>, SsError> {
@@ -46,95 +44,59 @@ pub(super) fn render_device(d: &Device) -> Value {
     })
 }
 
-async fn save_device(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let hostname = p.text(&["hostname"]).ok_or_else(|| SsError::missing("hostname"))?;
-            let input = DeviceInput {
-                hostname,
-                ip: p.text(&["ip"]),
-                model: p.raw(&["model"]),
-                kind: p.raw(&["type"]),
-                vendor: p.raw(&["vendor"]),
-                site: p.raw(&["site"]),
-                domain: p.raw(&["device_domain", "domain"]),
-                tags: p.list(&["device_tags", "tags"]),
-                ssh_port: port(&p, &["ssh_port"])?,
-                ssh_host_key: p.raw(&["ssh_host_key"]),
-                ca_pem: p.secret(&["ca_pem"]).map(|v| v.to_string()),
-                winrm_port: port(&p, &["winrm_port"])?,
-            };
-            let (device, created) = state.services.save_device(&auth.ctx, input).await.map_err(vendor)?;
-            let ok = if created { Ok::created() } else { Ok::updated() };
-            Result::<_, SsError>::Ok(ok.with("device", render_device(&device)).into_response())
-        }
-        .await,
-    )
+/// The `{code}` of the path.
+fn path_code(call: &SsCall) -> &str {
+    call.code.as_deref().unwrap_or_default()
 }
 
-async fn list_devices(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let active = p.flag(&["active"])?;
-            let hostname = p.text(&["hostname"]);
-            let devices: Vec<Value> = state
-                .services
-                .devices(&auth.ctx)
-                .await?
-                .iter()
-                .filter(|d| active.is_none_or(|a| d.active == a))
-                .filter(|d| hostname.as_ref().is_none_or(|h| d.hostname.eq_ignore_ascii_case(h)))
-                .map(render_device)
-                .collect();
-            let total = devices.len();
-            Result::<_, SsError>::Ok(
-                Ok::ok().with("devices", Value::Array(devices)).with("total", json!(total)).into_response(),
-            )
-        }
-        .await,
-    )
+async fn save_device(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let p = &call.params;
+    let hostname = p.text(&["hostname"]).ok_or_else(|| SsError::missing("hostname"))?;
+    let input = DeviceInput {
+        hostname,
+        ip: p.text(&["ip"]),
+        model: p.raw(&["model"]),
+        kind: p.raw(&["type"]),
+        vendor: p.raw(&["vendor"]),
+        site: p.raw(&["site"]),
+        domain: p.raw(&["device_domain", "domain"]),
+        tags: p.list(&["device_tags", "tags"]),
+        ssh_port: port(p, &["ssh_port"])?,
+        ssh_host_key: p.raw(&["ssh_host_key"]),
+        ca_pem: p.secret(&["ca_pem"]).map(|v| v.to_string()),
+        winrm_port: port(p, &["winrm_port"])?,
+    };
+    let (device, created) = state.services.save_device(&call.auth.ctx, input).await.map_err(vendor)?;
+    let ok = if created { Answer::created() } else { Answer::updated() };
+    Ok(ok.with("device", render_device(&device)).into_response())
 }
 
-async fn one_device(auth: Result<SsAuth, SsError>, State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let device = state.services.device(&auth.ctx, device_id(&id)?).await.map_err(vendor)?;
-            Result::<_, SsError>::Ok(Ok::ok().with("device", render_device(&device)).into_response())
-        }
-        .await,
-    )
+async fn list_devices(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let p = &call.params;
+    let active = p.flag(&["active"])?;
+    let hostname = p.text(&["hostname"]);
+    let devices: Vec<Value> = state
+        .services
+        .devices(&call.auth.ctx)
+        .await?
+        .iter()
+        .filter(|d| active.is_none_or(|a| d.active == a))
+        .filter(|d| hostname.as_ref().is_none_or(|h| d.hostname.eq_ignore_ascii_case(h)))
+        .map(render_device)
+        .collect();
+    let total = devices.len();
+    Ok(Answer::ok().with("devices", Value::Array(devices)).with("total", json!(total)).into_response())
 }
 
-async fn delete_device(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let device = state.services.deactivate_device(&auth.ctx, device_id(&id)?).await.map_err(vendor)?;
-            Result::<_, SsError>::Ok(Ok::ok().with("device", render_device(&device)).into_response())
-        }
-        .await,
-    )
+async fn one_device(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let device = state.services.device(&call.auth.ctx, device_id(path_code(&call))?).await.map_err(vendor)?;
+    Ok(Answer::ok().with("device", render_device(&device)).into_response())
+}
+
+async fn delete_device(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let device =
+        state.services.deactivate_device(&call.auth.ctx, device_id(path_code(&call))?).await.map_err(vendor)?;
+    Ok(Answer::ok().with("device", render_device(&device)).into_response())
 }
 
 /// A credential as the PAM API shows it: never its content, only what kind of secret it holds.
@@ -155,99 +117,55 @@ fn credential_key(id: &str) -> CredentialKey {
     }
 }
 
-async fn save_credential(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    OriginalUri(uri): Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let p = params_of(&uri, &headers, &body)?;
-            let input = CredentialInput {
-                identifier: p.text(&["identifier"]),
-                username: p.text(&["username"]),
-                hostname: p.text(&["hostname"]),
-                ip: p.text(&["ip"]),
-                content: p.secret(&["content", "password"]),
-                additional: p.raw(&["additional"]),
-                tags: p.list(&["tags"]),
-                credential_type: p.raw(&["credential_type"]),
-            };
-            if input.identifier.is_none() {
-                if input.username.is_none() {
-                    return Err(SsError::missing("username"));
-                }
-                if input.hostname.is_none() && input.ip.is_none() {
-                    return Err(SsError::missing("hostname or ip"));
-                }
-            }
-            let (credential, device, created) =
-                state.services.save_credential(&auth.ctx, input).await.map_err(vendor)?;
-            let ok = if created { Ok::created() } else { Ok::updated() };
-            Result::<_, SsError>::Ok(
-                ok.with("credential", render_credential(&credential, Some(&device))).into_response(),
-            )
+async fn save_credential(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let p = &call.params;
+    let input = CredentialInput {
+        identifier: p.text(&["identifier"]),
+        username: p.text(&["username"]),
+        hostname: p.text(&["hostname"]),
+        ip: p.text(&["ip"]),
+        content: p.secret(&["content", "password"]),
+        additional: p.raw(&["additional"]),
+        tags: p.list(&["tags"]),
+        credential_type: p.raw(&["credential_type"]),
+    };
+    if input.identifier.is_none() {
+        if input.username.is_none() {
+            return Err(SsError::missing("username"));
         }
-        .await,
-    )
+        if input.hostname.is_none() && input.ip.is_none() {
+            return Err(SsError::missing("hostname or ip"));
+        }
+    }
+    let (credential, device, created) = state.services.save_credential(&call.auth.ctx, input).await.map_err(vendor)?;
+    let ok = if created { Answer::created() } else { Answer::updated() };
+    Ok(ok.with("credential", render_credential(&credential, Some(&device))).into_response())
 }
 
-async fn list_credentials(auth: Result<SsAuth, SsError>, State(state): State<AppState>) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let devices = state.services.devices(&auth.ctx).await?;
-            let items: Vec<Value> = state
-                .services
-                .credentials(&auth.ctx)
-                .await?
-                .iter()
-                .map(|c| render_credential(c, devices.iter().find(|d| d.id == c.device_id)))
-                .collect();
-            let total = items.len();
-            Result::<_, SsError>::Ok(
-                Ok::ok().with("credentials", Value::Array(items)).with("total", json!(total)).into_response(),
-            )
-        }
-        .await,
-    )
+async fn list_credentials(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let ctx = &call.auth.ctx;
+    let devices = state.services.devices(ctx).await?;
+    let items: Vec<Value> = state
+        .services
+        .credentials(ctx)
+        .await?
+        .iter()
+        .map(|c| render_credential(c, devices.iter().find(|d| d.id == c.device_id)))
+        .collect();
+    let total = items.len();
+    Ok(Answer::ok().with("credentials", Value::Array(items)).with("total", json!(total)).into_response())
 }
 
-async fn one_credential(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let c = state.services.credential(&auth.ctx, &credential_key(&id)).await.map_err(vendor)?;
-            let device = state.services.device(&auth.ctx, c.device_id).await.ok();
-            Result::<_, SsError>::Ok(
-                Ok::ok().with("credential", render_credential(&c, device.as_ref())).into_response(),
-            )
-        }
-        .await,
-    )
+async fn one_credential(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let ctx = &call.auth.ctx;
+    let c = state.services.credential(ctx, &credential_key(path_code(&call))).await.map_err(vendor)?;
+    let device = state.services.device(ctx, c.device_id).await.ok();
+    Ok(Answer::ok().with("credential", render_credential(&c, device.as_ref())).into_response())
 }
 
-async fn delete_credential(
-    auth: Result<SsAuth, SsError>,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Response {
-    respond(
-        async {
-            let auth = auth?;
-            let c = state.services.deactivate_credential(&auth.ctx, &credential_key(&id)).await.map_err(vendor)?;
-            let device = state.services.device(&auth.ctx, c.device_id).await.ok();
-            Result::<_, SsError>::Ok(
-                Ok::ok().with("credential", render_credential(&c, device.as_ref())).into_response(),
-            )
-        }
-        .await,
-    )
+async fn delete_credential(State(state): State<AppState>, call: SsCall) -> Result<Response, SsError> {
+    let ctx = &call.auth.ctx;
+    let c = state.services.deactivate_credential(ctx, &credential_key(path_code(&call))).await.map_err(vendor)?;
+    let device = state.services.device(ctx, c.device_id).await.ok();
+    Ok(Answer::ok().with("credential", render_credential(&c, device.as_ref())).into_response())
 }
