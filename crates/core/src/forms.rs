@@ -298,6 +298,10 @@ pub struct FormCertificateFilter {
     pub origins: Vec<crate::ca::Origin>,
     pub self_signed: Option<bool>,
     pub authority_id: Option<i64>,
+    /// Substring of the certificate's common name.
+    pub common_name: Option<String>,
+    /// Every one of these names (DNS names or IP addresses) among the certificate's SANs.
+    pub sans: Vec<String>,
     /// Now, and the renewal window in seconds, for `status` and `active`.
     pub now: EpochSeconds,
     pub renewal_window: i64,

@@ -306,6 +306,19 @@ pub(crate) async fn list_certificates(
     if let Some(a) = f.authority_id {
         push(&mut clauses, &mut binds, "c.authority_id = ?", Bind::Int(a));
     }
+    if let Some(cn) = &f.common_name {
+        let pattern = format!("%{}%", like_escape(&cn.to_lowercase()));
+        push(&mut clauses, &mut binds, "LOWER(c.common_name) LIKE ? ESCAPE '\\'", Bind::Text(pattern));
+    }
+    for san in &f.sans {
+        // Stored in API spelling: `dns:…` or `ip:…`, inside a JSON array.
+        for kind in ["dns", "ip"] {
+            let pattern = format!("%{}%", like_escape(&to_json_string(&format!("{kind}:{san}"))));
+            binds.push(Bind::Text(pattern));
+        }
+        let (a, b) = (binds.len() - 1, binds.len());
+        clauses.push(format!("(c.sans LIKE ${a} ESCAPE '\\' OR c.sans LIKE ${b} ESCAPE '\\')"));
+    }
     let form_filtered = {
         let before = clauses.len();
         form_conditions(&f.form, &mut clauses, &mut binds);

@@ -128,7 +128,10 @@ async fn render_certificate(
 }
 
 fn certificate_filter(p: &Params, code: Option<i64>) -> Result<FormCertificateFilter, SsError> {
-    let form = form_filter(p, None)?;
+    let mut form = form_filter(p, None)?;
+    // The names are the certificate's own, whatever it came from.
+    let common_name = form.common_name.take();
+    let sans = std::mem::take(&mut form.sans);
     Ok(FormCertificateFilter {
         id: code.or(p.int(&["code_certificate", "code_ certificate", "certificate_code", "codigo_certificado"])?),
         status: p
@@ -144,6 +147,8 @@ fn certificate_filter(p: &Params, code: Option<i64>) -> Result<FormCertificateFi
         origins: p.text(&["origin_certificate"]).map(|v| origins_of(&v)).transpose()?.unwrap_or_default(),
         self_signed: p.flag(&["self_signed"])?,
         authority_id: p.int(&["ca"])?,
+        common_name,
+        sans,
         now: 0,
         renewal_window: 0,
         form: FormFilter { id: p.int(&["code_request"])?, ..form },
