@@ -213,7 +213,7 @@ pub struct Signing {
 }
 
 /// A request form as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RequestForm {
     pub id: i64,
     pub uuid: Uuid,
@@ -240,10 +240,28 @@ pub struct RequestForm {
     /// Once signed: the certificate's uuid — or, while it waits for approval or its authority, the lifecycle
     /// request's, which the certificate takes when issued.
     pub certificate_uuid: Option<Uuid>,
+    /// The signing attempt under way (its idempotency key), and when it was claimed.
+    pub sign_attempt: Option<String>,
+    pub sign_claimed_at: Option<EpochSeconds>,
     pub signing: Option<Signing>,
     pub created_by: String,
     pub created_at: EpochSeconds,
     pub updated_at: EpochSeconds,
+}
+
+impl std::fmt::Debug for RequestForm {
+    /// Without the password hashes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestForm")
+            .field("id", &self.id)
+            .field("uuid", &self.uuid)
+            .field("common_name", &self.common_name)
+            .field("sans", &self.sans)
+            .field("key", &format_args!("{}-{}", self.key_family.as_str(), self.key_size))
+            .field("certificate_uuid", &self.certificate_uuid)
+            .field("sign_attempt", &self.sign_attempt)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A form with what the API shows beside it.
@@ -302,6 +320,13 @@ pub struct FormCertificateFilter {
     pub common_name: Option<String>,
     /// Every one of these names (DNS names or IP addresses) among the certificate's SANs.
     pub sans: Vec<String>,
+    /// Key family (`rsa`, `dsa`, `ecdsa`) and size in bits of the certificate's key.
+    pub key_family: Option<String>,
+    pub key_size: Option<u32>,
+    /// Digest of the certificate's signature (`sha256`, …).
+    pub digest: Option<String>,
+    /// Validity in whole days (notBefore to notAfter, rounded).
+    pub validity_days: Option<u32>,
     /// Now, and the renewal window in seconds, for `status` and `active`.
     pub now: EpochSeconds,
     pub renewal_window: i64,
@@ -360,11 +385,20 @@ pub struct FormCertificate {
     pub passwords: CertificatePasswords,
 }
 
-/// The passwords guarding a certificate.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The passwords guarding a certificate (their hashes).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct CertificatePasswords {
     pub key_password_hash: Option<String>,
     pub revocation_password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for CertificatePasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificatePasswords")
+            .field("key_password", &self.key_password_hash.is_some())
+            .field("revocation_password", &self.revocation_password_hash.is_some())
+            .finish()
+    }
 }
 
 /// Checks a free-text field's length and characters.

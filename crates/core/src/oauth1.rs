@@ -96,8 +96,9 @@ pub fn check_protocol(req: &SignedRequest, now: EpochSeconds) -> Result<(certwri
     let timestamp: i64 = req
         .oauth("oauth_timestamp")
         .and_then(|t| t.parse().ok())
-        .ok_or(refuse("oauth_timestamp must be one integer"))?;
-    if (now - timestamp).abs() > TIMESTAMP_WINDOW {
+        .filter(|t| *t >= 0)
+        .ok_or(refuse("oauth_timestamp must be one integer, seconds since 1970"))?;
+    if now.abs_diff(timestamp) > TIMESTAMP_WINDOW.unsigned_abs() {
         return Err(refuse("oauth_timestamp is more than five minutes from the server's clock"));
     }
     let nonce = req
@@ -181,6 +182,11 @@ mod tests {
         assert_eq!(check_protocol(&req, 1200).unwrap().1, 1000);
         assert!(check_protocol(&req, 1301).is_err(), "outside the window");
         assert!(check_protocol(&req, 699).is_err(), "from the future");
+        req.params[1].1 = i64::MIN.to_string();
+        assert!(check_protocol(&req, 1000).is_err(), "negative");
+        req.params[1].1 = i64::MAX.to_string();
+        assert!(check_protocol(&req, 1000).is_err(), "far future");
+        req.params[1].1 = "1000".into();
         req.params.push(("oauth_nonce".into(), "m".into()));
         assert!(check_protocol(&req, 1000).is_err(), "a nonce sent twice");
         req.params.retain(|(k, _)| k != "oauth_nonce");

@@ -404,11 +404,8 @@ pub trait Store: Send + Sync + Clone + 'static {
         page: Page,
     ) -> impl Future<Output = Result<Listed<crate::forms::FormCertificate>>> + Send;
 
-    /// The passwords guarding a certificate (none set: both `None`).
-    fn certificate_passwords(
-        &self,
-        certificate_id: i64,
-    ) -> impl Future<Output = Result<crate::forms::CertificatePasswords>> + Send;
+    /// The hash of the password a key's export asks for, if one was set.
+    fn key_password(&self, key_id: i64) -> impl Future<Output = Result<Option<String>>> + Send;
 
     // ---- publication -----------------------------------------------------------------------------------------
 
@@ -900,12 +897,11 @@ pub trait StoreTx: Send {
         term_ids: Option<&[i64]>,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Sets the passwords guarding a certificate.
-    fn set_certificate_passwords(
-        &mut self,
-        certificate_id: i64,
-        passwords: &crate::forms::CertificatePasswords,
-    ) -> impl Future<Output = Result<()>> + Send;
+    /// Sets the hash of the password a key's export asks for.
+    fn set_key_password(&mut self, key_id: i64, hash: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Sets the hash of the password a certificate's revocation asks for.
+    fn set_revocation_password(&mut self, certificate_id: i64, hash: &str) -> impl Future<Output = Result<()>> + Send;
 
     // ---- publication -----------------------------------------------------------------------------------------
 

@@ -650,7 +650,7 @@ mod cases {
             .as_i64()
             .unwrap();
         for (path, status, code, part) in [
-            (format!("/iso/certificate/request/sign/{ok}?self_signed=0&reason=1"), 400, 1033, "ca"),
+            (format!("/iso/certificate/request/sign/{ok}?self_signed=0&reason=1"), 400, 1021, "ca"),
             (format!("/iso/certificate/request/sign/{ok}?self_signed=0&ca=999&reason=1"), 404, 1033, "999"),
             (format!("/iso/certificate/request/sign/{ok}?self_signed=1&reason=99"), 400, 1034, "reason"),
             (format!("/iso/certificate/request/sign/{ok}?self_signed=2&reason=1"), 400, 1020, "self_signed"),
@@ -806,9 +806,27 @@ mod cases {
         assert_eq!(v["certificate"]["code_certificate"], Value::Null, "{v}");
         let (_, v) = ss.get("/iso/certificate/request/list?status_request=2").await;
         assert_eq!(v["total"], 1, "{v}");
-        // An operator approves: the request is signed and its certificate carries the request's facts.
+        // An operator rejects it: 4 - Rejected; signed again, it waits again (a new request).
         let operator = s.token_with_role("operator").await;
         let pending = s.get_json("/v1/approvals?status=pending", &s.admin_token).await;
+        let approval = pending["items"][0]["id"].as_str().unwrap().to_owned();
+        let resp = s
+            .http()
+            .post(s.at(&format!("/v1/approvals/{approval}/reject")))
+            .bearer_auth(&operator)
+            .json(&json!({ "comment": "not yet" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await.unwrap_or_default());
+        let (_, v) = ss.get(&format!("/iso/certificate/request/list/{code}")).await;
+        assert_eq!(v["certificate"]["status_request"], "4 - Rejected", "{v}");
+        let (st, v) =
+            ss.get(&format!("/iso/certificate/request/sign/{code}?self_signed=0&ca={ca_code}&reason=1")).await;
+        assert_eq!((st, v["certificate"]["status_request"].as_str()), (200, Some("2 - Pending approval")), "{v}");
+        // An operator approves: the request is signed and its certificate carries the request's facts.
+        let pending = s.get_json("/v1/approvals?status=pending", &s.admin_token).await;
+        assert_eq!(pending["total"], 1, "{pending}");
         let approval = pending["items"][0]["id"].as_str().unwrap().to_owned();
         let resp = s
             .http()
@@ -914,6 +932,94 @@ mod cases {
         assert_err(&v, st, 1010, "revoked");
         s.stop().await;
     }
+    pub async fn owners_limits_and_key_passwords_hold_across_faces(s: TestServer) {
+        let org = organization(&s, "Owners").await;
+        let ca = default_ca(&s).await;
+        let alice = Ss { s: &s, token: s.token_with_role("requester").await };
+        let bob = Ss { s: &s, token: s.token_with_role("requester").await };
+        let body = json!({
+            "certificate_type": 1, "domain_type": "SING", "organization": org, "common_name": "alice.example",
+            "encryption": "RSA", "encryption_key_size": 2048, "certificate_algorithm": "SHA256", "validity": 90,
+            "key_password": "alice-key-pass",
+        });
+        let (st, v) = alice.json(Method::POST, "/iso/certificate/request", body).await;
+        assert_eq!(st, 201, "{v}");
+        let code = v["certificate"]["code_request"].as_i64().unwrap();
+        // Bob can neither change nor sign Alice's request: for him it does not exist.
+        let (st, v) =
+            bob.json(Method::POST, &format!("/iso/certificate/request/{code}"), json!({ "key_password": "" })).await;
+        assert_err(&v, st, 1030, "");
+        let (st, v) = bob.get(&format!("/iso/certificate/request/sign/{code}?self_signed=0&ca={ca}&reason=1")).await;
+        assert_err(&v, st, 1030, "");
+        // A token limited to an RA profile may not go around it with a self-signed certificate.
+        let resp = s
+            .http()
+            .post(s.at("/v1/tokens"))
+            .bearer_auth(&s.admin_token)
+            .json(&json!({ "name": "limited", "role": "operator", "ra_profiles": ["default"] }))
+            .send()
+            .await
+            .unwrap();
+        let limited = Ss { s: &s, token: resp.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_owned() };
+        let (st, v) = limited.get(&format!("/iso/certificate/request/sign/{code}?self_signed=1&reason=1")).await;
+        assert_err(&v, st, 1012, "limited");
+        // Alice signs; the key password guards the key in this face and in the native API alike.
+        let (st, v) = alice.get(&format!("/iso/certificate/request/sign/{code}?self_signed=0&ca={ca}&reason=1")).await;
+        assert_eq!(st, 200, "{v}");
+        let cert = v["certificate"]["code_certificate"].as_i64().unwrap();
+        let (_, v) = alice.get(&format!("/iso/certificate/list/{cert}")).await;
+        assert_eq!(v["certificate"]["password_key"], "********", "{v}");
+        let uuid = v["certificate"]["uuid"].as_str().unwrap().to_owned();
+        let native = |password: Option<&str>| {
+            let mut body = json!({ "password": "export-pass-1" });
+            if let Some(p) = password {
+                body["key_password"] = json!(p);
+            }
+            s.http()
+                .post(s.at(&format!("/v1/certificates/{uuid}/pkcs12")))
+                .bearer_auth(&s.admin_token)
+                .json(&body)
+                .send()
+        };
+        let resp = native(None).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        assert_eq!(resp.json::<Value>().await.unwrap()["code"], "key.wrong_password");
+        assert_eq!(native(Some("alice-key-pass")).await.unwrap().status().as_u16(), 200);
+        // An auditor learns nothing about the password: it is refused before the password is looked at.
+        let auditor = Ss { s: &s, token: s.token_with_role("auditor").await };
+        let (st, v) = auditor
+            .json(
+                Method::POST,
+                "/api/certificate/download",
+                json!({ "id": cert, "format": "pem", "download_key": true, "password": "guess" }),
+            )
+            .await;
+        assert_err(&v, st, 1012, "");
+        // A PKCS#12 download without a password is refused before any key leaves (no export is audited).
+        let before = s.get_json("/v1/events?action=certificate.key_export", &s.admin_token).await["total"].clone();
+        let (st, v) =
+            alice.json(Method::POST, "/api/certificate/download", json!({ "id": cert, "format": "pfx" })).await;
+        assert_err(&v, st, 1021, "password");
+        let (st, v) = alice
+            .json(
+                Method::POST,
+                "/api/certificate/download",
+                json!({ "id": cert, "format": "crt", "download_key": true }),
+            )
+            .await;
+        assert_eq!((st, v["data"].get("key")), (200, None), "{v}");
+        let after = s.get_json("/v1/events?action=certificate.key_export", &s.admin_token).await["total"].clone();
+        assert_eq!(before, after);
+        let (st, v) = alice
+            .json(
+                Method::POST,
+                "/api/certificate/download",
+                json!({ "id": cert, "format": "pfx", "password": "alice-key-pass" }),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        s.stop().await;
+    }
 }
 
 certwright_testkit::backend_tests!(
@@ -923,4 +1029,5 @@ certwright_testkit::backend_tests!(
     the_seed_limits_and_every_error_envelope,
     signing_waits_for_approval_when_the_profile_demands_it,
     oauth1_signatures_made_by_oauthlib_are_checked,
+    owners_limits_and_key_passwords_hold_across_faces,
 );

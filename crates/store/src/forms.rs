@@ -34,6 +34,8 @@ const FORM_COLUMNS: &[&str] = &[
     "description",
     "terms",
     "certificate_uuid",
+    "sign_attempt",
+    "sign_claimed_at",
     "self_signed",
     "authority_id",
     "sign_reason",
@@ -106,6 +108,8 @@ fn form(row: &AnyRow) -> Result<RequestForm> {
         certificate_uuid: certificate_uuid
             .map(|u| u.parse().map_err(|_| CoreError::Storage(format!("request form certificate uuid '{u}'"))))
             .transpose()?,
+        sign_attempt: get(row, "f_sign_attempt")?,
+        sign_claimed_at: get(row, "f_sign_claimed_at")?,
         signing,
         created_by: get(row, "f_created_by")?,
         created_at: get(row, "f_created_at")?,
@@ -310,6 +314,22 @@ pub(crate) async fn list_certificates(
         let pattern = format!("%{}%", like_escape(&cn.to_lowercase()));
         push(&mut clauses, &mut binds, "LOWER(c.common_name) LIKE ? ESCAPE '\\'", Bind::Text(pattern));
     }
+    match (&f.key_family, f.key_size) {
+        (Some(family), Some(size)) => {
+            push(&mut clauses, &mut binds, "c.key_algorithm = ?", Bind::Text(format!("{family}-{size}")))
+        }
+        (Some(family), None) => {
+            push(&mut clauses, &mut binds, "c.key_algorithm LIKE ?", Bind::Text(format!("{}-%", like_escape(family))))
+        }
+        (None, Some(size)) => push(&mut clauses, &mut binds, "c.key_algorithm LIKE ?", Bind::Text(format!("%-{size}"))),
+        (None, None) => {}
+    }
+    if let Some(d) = &f.digest {
+        push(&mut clauses, &mut binds, "c.signature_algorithm LIKE ?", Bind::Text(format!("%-{}", like_escape(d))));
+    }
+    if let Some(days) = f.validity_days {
+        push(&mut clauses, &mut binds, "(c.not_after - c.not_before + 43200) / 86400 = ?", Bind::Int(i64::from(days)));
+    }
     for san in &f.sans {
         // Stored in API spelling: `dns:…` or `ip:…`, inside a JSON array.
         for kind in ["dns", "ip"] {
@@ -333,7 +353,8 @@ pub(crate) async fn list_certificates(
          LEFT JOIN principals p ON p.id = f.responsible_id \
          LEFT JOIN certificates fc ON fc.uuid = f.certificate_uuid \
          LEFT JOIN certificate_requests r ON r.uuid = f.certificate_uuid \
-         LEFT JOIN certificate_passwords cp ON cp.certificate_id = c.id";
+         LEFT JOIN key_passwords kp ON kp.key_id = c.key_id \
+         LEFT JOIN revocation_passwords rp ON rp.certificate_id = c.id";
     let total = count(conn, &format!("SELECT COUNT(*) FROM certificates c {joins} {clause}"), &binds).await?;
     let (limit, offset) = window(page);
     let n = binds.len();
@@ -343,7 +364,7 @@ pub(crate) async fn list_certificates(
         "SELECT c.id, c.uuid, c.serial, c.issuer, c.subject, c.common_name, c.sans, c.not_before, c.not_after, \
          c.key_algorithm, c.signature_algorithm, c.fingerprint, c.state, c.origin, c.authority_id, c.ra_profile_id, \
          c.key_id, c.der, c.idempotency_key, c.created_by, c.created_at, c.owner, c.labels, c.custom_attributes, \
-         {standing} AS standing, cp.key_password_hash AS cp_key, cp.revocation_password_hash AS cp_revocation, \
+         {standing} AS standing, kp.password_hash AS cp_key, rp.password_hash AS cp_revocation, \
          {} FROM certificates c {joins} {clause} ORDER BY c.id LIMIT ${} OFFSET ${}",
         view_columns(),
         n + 1,
@@ -511,10 +532,10 @@ pub(crate) async fn insert_form(conn: &mut AnyConnection, f: &RequestForm, term_
     let id: i64 = sqlx::query(
         "INSERT INTO request_forms (uuid, validation_level, domain_kind, organization_id, common_name, sans, \
          key_family, key_size, digest, validity_days, key_password_hash, revocation_password_hash, project, \
-         external_ip, hostname, justification, responsible_id, description, terms, certificate_uuid, self_signed, \
-         authority_id, sign_reason, sign_justification, itsm_code, signed_by, signed_at, created_by, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) RETURNING id",
+         external_ip, hostname, justification, responsible_id, description, terms, certificate_uuid, sign_attempt, \
+         sign_claimed_at, self_signed, authority_id, sign_reason, sign_justification, itsm_code, signed_by, signed_at, \
+         created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32) RETURNING id",
     )
     .bind(f.uuid.to_string())
     .bind(f.validation_level.code())
@@ -536,6 +557,8 @@ pub(crate) async fn insert_form(conn: &mut AnyConnection, f: &RequestForm, term_
     .bind(f.description.as_deref())
     .bind(to_json(&f.terms)?)
     .bind(f.certificate_uuid.map(|u| u.to_string()))
+    .bind(f.sign_attempt.as_deref())
+    .bind(f.sign_claimed_at)
     .bind(sc.self_signed)
     .bind(sc.authority)
     .bind(sc.reason)
@@ -567,9 +590,9 @@ pub(crate) async fn update_form(conn: &mut AnyConnection, f: &RequestForm, term_
         "UPDATE request_forms SET validation_level = $1, domain_kind = $2, organization_id = $3, common_name = $4, \
          sans = $5, key_family = $6, key_size = $7, digest = $8, validity_days = $9, key_password_hash = $10, \
          revocation_password_hash = $11, project = $12, external_ip = $13, hostname = $14, justification = $15, \
-         responsible_id = $16, description = $17, terms = $18, certificate_uuid = $19, self_signed = $20, \
-         authority_id = $21, sign_reason = $22, sign_justification = $23, itsm_code = $24, signed_by = $25, \
-         signed_at = $26, updated_at = $27 WHERE id = $28",
+         responsible_id = $16, description = $17, terms = $18, certificate_uuid = $19, sign_attempt = $20, \
+         sign_claimed_at = $21, self_signed = $22, authority_id = $23, sign_reason = $24, sign_justification = $25, \
+         itsm_code = $26, signed_by = $27, signed_at = $28, updated_at = $29 WHERE id = $30",
     )
     .bind(f.validation_level.code())
     .bind(f.domain_kind.as_str())
@@ -590,6 +613,8 @@ pub(crate) async fn update_form(conn: &mut AnyConnection, f: &RequestForm, term_
     .bind(f.description.as_deref())
     .bind(to_json(&f.terms)?)
     .bind(f.certificate_uuid.map(|u| u.to_string()))
+    .bind(f.sign_attempt.as_deref())
+    .bind(f.sign_claimed_at)
     .bind(sc.self_signed)
     .bind(sc.authority)
     .bind(sc.reason)
@@ -608,36 +633,35 @@ pub(crate) async fn update_form(conn: &mut AnyConnection, f: &RequestForm, term_
     Ok(())
 }
 
-pub(crate) async fn passwords(conn: &mut AnyConnection, certificate_id: i64) -> Result<CertificatePasswords> {
-    let row = sqlx::query(
-        "SELECT key_password_hash, revocation_password_hash FROM certificate_passwords WHERE certificate_id = $1",
-    )
-    .bind(certificate_id)
-    .fetch_optional(conn)
-    .await
-    .map_err(storage)?;
-    match row {
-        None => Ok(CertificatePasswords::default()),
-        Some(r) => Ok(CertificatePasswords {
-            key_password_hash: get(&r, "key_password_hash")?,
-            revocation_password_hash: get(&r, "revocation_password_hash")?,
-        }),
-    }
+pub(crate) async fn key_password(conn: &mut AnyConnection, key_id: i64) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT password_hash FROM key_passwords WHERE key_id = $1")
+        .bind(key_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(storage)?;
+    row.as_ref().map(|r| get(r, "password_hash")).transpose()
 }
 
-pub(crate) async fn set_passwords(
-    conn: &mut AnyConnection,
-    certificate_id: i64,
-    p: &CertificatePasswords,
-) -> Result<()> {
+pub(crate) async fn set_key_password(conn: &mut AnyConnection, key_id: i64, hash: &str) -> Result<()> {
     sqlx::query(
-        "INSERT INTO certificate_passwords (certificate_id, key_password_hash, revocation_password_hash) \
-         VALUES ($1, $2, $3) ON CONFLICT (certificate_id) DO UPDATE SET \
-         key_password_hash = excluded.key_password_hash, revocation_password_hash = excluded.revocation_password_hash",
+        "INSERT INTO key_passwords (key_id, password_hash) VALUES ($1, $2) \
+         ON CONFLICT (key_id) DO UPDATE SET password_hash = excluded.password_hash",
+    )
+    .bind(key_id)
+    .bind(hash)
+    .execute(conn)
+    .await
+    .map_err(storage)?;
+    Ok(())
+}
+
+pub(crate) async fn set_revocation_password(conn: &mut AnyConnection, certificate_id: i64, hash: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO revocation_passwords (certificate_id, password_hash) VALUES ($1, $2) \
+         ON CONFLICT (certificate_id) DO UPDATE SET password_hash = excluded.password_hash",
     )
     .bind(certificate_id)
-    .bind(p.key_password_hash.as_deref())
-    .bind(p.revocation_password_hash.as_deref())
+    .bind(hash)
     .execute(conn)
     .await
     .map_err(storage)?;

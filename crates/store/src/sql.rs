@@ -746,9 +746,9 @@ impl Store for SqlStore {
         crate::forms::list_certificates(&mut conn, filter, page).await
     }
 
-    async fn certificate_passwords(&self, certificate_id: i64) -> Result<certwright_core::forms::CertificatePasswords> {
+    async fn key_password(&self, key_id: i64) -> Result<Option<String>> {
         let mut conn = self.pool.acquire().await.map_err(storage)?;
-        crate::forms::passwords(&mut conn, certificate_id).await
+        crate::forms::key_password(&mut conn, key_id).await
     }
 
     // ---- publication -----------------------------------------------------------------------------------------

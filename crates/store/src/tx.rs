@@ -702,12 +702,12 @@ impl StoreTx for SqlTx {
         crate::forms::update_form(&mut self.tx, form, term_ids).await
     }
 
-    async fn set_certificate_passwords(
-        &mut self,
-        certificate_id: i64,
-        passwords: &certwright_core::forms::CertificatePasswords,
-    ) -> Result<()> {
-        crate::forms::set_passwords(&mut self.tx, certificate_id, passwords).await
+    async fn set_key_password(&mut self, key_id: i64, hash: &str) -> Result<()> {
+        crate::forms::set_key_password(&mut self.tx, key_id, hash).await
+    }
+
+    async fn set_revocation_password(&mut self, certificate_id: i64, hash: &str) -> Result<()> {
+        crate::forms::set_revocation_password(&mut self.tx, certificate_id, hash).await
     }
 
     // ---- publication -----------------------------------------------------------------------------------------

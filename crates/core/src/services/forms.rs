@@ -10,9 +10,9 @@ use crate::audit::EventDraft;
 use crate::auth::{Ctx, Permission};
 use crate::ca::{CertificateRecord, Origin, DEFAULT_RENEWAL_WINDOW_DAYS};
 use crate::forms::{
-    check_text, reason_name, CertificatePasswords, DomainKind, FormCertificate, FormCertificateFilter, FormFilter,
-    FormStatus, FormView, KeyFamily, Organization, RequestForm, Signing, Terms, ValidationLevel, MAX_DESCRIPTION,
-    MAX_ITEMS, MAX_ITSM_CODE, MAX_JUSTIFICATION, MAX_TEXT,
+    check_text, reason_name, DomainKind, FormCertificate, FormCertificateFilter, FormFilter, FormStatus, FormView,
+    KeyFamily, Organization, RequestForm, Signing, Terms, ValidationLevel, MAX_DESCRIPTION, MAX_ITEMS, MAX_ITSM_CODE,
+    MAX_JUSTIFICATION, MAX_TEXT,
 };
 use crate::page::{Listed, Page};
 use crate::store::{Store, StoreTx};
@@ -223,6 +223,36 @@ async fn matches(password: &str, hash: &Option<String>) -> Result<bool> {
     }
 }
 
+/// Requesters work on their own forms only (others' are not found); other roles on every form.
+fn check_owner(ctx: &Ctx, form: &RequestForm) -> Result<()> {
+    if ctx.caller.role == crate::auth::Role::Requester && form.created_by != ctx.caller.principal {
+        return Err(form_not_found(form.id));
+    }
+    Ok(())
+}
+
+/// A form changed by someone else between reading and locking it.
+fn changed_meanwhile(id: i64) -> CoreError {
+    CoreError::Conflict {
+        code: "form.changed",
+        message: format!("request {id} was changed meanwhile; read it and retry"),
+    }
+}
+
+/// How long a claimed signing attempt keeps others from signing the same form.
+const SIGN_CLAIM_SECONDS: i64 = 600;
+
+/// Refuses a form another signing attempt holds (one older than [`SIGN_CLAIM_SECONDS`] has expired).
+fn check_not_being_signed(form: &RequestForm, now: i64) -> Result<()> {
+    if form.sign_attempt.is_some() && form.sign_claimed_at.unwrap_or(0) + SIGN_CLAIM_SECONDS > now {
+        return Err(CoreError::Conflict {
+            code: "form.signing",
+            message: format!("request {} is being signed", form.id),
+        });
+    }
+    Ok(())
+}
+
 impl<S: Store> Services<S> {
     // ---- organizations ---------------------------------------------------------------------------------------
 
@@ -282,6 +312,7 @@ impl<S: Store> Services<S> {
             None => None,
         };
         if let Some(v) = &existing {
+            check_owner(ctx, &v.form)?;
             if !matches!(v.status, FormStatus::Created | FormStatus::Rejected | FormStatus::Failed) {
                 return Err(CoreError::Conflict {
                     code: "form.signed",
@@ -295,10 +326,8 @@ impl<S: Store> Services<S> {
             None => RequestForm {
                 id: 0,
                 uuid: Uuid::new_v4(),
-                validation_level: ValidationLevel::from_code(
-                    input.validation_level.ok_or_else(|| required("certificate_type"))?,
-                )
-                .ok_or_else(|| invalid("form.certificate_type", "certificate_type must be 1 (DV), 2 (OV) or 3 (EV)"))?,
+                // Set from the input below.
+                validation_level: ValidationLevel::Domain,
                 domain_kind: input.domain_kind.ok_or_else(|| required("domain_type"))?,
                 organization_id: input.organization_id.ok_or_else(|| required("organization"))?,
                 common_name: input.common_name.clone().ok_or_else(|| required("common_name"))?,
@@ -317,6 +346,8 @@ impl<S: Store> Services<S> {
                 description: None,
                 terms: Terms::default(),
                 certificate_uuid: None,
+                sign_attempt: None,
+                sign_claimed_at: None,
                 signing: None,
                 created_by: ctx.caller.principal.clone(),
                 created_at: now,
@@ -324,9 +355,13 @@ impl<S: Store> Services<S> {
             },
         };
         let creating = form.id == 0;
+        if creating && input.validation_level.is_none() {
+            return Err(required("certificate_type"));
+        }
         if creating && input.validity_days.is_none() {
             return Err(required("validity"));
         }
+        let as_read = form.clone();
         if let Some(level) = input.validation_level {
             form.validation_level = ValidationLevel::from_code(level)
                 .ok_or_else(|| invalid("form.certificate_type", "certificate_type must be 1 (DV), 2 (OV) or 3 (EV)"))?;
@@ -427,14 +462,12 @@ impl<S: Store> Services<S> {
             form.id = tx.insert_request_form(&form, &term_ids).await?;
             "form.create"
         } else {
-            // Locked, then checked again: a sign may have raced this change.
+            // Locked, then checked again: a sign or another change may have raced this one.
             let current = tx.request_form_for_update(form.id).await?.ok_or_else(|| form_not_found(form.id))?;
-            if current.certificate_uuid != form.certificate_uuid {
-                return Err(CoreError::Conflict {
-                    code: "form.signed",
-                    message: format!("request {} was signed meanwhile", form.id),
-                });
+            if current != as_read {
+                return Err(changed_meanwhile(form.id));
             }
+            check_not_being_signed(&current, now)?;
             tx.update_request_form(&form, terms_given.then_some(term_ids.as_slice())).await?;
             "form.update"
         };
@@ -452,6 +485,7 @@ impl<S: Store> Services<S> {
     pub async fn sign_request_form(&self, ctx: &Ctx, id: i64, input: SignInput) -> Result<SignedForm> {
         ctx.caller.require(Permission::IssueCertificates)?;
         let view = self.request_form(ctx, id).await?;
+        check_owner(ctx, &view.form)?;
         if !matches!(view.status, FormStatus::Created | FormStatus::Rejected | FormStatus::Failed) {
             return Err(CoreError::Conflict {
                 code: "form.signed",
@@ -482,40 +516,65 @@ impl<S: Store> Services<S> {
             _ => vec![("O".to_owned(), organization.name.clone())],
         };
         if input.self_signed {
+            // No RA profile is involved: a token limited to profiles may not go around them.
+            if !ctx.caller.ra_profiles.is_empty() {
+                return Err(CoreError::Forbidden {
+                    role: ctx.caller.role.as_str().to_owned(),
+                    action: "sign self-signed certificates (the token is limited to RA profiles)",
+                });
+            }
             let record = self.sign_form_self(ctx, form, signing, algorithm, &subject_attributes).await?;
             return Ok(SignedForm { form: self.request_form(ctx, id).await?, certificate: Some(record) });
         }
         let authority_id =
             input.authority_id.ok_or_else(|| invalid("form.ca_missing", "ca is required when self_signed is 0"))?;
         let snapshot = self.snapshot().await?;
-        let mut profiles: Vec<_> =
-            snapshot.profiles.iter().filter(|p| p.authority_id == authority_id && p.enabled).collect();
+        let mut profiles: Vec<_> = snapshot
+            .profiles
+            .iter()
+            .filter(|p| p.authority_id == authority_id && p.enabled && ctx.caller.may_use_profile(&p.name))
+            .collect();
         profiles.sort_by_key(|p| (p.name != "default", p.id));
-        let profile = profiles
-            .first()
-            .ok_or_else(|| CoreError::not_found("form.ca_not_found", "CA with an enabled RA profile", authority_id))?;
+        let profile = profiles.first().ok_or_else(|| {
+            CoreError::not_found("form.ca_not_found", "CA with an enabled RA profile this token may use", authority_id)
+        })?;
+        let attempt = self.claim_signing(&form).await?;
         let req = IssueRequest {
             ra_profile: profile.uuid.to_string(),
             common_name: Some(form.common_name.clone()),
             sans: api_sans(&form)?,
             key_algorithm: Some(algorithm.name()),
             validity_days: Some(form.validity_days),
-            // A retry after a crash between issuing and linking finds the same certificate.
-            idempotency_key: Some(format!("request-form:{}:{}", form.uuid, form.updated_at)),
+            // The attempt's id: a retry after a crash between issuing and linking finds the same certificate.
+            idempotency_key: Some(attempt.clone()),
             subject_attributes,
             ..Default::default()
         };
-        let submitted = self.submit(ctx, req).await?;
-        let (uuid, certificate) = match submitted {
+        let submitted = match self.submit(ctx, req).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.release_signing(id, &attempt).await;
+                return Err(e);
+            }
+        };
+        let (uuid, key_id, certificate) = match submitted {
             Submitted::Issued(issued) => {
                 let Issued { record, .. } = *issued;
-                (record.uuid, Some(record))
+                (record.uuid, record.key_id, Some(record))
             }
-            Submitted::Pending(p) => (p.request.uuid, None),
+            Submitted::Pending(p) => (p.request.uuid, p.request.key_id, None),
         };
         let (mut tx, head) = self.begin().await?;
         let mut current = tx.request_form_for_update(id).await?.ok_or_else(|| form_not_found(id))?;
+        if current.sign_attempt.as_deref() != Some(attempt.as_str()) {
+            return Err(changed_meanwhile(id));
+        }
+        if let (Some(hash), Some(key_id)) = (&current.key_password_hash, key_id) {
+            tx.set_key_password(key_id, hash).await?;
+        }
         current.certificate_uuid = Some(uuid);
+        current.sign_attempt = None;
+        current.sign_claimed_at = None;
         current.signing = Some(Signing { authority_id: Some(authority_id), ..signing });
         current.updated_at = self.clock.now();
         tx.update_request_form(&current, None).await?;
@@ -525,6 +584,45 @@ impl<S: Store> Services<S> {
         }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
         Ok(SignedForm { form: self.request_form(ctx, id).await?, certificate })
+    }
+
+    /// Claims a form for one signing attempt, unless it changed since it was read or another attempt holds it;
+    /// returns the attempt's id.
+    async fn claim_signing(&self, read: &RequestForm) -> Result<String> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let mut current = tx.request_form_for_update(read.id).await?.ok_or_else(|| form_not_found(read.id))?;
+        check_not_being_signed(&current, now)?;
+        // An expired attempt left behind does not count as a change.
+        let unclaimed = |f: &RequestForm| RequestForm { sign_attempt: None, sign_claimed_at: None, ..f.clone() };
+        if unclaimed(&current) != unclaimed(read) {
+            return Err(changed_meanwhile(read.id));
+        }
+        let attempt = format!("request-form:{}:{}", current.uuid, Uuid::new_v4().simple());
+        current.sign_attempt = Some(attempt.clone());
+        current.sign_claimed_at = Some(now);
+        tx.update_request_form(&current, None).await?;
+        tx.commit().await?;
+        Ok(attempt)
+    }
+
+    /// Lets go of a signing attempt that failed before anything was issued (best effort: an attempt left behind
+    /// expires by itself).
+    async fn release_signing(&self, id: i64, attempt: &str) {
+        let release = async {
+            let mut tx = self.store.begin().await?;
+            if let Some(mut current) = tx.request_form_for_update(id).await? {
+                if current.sign_attempt.as_deref() == Some(attempt) {
+                    current.sign_attempt = None;
+                    current.sign_claimed_at = None;
+                    tx.update_request_form(&current, None).await?;
+                }
+            }
+            tx.commit().await
+        };
+        if let Err(e) = release.await {
+            tracing::warn!(error = %e, request = id, "could not release a signing attempt; it expires by itself");
+        }
     }
 
     /// A self-signed certificate for a form, its key and the form's link, in one transaction.
@@ -562,16 +660,21 @@ impl<S: Store> Services<S> {
         let mut record = record_of(&issued, &algorithm.name(), Origin::Request, &ctx.caller.principal, now)?;
         let sealed = self.seal_key(&key, true)?;
         let (mut tx, head) = self.begin().await?;
+        // Locked, then checked again: the form must be as it was read (not changed, signed or being signed).
         let mut current = tx.request_form_for_update(form.id).await?.ok_or_else(|| form_not_found(form.id))?;
-        if current.certificate_uuid != form.certificate_uuid {
-            return Err(CoreError::Conflict {
-                code: "form.signed",
-                message: format!("request {} was signed meanwhile", form.id),
-            });
+        check_not_being_signed(&current, now)?;
+        if current != form {
+            return Err(changed_meanwhile(form.id));
         }
-        record.key_id = Some(tx.insert_key(&sealed).await?);
+        let key_id = tx.insert_key(&sealed).await?;
+        record.key_id = Some(key_id);
         record.id = tx.insert_certificate(&record).await?;
+        if let Some(hash) = &current.key_password_hash {
+            tx.set_key_password(key_id, hash).await?;
+        }
         current.certificate_uuid = Some(record.uuid);
+        current.sign_attempt = None;
+        current.sign_claimed_at = None;
         current.signing = Some(signing);
         current.updated_at = now;
         tx.update_request_form(&current, None).await?;
@@ -635,7 +738,8 @@ impl<S: Store> Services<S> {
         self.request_revocation(ctx, c.certificate.uuid, req).await
     }
 
-    /// A certificate with its chain and, when asked, its key; where a key password was set, it must be given.
+    /// A certificate with its chain and, when asked, its key (see [`Services::export_private_key`], which checks
+    /// the key password where one was set).
     pub async fn download_certificate(
         &self,
         ctx: &Ctx,
@@ -648,22 +752,19 @@ impl<S: Store> Services<S> {
             let (certificate, chain) = self.certificate(ctx, c.certificate.uuid).await?;
             return Ok(Download { certificate, chain, key: None });
         }
-        if c.passwords.key_password_hash.is_some()
-            && !matches(password.unwrap_or_default(), &c.passwords.key_password_hash).await?
-        {
-            return Err(invalid("form.wrong_password", "the key password is wrong"));
-        }
-        let (certificate, chain, key) = self.export_private_key(ctx, c.certificate.uuid).await?;
+        let (certificate, chain, key) = self.export_private_key(ctx, c.certificate.uuid, password).await?;
         Ok(Download { certificate, chain, key: Some(key) })
     }
 
-    /// Imports a certificate (and key) and records the passwords that guard it, in one transaction.
+    /// Imports a certificate (and key) and records the passwords that guard them, in one transaction: the
+    /// password (of a PKCS#12 file or an encrypted key) guards the key's export, `revocation_password` the
+    /// certificate's revocation.
     pub async fn upload_certificate(&self, ctx: &Ctx, upload: Upload) -> Result<ImportedCertificate> {
-        let mut passwords = CertificatePasswords::default();
-        for (field, p, slot) in [
-            ("password", upload.key_password, &mut passwords.key_password_hash),
-            ("revoke_password", upload.revocation_password, &mut passwords.revocation_password_hash),
-        ] {
+        ctx.caller.require(Permission::IssueCertificates)?;
+        let mut hashes: [Option<String>; 2] = [None, None];
+        for (slot, (field, p)) in
+            hashes.iter_mut().zip([("password", upload.key_password), ("revoke_password", upload.revocation_password)])
+        {
             if let Some(p) = p.filter(|p| !p.is_empty()) {
                 if p.chars().count() > 256 {
                     return Err(invalid("form.too_long", format!("{field} must be at most 256 characters")));
@@ -671,11 +772,15 @@ impl<S: Store> Services<S> {
                 *slot = Some(hash_password(p.to_string()).await?);
             }
         }
+        let [key_hash, revocation_hash] = hashes;
         let mut prepared = self.prepare_import(ctx, upload.import).await?;
         let (mut tx, head) = self.begin().await?;
         let draft = prepared.store(&mut tx).await?;
-        if passwords != CertificatePasswords::default() {
-            tx.set_certificate_passwords(prepared.record.id, &passwords).await?;
+        if let (Some(hash), Some(key_id)) = (&key_hash, prepared.record.key_id) {
+            tx.set_key_password(key_id, hash).await?;
+        }
+        if let Some(hash) = &revocation_hash {
+            tx.set_revocation_password(prepared.record.id, hash).await?;
         }
         self.commit_with_event(tx, &head, ctx, draft).await?;
         Ok(ImportedCertificate { record: prepared.record, validation: prepared.validation })
@@ -709,6 +814,8 @@ mod tests {
             description: None,
             terms: Terms::default(),
             certificate_uuid: None,
+            sign_attempt: None,
+            sign_claimed_at: None,
             signing: None,
             created_by: "t".to_owned(),
             created_at: 0,

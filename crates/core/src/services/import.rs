@@ -214,7 +214,10 @@ impl<S: Store> Services<S> {
         let authority = issuing_authority(&snapshot.authorities, leaf);
         let now = self.clock.now();
         let validation = validate_import(&bundle.certs, &snapshot.authorities, now);
-        let mut record = record_of(leaf, &key_name(public_key.kind), Origin::Import, &ctx.caller.principal, now)?;
+        // A certificate this server cannot describe (an unsupported signature algorithm, a malformed extension)
+        // is the uploader's problem, not the server's.
+        let mut record = record_of(leaf, &key_name(public_key.kind), Origin::Import, &ctx.caller.principal, now)
+            .map_err(|e| CoreError::invalid("import.unsupported", e.to_string()))?;
         record.authority_id = authority.map(|a| a.id);
         let details = json!({
             "serial": record.serial, "subject": record.subject, "issuer": record.issuer,
@@ -291,11 +294,14 @@ fn validate_import(certs: &[Cert], authorities: &[crate::ca::Authority], at: i64
 
 impl<S: Store> Services<S> {
     /// The private key of a certificate whose key is held here and exportable, with the certificate and its
-    /// chain. Requesters may only export what they requested. Every export is audited.
+    /// chain. Requesters may only export what they requested. A key guarded by a password (a request form's
+    /// `key_password`, an upload's password) needs it, checked last, after every other check. Every export is
+    /// audited.
     pub async fn export_private_key(
         &self,
         ctx: &Ctx,
         uuid: uuid::Uuid,
+        password: Option<&str>,
     ) -> Result<(CertificateRecord, Vec<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>)> {
         ctx.caller.require(Permission::IssueCertificates)?;
         let (record, chain) = self.certificate(ctx, uuid).await?;
@@ -324,6 +330,15 @@ impl<S: Store> Services<S> {
                 "policy.key_export_not_allowed",
                 "this key was generated under an RA profile that does not allow exporting it",
             ));
+        }
+        if let Some(hash) = self.store.key_password(key_id).await? {
+            let given = password.unwrap_or_default().to_owned();
+            if given.is_empty() || !super::end_entity::password_matches(given, hash).await? {
+                return Err(CoreError::invalid(
+                    "key.wrong_password",
+                    "this key is guarded by a password: the password given is missing or wrong",
+                ));
+            }
         }
         let pkcs8 = self.vault.open(&stored.sealed, stored.uuid.as_bytes())?;
         let (tx, head) = self.begin().await?;

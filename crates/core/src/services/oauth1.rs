@@ -28,6 +28,14 @@ struct Secrets {
     token_secret: String,
 }
 
+impl Drop for Secrets {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.consumer_secret.zeroize();
+        self.token_secret.zeroize();
+    }
+}
+
 fn refused(why: &'static str) -> CoreError {
     CoreError::Unauthenticated(why)
 }
@@ -144,7 +152,10 @@ impl<S: Store> Services<S> {
         // A nonce is good once per consumer key and timestamp, for as long as the timestamp is acceptable.
         let mut tx = self.store.begin().await?;
         let fresh = tx
-            .redeem_acme_nonce(&format!("oauth1:{key}:{timestamp}:{nonce}"), timestamp + TIMESTAMP_WINDOW + 1)
+            .redeem_acme_nonce(
+                &format!("oauth1:{key}:{timestamp}:{nonce}"),
+                timestamp.saturating_add(TIMESTAMP_WINDOW + 1),
+            )
             .await?;
         tx.commit().await?;
         if !fresh {

@@ -626,6 +626,9 @@ pub struct Pkcs12Request {
     pub chain: Option<bool>,
     /// The friendly name (alias) stored with the key; defaults to the common name.
     pub friendly_name: Option<String>,
+    /// The key's own password, when one guards it (set by a senhasegura request's `key_password` or an upload's
+    /// `password`).
+    pub key_password: Option<String>,
 }
 
 /// Exports a certificate with its private key as PKCS#12 (PBES2 AES-256-CBC, HMAC-SHA256 MAC). Only for keys
@@ -646,7 +649,7 @@ pub async fn pkcs12(
     if !(8..=1024).contains(&chars) {
         return Err(CoreError::invalid("request.invalid_password", "password must be 8 to 1024 characters").into());
     }
-    let (record, chain, key) = state.services.export_private_key(&auth.ctx, id).await?;
+    let (record, chain, key) = state.services.export_private_key(&auth.ctx, id, body.key_password.as_deref()).await?;
     let mut certs = vec![record.der.clone()];
     if body.chain.unwrap_or(true) {
         certs.extend(chain);

@@ -57,13 +57,19 @@ impl From<Oauth1Credential> for Oauth1CredentialView {
 }
 
 /// A new credential and its secrets, which are not shown again.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedOauth1Credential {
     pub credential: Oauth1CredentialView,
     pub consumer_key: String,
     pub consumer_secret: String,
     pub token: String,
     pub token_secret: String,
+}
+
+impl std::fmt::Debug for CreatedOauth1Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedOauth1Credential").field("credential", &self.credential).finish_non_exhaustive()
+    }
 }
 
 /// Creates an OAuth 1.0a credential.

@@ -1,6 +1,6 @@
 -- Request forms: certificate requests described with business metadata (validation level, domain kind,
 -- organization, tags, environments, systems, project, responsible) and signed later; the organizations and
--- catalog terms they name; and the passwords that guard a certificate's key export and its revocation.
+-- catalog terms they name; and the passwords that guard a key's export and a certificate's revocation.
 CREATE TABLE organizations (
     id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     uuid        TEXT    NOT NULL UNIQUE,
@@ -50,6 +50,9 @@ CREATE TABLE request_forms (
     -- Once signed: the certificate's uuid (while it waits for approval or its authority, the uuid of the
     -- lifecycle request, which the certificate takes when issued), and what the signer said.
     certificate_uuid          TEXT,
+    -- The signing attempt in progress (its idempotency key) and when it was claimed.
+    sign_attempt              TEXT,
+    sign_claimed_at           BIGINT,
     self_signed               BIGINT,
     authority_id              BIGINT  REFERENCES authorities (id),
     sign_reason               BIGINT,
@@ -61,7 +64,7 @@ CREATE TABLE request_forms (
     created_at                BIGINT  NOT NULL,
     updated_at                BIGINT  NOT NULL
 );
-CREATE INDEX request_forms_certificate ON request_forms (certificate_uuid);
+CREATE UNIQUE INDEX request_forms_certificate ON request_forms (certificate_uuid);
 
 CREATE TABLE request_form_terms (
     form_id  BIGINT  NOT NULL REFERENCES request_forms (id) ON DELETE CASCADE,
@@ -70,9 +73,14 @@ CREATE TABLE request_form_terms (
 );
 CREATE INDEX request_form_terms_term ON request_form_terms (term_id, form_id);
 
--- Passwords a certificate's key export and revocation ask for, set by its request form or its upload.
-CREATE TABLE certificate_passwords (
-    certificate_id            BIGINT  PRIMARY KEY REFERENCES certificates (id),
-    key_password_hash         TEXT,
-    revocation_password_hash  TEXT
+-- The password a key's export asks for (set by the request form that made the key, or the upload that brought
+-- it), and the password a certificate's revocation asks for (set by an upload; a form's is read from the form).
+CREATE TABLE key_passwords (
+    key_id         BIGINT  PRIMARY KEY REFERENCES keys (id),
+    password_hash  TEXT    NOT NULL
+);
+
+CREATE TABLE revocation_passwords (
+    certificate_id  BIGINT  PRIMARY KEY REFERENCES certificates (id),
+    password_hash   TEXT    NOT NULL
 );

@@ -11,7 +11,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use base64::Engine;
 use certwright_core::ca::Origin;
-use certwright_core::forms::{CertificateStanding, FormCertificate, FormCertificateFilter, FormFilter};
+use certwright_core::forms::{CertificateStanding, FormCertificate, FormCertificateFilter};
 use certwright_core::revocation::RevocationReason;
 use certwright_core::services::{ImportRequest, RevokeOutcome, RevokeRequest, Upload};
 use certwright_pki::pem;
@@ -132,6 +132,8 @@ fn certificate_filter(p: &Params, code: Option<i64>) -> Result<FormCertificateFi
     // The names are the certificate's own, whatever it came from.
     let common_name = form.common_name.take();
     let sans = std::mem::take(&mut form.sans);
+    let key_family = form.key_family.take().map(|f| f.as_str().to_owned());
+    let (key_size, digest, validity_days) = (form.key_size.take(), form.digest.take(), form.validity_days.take());
     Ok(FormCertificateFilter {
         id: code.or(p.int(&["code_certificate", "code_ certificate", "certificate_code", "codigo_certificado"])?),
         status: p
@@ -149,9 +151,13 @@ fn certificate_filter(p: &Params, code: Option<i64>) -> Result<FormCertificateFi
         authority_id: p.int(&["ca"])?,
         common_name,
         sans,
+        key_family,
+        key_size,
+        digest,
+        validity_days,
         now: 0,
         renewal_window: 0,
-        form: FormFilter { id: p.int(&["code_request"])?, ..form },
+        form,
     })
 }
 
@@ -257,8 +263,17 @@ async fn download(State(state): State<AppState>, call: SsCall) -> Result<Respons
     if !matches!(format.as_str(), "pem" | "crt" | "pfx") {
         return Err(SsError::invalid(format!("format must be pfx, pem or crt, got '{}'", clip(&format))));
     }
-    let with_key = format == "pfx" || p.flag(&["download_key"])?.unwrap_or(false);
+    // Decided before anything is exported: a PKCS#12 file always holds the key and needs a password to protect
+    // it; a DER certificate never holds one.
+    let with_key = match format.as_str() {
+        "pfx" => true,
+        "pem" => p.flag(&["download_key"])?.unwrap_or(false),
+        _ => false,
+    };
     let password = p.secret(&["password"]).filter(|s| !s.is_empty());
+    if format == "pfx" && password.is_none() {
+        return Err(SsError::missing("password"));
+    }
     let d =
         state.services.download_certificate(&auth.ctx, id, with_key, password.as_deref().map(String::as_str)).await?;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);

@@ -176,12 +176,13 @@ fn code_of(core: &str) -> u16 {
         "form.not_found" => 1030,
         "form.signed" => 1031,
         "form.organization_not_found" => 1032,
-        "form.ca_not_found" | "form.ca_missing" => 1033,
+        "form.ca_not_found" => 1033,
+        "form.ca_missing" => 1021,
         "form.reason" => 1034,
         "form.responsible_not_found" => 1035,
         "form.missing" => 1021,
         "form.too_long" => 1022,
-        "form.wrong_password" => 1045,
+        "form.wrong_password" | "key.wrong_password" => 1045,
         "form.key_not_generated" => 1047,
         "certificate.not_found" => 1049,
         "certificate.exists" | "certificate.duplicate" => 1040,
@@ -220,6 +221,10 @@ impl From<CoreError> for SsError {
             }
             CoreError::Unauthenticated(_) => SsError::unauthenticated(detail),
             CoreError::Forbidden { .. } => SsError::new(StatusCode::FORBIDDEN, 1012, detail),
+            CoreError::Storage(_) => {
+                tracing::error!(error = %e, "senhasegura request failed");
+                SsError::new(StatusCode::SERVICE_UNAVAILABLE, 1099, "the database is unavailable; retry shortly")
+            }
             _ => {
                 tracing::error!(error = %e, "senhasegura request failed");
                 SsError::new(

@@ -193,8 +193,8 @@ pub(crate) fn date_time(t: i64) -> String {
     crate::api::time(t).replace('T', " ").trim_end_matches('Z').to_owned()
 }
 
-/// A date or date-time parameter (`YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS`, `DD/MM/YYYY`, or RFC 3339) as epoch
-/// seconds; a date alone means its start, or its end when `end_of_day`.
+/// A date or date-time parameter (`YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS`, `DD/MM/YYYY`, or `YYYY-MM-DDTHH:MM:SSZ`),
+/// in UTC, as epoch seconds; a date alone means its start, or its end when `end_of_day`.
 pub(crate) fn parse_date(field: &str, v: &str, end_of_day: bool) -> Result<i64, SsError> {
     let bad =
         || SsError::invalid(format!("{field} must be a date like 2026-12-31 or 31/12/2026, got '{}'", params::clip(v)));
@@ -212,7 +212,9 @@ pub(crate) fn parse_date(field: &str, v: &str, end_of_day: bool) -> Result<i64, 
     };
     let num = |s: &str| s.parse::<i64>().map_err(|_| bad());
     let (y, m, d) = (num(y)?, num(m)?, num(d)?);
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d < 1 || d > month_days[(m - 1) as usize] {
         return Err(bad());
     }
     let (hh, mm, ss) = match time {
@@ -252,6 +254,9 @@ mod tests {
         assert_eq!(parse_date("d", "2026-11-24 01:02:03", false).unwrap(), 1_795_478_400 + 3723);
         assert_eq!(parse_date("d", "2026-11-24T01:02:03Z", false).unwrap(), 1_795_478_400 + 3723);
         assert!(parse_date("d", "2026-13-01", false).is_err());
+        assert!(parse_date("d", "2026-02-29", false).is_err());
+        assert!(parse_date("d", "2028-02-29", false).is_ok());
+        assert!(parse_date("d", "31/04/2026", false).is_err());
         assert!(parse_date("d", "soon", false).is_err());
         assert_eq!(date_time(1_795_478_400 + 3723), "2026-11-24 01:02:03");
     }

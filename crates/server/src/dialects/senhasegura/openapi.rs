@@ -18,10 +18,12 @@ pub const OPERATIONS: &[(&str, &str, &str, &str)] = &[
     ("get", "/iso/certificate/request/list", "List requests", LIST_FIELDS),
     ("get", "/iso/certificate/request/list/{code}", "One request (also /iso/certificate/request/list{code} and /iso/certificate/request/{code})", ""),
     ("get", "/iso/certificado/request/listar", "Portuguese alias of /iso/certificate/request/list", LIST_FIELDS),
+    ("get", "/iso/certificado/request/listar/{code}", "Portuguese alias of /iso/certificate/request/list/{code}", ""),
     ("get", "/api/certificate/request/list", "List requests; results in `data`", LIST_FIELDS),
     ("get", "/api/certificate/request/list/{code}", "One request; result in `data`", ""),
     ("get", "/api/v1/certificates/requests", "List requests; flat answer with `requests`", LIST_FIELDS),
     ("get", "/api/certificate/request/status/{code}", "Status of a request: request_code, status_request, certificate_code", ""),
+    ("get", "/iso/certificate/request/sign", "Sign the request named by code_request (also POST)", SIGN_FIELDS),
     ("get", "/iso/certificate/request/sign/{code}", "Sign request {code} (also POST, and /iso/certificate/request/sign{code})", SIGN_FIELDS),
     ("get", "/iso/certificado/request/assinar/{code}", "Portuguese alias of the sign method", SIGN_FIELDS),
     ("post", "/api/certificate/request/sign/{code}", "Sign a request; result in `data`", SIGN_FIELDS),
@@ -34,6 +36,7 @@ pub const OPERATIONS: &[(&str, &str, &str, &str)] = &[
     ("get", "/api/certificate/list/{code}", "One certificate; result in `data`", ""),
     ("get", "/api/v1/certificates", "List certificates; flat answer with `certificates`", CERT_FIELDS),
     ("post", "/iso/certificate/revoke/{code}", "Revoke certificate {code} (certwright extension): reason (RFC 5280 name or code), password_revogation where one was set", "reason, password_revogation"),
+    ("post", "/iso/certificate/revoke", "Revoke the certificate named by code_certificate (certwright extension)", "code_certificate, reason, password_revogation"),
     ("post", "/api/certificate/revoke", "Revoke a certificate (certwright extension): code_certificate, reason, password_revogation", "code_certificate, reason, password_revogation"),
     ("put", "/api/certificate/upload", "Import a certificate: base64 PEM, DER or PFX, optional base64 key, passwords; answers status_certificate 1", "certificate, private_key, password, revoke_password, extension"),
     ("post", "/api/certificate/download", "Download a certificate (pem with chain, crt DER, or pfx with its key); the key needs the key password where one was set", "id, format (pfx|pem|crt), download_key, password"),
@@ -121,7 +124,7 @@ pub fn document_value() -> Value {
                 json!({
                     "summary": summary,
                     "description": if params.is_empty() { String::new() } else { format!("Parameters: {params}.") },
-                    "security": [{"bearer": []}, {"legacy": []}],
+                    "security": [{"bearer": []}, {"oauth1": []}, {"legacy": []}],
                     "responses": {
                         "200": {"description": "the envelope with the result"},
                         "400": {"description": "the envelope with `exception`: a parameter is missing or invalid"},
@@ -138,6 +141,8 @@ pub fn document_value() -> Value {
         "paths": paths,
         "components": {"securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},
+            "oauth1": {"type": "apiKey", "in": "header", "name": "Authorization",
+                       "description": "OAuth 1.0a (RFC 5849): `OAuth oauth_consumer_key=…, oauth_token=…, oauth_signature_method=HMAC-SHA1 (or HMAC-SHA256), oauth_timestamp=…, oauth_nonce=…, oauth_signature=…` (also in the query or a form body); credentials from /v1/oauth1-credentials"},
             "legacy": {"type": "apiKey", "in": "query", "name": "oauth_token",
                        "description": "with oauth_consumer_key = the API token's id"},
         }},

@@ -12,9 +12,23 @@ use zeroize::Zeroizing;
 const MAX_PARAMS: usize = 500;
 
 /// The parameters of one request.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Params {
     values: BTreeMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for Params {
+    /// Names only: values may be passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.values.keys()).finish()
+    }
+}
+
+/// Whether a body is read as form-encoded: its content type says so, or it has none and is not a JSON object.
+pub fn body_is_form(content_type: &str, body: &[u8]) -> bool {
+    let ct = content_type.to_ascii_lowercase();
+    ct.starts_with("application/x-www-form-urlencoded")
+        || (ct.is_empty() && body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{'))
 }
 
 /// `san[]` and `san[0]` are `san`.
@@ -94,7 +108,7 @@ impl Params {
             || (!ct.contains("form") && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
         if json {
             p.add_json(body)?;
-        } else if ct.is_empty() || ct.starts_with("application/x-www-form-urlencoded") {
+        } else if body_is_form(&ct, body) {
             let mut body_params = Params::default();
             body_params.add_form(body)?;
             for (k, v) in body_params.values {
@@ -115,11 +129,6 @@ impl Params {
     /// Whether the parameter was sent.
     pub fn has(&self, name: &str) -> bool {
         self.values.contains_key(name)
-    }
-
-    /// Removes a parameter (a path segment that overrides it, a secret read once).
-    pub fn set(&mut self, name: &str, value: String) {
-        self.values.insert(name.to_owned(), vec![value]);
     }
 
     /// The first non-empty of these names' single value, trimmed; empty means absent.

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/iso/certificate/request/list", get(list_requests))
         .route("/iso/certificate/request/list/{code}", get(list_requests))
         .route("/iso/certificado/request/listar", get(list_requests))
+        .route("/iso/certificado/request/listar/{code}", get(list_requests))
         .route("/api/certificate/request/list", get(list_requests))
         .route("/api/certificate/request/list/{code}", get(list_requests))
         .route("/api/certificate/request/status/{code}", get(status))
@@ -237,8 +238,9 @@ async fn save(State(state): State<AppState>, call: SsCall) -> Result<Response, S
 }
 
 pub(super) fn form_filter(p: &Params, code: Option<i64>) -> Result<FormFilter, SsError> {
+    // Clients that send every documented parameter send these empty; a value would be a search by secret.
     for secret in ["password_key", "password_revocation", "key_password", "password_revogation"] {
-        if p.has(secret) {
+        if p.text(&[secret]).is_some() {
             return Err(SsError::invalid(format!("{secret}: requests cannot be searched by a password")));
         }
     }
