@@ -515,9 +515,17 @@ async fn critical_caa_flags_and_compressed_answers_from_dnsmasq() {
 /// A DNS server that answers every query with `reply(query)` over UDP, and over TCP with a length that promises
 /// more than it sends.
 async fn hostile_dns(reply: fn(&[u8]) -> Vec<u8>) -> SocketAddr {
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = udp.local_addr().unwrap();
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+    // One port number for both; the UDP port's TCP twin may be taken by someone else, so try a few.
+    let mut attempts = 0;
+    let (udp, addr, tcp) = loop {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, addr, tcp),
+            Err(_) if attempts < 50 => attempts += 1,
+            Err(e) => panic!("no port free for both UDP and TCP: {e}"),
+        }
+    };
     tokio::spawn(async move {
         let mut buf = vec![0u8; 512];
         while let Ok((n, from)) = udp.recv_from(&mut buf).await {
