@@ -527,52 +527,91 @@ fn signing_columns(f: &RequestForm) -> SigningColumns<'_> {
     }
 }
 
-pub(crate) async fn insert_form(conn: &mut AnyConnection, f: &RequestForm, term_ids: &[i64]) -> Result<i64> {
+/// The columns a change writes (everything but `id`, `uuid`, `created_by` and `created_at`), in bind order.
+const CHANGED: &[&str] = &[
+    "validation_level",
+    "domain_kind",
+    "organization_id",
+    "common_name",
+    "sans",
+    "key_family",
+    "key_size",
+    "digest",
+    "validity_days",
+    "key_password_hash",
+    "revocation_password_hash",
+    "project",
+    "external_ip",
+    "hostname",
+    "justification",
+    "responsible_id",
+    "description",
+    "terms",
+    "certificate_uuid",
+    "sign_attempt",
+    "sign_claimed_at",
+    "self_signed",
+    "authority_id",
+    "sign_reason",
+    "sign_justification",
+    "itsm_code",
+    "signed_by",
+    "signed_at",
+    "updated_at",
+];
+
+/// Binds the values of [`CHANGED`], in order.
+fn bind_changed<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    f: &'q RequestForm,
+) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>> {
     let sc = signing_columns(f);
-    let id: i64 = sqlx::query(
-        "INSERT INTO request_forms (uuid, validation_level, domain_kind, organization_id, common_name, sans, \
-         key_family, key_size, digest, validity_days, key_password_hash, revocation_password_hash, project, \
-         external_ip, hostname, justification, responsible_id, description, terms, certificate_uuid, sign_attempt, \
-         sign_claimed_at, self_signed, authority_id, sign_reason, sign_justification, itsm_code, signed_by, signed_at, \
-         created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32) RETURNING id",
-    )
-    .bind(f.uuid.to_string())
-    .bind(f.validation_level.code())
-    .bind(f.domain_kind.as_str())
-    .bind(f.organization_id)
-    .bind(f.common_name.as_str())
-    .bind(to_json(&f.sans)?)
-    .bind(f.key_family.as_str())
-    .bind(i64::from(f.key_size))
-    .bind(f.digest.as_str())
-    .bind(i64::from(f.validity_days))
-    .bind(f.key_password_hash.as_deref())
-    .bind(f.revocation_password_hash.as_deref())
-    .bind(f.project.as_deref())
-    .bind(f.external_ip.as_deref())
-    .bind(f.hostname.as_deref())
-    .bind(f.justification.as_deref())
-    .bind(f.responsible_id)
-    .bind(f.description.as_deref())
-    .bind(to_json(&f.terms)?)
-    .bind(f.certificate_uuid.map(|u| u.to_string()))
-    .bind(f.sign_attempt.as_deref())
-    .bind(f.sign_claimed_at)
-    .bind(sc.self_signed)
-    .bind(sc.authority)
-    .bind(sc.reason)
-    .bind(sc.justification)
-    .bind(sc.itsm)
-    .bind(sc.signed_by)
-    .bind(sc.signed_at)
-    .bind(f.created_by.as_str())
-    .bind(f.created_at)
-    .bind(f.updated_at)
-    .fetch_one(&mut *conn)
-    .await
-    .and_then(|r| r.try_get(0))
-    .map_err(storage)?;
+    Ok(q.bind(f.validation_level.code())
+        .bind(f.domain_kind.as_str())
+        .bind(f.organization_id)
+        .bind(f.common_name.as_str())
+        .bind(to_json(&f.sans)?)
+        .bind(f.key_family.as_str())
+        .bind(i64::from(f.key_size))
+        .bind(f.digest.as_str())
+        .bind(i64::from(f.validity_days))
+        .bind(f.key_password_hash.as_deref())
+        .bind(f.revocation_password_hash.as_deref())
+        .bind(f.project.as_deref())
+        .bind(f.external_ip.as_deref())
+        .bind(f.hostname.as_deref())
+        .bind(f.justification.as_deref())
+        .bind(f.responsible_id)
+        .bind(f.description.as_deref())
+        .bind(to_json(&f.terms)?)
+        .bind(f.certificate_uuid.map(|u| u.to_string()))
+        .bind(f.sign_attempt.as_deref())
+        .bind(f.sign_claimed_at)
+        .bind(sc.self_signed)
+        .bind(sc.authority)
+        .bind(sc.reason)
+        .bind(sc.justification)
+        .bind(sc.itsm)
+        .bind(sc.signed_by)
+        .bind(sc.signed_at)
+        .bind(f.updated_at))
+}
+
+pub(crate) async fn insert_form(conn: &mut AnyConnection, f: &RequestForm, term_ids: &[i64]) -> Result<i64> {
+    let n = CHANGED.len();
+    let placeholders = (1..=n + 3).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "INSERT INTO request_forms ({}, uuid, created_by, created_at) VALUES ({placeholders}) RETURNING id",
+        CHANGED.join(", ")
+    );
+    let id: i64 = bind_changed(sqlx::query(&sql), f)?
+        .bind(f.uuid.to_string())
+        .bind(f.created_by.as_str())
+        .bind(f.created_at)
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(storage)?;
     link_terms(conn, id, term_ids).await?;
     Ok(id)
 }
@@ -585,48 +624,9 @@ pub(crate) async fn form_for_update(conn: &mut AnyConnection, id: i64, lock: boo
 }
 
 pub(crate) async fn update_form(conn: &mut AnyConnection, f: &RequestForm, term_ids: Option<&[i64]>) -> Result<()> {
-    let sc = signing_columns(f);
-    sqlx::query(
-        "UPDATE request_forms SET validation_level = $1, domain_kind = $2, organization_id = $3, common_name = $4, \
-         sans = $5, key_family = $6, key_size = $7, digest = $8, validity_days = $9, key_password_hash = $10, \
-         revocation_password_hash = $11, project = $12, external_ip = $13, hostname = $14, justification = $15, \
-         responsible_id = $16, description = $17, terms = $18, certificate_uuid = $19, sign_attempt = $20, \
-         sign_claimed_at = $21, self_signed = $22, authority_id = $23, sign_reason = $24, sign_justification = $25, \
-         itsm_code = $26, signed_by = $27, signed_at = $28, updated_at = $29 WHERE id = $30",
-    )
-    .bind(f.validation_level.code())
-    .bind(f.domain_kind.as_str())
-    .bind(f.organization_id)
-    .bind(f.common_name.as_str())
-    .bind(to_json(&f.sans)?)
-    .bind(f.key_family.as_str())
-    .bind(i64::from(f.key_size))
-    .bind(f.digest.as_str())
-    .bind(i64::from(f.validity_days))
-    .bind(f.key_password_hash.as_deref())
-    .bind(f.revocation_password_hash.as_deref())
-    .bind(f.project.as_deref())
-    .bind(f.external_ip.as_deref())
-    .bind(f.hostname.as_deref())
-    .bind(f.justification.as_deref())
-    .bind(f.responsible_id)
-    .bind(f.description.as_deref())
-    .bind(to_json(&f.terms)?)
-    .bind(f.certificate_uuid.map(|u| u.to_string()))
-    .bind(f.sign_attempt.as_deref())
-    .bind(f.sign_claimed_at)
-    .bind(sc.self_signed)
-    .bind(sc.authority)
-    .bind(sc.reason)
-    .bind(sc.justification)
-    .bind(sc.itsm)
-    .bind(sc.signed_by)
-    .bind(sc.signed_at)
-    .bind(f.updated_at)
-    .bind(f.id)
-    .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
+    let set = CHANGED.iter().enumerate().map(|(i, c)| format!("{c} = ${}", i + 1)).collect::<Vec<_>>().join(", ");
+    let sql = format!("UPDATE request_forms SET {set} WHERE id = ${}", CHANGED.len() + 1);
+    bind_changed(sqlx::query(&sql), f)?.bind(f.id).execute(&mut *conn).await.map_err(storage)?;
     if let Some(ids) = term_ids {
         link_terms(conn, f.id, ids).await?;
     }
