@@ -713,6 +713,9 @@ mod cases {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 415);
 
+        let (st, v, _) = ss.call(Method::PUT, "/iso/certificate/request", Body::None).await;
+        assert_err(&v, st, 1025, "method");
+        assert_eq!(st, 405);
         // Authentication: none, a bad token, the legacy query pair, OAuth2; a role that may not revoke.
         let resp = s.http().get(s.at("/iso/certificate/list")).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 401);

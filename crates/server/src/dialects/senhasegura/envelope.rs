@@ -20,6 +20,7 @@ pub const CODES: &[(u16, &str)] = &[
     (1022, "A text is longer than allowed"),
     (1023, "Information not found"),
     (1024, "The request body could not be read"),
+    (1025, "The method is not allowed on this path"),
     (1030, "There is no request with the given code"),
     (1031, "The request can no longer be changed or signed"),
     (1032, "The organization code you entered is invalid"),
