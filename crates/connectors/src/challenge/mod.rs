@@ -18,7 +18,7 @@ mod caa;
 mod error;
 mod http01;
 mod resolver;
-mod tls_alpn;
+pub(crate) mod tls_alpn;
 mod wire;
 
 pub use caa::{caa_permits, CaaRecord};

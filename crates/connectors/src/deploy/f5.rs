@@ -24,11 +24,9 @@
 //!   (client-ssl profile object).
 
 use super::webserver::{served_fingerprint, DeployError, Deployed, Material, Verify};
+use crate::challenge::tls_alpn::DangerAcceptAnyServerCertificate;
 use reqwest::{Method, StatusCode};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,46 +109,6 @@ fn plain_name(what: &str, name: &str) -> Result<(), DeployError> {
     Ok(())
 }
 
-/// Accepts whatever certificate the management API presents (`danger_accept_invalid_certs`); signatures are
-/// still checked so that the handshake itself is sound.
-#[derive(Debug)]
-struct DangerAcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for DangerAcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// The HTTP client for the management API: rustls with `ca_pem` as the only roots, no proxy, no redirects.
 fn client(target: &F5Target, https: bool) -> Result<reqwest::Client, DeployError> {
     let config = |e: String| fail("config", e, false);
@@ -161,7 +119,9 @@ fn client(target: &F5Target, https: bool) -> Result<reqwest::Client, DeployError
     let mut tls = if target.danger_accept_invalid_certs {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(DangerAcceptAnyCertificate(provider)))
+            // Whatever certificate the management API presents (`danger_accept_invalid_certs`); handshake signatures
+            // are still checked, so the handshake itself is sound.
+            .with_custom_certificate_verifier(Arc::new(DangerAcceptAnyServerCertificate(provider)))
             .with_no_client_auth()
     } else {
         let mut roots = rustls::RootCertStore::empty();
