@@ -327,9 +327,11 @@ pub struct FormCertificateFilter {
     pub digest: Option<String>,
     /// Validity in whole days (notBefore to notAfter, rounded).
     pub validity_days: Option<u32>,
-    /// Now, and the renewal window in seconds, for `status` and `active`.
+    /// Now, and the renewal window in seconds, for `status` and `active`: the RA profile's where a certificate
+    /// has one (`(profile id, seconds)`), `renewal_window` otherwise.
     pub now: EpochSeconds,
     pub renewal_window: i64,
+    pub profile_windows: Vec<(i64, i64)>,
     /// Filters on the form (none of them match a certificate without one).
     pub form: FormFilter,
 }

@@ -780,7 +780,8 @@ mod cases {
         };
         let (st, ca) = post("/v1/authorities", json!({ "name": "guarded-root" })).await;
         assert_eq!(st, 201, "{ca}");
-        let policy = json!({ "approval": { "issue": true, "approvers": 1 } });
+        // Its renewal window (200 days) is longer than the certificate's validity (100 days).
+        let policy = json!({ "approval": { "issue": true, "approvers": 1 }, "renewal_window_days": 200 });
         let (st, v) =
             post("/v1/ra-profiles", json!({ "name": "guarded", "authority": ca["id"], "policy": policy })).await;
         assert_eq!(st, 201, "{v}");
@@ -850,6 +851,7 @@ mod cases {
             "{v}"
         );
         assert!(v["certificate"]["ca"].as_str().is_some_and(|c| c.ends_with("guarded-root")), "{v}");
+        assert_eq!(v["certificate"]["status_certified"], "3 - Renewal pending", "the profile's window counts: {v}");
         s.stop().await;
     }
     pub async fn oauth1_signatures_made_by_oauthlib_are_checked(s: TestServer) {

@@ -261,8 +261,18 @@ pub(crate) async fn list_forms(conn: &mut AnyConnection, f: &FormFilter, page: P
     Ok(Listed { items: rows.iter().map(view).collect::<Result<_>>()?, total })
 }
 
-/// The standing of certificate `c` at `now` with a renewal window ending at `soon` (integers, written inline).
-fn standing_sql(now: i64, soon: i64) -> String {
+/// The standing of certificate `c` at `now`: revoked, expired, inside its RA profile's renewal window (or the
+/// default one), or valid. Every value is an integer the server computed, written inline.
+fn standing_sql(now: i64, default_window: i64, profile_windows: &[(i64, i64)]) -> String {
+    let soon = if profile_windows.is_empty() {
+        format!("{}", now.saturating_add(default_window))
+    } else {
+        let cases: String = profile_windows
+            .iter()
+            .map(|(id, window)| format!(" WHEN {id} THEN {}", now.saturating_add(*window)))
+            .collect();
+        format!("CASE c.ra_profile_id{cases} ELSE {} END", now.saturating_add(default_window))
+    };
     format!(
         "CASE WHEN c.state = 'revoked' THEN 2 WHEN c.not_after < {now} THEN 4 \
          WHEN c.not_after < {soon} THEN 3 ELSE 1 END"
@@ -275,7 +285,7 @@ pub(crate) async fn list_certificates(
     page: Page,
 ) -> Result<Listed<FormCertificate>> {
     let mut binds = Vec::new();
-    let standing = standing_sql(f.now, f.now.saturating_add(f.renewal_window));
+    let standing = standing_sql(f.now, f.renewal_window, &f.profile_windows);
     let mut clauses = Vec::new();
     if let Some(id) = f.id {
         push(&mut clauses, &mut binds, "c.id = ?", Bind::Int(id));

@@ -698,6 +698,13 @@ impl<S: Store> Services<S> {
         ctx.caller.require(Permission::ReadInventory)?;
         filter.now = self.clock.now();
         filter.renewal_window = i64::from(DEFAULT_RENEWAL_WINDOW_DAYS) * DAY;
+        filter.profile_windows = self
+            .snapshot()
+            .await?
+            .profiles
+            .iter()
+            .map(|p| (p.id, i64::from(p.policy.renewal_window_days) * DAY))
+            .collect();
         let mut listed = self.store.list_form_certificates(&filter, page).await?;
         for c in &mut listed.items {
             if let Some(f) = &c.form {

@@ -157,6 +157,7 @@ fn certificate_filter(p: &Params, code: Option<i64>) -> Result<FormCertificateFi
         validity_days,
         now: 0,
         renewal_window: 0,
+        profile_windows: Vec::new(),
         form,
     })
 }
