@@ -460,6 +460,8 @@ impl PublicationView {
 pub struct PublicationFilter {
     pub id: Option<i64>,
     pub certificate_id: Option<i64>,
+    /// Publications of any of these certificates (none: no such condition).
+    pub certificate_ids: Vec<i64>,
     pub profile_id: Option<i64>,
     /// Created in `[from, to]`.
     pub created: Option<(EpochSeconds, EpochSeconds)>,

@@ -430,6 +430,14 @@ fn conditions(f: &PublicationFilter) -> (String, Vec<Bind>) {
     if let Some(code) = &f.itms_code {
         push("p.itms_code = ?", Bind::Text(code.clone()));
     }
+    if !f.certificate_ids.is_empty() {
+        let mut placeholders = Vec::with_capacity(f.certificate_ids.len());
+        for id in &f.certificate_ids {
+            binds.push(Bind::Int(*id));
+            placeholders.push(format!("${}", binds.len()));
+        }
+        clauses.push(format!("p.certificate_id IN ({})", placeholders.join(", ")));
+    }
     let mut flag = |value: Option<bool>, sub: &str| {
         if let Some(v) = value {
             clauses.push(format!("{}EXISTS ({sub})", if v { "" } else { "NOT " }));

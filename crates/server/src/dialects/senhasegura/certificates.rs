@@ -3,7 +3,7 @@
 use super::envelope::{Answer, SsError};
 use super::params::{clip, Params};
 use super::requests::{authority_names, code_of, domain_code, form_filter, masked, numbered, page_of};
-use super::{date_time, parse_date, publish, Generation, SsAuth, SsCall};
+use super::{date_time, parse_date, publish, Generation, SsCall};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -71,12 +71,7 @@ fn signature_digest(sig: &str) -> String {
     sig.rsplit('-').next().filter(|d| d.starts_with("sha")).unwrap_or(sig).to_owned()
 }
 
-async fn render_certificate(
-    state: &AppState,
-    auth: &SsAuth,
-    c: &FormCertificate,
-    authorities: &[(i64, String)],
-) -> Value {
+fn render_certificate(c: &FormCertificate, authorities: &[(i64, String)], published: (Value, Value)) -> Value {
     let r = &c.certificate;
     let (family, bits) = key_parts(&r.key_algorithm);
     let form = c.form.as_ref().map(|v| &v.form);
@@ -85,7 +80,7 @@ async fn render_certificate(
         numbered(id, name)
     });
     let active = !matches!(c.standing, CertificateStanding::Revoked | CertificateStanding::Expired);
-    let (publish_info, device) = publish::publish_info(state, auth, r).await;
+    let (publish_info, device) = published;
     json!({
         "code_certificate": r.id,
         "certificate_code": r.id,
@@ -170,13 +165,20 @@ async fn list_certificates(State(state): State<AppState>, call: SsCall) -> Resul
     let listed = state.services.list_form_certificates(&auth.ctx, filter, page).await?;
     let authorities = authority_names(&state, auth).await;
     if let Some(code) = code.filter(|_| call.code.is_some()) {
-        let c = listed.items.first().ok_or_else(|| SsError::not_found(1049, format!("no certificate {code}")))?;
-        let v = render_certificate(&state, auth, c, &authorities).await;
-        return Ok(generation.one(Answer::ok(), "certificate", v));
+        if listed.items.is_empty() {
+            return Err(SsError::not_found(1049, format!("no certificate {code}")));
+        }
     }
-    let mut items = Vec::with_capacity(listed.items.len());
-    for c in &listed.items {
-        items.push(render_certificate(&state, auth, c, &authorities).await);
+    let records: Vec<_> = listed.items.iter().map(|c| &c.certificate).collect();
+    let mut published = publish::publish_infos(&state, auth, &records).await?;
+    let items: Vec<Value> = listed
+        .items
+        .iter()
+        .map(|c| render_certificate(c, &authorities, published.remove(&c.certificate.id).unwrap_or_default()))
+        .collect();
+    if call.code.is_some() {
+        let one = items.into_iter().next().unwrap_or_default();
+        return Ok(generation.one(Answer::ok(), "certificate", one));
     }
     Ok(generation.many("certificates", items, listed.total))
 }

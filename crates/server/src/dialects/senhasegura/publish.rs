@@ -24,6 +24,7 @@ use certwright_core::publication::{
 };
 use certwright_core::CoreError;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// The publication routes, devices and credentials included.
 pub fn routes() -> Router<AppState> {
@@ -232,6 +233,7 @@ fn publication_filter(p: &Params, code: Option<i64>) -> Result<PublicationFilter
         reason: p.int(&["reason"])?,
         itms_code: p.text(&["itms_code", "itsm_code"]),
         device_id: p.int(&["device"])?,
+        certificate_ids: Vec::new(),
     })
 }
 
@@ -252,32 +254,50 @@ async fn list(State(state): State<AppState>, call: SsCall) -> Result<Response, S
     Ok(Generation::Iso.many("publications", items, listed.total))
 }
 
-/// `publish_info` and `device` of a certificate: its publications (code, profile, whether processed and whether
-/// any push failed), and the devices it was published to.
-pub async fn publish_info(state: &AppState, auth: &SsAuth, certificate: &CertificateRecord) -> (Value, Value) {
-    let filter = PublicationFilter { certificate_id: Some(certificate.id), ..PublicationFilter::default() };
-    let page = Page::new(Some(100), None).unwrap_or_default();
-    let Result::Ok(listed) = state.services.list_publications(&auth.ctx, &filter, page).await else {
-        return (json!([]), json!([]));
+/// `publish_info` and `device` of each of these certificates (by id): its publications (code, profile, whether
+/// processed and whether any push failed), and the devices it was published to. One query per thousand
+/// publications, whatever the number of certificates.
+pub async fn publish_infos(
+    state: &AppState,
+    auth: &SsAuth,
+    certificates: &[&CertificateRecord],
+) -> Result<HashMap<i64, (Value, Value)>, SsError> {
+    let mut info: HashMap<i64, (Vec<Value>, Vec<i64>)> = HashMap::new();
+    if certificates.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let filter = PublicationFilter {
+        certificate_ids: certificates.iter().map(|c| c.id).collect(),
+        ..PublicationFilter::default()
     };
-    let info: Vec<Value> = listed
-        .items
-        .iter()
-        .map(|v| {
-            json!({
+    let mut offset = 0u64;
+    loop {
+        let page = Page::new(Some(1000), Some(offset))?;
+        let listed = state.services.list_publications(&auth.ctx, &filter, page).await?;
+        let n = listed.items.len() as u64;
+        for v in &listed.items {
+            let (pubs, devices) = info.entry(v.publication.certificate_id).or_default();
+            pubs.push(json!({
                 "code_publishing": v.publication.id.to_string(), "code_profile_publication": v.publication.profile_id,
                 "processed": i64::from(v.processed()), "error": i64::from(v.error()),
                 "creation_date": date_time(v.publication.created_at),
-            })
-        })
-        .collect();
-    let mut devices: Vec<i64> = Vec::new();
-    for v in &listed.items {
-        for d in v.devices() {
-            if !devices.contains(&d) {
-                devices.push(d);
+            }));
+            for d in v.devices() {
+                if !devices.contains(&d) {
+                    devices.push(d);
+                }
             }
         }
+        offset += n;
+        if n == 0 || offset >= listed.total {
+            break;
+        }
     }
-    (Value::Array(info), json!(devices))
+    Ok(certificates
+        .iter()
+        .map(|c| {
+            let (pubs, devices) = info.remove(&c.id).unwrap_or_default();
+            (c.id, (Value::Array(pubs), json!(devices)))
+        })
+        .collect())
 }
