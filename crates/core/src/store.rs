@@ -442,6 +442,10 @@ pub trait Store: Send + Sync + Clone + 'static {
     ) -> impl Future<Output = Result<Option<crate::publication::PublicationProfile>>> + Send;
 
     /// Publications matching the filter, newest first, with their pushes and the state of each.
+    /// Why a location publications deploy to may no longer be deployed to (its latest publication's device or
+    /// credential was made inactive); `None` for every other location.
+    fn publication_location_refusal(&self, location_id: i64) -> impl Future<Output = Result<Option<String>>> + Send;
+
     fn list_publications(
         &self,
         filter: &crate::publication::PublicationFilter,

@@ -405,7 +405,9 @@ impl Deployer for ConnectorDeployer {
                 Ok((spec, _)) => spec,
                 Err(refusal) => return refusal,
             };
-            match self.resolve(&spec, credentials, false) {
+            // Checked here too: an Apache site's paths come from its configuration file, read just now, and a
+            // removal (with its restore on failure) must stay inside the allowed paths like an install.
+            match self.resolve(&spec, credentials, true) {
                 Ok(Resolved::Web(target, t)) => outcome(webserver::uninstall(t.as_ref(), &target).await),
                 Ok(Resolved::F5(target)) => outcome(f5::uninstall(&target).await),
                 Ok(Resolved::Iis(target)) => outcome(iis::uninstall(&target).await),

@@ -630,8 +630,9 @@ async fn publishes_to_apache(backend: Backend) {
     let publication = p["code_publishing"].as_str().unwrap().to_owned();
     let done = processed(&s, &publication).await;
     assert_eq!(done["error"], 0, "{done}");
-    assert_eq!(done["devices"][0]["state"], "succeeded", "{done}");
-    assert_eq!(done["devices"][0]["device"], local);
+    assert_eq!(done["pushes"][0]["state"], "succeeded", "{done}");
+    assert_eq!(done["pushes"][0]["device"], local);
+    assert_eq!(done["devices"], json!([local]), "the vendor's shape: the device codes");
     assert_eq!(done["username"], "www-admin");
     let fingerprint = cert["fingerprint_sha256"].as_str().unwrap();
     assert_eq!(apache.served("www.publish.test"), fingerprint, "Apache serves the published certificate");
@@ -688,12 +689,40 @@ async fn publishes_to_apache(backend: Backend) {
     assert_eq!(status, 201, "{v}");
     let failed = processed(&s, v["certificate"]["code_publishing"].as_str().unwrap()).await;
     assert_eq!(failed["error"], 1, "{failed}");
-    assert_eq!(failed["devices"][0]["state"], "failed", "{failed}");
-    assert!(failed["devices"][0]["error"].as_str().unwrap().contains("does not exist"), "{failed}");
+    assert_eq!(failed["pushes"][0]["state"], "failed", "{failed}");
+    assert!(failed["pushes"][0]["error"].as_str().unwrap().contains("does not exist"), "{failed}");
     assert_eq!(std::fs::read(site.join("www.pem")).unwrap(), files_before);
     assert_eq!(apache.served("www.publish.test"), fingerprint, "the published certificate is still served");
     let (_, v) = call(&s, "GET", "/iso/cert/publish?error=1", Body::None).await;
     assert_eq!(v["total"], 1, "{v}");
+
+    // The device made inactive: a redeployment to its location (a renewal's, say) is refused and changes nothing.
+    let (status, v) = call(&s, "DELETE", &format!("/iso/pam/device/{local}"), Body::None).await;
+    assert_eq!(status, 200, "{v}");
+    let location = format!("publication-{profile}-{local}");
+    let resp = s
+        .http()
+        .post(s.at(&format!("/v1/locations/{location}/deployments")))
+        .bearer_auth(&s.admin_token)
+        .json(&json!({ "certificate": other_cert["id"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let deployment: Value = resp.json().await.unwrap();
+    let id = deployment["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let d = s.get_json(&format!("/v1/deployments/{id}"), &s.admin_token).await;
+        if d["state"] == "failed" || d["state"] == "succeeded" {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "the deployment did not end: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["state"], "failed", "{done}");
+    assert!(done["error"].as_str().unwrap().contains("inactive"), "{done}");
+    assert_eq!(apache.served("www.publish.test"), fingerprint, "the published certificate is still served");
     s.stop().await;
 }
 

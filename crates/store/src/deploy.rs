@@ -166,12 +166,16 @@ pub(crate) async fn list(
     Ok(Listed { items: rows.iter().map(deployment).collect::<Result<_>>()?, total: u64::try_from(total).unwrap_or(0) })
 }
 
-/// Locations whose latest deployment of this certificate installs it and has not failed.
+/// Locations whose latest deployment of this certificate installs it and has not failed, and where no other
+/// certificate has been installed since (a location shared by several certificates serves the latest).
 pub(crate) async fn deployed_locations(conn: &mut AnyConnection, certificate_id: i64) -> Result<Vec<i64>> {
     let rows = sqlx::query(
         "SELECT d.location_id FROM deployments d WHERE d.certificate_id = $1 AND d.action = 'deploy' \
          AND d.state <> 'failed' AND d.id = (SELECT MAX(e.id) FROM deployments e \
-         WHERE e.certificate_id = d.certificate_id AND e.location_id = d.location_id) ORDER BY d.location_id",
+         WHERE e.certificate_id = d.certificate_id AND e.location_id = d.location_id) \
+         AND NOT EXISTS (SELECT 1 FROM deployments o WHERE o.location_id = d.location_id \
+         AND o.certificate_id <> d.certificate_id AND o.action = 'deploy' AND o.state <> 'failed' AND o.id > d.id) \
+         ORDER BY d.location_id",
     )
     .bind(certificate_id)
     .fetch_all(&mut *conn)

@@ -503,3 +503,31 @@ pub(crate) async fn list(
         .collect();
     Ok(Listed { items, total: u64::try_from(total).unwrap_or(0) })
 }
+
+/// Why a location that publications deploy to may no longer be deployed to: the device or credential of its
+/// latest publication was made inactive. `None` for every other location.
+pub(crate) async fn location_refusal(conn: &mut AnyConnection, location_id: i64) -> Result<Option<String>> {
+    let row = sqlx::query(
+        "SELECT dv.id AS device_id, dv.active AS device_active, cr.id AS credential_id, cr.active AS credential_active \
+         FROM publication_targets t JOIN devices dv ON dv.id = t.device_id \
+         JOIN publications p ON p.id = t.publication_id LEFT JOIN credentials cr ON cr.id = p.credential_id \
+         WHERE t.location_id = $1 ORDER BY t.id DESC LIMIT 1",
+    )
+    .bind(location_id)
+    .fetch_optional(conn)
+    .await
+    .map_err(storage)?;
+    let Some(row) = row else { return Ok(None) };
+    if get::<i64>(&row, "device_active")? == 0 {
+        let id: i64 = get(&row, "device_id")?;
+        return Ok(Some(format!("device {id} was made inactive: publish again to a device that is active")));
+    }
+    if get::<Option<i64>>(&row, "credential_active")? == Some(0) {
+        let id: Option<i64> = get(&row, "credential_id")?;
+        return Ok(Some(format!(
+            "credential {} was made inactive: publish again with a credential that is active",
+            id.unwrap_or_default()
+        )));
+    }
+    Ok(None)
+}

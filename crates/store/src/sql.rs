@@ -798,6 +798,11 @@ impl Store for SqlStore {
         crate::publication::profile_by_id(&mut conn, id, false).await
     }
 
+    async fn publication_location_refusal(&self, location_id: i64) -> Result<Option<String>> {
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        crate::publication::location_refusal(&mut conn, location_id).await
+    }
+
     async fn list_publications(
         &self,
         filter: &certwright_core::publication::PublicationFilter,

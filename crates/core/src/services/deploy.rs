@@ -290,6 +290,13 @@ impl<S: Store> Services<S> {
             tx.commit().await?;
             d
         };
+        // A deployment that publications made: not to a device or with a credential made inactive since.
+        if d.action == DeployAction::Deploy {
+            if let Some(refusal) = self.store.publication_location_refusal(d.location_id).await? {
+                self.fail_deployment(uuid, &refusal).await?;
+                return Ok(Some(JobEnd::Failed(refusal)));
+            }
+        }
         let (outcome, location, cert) = match self.attempt_deployment(&d).await {
             Ok(done) => done,
             Err(e) => {

@@ -1,7 +1,8 @@
 //! Publication: devices and their credentials (secrets sealed with the key vault, never returned), publication
 //! profiles, and publishing — a certificate pushed to some of a profile's devices, each push queued as a
-//! deployment to a location named `publication-<profile>-<device>` kept in step with the profile, the device and
-//! the credential. Renewals redeploy to those locations like to any other.
+//! deployment to a location named `publication-<profile>-<device>`, brought up to date with the profile, the device
+//! and the credential at every publication. Renewals redeploy to those locations like to any other, unless the
+//! device or credential was made inactive since (the deployment job refuses them).
 
 use super::Services;
 use crate::audit::EventDraft;
@@ -111,6 +112,11 @@ fn identifier(v: &str) -> Result<String> {
     let v = v.trim();
     if v.is_empty() || v.len() > 128 || !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
         return Err(invalid("credential.invalid_identifier", "identifier must be 1 to 128 of A-Z a-z 0-9 - _ ."));
+    }
+    // Paths name a credential by its numeric code or its identifier: an identifier of digits alone would be read
+    // as someone else's code.
+    if v.chars().all(|c| c.is_ascii_digit()) {
+        return Err(invalid("credential.invalid_identifier", "identifier must not be digits alone (codes are)"));
     }
     Ok(v.to_owned())
 }
@@ -520,8 +526,38 @@ impl<S: Store> Services<S> {
                 message: format!("the certificate is {}; only an issued certificate is published", cert.state),
             });
         }
-        if cert.key_id.is_none() {
-            return Err(invalid("publication.no_key", "this certificate's private key is not held here"));
+        let key_id = cert
+            .key_id
+            .ok_or_else(|| invalid("publication.no_key", "this certificate's private key is not held here"))?;
+        // Publishing sends the private key to the devices: the token's RA-profile limit and the key's export
+        // policy apply as they do to a download.
+        if let Some(profile_id) = cert.ra_profile_id {
+            let snapshot = self.snapshot().await?;
+            if let Some(ra) = snapshot.profiles.iter().find(|p| p.id == profile_id) {
+                if !ctx.caller.may_use_profile(&ra.name) {
+                    return Err(CoreError::Forbidden {
+                        role: ctx.caller.role.as_str().to_owned(),
+                        action: "publish a certificate of an RA profile the token is not limited to",
+                    });
+                }
+            }
+        } else if !ctx.caller.ra_profiles.is_empty() {
+            return Err(CoreError::Forbidden {
+                role: ctx.caller.role.as_str().to_owned(),
+                action: "publish a certificate of no RA profile (the token is limited to RA profiles)",
+            });
+        }
+        let stored = self
+            .store
+            .key(key_id)
+            .await?
+            .ok_or_else(|| CoreError::Storage(format!("key {key_id} of certificate {} is missing", cert.uuid)))?;
+        if !stored.exportable || stored.sealed.is_empty() {
+            return Err(invalid(
+                "policy.key_export_not_allowed",
+                "this certificate's private key may not leave the server (its RA profile does not allow key export, \
+                 or the key was destroyed): it cannot be published",
+            ));
         }
         let profile = self.store.publication_profile(input.profile_id).await?.ok_or_else(|| {
             invalid("publication_profile.not_found", format!("there is no publication profile {}", input.profile_id))

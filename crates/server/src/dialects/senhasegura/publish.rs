@@ -212,7 +212,7 @@ fn render_publication(v: &PublicationView) -> Value {
         "code_profile_publication": p.profile_id, "reason": reason(p.reason), "justification": p.justification,
         "itms_code": p.itms_code, "code_credential": p.credential_id, "username": p.username,
         "quantity_devices": v.devices().len(), "processed": i64::from(v.processed()), "error": i64::from(v.error()),
-        "devices": pushes, "creation_date": date_time(p.created_at),
+        "devices": v.devices(), "pushes": pushes, "creation_date": date_time(p.created_at),
     })
 }
 
