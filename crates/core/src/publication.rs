@@ -509,12 +509,25 @@ fn password(device: &Device, secret: &Opened) -> Result<String> {
 }
 
 /// `https://host[:port]` with an IPv6 address in brackets.
-fn host_for_url(device: &Device) -> String {
-    if device.hostname.parse::<IpAddr>().is_ok_and(|ip| ip.is_ipv6()) {
-        format!("[{}]", device.hostname)
-    } else {
-        device.hostname.clone()
+/// The authority of a device's management URL (which carries the credential's password): its host name when that
+/// is a DNS name or an IP address, otherwise its IP address — never text that could change the URL's meaning.
+fn host_for_url(device: &Device) -> Result<String> {
+    let h = device.hostname.as_str();
+    if let Ok(ip) = h.parse::<IpAddr>() {
+        return Ok(if ip.is_ipv6() { format!("[{h}]") } else { h.to_owned() });
     }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if h.len() <= 253 && h.trim_end_matches('.').split('.').all(label_ok) {
+        return Ok(h.to_owned());
+    }
+    // A display name (the vendor allows "API device test"): the device's address instead.
+    Ok(if device.ip.is_ipv6() { format!("[{}]", device.ip) } else { device.ip.to_string() })
 }
 
 /// A credential's secret, opened for one publication.
@@ -564,7 +577,7 @@ pub fn targets(
         ProfileSettings::Iis { site, cert_store, port } => {
             let (verify_address, verify_server_name) = verify(*port, None);
             let iis = IisSpec {
-                endpoint: format!("https://{}:{}/wsman", host_for_url(device), device.winrm_port),
+                endpoint: format!("https://{}:{}/wsman", host_for_url(device)?, device.winrm_port),
                 username: username.to_owned(),
                 site: site.clone().unwrap_or_else(|| "Default Web Site".to_owned()),
                 port: *port,
@@ -587,11 +600,12 @@ pub fn targets(
                 return Err(refuse("the BIG-IP profile names no client-ssl profile (profile_client_vips)".to_owned()));
             }
             let pw = password(device, secret)?;
+            let url = format!("https://{}", host_for_url(device)?);
             client_profiles
                 .iter()
                 .map(|profile| {
                     let f5 = F5Spec {
-                        url: format!("https://{}", host_for_url(device)),
+                        url: url.clone(),
                         username: username.to_owned(),
                         partition: partition.clone(),
                         profile: profile.clone(),
@@ -729,6 +743,22 @@ mod tests {
         let t = targets(&was, &device("10.0.0.8", Some("ssh-ed25519 AAAA")), "was", &key, Some("kdbpw")).unwrap();
         assert_eq!(t[0].credentials.password.as_deref(), Some("kdbpw"));
         assert_eq!(t[0].spec.websphere.as_ref().unwrap().label, "web");
+    }
+
+    #[test]
+    fn management_urls_take_dns_names_and_addresses_only() {
+        let mut d = device("10.0.0.5", None);
+        for (name, ok) in [
+            ("web1.example", Some("web1.example")),
+            ("2001:db8::1", Some("[2001:db8::1]")),
+            ("f5@other.example", Some("10.0.0.5")),
+            ("host/path?", Some("10.0.0.5")),
+            ("API device test", Some("10.0.0.5")),
+            ("-bad.example", Some("10.0.0.5")),
+        ] {
+            d.hostname = name.to_owned();
+            assert_eq!(host_for_url(&d).ok().as_deref(), ok, "{name}");
+        }
     }
 
     #[test]
