@@ -12,45 +12,14 @@ use certwright_core::{CoreError, Result};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-const FORM_COLUMNS: &[&str] = &[
-    "id",
-    "uuid",
-    "validation_level",
-    "domain_kind",
-    "organization_id",
-    "common_name",
-    "sans",
-    "key_family",
-    "key_size",
-    "digest",
-    "validity_days",
-    "key_password_hash",
-    "revocation_password_hash",
-    "project",
-    "external_ip",
-    "hostname",
-    "justification",
-    "responsible_id",
-    "description",
-    "terms",
-    "certificate_uuid",
-    "sign_attempt",
-    "sign_claimed_at",
-    "self_signed",
-    "authority_id",
-    "sign_reason",
-    "sign_justification",
-    "itsm_code",
-    "signed_by",
-    "signed_at",
-    "created_by",
-    "created_at",
-    "updated_at",
-];
-
 /// `f.id AS f_id, …`: the form's columns, prefixed so they do not collide with a joined certificate's.
 fn form_columns() -> String {
-    FORM_COLUMNS.iter().map(|c| format!("f.{c} AS f_{c}")).collect::<Vec<_>>().join(", ")
+    ["id", "uuid", "created_by", "created_at"]
+        .iter()
+        .chain(CHANGED)
+        .map(|c| format!("f.{c} AS f_{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The status a form's joins say it has (`r`: its lifecycle request, `fc`: its certificate).
