@@ -484,6 +484,63 @@ mod cases {
         assert!(f.svc.store().key_by_uuid(uuid::Uuid::new_v4()).await.unwrap().is_none());
     }
 
+    pub async fn request_forms_terms_passwords_and_oauth1_credentials_round_trip(f: Fixture) {
+        use certwright_core::forms::{DomainKind, FormCertificateFilter, FormFilter, FormStatus, KeyFamily};
+        use certwright_core::services::{FormInput, SignInput};
+        f.svc.ensure_default_hierarchy(certwright_pki::alg::KeyAlgorithm::parse("ecdsa-p256").unwrap()).await.unwrap();
+        let ctx = Ctx::system();
+        let org = f.svc.create_organization(&ctx, "Example Ltd").await.unwrap();
+        assert_eq!(f.svc.create_organization(&ctx, "Example Ltd").await.unwrap_err().code(), "organization.exists");
+        let input = |cn: &str, tags: &[&str]| FormInput {
+            validation_level: Some(2),
+            domain_kind: Some(DomainKind::Single),
+            organization_id: Some(org.id),
+            common_name: Some(cn.to_owned()),
+            tags: Some(tags.iter().map(|t| (*t).to_owned()).collect()),
+            key_family: Some(KeyFamily::Rsa),
+            key_size: Some(2048),
+            digest: Some("sha256".to_owned()),
+            validity_days: Some(90),
+            key_password: Some("k".to_owned().into()),
+            ..Default::default()
+        };
+        let a = f.svc.save_request_form(&ctx, None, input("a.example", &["web", "pay"])).await.unwrap();
+        f.svc.save_request_form(&ctx, None, input("b.example", &["web"])).await.unwrap();
+        assert_eq!((a.status, a.organization.as_str()), (FormStatus::Created, "Example Ltd"));
+        assert_eq!(a.form.terms.tags, ["web", "pay"]);
+        let by_tag = |tag: &str| FormFilter { terms: vec![("tag", tag.to_owned())], ..Default::default() };
+        let page = Page::default();
+        assert_eq!(f.svc.list_request_forms(&ctx, &by_tag("web"), page).await.unwrap().total, 2);
+        assert_eq!(f.svc.list_request_forms(&ctx, &by_tag("pay"), page).await.unwrap().total, 1);
+        // A change replaces the terms; the catalog keeps one row per term.
+        let change = FormInput { tags: Some(vec!["pay".into()]), ..Default::default() };
+        f.svc.save_request_form(&ctx, Some(a.form.id), change).await.unwrap();
+        assert_eq!(f.svc.list_request_forms(&ctx, &by_tag("web"), page).await.unwrap().total, 1);
+        // Signed by the CA: the status follows the certificate, and the key carries the form's password.
+        let ca = f.svc.store().authorities().await.unwrap().into_iter().find(|a| a.parent_id.is_some()).unwrap();
+        let sign = SignInput { authority_id: Some(ca.id), reason: 1, ..Default::default() };
+        let signed = f.svc.sign_request_form(&ctx, a.form.id, sign).await.unwrap();
+        assert_eq!(signed.form.status, FormStatus::Signed);
+        let cert = signed.certificate.unwrap();
+        assert!(f.svc.store().key_password(cert.key_id.unwrap()).await.unwrap().is_some());
+        let listed = f
+            .svc
+            .list_form_certificates(&ctx, FormCertificateFilter { id: Some(cert.id), ..Default::default() }, page)
+            .await
+            .unwrap();
+        assert_eq!(listed.items[0].form.as_ref().map(|v| v.form.id), Some(a.form.id));
+        assert!(listed.items[0].passwords.key_password_hash.is_some());
+
+        // OAuth 1.0a credentials: listed without secrets, found by consumer key, revoked once.
+        let created = f.svc.create_oauth1_credential(&ctx, "itsm", Role::Operator, vec![]).await.unwrap();
+        let found = f.svc.store().oauth1_credential(&created.credential.consumer_key).await.unwrap().unwrap();
+        assert_eq!(found, created.credential);
+        assert_eq!(f.svc.oauth1_credentials(&ctx).await.unwrap().len(), 1);
+        f.svc.revoke_oauth1_credential(&ctx, found.uuid).await.unwrap();
+        let again = f.svc.revoke_oauth1_credential(&ctx, found.uuid).await.unwrap_err();
+        assert_eq!(again.code(), "oauth1_credential.revoked");
+    }
+
     pub async fn concurrent_writers_keep_one_linear_chain(f: Fixture) {
         let tasks: Vec<_> = (0..24)
             .map(|i| {
@@ -528,6 +585,7 @@ macro_rules! conformance {
 
 conformance!(
     migrations_are_current,
+    request_forms_terms_passwords_and_oauth1_credentials_round_trip,
     token_is_found_by_hash_listed_and_revoked,
     expired_token_stops_authenticating,
     oauth_client_credentials_issue_expiring_tokens_revoked_with_the_client,
