@@ -663,6 +663,8 @@ mod cases {
             ("/iso/certificate/request/list?password_key=x".to_owned(), 400, 1020, "password"),
             ("/iso/certificate/request/list?limit=0".to_owned(), 400, 1020, "limit"),
             ("/iso/nothing/here".to_owned(), 404, 1023, "/iso/nothing/here"),
+            ("/api/certificate/nothing".to_owned(), 404, 1023, "/api/certificate/nothing"),
+            ("/api/v1/certificates/1/nothing".to_owned(), 404, 1023, "nothing"),
         ] {
             let (st, v) = ss.get(&path).await;
             assert_eq!(st, status, "{path}: {v}");

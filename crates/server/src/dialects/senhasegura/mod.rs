@@ -95,6 +95,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(publish::routes())
         .route("/iso/certificate", get(not_found).post(not_found))
         .route("/iso/{*rest}", get(not_found).post(not_found).put(not_found).delete(not_found))
+        // The newer generations share `/api` with QRadar: their unknown paths still answer in this envelope.
+        .route("/api/certificate/{*rest}", get(not_found).post(not_found).put(not_found).delete(not_found))
+        .route("/api/v1/certificates/{*rest}", get(not_found).post(not_found).put(not_found).delete(not_found))
         .method_not_allowed_fallback(|| async {
             SsError::new(StatusCode::METHOD_NOT_ALLOWED, 1025, "this method is not allowed on this path")
         })
