@@ -696,6 +696,37 @@ async fn publishes_to_apache(backend: Backend) {
     let (_, v) = call(&s, "GET", "/iso/cert/publish?error=1", Body::None).await;
     assert_eq!(v["total"], 1, "{v}");
 
+    // Two first publications to a new profile at once: they take turns; both are stored, with one location.
+    let (status, v) = call(
+        &s,
+        "POST",
+        "/iso/cert/profile/apache",
+        Body::Json(json!({"name_profile": "twin", "site": "www.publish.test", "config_path": conf,
+            "port": apache.port, "username": "www-admin", "devices": [local], "test_command": test,
+            "reload_command": reload})),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let twin = v["certificate"]["code_profile"].as_i64().unwrap();
+    let body = || {
+        Body::Json(json!({"code_certificate": code, "code_profile_publication": twin, "reason": 4, "devices": [local]}))
+    };
+    let (a, b) =
+        tokio::join!(call(&s, "POST", "/iso/cert/publish", body()), call(&s, "POST", "/iso/cert/publish", body()));
+    assert_eq!((a.0, b.0), (201, 201), "{a:?} {b:?}");
+    for p in [&a.1, &b.1] {
+        let done = processed(&s, p["certificate"]["code_publishing"].as_str().unwrap()).await;
+        assert_eq!(done["error"], 0, "{done}");
+    }
+    let locations = s.get_json("/v1/locations", &s.admin_token).await;
+    let twins = locations["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["name"].as_str().is_some_and(|n| n.starts_with(&format!("publication-{twin}-"))))
+        .count();
+    assert_eq!(twins, 1, "{locations}");
+
     // The device made inactive: a redeployment to its location (a renewal's, say) is refused and changes nothing.
     let (status, v) = call(&s, "DELETE", &format!("/iso/pam/device/{local}"), Body::None).await;
     assert_eq!(status, 200, "{v}");

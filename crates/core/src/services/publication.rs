@@ -613,6 +613,17 @@ impl<S: Store> Services<S> {
             created_at: now,
         };
         let (mut tx, head) = self.begin().await?;
+        // Publications of one profile take turns (two first pushes to one device would both create its location),
+        // and the profile must still be the one the pushes were worked out from.
+        let locked = tx.publication_profile_for_update(profile.id).await?.ok_or_else(|| {
+            invalid("publication_profile.not_found", format!("there is no publication profile {}", profile.id))
+        })?;
+        if locked != profile {
+            return Err(CoreError::Conflict {
+                code: "publication_profile.changed",
+                message: format!("publication profile {} changed meanwhile; publish again", profile.id),
+            });
+        }
         publication.id = tx.insert_publication(&publication).await?;
         let mut drafts = Vec::new();
         let mut pushes = Vec::new();

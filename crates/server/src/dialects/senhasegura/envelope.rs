@@ -45,6 +45,7 @@ pub const CODES: &[(u16, &str)] = &[
     (1061, "The device is not one of the publication profile's devices"),
     (1062, "The publication cannot be made to this device with this profile and credential"),
     (1063, "The certificate is not issued"),
+    (1064, "The publication profile changed meanwhile"),
     (1099, "Internal error"),
 ];
 
@@ -200,6 +201,7 @@ fn code_of(core: &str) -> u16 {
         "publication.no_key" => 1046,
         "publication.missing" | "publication_profile.missing" | "device.missing" | "credential.missing" => 1021,
         "deploy.not_issued" => 1063,
+        "publication_profile.changed" => 1064,
         c if c.starts_with("import.") => 1041,
         c if c.starts_with("policy.") || c.starts_with("ra_profile.") => 1048,
         c if c.starts_with("revocation.") || c.starts_with("revoke.") => 1050,
