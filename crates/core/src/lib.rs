@@ -22,6 +22,7 @@ pub mod oauth1;
 pub mod page;
 pub mod publication;
 pub mod revocation;
+pub mod seq;
 pub mod services;
 pub mod store;
 pub mod upstream;

@@ -445,13 +445,7 @@ impl PublicationView {
 
     /// The devices, each once, in order.
     pub fn devices(&self) -> Vec<i64> {
-        let mut out: Vec<i64> = Vec::new();
-        for t in &self.targets {
-            if !out.contains(&t.device_id) {
-                out.push(t.device_id);
-            }
-        }
-        out
+        crate::seq::unique_in_order(self.targets.iter().map(|t| t.device_id))
     }
 }
 

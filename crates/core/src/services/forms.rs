@@ -128,18 +128,11 @@ fn terms_of(kind: &str, names: Vec<String>) -> Result<Vec<String>> {
     if names.len() > MAX_ITEMS {
         return Err(invalid("form.too_many", format!("at most {MAX_ITEMS} {kind}s")));
     }
-    let mut out: Vec<String> = Vec::new();
-    for n in names {
-        let n = n.trim().to_owned();
-        if n.is_empty() {
-            continue;
-        }
-        check_text(kind, &n, MAX_TEXT)?;
-        if !out.contains(&n) {
-            out.push(n);
-        }
+    let names: Vec<String> = names.iter().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect();
+    for n in &names {
+        check_text(kind, n, MAX_TEXT)?;
     }
-    Ok(out)
+    Ok(crate::seq::unique_in_order(names))
 }
 
 /// The checks that involve several fields: domain kind against names, digest against key family, sizes.
@@ -214,6 +207,17 @@ fn key_algorithm(f: &RequestForm) -> Result<KeyAlgorithm> {
             ),
         )),
     }
+}
+
+/// The hash of a password someone chose (at most 256 characters); `None` for an empty one.
+async fn hash_chosen(field: &str, password: Zeroizing<String>) -> Result<Option<String>> {
+    if password.chars().count() > 256 {
+        return Err(invalid("form.too_long", format!("{field} must be at most 256 characters")));
+    }
+    if password.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(hash_password(password.to_string()).await?))
 }
 
 async fn matches(password: &str, hash: &Option<String>) -> Result<bool> {
@@ -382,13 +386,9 @@ impl<S: Store> Services<S> {
         }
         match input.sans {
             Some(sans) => {
-                let mut out: Vec<String> = Vec::new();
-                for s in sans.iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()) {
-                    if !out.contains(&s) {
-                        out.push(s);
-                    }
-                }
-                form.sans = out;
+                form.sans = crate::seq::unique_in_order(
+                    sans.iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()),
+                );
             }
             None if cn_changed && (form.sans.is_empty() || form.sans.len() == 1) => form.sans.clear(),
             None => {}
@@ -442,11 +442,9 @@ impl<S: Store> Services<S> {
             ("key_password", input.key_password, &mut form.key_password_hash),
             ("password_revogation", input.revocation_password, &mut form.revocation_password_hash),
         ] {
+            // Sent empty, a password is cleared.
             if let Some(p) = password {
-                if p.chars().count() > 256 {
-                    return Err(invalid("form.too_long", format!("{field} must be at most 256 characters")));
-                }
-                *slot = if p.is_empty() { None } else { Some(hash_password(p.to_string()).await?) };
+                *slot = hash_chosen(field, p).await?;
             }
         }
         form.updated_at = now;
@@ -768,18 +766,14 @@ impl<S: Store> Services<S> {
     /// certificate's revocation.
     pub async fn upload_certificate(&self, ctx: &Ctx, upload: Upload) -> Result<ImportedCertificate> {
         ctx.caller.require(Permission::IssueCertificates)?;
-        let mut hashes: [Option<String>; 2] = [None, None];
-        for (slot, (field, p)) in
-            hashes.iter_mut().zip([("password", upload.key_password), ("revoke_password", upload.revocation_password)])
-        {
-            if let Some(p) = p.filter(|p| !p.is_empty()) {
-                if p.chars().count() > 256 {
-                    return Err(invalid("form.too_long", format!("{field} must be at most 256 characters")));
-                }
-                *slot = Some(hash_password(p.to_string()).await?);
-            }
-        }
-        let [key_hash, revocation_hash] = hashes;
+        let key_hash = match upload.key_password {
+            Some(p) => hash_chosen("password", p).await?,
+            None => None,
+        };
+        let revocation_hash = match upload.revocation_password {
+            Some(p) => hash_chosen("revoke_password", p).await?,
+            None => None,
+        };
         let mut prepared = self.prepare_import(ctx, upload.import).await?;
         let (mut tx, head) = self.begin().await?;
         let draft = prepared.store(&mut tx).await?;

@@ -363,7 +363,7 @@ impl<S: Store> Services<S> {
             (None, None) => return Err(invalid("publication_profile.missing", "name_profile is required")),
         };
         let devices = match (input.devices, &old) {
-            (Some(d), _) => dedupe(d),
+            (Some(d), _) => crate::seq::unique_in_order(d),
             (None, Some(o)) => o.devices.clone(),
             (None, None) => Vec::new(),
         };
@@ -513,7 +513,7 @@ impl<S: Store> Services<S> {
         };
         limit("justification", &input.justification, crate::forms::MAX_JUSTIFICATION)?;
         limit("itms_code", &input.itms_code, crate::forms::MAX_ITSM_CODE)?;
-        let devices = dedupe(input.devices.clone());
+        let devices = crate::seq::unique_in_order(input.devices.clone());
         if devices.is_empty() {
             return Err(invalid("publication.missing", "devices is required: at least one device code"));
         }
@@ -743,16 +743,6 @@ impl<S: Store> Services<S> {
             }
         }
     }
-}
-
-fn dedupe(items: Vec<i64>) -> Vec<i64> {
-    let mut out = Vec::with_capacity(items.len());
-    for i in items {
-        if !out.contains(&i) {
-            out.push(i);
-        }
-    }
-    out
 }
 
 fn credential_not_found(key: &CredentialKey) -> CoreError {

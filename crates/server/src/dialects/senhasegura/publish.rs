@@ -282,11 +282,7 @@ pub async fn publish_infos(
                 "processed": i64::from(v.processed()), "error": i64::from(v.error()),
                 "creation_date": date_time(v.publication.created_at),
             }));
-            for d in v.devices() {
-                if !devices.contains(&d) {
-                    devices.push(d);
-                }
-            }
+            devices.extend(v.devices());
         }
         offset += n;
         if n == 0 || offset >= listed.total {
@@ -297,7 +293,7 @@ pub async fn publish_infos(
         .iter()
         .map(|c| {
             let (pubs, devices) = info.remove(&c.id).unwrap_or_default();
-            (c.id, (Value::Array(pubs), json!(devices)))
+            (c.id, (Value::Array(pubs), json!(certwright_core::seq::unique_in_order(devices))))
         })
         .collect())
 }
