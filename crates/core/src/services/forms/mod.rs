@@ -1,18 +1,16 @@
 //! Request forms: recorded and changed until signed, listed with their status, signed (by an authority of this
-//! server through the lifecycle engine, or self-signed); the inventory seen with the forms certificates came
-//! from; key downloads and revocations guarded by the passwords a form or an upload set; organizations.
+//! server through the lifecycle engine, or self-signed); organizations. The inventory side (revocation, download,
+//! upload with their passwords) is in [`certificates`].
 
-use super::end_entity::{hash_password, password_matches};
-use super::import::ImportedCertificate;
+use super::end_entity::hash_password;
 use super::issuance::record_of;
-use super::{ImportRequest, IssueRequest, Issued, RevokeOutcome, RevokeRequest, Services, Submitted};
+use super::{IssueRequest, Issued, Services, Submitted};
 use crate::audit::EventDraft;
 use crate::auth::{Ctx, Permission};
-use crate::ca::{CertificateRecord, Origin, DEFAULT_RENEWAL_WINDOW_DAYS};
+use crate::ca::{CertificateRecord, Origin};
 use crate::forms::{
-    check_text, reason_name, DomainKind, FormCertificate, FormCertificateFilter, FormFilter, FormStatus, FormView,
-    KeyFamily, Organization, RequestForm, Signing, Terms, ValidationLevel, MAX_DESCRIPTION, MAX_ITEMS, MAX_ITSM_CODE,
-    MAX_JUSTIFICATION, MAX_TEXT,
+    check_text, reason_name, DomainKind, FormFilter, FormStatus, FormView, KeyFamily, Organization, RequestForm,
+    Signing, Terms, ValidationLevel, MAX_DESCRIPTION, MAX_ITEMS, MAX_ITSM_CODE, MAX_JUSTIFICATION, MAX_TEXT,
 };
 use crate::page::{Listed, Page};
 use crate::store::{Store, StoreTx};
@@ -24,6 +22,10 @@ use certwright_pki::names::{self, San};
 use serde_json::json;
 use uuid::Uuid;
 use zeroize::Zeroizing;
+
+mod certificates;
+
+pub use certificates::{Download, Upload};
 
 const DAY: i64 = 86_400;
 /// Longest validity a form may ask for, in days.
@@ -77,33 +79,12 @@ pub struct SignedForm {
     pub certificate: Option<CertificateRecord>,
 }
 
-/// A certificate and its key, for download.
-#[allow(missing_debug_implementations)] // Holds a private key.
-pub struct Download {
-    pub certificate: CertificateRecord,
-    pub chain: Vec<Vec<u8>>,
-    /// PKCS#8 DER, when the key was asked for.
-    pub key: Option<Zeroizing<Vec<u8>>>,
-}
-
-/// An upload: the import plus the passwords that guard the certificate.
-#[allow(missing_debug_implementations)] // Holds passwords.
-pub struct Upload {
-    pub import: ImportRequest,
-    pub key_password: Option<Zeroizing<String>>,
-    pub revocation_password: Option<Zeroizing<String>>,
-}
-
 fn invalid(code: &'static str, message: impl Into<String>) -> CoreError {
     CoreError::invalid(code, message)
 }
 
 fn form_not_found(id: i64) -> CoreError {
     CoreError::not_found("form.not_found", "request", id)
-}
-
-fn certificate_not_found(id: i64) -> CoreError {
-    CoreError::not_found("certificate.not_found", "certificate", id)
 }
 
 /// Optional text: trimmed, empty meaning none, checked.
@@ -218,13 +199,6 @@ async fn hash_chosen(field: &str, password: Zeroizing<String>) -> Result<Option<
         return Ok(None);
     }
     Ok(Some(hash_password(password.to_string()).await?))
-}
-
-async fn matches(password: &str, hash: &Option<String>) -> Result<bool> {
-    match hash {
-        None => Ok(true),
-        Some(h) => password_matches(password.to_owned(), h.clone()).await,
-    }
 }
 
 /// Requesters work on their own forms only (others' are not found); other roles on every form.
@@ -682,109 +656,6 @@ impl<S: Store> Services<S> {
         }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
         Ok(record)
-    }
-
-    // ---- certificates ----------------------------------------------------------------------------------------
-
-    /// The inventory with the form each certificate came from.
-    pub async fn list_form_certificates(
-        &self,
-        ctx: &Ctx,
-        mut filter: FormCertificateFilter,
-        page: Page,
-    ) -> Result<Listed<FormCertificate>> {
-        ctx.caller.require(Permission::ReadInventory)?;
-        filter.now = self.clock.now();
-        filter.renewal_window = i64::from(DEFAULT_RENEWAL_WINDOW_DAYS) * DAY;
-        filter.profile_windows = self
-            .snapshot()
-            .await?
-            .profiles
-            .iter()
-            .map(|p| (p.id, i64::from(p.policy.renewal_window_days) * DAY))
-            .collect();
-        let mut listed = self.store.list_form_certificates(&filter, page).await?;
-        for c in &mut listed.items {
-            if let Some(f) = &c.form {
-                c.passwords.key_password_hash =
-                    c.passwords.key_password_hash.take().or(f.form.key_password_hash.clone());
-                c.passwords.revocation_password_hash =
-                    c.passwords.revocation_password_hash.take().or(f.form.revocation_password_hash.clone());
-            }
-        }
-        Ok(listed)
-    }
-
-    /// One certificate by its integer id, with its form and passwords.
-    pub async fn form_certificate(&self, ctx: &Ctx, id: i64) -> Result<FormCertificate> {
-        let filter = FormCertificateFilter { id: Some(id), ..Default::default() };
-        self.list_form_certificates(ctx, filter, Page::default())
-            .await?
-            .items
-            .pop()
-            .ok_or_else(|| certificate_not_found(id))
-    }
-
-    /// Revokes a certificate by id; where a revocation password was set, it must be given.
-    pub async fn revoke_with_password(
-        &self,
-        ctx: &Ctx,
-        id: i64,
-        req: &RevokeRequest,
-        password: Option<&str>,
-    ) -> Result<RevokeOutcome> {
-        ctx.caller.require(Permission::RevokeCertificates)?;
-        let c = self.form_certificate(ctx, id).await?;
-        if c.passwords.revocation_password_hash.is_some()
-            && !matches(password.unwrap_or_default(), &c.passwords.revocation_password_hash).await?
-        {
-            return Err(invalid("form.wrong_password", "the revocation password is wrong"));
-        }
-        self.request_revocation(ctx, c.certificate.uuid, req).await
-    }
-
-    /// A certificate with its chain and, when asked, its key (see [`Services::export_private_key`], which checks
-    /// the key password where one was set).
-    pub async fn download_certificate(
-        &self,
-        ctx: &Ctx,
-        id: i64,
-        with_key: bool,
-        password: Option<&str>,
-    ) -> Result<Download> {
-        let c = self.form_certificate(ctx, id).await?;
-        if !with_key {
-            let (certificate, chain) = self.certificate(ctx, c.certificate.uuid).await?;
-            return Ok(Download { certificate, chain, key: None });
-        }
-        let (certificate, chain, key) = self.export_private_key(ctx, c.certificate.uuid, password).await?;
-        Ok(Download { certificate, chain, key: Some(key) })
-    }
-
-    /// Imports a certificate (and key) and records the passwords that guard them, in one transaction: the
-    /// password (of a PKCS#12 file or an encrypted key) guards the key's export, `revocation_password` the
-    /// certificate's revocation.
-    pub async fn upload_certificate(&self, ctx: &Ctx, upload: Upload) -> Result<ImportedCertificate> {
-        ctx.caller.require(Permission::IssueCertificates)?;
-        let key_hash = match upload.key_password {
-            Some(p) => hash_chosen("password", p).await?,
-            None => None,
-        };
-        let revocation_hash = match upload.revocation_password {
-            Some(p) => hash_chosen("revoke_password", p).await?,
-            None => None,
-        };
-        let mut prepared = self.prepare_import(ctx, upload.import).await?;
-        let (mut tx, head) = self.begin().await?;
-        let draft = prepared.store(&mut tx).await?;
-        if let (Some(hash), Some(key_id)) = (&key_hash, prepared.record.key_id) {
-            tx.set_key_password(key_id, hash).await?;
-        }
-        if let Some(hash) = &revocation_hash {
-            tx.set_revocation_password(prepared.record.id, hash).await?;
-        }
-        self.commit_with_event(tx, &head, ctx, draft).await?;
-        Ok(ImportedCertificate { record: prepared.record, validation: prepared.validation })
     }
 }
 
