@@ -72,6 +72,11 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The HTTP status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// 200 `1001: OK`.
     pub fn ok() -> Self {
         Self { status: StatusCode::OK, code: 1001, blocks: Map::new(), extra: Map::new() }

@@ -66,13 +66,9 @@ impl Generation {
 /// The flat answer of the `/api/v1` generation.
 fn flat(ok: Answer, name: &str, value: Value, total: Option<u64>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let resp = ok.into_response();
-    let status = resp.status();
-    let message = format!(
-        "{}: {}",
-        if status == StatusCode::CREATED { 1002 } else { 1001 },
-        envelope::text(if status == StatusCode::CREATED { 1002 } else { 1001 })
-    );
+    let status = ok.status();
+    let code = if status == StatusCode::CREATED { 1002 } else { 1001 };
+    let message = format!("{code}: {}", envelope::text(code));
     let mut body = Map::new();
     body.insert("status".to_owned(), json!(status.as_u16()));
     body.insert("message".to_owned(), json!(message));
