@@ -192,12 +192,49 @@ impl StoreTx for SqlTx {
 
     async fn append_events(&mut self, events: &[Event]) -> Result<()> {
         let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(()) };
-        for chunk in events.chunks(EVENTS_PER_INSERT) {
+        let chunks: Vec<&[Event]> = events.chunks(EVENTS_PER_INSERT).collect();
+        let Some((last_chunk, earlier)) = chunks.split_last() else { return Ok(()) };
+        for chunk in earlier {
             let sql = insert_events_sql(chunk.len());
             let query = chunk.iter().fold(sqlx::query(&sql), bind_event);
             query.execute(&mut *self.tx).await.map_err(storage)?;
         }
-        self.move_head(first.seq - 1, last).await
+        if self.backend != Backend::Sqlite {
+            let sql = insert_events_sql(last_chunk.len());
+            let query = last_chunk.iter().fold(sqlx::query(&sql), bind_event);
+            query.execute(&mut *self.tx).await.map_err(storage)?;
+            return self.move_head(first.seq - 1, last).await;
+        }
+        // SQLite runs both statements of one query in a single call to its connection's thread: the last insert
+        // and the head's move. The inserts either add every row or fail, so one row more than inserted means the
+        // head moved.
+        let n = last_chunk.len() * 14;
+        let sql = format!(
+            "{}; UPDATE audit_chains SET seq = ${}, hash = ${} WHERE chain = ${} AND seq = ${}",
+            insert_events_sql(last_chunk.len()),
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4
+        );
+        let affected = last_chunk
+            .iter()
+            .fold(sqlx::query(&sql), bind_event)
+            .bind(last.seq)
+            .bind(last.hash.as_str())
+            .bind(last.chain.as_str())
+            .bind(first.seq - 1)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(storage)?
+            .rows_affected();
+        if affected != last_chunk.len() as u64 + 1 {
+            return Err(CoreError::Storage(format!(
+                "audit chain '{}' moved while locked; the events were not appended",
+                last.chain
+            )));
+        }
+        Ok(())
     }
 
     async fn ensure_principal(&mut self, name: &str, now: EpochSeconds) -> Result<Principal> {

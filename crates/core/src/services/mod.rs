@@ -23,6 +23,7 @@ mod publication;
 mod revocation;
 mod scope;
 mod staging;
+pub(crate) mod writer;
 
 pub use access::{ClientCertificatePolicy, IssuedOAuthToken, NewOAuthClientRequest, NewTokenRequest, MASTER_KEY_CHECK};
 pub use audit::AuditReport;
@@ -116,6 +117,8 @@ pub struct Services<S: Store> {
     pki: RwLock<Option<(crate::clock::EpochSeconds, Arc<ca::PkiSnapshot>)>>,
     /// Group commit of issued certificates.
     certificates: batch::CertificateWriter<S>,
+    /// Group commit of small audited changes (the ACME order flow).
+    writes: writer::Writer<S>,
     crl_settings: CrlSettings,
     /// Authorities whose CRLs are due after revocations.
     crl_pending: crl::Pending,
@@ -131,6 +134,7 @@ pub struct Services<S: Store> {
 impl<S: Store> Services<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, vault: Arc<dyn KeyVault>, settings: Settings) -> Self {
         let certificates = batch::CertificateWriter::new(store.clone(), clock.clone(), settings.node_id.clone());
+        let writes = writer::Writer::new(store.clone(), clock.clone(), settings.node_id.clone());
         let job_owner = format!("{}/{}", settings.node_id, uuid::Uuid::new_v4().simple());
         Self {
             job_owner,
@@ -145,6 +149,7 @@ impl<S: Store> Services<S> {
             signers: RwLock::default(),
             pki: RwLock::default(),
             certificates,
+            writes,
             crl_pending: crl::Pending::default(),
             ocsp_state: ocsp::OcspState::default(),
         }

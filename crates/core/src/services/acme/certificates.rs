@@ -122,29 +122,47 @@ impl<S: Store> Services<S> {
         let mut record = record_of(&cert, &key_name, Origin::Acme, &ctx.caller.principal, now)?;
         record.authority_id = Some(authority.id);
         record.ra_profile_id = Some(profile.id);
-        let (mut tx, head) = self.begin().await?;
-        let mut claimed = tx
-            .acme_order_for_update(uuid)
-            .await?
-            .filter(|o| o.status == OrderStatus::Pending || o.status == OrderStatus::Ready)
-            .ok_or_else(|| problem(error::ORDER_NOT_READY, "the order is being finalized already"))?;
-        record.id = tx.insert_certificate(&record).await?;
-        claimed.status = OrderStatus::Valid;
-        claimed.certificate_id = Some(record.id);
-        claimed.certificate_uuid = Some(record.uuid);
-        claimed.updated_at = now;
-        tx.update_acme_order(&claimed).await?;
-        if let Some(previous) = claimed.replaces_certificate_id {
-            tx.insert_certificate_link(record.id, previous, LinkKind::RenewedFrom).await?;
-        }
-        let issue = EventDraft::success("certificate.issue", "certificate", record.uuid).with_details(json!({
-            "serial": record.serial, "subject": record.subject, "sans": record.sans, "ra_profile": profile.name,
-            "authority": authority.uuid, "origin": record.origin.as_str(), "key": "csr",
-        }));
-        let finalize = EventDraft::success("acme.order.finalize", "acme_order", claimed.uuid).with_details(json!({
-            "account": account.uuid, "certificate": record.uuid, "serial": record.serial,
-        }));
-        self.commit_with_events(tx, &head, &ctx, vec![issue, finalize]).await?;
+        let (account_uuid, profile_name, authority_uuid) = (account.uuid, profile.name.clone(), authority.uuid);
+        let after: Option<crate::services::writer::AfterCommit<Order>> =
+            self.acme_recent().map(|recent| Box::new(move |order: &Order| recent.keep_order(order)) as _);
+        let (claimed, events) = self
+            .writes
+            .write(
+                ctx,
+                move |tx| {
+                    let (mut record, profile_name) = (record.clone(), profile_name.clone());
+                    Box::pin(async move {
+                        let mut claimed = tx
+                            .acme_order_for_update(uuid)
+                            .await?
+                            .filter(|o| o.status == OrderStatus::Pending || o.status == OrderStatus::Ready)
+                            .ok_or_else(|| problem(error::ORDER_NOT_READY, "the order is being finalized already"))?;
+                        record.id = tx.insert_certificate(&record).await?;
+                        claimed.status = OrderStatus::Valid;
+                        claimed.certificate_id = Some(record.id);
+                        claimed.certificate_uuid = Some(record.uuid);
+                        claimed.updated_at = now;
+                        tx.update_acme_order(&claimed).await?;
+                        if let Some(previous) = claimed.replaces_certificate_id {
+                            tx.insert_certificate_link(record.id, previous, LinkKind::RenewedFrom).await?;
+                        }
+                        let issue =
+                            EventDraft::success("certificate.issue", "certificate", record.uuid).with_details(json!({
+                                "serial": record.serial, "subject": record.subject, "sans": record.sans,
+                                "ra_profile": profile_name, "authority": authority_uuid,
+                                "origin": record.origin.as_str(), "key": "csr",
+                            }));
+                        let finalize = EventDraft::success("acme.order.finalize", "acme_order", claimed.uuid)
+                            .with_details(
+                                json!({ "account": account_uuid, "certificate": record.uuid, "serial": record.serial }),
+                            );
+                        Ok((claimed, vec![issue, finalize]))
+                    })
+                },
+                after,
+            )
+            .await?;
+        self.announce(&events).await;
         Ok(claimed)
     }
 

@@ -70,6 +70,54 @@ pub(crate) struct AcmeState {
     /// bumped by each change so that a read racing a change is not cached.
     accounts: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, crate::acme::Account>>,
     account_changes: std::sync::atomic::AtomicU64,
+    /// On a single node, orders and authorizations as last stored.
+    recent: std::sync::Arc<Recent>,
+}
+
+/// Entries [`Recent`] keeps of each kind; past that it starts over.
+const RECENT_MAX: usize = 16_384;
+
+/// On a single node, the orders and authorizations as this node last stored them, by uuid. Every change to them
+/// goes through this node's writer, which records the new version here right after its commit and before the
+/// next change runs, so an entry is never older than the database. A read that misses goes to the database; reads
+/// inside a writing transaction always do.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    authorizations: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, crate::acme::Authorization>>,
+    orders: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, crate::acme::Order>>,
+}
+
+fn recall<T: Clone>(map: &std::sync::Mutex<std::collections::HashMap<uuid::Uuid, T>>, uuid: uuid::Uuid) -> Option<T> {
+    map.lock().ok()?.get(&uuid).cloned()
+}
+
+fn keep<T: Clone>(map: &std::sync::Mutex<std::collections::HashMap<uuid::Uuid, T>>, uuid: uuid::Uuid, value: &T) {
+    if let Ok(mut map) = map.lock() {
+        if map.len() >= RECENT_MAX && !map.contains_key(&uuid) {
+            map.clear();
+        }
+        map.insert(uuid, value.clone());
+    }
+}
+
+impl Recent {
+    pub(crate) fn authorization(&self, uuid: uuid::Uuid) -> Option<crate::acme::Authorization> {
+        recall(&self.authorizations, uuid)
+    }
+
+    pub(crate) fn order(&self, uuid: uuid::Uuid) -> Option<crate::acme::Order> {
+        recall(&self.orders, uuid)
+    }
+
+    /// Records an authorization as just committed.
+    pub(crate) fn keep_authorization(&self, authorization: &crate::acme::Authorization) {
+        keep(&self.authorizations, authorization.uuid, authorization);
+    }
+
+    /// Records an order as just committed.
+    pub(crate) fn keep_order(&self, order: &crate::acme::Order) {
+        keep(&self.orders, order.uuid, order);
+    }
 }
 
 impl AcmeState {
@@ -116,6 +164,19 @@ impl<S: Store> Services<S> {
             return Err(problem(error::UNAUTHORIZED, format!("RA profile '{name}' is disabled: it issues nothing")));
         }
         Ok(profile)
+    }
+
+    /// The cache of orders and authorizations, on a single node (several nodes each change them).
+    pub(crate) fn acme_recent(&self) -> Option<std::sync::Arc<Recent>> {
+        (!self.settings.shared_store).then(|| self.acme.recent.clone())
+    }
+
+    /// An authorization as stored: from the cache when it holds it.
+    pub(crate) async fn stored_authorization(&self, uuid: uuid::Uuid) -> Result<Option<crate::acme::Authorization>> {
+        match self.acme_recent().and_then(|r| r.authorization(uuid)) {
+            Some(cached) => Ok(Some(cached)),
+            None => self.store.acme_authorization(uuid).await,
+        }
     }
 
     /// The ACME settings of the profile.

@@ -9,6 +9,7 @@ use crate::acme::{
 use crate::audit::EventDraft;
 use crate::ca::RaProfile;
 use crate::jobs::{kind, Job, JobEnd, NewJob};
+use crate::services::writer::AfterCommit;
 use crate::services::Services;
 use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
@@ -143,7 +144,7 @@ impl<S: Store> Services<S> {
             let (name, wildcard) = identifier.authorization_name();
             reusable.push(self.store.acme_reusable_authorization(account.id, &name, wildcard, now + lifetime).await?);
         }
-        let (mut tx, head) = self.begin().await?;
+        let mut fresh = Vec::new();
         let mut authorizations = Vec::with_capacity(identifiers.len());
         let mut all_valid = true;
         for (identifier, reused) in identifiers.iter().zip(reusable) {
@@ -179,7 +180,7 @@ impl<S: Store> Services<S> {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let mut authorization = Authorization {
+            let authorization = Authorization {
                 id: 0,
                 uuid: Uuid::new_v4(),
                 account_id: account.id,
@@ -191,10 +192,10 @@ impl<S: Store> Services<S> {
                 created_at: now,
                 updated_at: now,
             };
-            authorization.id = tx.insert_acme_authorization(&authorization).await?;
             authorizations.push(authorization.uuid);
+            fresh.push(authorization);
         }
-        let mut order = Order {
+        let order = Order {
             id: 0,
             uuid: Uuid::new_v4(),
             account_id: account.id,
@@ -214,12 +215,36 @@ impl<S: Store> Services<S> {
             created_at: now,
             updated_at: now,
         };
-        order.id = tx.insert_acme_order(&order).await?;
         let draft = EventDraft::success("acme.order.create", "acme_order", order.uuid).with_details(json!({
             "account": account.uuid, "identifiers": order.identifiers, "profile": order.profile,
             "replaces": order.replaces,
         }));
-        self.commit_with_event(tx, &head, &super::account_ctx(account, profile), draft).await?;
+        let ctx = super::account_ctx(account, profile);
+        let recent = self.acme_recent();
+        let after: Option<AfterCommit<(Order, Vec<Authorization>)>> = recent.map(|recent| {
+            Box::new(move |(order, fresh): &(Order, Vec<Authorization>)| {
+                fresh.iter().for_each(|a| recent.keep_authorization(a));
+                recent.keep_order(order);
+            }) as AfterCommit<_>
+        });
+        let ((order, _), events) = self
+            .writes
+            .write(
+                ctx,
+                move |tx| {
+                    let (mut fresh, mut order, draft) = (fresh.clone(), order.clone(), draft.clone());
+                    Box::pin(async move {
+                        for authorization in &mut fresh {
+                            authorization.id = tx.insert_acme_authorization(authorization).await?;
+                        }
+                        order.id = tx.insert_acme_order(&order).await?;
+                        Ok(((order, fresh), vec![draft]))
+                    })
+                },
+                after,
+            )
+            .await?;
+        self.announce(&events).await;
         Ok(order)
     }
 
@@ -259,7 +284,13 @@ impl<S: Store> Services<S> {
         if now >= order.expires {
             return Ok((OrderStatus::Invalid, Some(Problem::new("malformed", "the order expired"))));
         }
-        let authorizations = self.store.acme_authorizations(&order.authorizations).await?;
+        let cached: Option<Vec<Authorization>> = self
+            .acme_recent()
+            .and_then(|recent| order.authorizations.iter().map(|uuid| recent.authorization(*uuid)).collect());
+        let authorizations = match cached {
+            Some(all) => all,
+            None => self.store.acme_authorizations(&order.authorizations).await?,
+        };
         if authorizations.len() != order.authorizations.len() {
             return Err(problem(error::SERVER_INTERNAL, "an authorization of this order is missing"));
         }
@@ -284,10 +315,12 @@ impl<S: Store> Services<S> {
 
     /// An order of this account, with its status as of now.
     pub async fn acme_order(&self, account: &Account, uuid: Uuid) -> Result<Order> {
-        let mut order = self
-            .store
-            .acme_order(uuid)
-            .await?
+        let cached = self.acme_recent().and_then(|recent| recent.order(uuid));
+        let stored = match cached {
+            Some(order) => Some(order),
+            None => self.store.acme_order(uuid).await?,
+        };
+        let mut order = stored
             .filter(|o| o.account_id == account.id)
             .ok_or_else(|| CoreError::not_found("acme.order_not_found", "order", uuid))?;
         let (status, error) = self.current_status(&order).await?;
@@ -309,8 +342,7 @@ impl<S: Store> Services<S> {
     /// An authorization of this account.
     pub async fn acme_authorization(&self, account: &Account, uuid: Uuid) -> Result<Authorization> {
         let mut authorization = self
-            .store
-            .acme_authorization(uuid)
+            .stored_authorization(uuid)
             .await?
             .filter(|a| a.account_id == account.id)
             .ok_or_else(|| CoreError::not_found("acme.authorization_not_found", "authorization", uuid))?;
@@ -325,27 +357,48 @@ impl<S: Store> Services<S> {
         account: &Account,
         uuid: Uuid,
     ) -> Result<Authorization> {
-        let (mut tx, head) = self.begin().await?;
-        let mut authorization = tx
-            .acme_authorization_for_update(uuid)
-            .await?
-            .filter(|a| a.account_id == account.id)
-            .ok_or_else(|| CoreError::not_found("acme.authorization_not_found", "authorization", uuid))?;
-        match authorization.status_at(self.clock.now()) {
-            AuthorizationStatus::Pending | AuthorizationStatus::Valid => {}
-            other => {
-                return Err(problem(
-                    error::MALFORMED,
-                    format!("the authorization is {}: it cannot be deactivated", other.as_str()),
-                ))
-            }
-        }
-        authorization.status = AuthorizationStatus::Deactivated;
-        authorization.updated_at = self.clock.now();
-        tx.update_acme_authorization(&authorization).await?;
-        let draft = EventDraft::success("acme.authorization.deactivate", "acme_authorization", authorization.uuid)
-            .with_details(json!({ "identifier": authorization.identifier }));
-        self.commit_with_event(tx, &head, &super::account_ctx(account, profile), draft).await?;
+        let (now, account_id) = (self.clock.now(), account.id);
+        let after: Option<AfterCommit<Authorization>> = self
+            .acme_recent()
+            .map(|recent| Box::new(move |a: &Authorization| recent.keep_authorization(a)) as AfterCommit<_>);
+        let (authorization, events) = self
+            .writes
+            .write(
+                super::account_ctx(account, profile),
+                move |tx| {
+                    Box::pin(async move {
+                        let mut authorization = tx
+                            .acme_authorization_for_update(uuid)
+                            .await?
+                            .filter(|a| a.account_id == account_id)
+                            .ok_or_else(|| {
+                                CoreError::not_found("acme.authorization_not_found", "authorization", uuid)
+                            })?;
+                        match authorization.status_at(now) {
+                            AuthorizationStatus::Pending | AuthorizationStatus::Valid => {}
+                            other => {
+                                return Err(problem(
+                                    error::MALFORMED,
+                                    format!("the authorization is {}: it cannot be deactivated", other.as_str()),
+                                ))
+                            }
+                        }
+                        authorization.status = AuthorizationStatus::Deactivated;
+                        authorization.updated_at = now;
+                        tx.update_acme_authorization(&authorization).await?;
+                        let draft = EventDraft::success(
+                            "acme.authorization.deactivate",
+                            "acme_authorization",
+                            authorization.uuid,
+                        )
+                        .with_details(json!({ "identifier": authorization.identifier }));
+                        Ok((authorization, vec![draft]))
+                    })
+                },
+                after,
+            )
+            .await?;
+        self.announce(&events).await;
         Ok(authorization)
     }
 
@@ -360,44 +413,76 @@ impl<S: Store> Services<S> {
         kind: ChallengeType,
     ) -> Result<(Authorization, Challenge)> {
         let now = self.clock.now();
-        // No audit event here (the validation's outcome has one): the audit chain need not be locked.
-        let mut tx = self.store.begin().await?;
-        let mut authorization = tx
-            .acme_authorization_for_update(uuid)
-            .await?
-            .filter(|a| a.account_id == account.id)
-            .ok_or_else(|| CoreError::not_found("acme.authorization_not_found", "authorization", uuid))?;
-        let index = authorization.challenges.iter().position(|c| c.kind == kind).ok_or_else(|| {
-            CoreError::not_found("acme.challenge_not_found", "challenge", format!("{uuid}/{}", kind.as_str()))
-        })?;
-        let status = authorization.status_at(now);
-        let pending = authorization.challenges[index].status == ChallengeStatus::Pending;
-        if status != AuthorizationStatus::Pending || !pending {
-            if status == AuthorizationStatus::Pending || status == AuthorizationStatus::Valid || !pending {
-                let challenge = authorization.challenges[index].clone();
-                authorization.status = status;
-                return Ok((authorization, challenge));
-            }
-            return Err(problem(error::MALFORMED, format!("the authorization is {}", status.as_str())));
-        }
-        authorization.challenges[index].status = ChallengeStatus::Processing;
-        authorization.updated_at = now;
-        tx.update_acme_authorization(&authorization).await?;
-        let payload = json!({
-            "authorization": authorization.uuid, "challenge": kind.as_str(), "account": account.uuid,
-            "account_url": account_url, "ra_profile": profile.id,
-        });
         // Queued leased to this node, which runs it at once; should the node die, the lease runs out and any node
         // takes the job over.
         let until = now + self.settings.jobs.lease_seconds;
-        let job = NewJob {
-            max_attempts: VALIDATION_ATTEMPTS,
-            leased_to: Some((self.lease_owner().to_owned(), until)),
-            ..NewJob::new(kind::ACME_VALIDATE, payload, now)
-        };
-        let id = tx.enqueue_job(&job, now).await?;
-        tx.commit().await?;
-        if let Some(id) = id {
+        let owner = self.lease_owner().to_owned();
+        let account_id = account.id;
+        let payload = json!({
+            "authorization": uuid, "challenge": kind.as_str(), "account": account.uuid,
+            "account_url": account_url, "ra_profile": profile.id,
+        });
+        // No audit event here (the validation's outcome has one).
+        let ctx = super::account_ctx(account, profile);
+        type Responded = (Authorization, usize, Option<(i64, NewJob)>);
+        let after: Option<AfterCommit<Responded>> = self.acme_recent().map(|recent| {
+            Box::new(move |(authorization, _, queued): &Responded| {
+                // Only a queued validation changed the authorization (the others carry its status as of now).
+                if queued.is_some() {
+                    recent.keep_authorization(authorization);
+                }
+            }) as AfterCommit<_>
+        });
+        let (responded, _) = self
+            .writes
+            .write(
+                ctx,
+                move |tx| {
+                    let (owner, payload) = (owner.clone(), payload.clone());
+                    Box::pin(async move {
+                        let mut authorization = tx
+                            .acme_authorization_for_update(uuid)
+                            .await?
+                            .filter(|a| a.account_id == account_id)
+                            .ok_or_else(|| {
+                                CoreError::not_found("acme.authorization_not_found", "authorization", uuid)
+                            })?;
+                        let index = authorization.challenges.iter().position(|c| c.kind == kind).ok_or_else(|| {
+                            CoreError::not_found(
+                                "acme.challenge_not_found",
+                                "challenge",
+                                format!("{uuid}/{}", kind.as_str()),
+                            )
+                        })?;
+                        let status = authorization.status_at(now);
+                        let pending = authorization.challenges[index].status == ChallengeStatus::Pending;
+                        if status != AuthorizationStatus::Pending || !pending {
+                            if status == AuthorizationStatus::Pending
+                                || status == AuthorizationStatus::Valid
+                                || !pending
+                            {
+                                authorization.status = status;
+                                return Ok(((authorization, index, None), Vec::new()));
+                            }
+                            return Err(problem(error::MALFORMED, format!("the authorization is {}", status.as_str())));
+                        }
+                        authorization.challenges[index].status = ChallengeStatus::Processing;
+                        authorization.updated_at = now;
+                        tx.update_acme_authorization(&authorization).await?;
+                        let job = NewJob {
+                            max_attempts: VALIDATION_ATTEMPTS,
+                            leased_to: Some((owner, until)),
+                            ..NewJob::new(kind::ACME_VALIDATE, payload, now)
+                        };
+                        let id = tx.enqueue_job(&job, now).await?;
+                        Ok(((authorization, index, id.map(|id| (id, job))), Vec::new()))
+                    })
+                },
+                after,
+            )
+            .await?;
+        let (authorization, index, queued) = responded;
+        if let Some((id, job)) = queued {
             let leased = Job {
                 id,
                 uuid: job.uuid,
@@ -438,7 +523,7 @@ impl<S: Store> Services<S> {
             .and_then(ChallengeType::parse)
             .ok_or_else(|| CoreError::invalid("job.invalid_payload", "validation job without a challenge type"))?;
         let account_url = job.payload["account_url"].as_str().unwrap_or_default().to_owned();
-        let Some(authorization) = self.store.acme_authorization(authz_uuid).await? else {
+        let Some(authorization) = self.stored_authorization(authz_uuid).await? else {
             return Ok(Some(JobEnd::Failed(format!("authorization {authz_uuid} no longer exists"))));
         };
         let Some(challenge) = authorization.challenges.iter().find(|c| c.kind == kind).cloned() else {
@@ -447,7 +532,10 @@ impl<S: Store> Services<S> {
         if challenge.status != ChallengeStatus::Processing {
             return Ok(Some(JobEnd::Succeeded(json!({ "skipped": challenge.status.as_str() }))));
         }
-        let account = self.store.acme_account(account_uuid).await?;
+        let account = match self.acme.cached_account(account_uuid) {
+            Some(cached) => Some(cached),
+            None => self.store.acme_account(account_uuid).await?,
+        };
         let profile =
             self.snapshot().await?.profiles.iter().find(|p| Some(p.id) == job.payload["ra_profile"].as_i64()).cloned();
         let (Some(account), Some(profile)) = (account, profile) else {
@@ -474,51 +562,80 @@ impl<S: Store> Services<S> {
                 return Ok(Some(JobEnd::Retry { error: p.detail.clone(), run_at: now + 2 * i64::from(job.attempts) }));
             }
         }
-        let (mut tx, head) = self.begin().await?;
-        let Some(mut current) = tx.acme_authorization_for_update(authz_uuid).await? else {
-            return Ok(Some(JobEnd::Failed("the authorization vanished".to_owned())));
-        };
-        // An authorization that expired meanwhile stays expired, whatever the outcome (RFC 8555 §7.1.6).
-        let pending = current.status_at(now) == AuthorizationStatus::Pending;
-        let Some(slot) = current.challenges.iter_mut().find(|c| c.kind == kind) else {
-            return Ok(Some(JobEnd::Failed("the challenge vanished".to_owned())));
-        };
-        if slot.status != ChallengeStatus::Processing {
-            return Ok(Some(JobEnd::Succeeded(json!({ "skipped": slot.status.as_str() }))));
-        }
         let lifetime = i64::from(profile.policy.acme.authorization_reuse_hours.max(1)) * 3600;
-        let (action, result) = match &outcome {
-            Ok(()) => {
-                slot.status = ChallengeStatus::Valid;
-                slot.validated = Some(now);
-                if pending {
-                    current.status = AuthorizationStatus::Valid;
-                    current.expires = now + lifetime;
+        let (job_id, owner) = (job.id, owner.to_owned());
+        let ctx = super::account_ctx(&account, &profile);
+        type Validated = (Option<JobEnd>, Option<Authorization>);
+        let after: Option<AfterCommit<Validated>> = self.acme_recent().map(|recent| {
+            Box::new(move |(_, changed): &Validated| {
+                if let Some(authorization) = changed {
+                    recent.keep_authorization(authorization);
                 }
-                ("acme.challenge.valid", json!({ "valid": true }))
-            }
-            Err(p) => {
-                slot.status = ChallengeStatus::Invalid;
-                slot.error = Some(p.clone());
-                if pending {
-                    current.status = AuthorizationStatus::Invalid;
-                }
-                ("acme.challenge.invalid", json!({ "valid": false, "error": p }))
-            }
-        };
-        current.updated_at = now;
-        tx.update_acme_authorization(&current).await?;
-        if !tx.finish_job(job.id, owner, &JobEnd::Succeeded(result.clone()), now).await? {
-            return Err(CoreError::Conflict { code: "job.lease_lost", message: "another node runs this job".into() });
-        }
-        let mut draft = EventDraft::success(action, "acme_authorization", current.uuid).with_details(json!({
-            "identifier": current.identifier, "challenge": kind.as_str(), "result": result,
-        }));
-        if outcome.is_err() {
-            draft.result = crate::audit::EventResult::Failure;
-        }
-        self.commit_with_event(tx, &head, &super::account_ctx(&account, &profile), draft).await?;
-        Ok(None)
+            }) as AfterCommit<_>
+        });
+        let ((end, _), events) = self
+            .writes
+            .write(
+                ctx,
+                move |tx| {
+                    let (owner, outcome) = (owner.clone(), outcome.clone());
+                    Box::pin(async move {
+                        let Some(mut current) = tx.acme_authorization_for_update(authz_uuid).await? else {
+                            return Ok((
+                                (Some(JobEnd::Failed("the authorization vanished".to_owned())), None),
+                                Vec::new(),
+                            ));
+                        };
+                        // An authorization that expired meanwhile stays expired, whatever the outcome (RFC 8555 §7.1.6).
+                        let pending = current.status_at(now) == AuthorizationStatus::Pending;
+                        let Some(slot) = current.challenges.iter_mut().find(|c| c.kind == kind) else {
+                            return Ok(((Some(JobEnd::Failed("the challenge vanished".to_owned())), None), Vec::new()));
+                        };
+                        if slot.status != ChallengeStatus::Processing {
+                            let skipped = JobEnd::Succeeded(json!({ "skipped": slot.status.as_str() }));
+                            return Ok(((Some(skipped), None), Vec::new()));
+                        }
+                        let (action, result) = match &outcome {
+                            Ok(()) => {
+                                slot.status = ChallengeStatus::Valid;
+                                slot.validated = Some(now);
+                                if pending {
+                                    current.status = AuthorizationStatus::Valid;
+                                    current.expires = now + lifetime;
+                                }
+                                ("acme.challenge.valid", json!({ "valid": true }))
+                            }
+                            Err(p) => {
+                                slot.status = ChallengeStatus::Invalid;
+                                slot.error = Some(p.clone());
+                                if pending {
+                                    current.status = AuthorizationStatus::Invalid;
+                                }
+                                ("acme.challenge.invalid", json!({ "valid": false, "error": p }))
+                            }
+                        };
+                        current.updated_at = now;
+                        tx.update_acme_authorization(&current).await?;
+                        if !tx.finish_job(job_id, &owner, &JobEnd::Succeeded(result.clone()), now).await? {
+                            return Err(CoreError::Conflict {
+                                code: "job.lease_lost",
+                                message: "another node runs this job".into(),
+                            });
+                        }
+                        let mut draft = EventDraft::success(action, "acme_authorization", current.uuid).with_details(
+                            json!({ "identifier": current.identifier, "challenge": kind.as_str(), "result": result }),
+                        );
+                        if outcome.is_err() {
+                            draft.result = crate::audit::EventResult::Failure;
+                        }
+                        Ok(((None, Some(current)), vec![draft]))
+                    })
+                },
+                after,
+            )
+            .await?;
+        self.announce(&events).await;
+        Ok(end)
     }
 }
 
