@@ -145,6 +145,7 @@ fn services(
             notifier: Some(notifier),
             upstream: Some(Arc::new(crate::upstream::AcmeUpstream::default())),
             acme_validator: Some(crate::acme_validation::validator(&settings.config)),
+            acme_validation_wait: std::time::Duration::from_millis(settings.config.acme_validation_wait_ms),
             shared_store: settings.config.database_url.is_some(),
             scanner: Some(Arc::new(crate::discovery::ConnectorScanner::new(&settings.config))),
             discovery_trust_roots: discovery_trust_roots(&settings.config)?,

@@ -84,6 +84,9 @@ pub struct Config {
     pub acme_tlsalpn01_port: u16,
     /// How long one validation attempt may take, in seconds.
     pub acme_validation_timeout_seconds: u64,
+    /// How long a challenge response waits for the validation's first attempt to answer with its outcome, in
+    /// milliseconds (0: answer `processing` at once).
+    pub acme_validation_wait_ms: u64,
     /// Testing only: every ACME challenge passes without being checked (like pebble's
     /// `PEBBLE_VA_ALWAYS_VALID`). Never on a server that issues real certificates.
     pub acme_insecure_always_valid: bool,
@@ -150,6 +153,7 @@ impl Default for Config {
             acme_http01_port: 80,
             acme_tlsalpn01_port: 443,
             acme_validation_timeout_seconds: 10,
+            acme_validation_wait_ms: 1000,
             acme_insecure_always_valid: false,
             client_ca_authorities: Vec::new(),
             client_ca_files: Vec::new(),
@@ -330,6 +334,9 @@ impl Config {
         }
         if !(1..=120).contains(&self.acme_validation_timeout_seconds) {
             return invalid("acme_validation_timeout_seconds", "must be between 1 and 120");
+        }
+        if self.acme_validation_wait_ms > 10_000 {
+            return invalid("acme_validation_wait_ms", "must be between 0 and 10000");
         }
         for entry in &self.acme_resolve {
             let parsed = entry.split_once('=').and_then(|(name, ip)| ip.parse::<std::net::IpAddr>().ok().map(|_| name));

@@ -73,6 +73,9 @@ pub struct Settings {
     pub upstream: Option<Arc<dyn crate::upstream::UpstreamCa>>,
     /// Validates the ACME server's challenges; without one, challenges fail with a message saying so.
     pub acme_validator: Option<Arc<dyn crate::acme::ChallengeValidator>>,
+    /// How long a challenge response waits for its validation's first attempt, so that it can answer with the
+    /// outcome instead of `processing` (clients then need not poll); zero answers at once.
+    pub acme_validation_wait: std::time::Duration,
     /// Whether several nodes share the store (PostgreSQL): ACME nonces are then redeemed in the database, so any
     /// node accepts any node's nonce once; a single node (SQLite) keeps them in memory.
     pub shared_store: bool,
@@ -96,6 +99,7 @@ impl Default for Settings {
             notifier: None,
             upstream: None,
             acme_validator: None,
+            acme_validation_wait: std::time::Duration::from_secs(1),
             shared_store: false,
             scanner: None,
             discovery_trust_roots: Vec::new(),
