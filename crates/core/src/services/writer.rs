@@ -124,10 +124,7 @@ impl<S: Store> Writer<S> {
                 chain: self.chain.clone(),
                 state: self.state.clone(),
             };
-            // On a thread of its own rather than among the request tasks: the batch waits on the database
-            // statement after statement, and each wake-up would otherwise queue behind requests being served.
-            let runtime = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || runtime.block_on(drain.run()));
+            tokio::spawn(drain.run());
         }
         answer.await.map_err(|_| CoreError::Storage("the writer stopped before answering".to_owned()))?
     }
