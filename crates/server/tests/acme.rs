@@ -372,6 +372,71 @@ mod cases {
         assert!(doc["components"]["schemas"]["AcmeProblem"].is_object());
         s.stop().await;
     }
+
+    /// Orders placed at the same time share the writer's commits: each gets its own certificate, a finalize racing
+    /// another for the same order fails alone (one certificate is stored), and the audit chain stays intact with
+    /// every change's event.
+    pub async fn concurrent_orders_share_commits_and_fail_alone(s: TestServer) {
+        s.acme_profile("web", json!({ "enabled": true })).await;
+        let raw = Raw::new(&s, "web").await;
+        let audit_before = s.services.verify_audit().await.unwrap().events;
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..12).map(|i| format!("c{i}.example.test")).collect();
+        let csrs: Vec<Vec<u8>> = names.iter().map(|n| csr(dir.path(), &[n])).collect();
+        let flows = names.iter().zip(&csrs).map(|(name, csr)| {
+            let raw = &raw;
+            async move {
+                let key = Key::new();
+                let kid = raw.account(&key).await;
+                let order = json!({ "identifiers": [{ "type": "dns", "value": name }] });
+                obtain(raw, &key, &kid, &order, csr).await
+            }
+        });
+        let issued = futures_util::future::join_all(flows).await;
+        let mut serials = std::collections::HashSet::new();
+        for (name, chain) in names.iter().zip(&issued) {
+            let cert = certwright_pki::cert::Cert::from_der(&chain[0]).unwrap();
+            assert_eq!(cert.sans().unwrap(), vec![certwright_pki::names::San::Dns(name.clone())], "{name}");
+            serials.insert(cert.serial_hex());
+        }
+        assert_eq!(serials.len(), 12, "twelve distinct certificates");
+
+        // Two finalizes of one ready order at the same time: one is valid, the other orderNotReady.
+        let key = Key::new();
+        let kid = raw.account(&key).await;
+        let order = json!({ "identifiers": [{ "type": "dns", "value": "race.example.test" }] });
+        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order)).await;
+        let order_url = r.location.unwrap();
+        let authz = raw.signed(&key, r.body["authorizations"][0].as_str().unwrap(), Some(&kid), None).await;
+        let chall = authz.body["challenges"][0]["url"].as_str().unwrap().to_owned();
+        let answered = raw.signed(&key, &chall, Some(&kid), Some(&json!({}))).await;
+        assert_eq!(answered.status, 200, "{}", answered.body);
+        let mut ready = Value::Null;
+        for _ in 0..100 {
+            ready = raw.signed(&key, &order_url, Some(&kid), None).await.body;
+            if ready["status"] == "ready" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let finalize = ready["finalize"].as_str().unwrap().to_owned();
+        let body = json!({ "csr": B64.encode(csr(dir.path(), &["race.example.test"])) });
+        let (a, b) = tokio::join!(
+            raw.signed(&key, &finalize, Some(&kid), Some(&body)),
+            raw.signed(&key, &finalize, Some(&kid), Some(&body))
+        );
+        let mut outcomes = vec![(a.status, problem(&a).to_owned()), (b.status, problem(&b).to_owned())];
+        outcomes.sort();
+        assert_eq!(outcomes, vec![(200, String::new()), (403, "orderNotReady".to_owned())], "{} {}", a.body, b.body);
+
+        let listed = s.get_json("/v1/certificates?origin=acme", &s.admin_token).await;
+        assert_eq!(listed["total"], 13, "{listed}");
+        let report = s.services.verify_audit().await.unwrap();
+        assert!(report.is_intact(), "{:?}", report.violations);
+        // Per order: the account, the order, the validation, the certificate and the finalization.
+        assert_eq!(report.events, audit_before + 13 * 5);
+        s.stop().await;
+    }
 }
 
 trusting_tests!(
@@ -381,6 +446,7 @@ trusting_tests!(
     renewal_info_and_replaces,
     key_rollover_and_deactivation,
     openapi_lists_every_acme_route,
+    concurrent_orders_share_commits_and_fail_alone,
 );
 /// Orders and pending authorizations expire with the server's clock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
