@@ -739,6 +739,9 @@ pub trait StoreTx: Send {
 
     fn delete_acme_eab_key(&mut self, kid: &str) -> impl Future<Output = Result<bool>> + Send;
 
+    /// Orders and authorizations change only inside units of the services' writer whose `after` records the new
+    /// version in the single-node cache (`services::acme::Recent`); a change made any other way would leave the
+    /// cache behind the database.
     fn insert_acme_order(&mut self, order: &AcmeOrder) -> impl Future<Output = Result<i64>> + Send;
 
     /// Stores the order's status, certificate, error and replaced certificate.

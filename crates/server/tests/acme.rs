@@ -511,3 +511,45 @@ async fn nonces_work_across_nodes_and_only_once() {
     assert_eq!(err.code(), "acme:badNonce");
     s.stop().await;
 }
+
+/// A challenge response waits for a quick validation and answers with its outcome; with the wait off it answers
+/// `processing` and asks the client to look again in a second. Either way a second response changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_response_answers_with_the_outcome_unless_the_wait_is_off() {
+    for (wait_ms, expected, retry_after) in [(1000, "valid", None), (0, "processing", Some("1"))] {
+        let s = TestServer::start_with(Backend::Sqlite, |c| {
+            c.acme_insecure_always_valid = true;
+            c.acme_validation_wait_ms = wait_ms;
+        })
+        .await;
+        s.acme_profile("web", json!({ "enabled": true })).await;
+        let raw = Raw::new(&s, "web").await;
+        let key = Key::new();
+        let kid = raw.account(&key).await;
+        let order = json!({ "identifiers": [{"type": "dns", "value": "wait.example.test"}] });
+        let r = raw.signed(&key, &raw.url("newOrder"), Some(&kid), Some(&order)).await;
+        let authz_url = r.body["authorizations"][0].as_str().unwrap().to_owned();
+        let authz = raw.signed(&key, &authz_url, Some(&kid), None).await;
+        let chall = authz.body["challenges"][0]["url"].as_str().unwrap().to_owned();
+        let r = raw.signed(&key, &chall, Some(&kid), Some(&json!({}))).await;
+        assert_eq!(
+            (r.status, r.body["status"].as_str(), r.retry_after.as_deref()),
+            (200, Some(expected), retry_after),
+            "wait {wait_ms} ms: {}",
+            r.body
+        );
+        if expected == "valid" {
+            assert!(r.body["validated"].is_string(), "{}", r.body);
+            let authz = raw.signed(&key, &authz_url, Some(&kid), None).await;
+            assert_eq!(authz.body["status"], "valid", "the first look finds it settled: {}", authz.body);
+        }
+        // Answering again queues nothing and changes nothing.
+        let jobs_before = s.get_json("/v1/jobs?kind=acme.validate", &s.admin_token).await["total"].clone();
+        let again = raw.signed(&key, &chall, Some(&kid), Some(&json!({}))).await;
+        assert_eq!(again.status, 200, "{}", again.body);
+        let jobs_after = s.get_json("/v1/jobs?kind=acme.validate", &s.admin_token).await["total"].clone();
+        assert_eq!(jobs_before.as_u64(), Some(1), "one validation job");
+        assert_eq!(jobs_before, jobs_after, "no second validation");
+        s.stop().await;
+    }
+}

@@ -16,7 +16,7 @@ use crate::store::{Store, StoreTx};
 use crate::{CoreError, Result};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 
 /// Most units committed in one transaction.
@@ -113,7 +113,7 @@ impl<S: Store> Writer<S> {
     {
         let (done, answer) = oneshot::channel();
         let start = {
-            let mut state = self.state.lock().map_err(|_| poisoned())?;
+            let mut state = lock(&self.state);
             state.pending.push(Box::new(Pending { ctx, unit, value: None, after, done }));
             !std::mem::replace(&mut state.writing, true)
         };
@@ -130,8 +130,18 @@ impl<S: Store> Writer<S> {
     }
 }
 
-fn poisoned() -> CoreError {
-    CoreError::Storage("the write queue is poisoned".to_owned())
+/// The queue's lock. Nothing that can panic runs while it is held, so a poisoned lock still guards a whole state.
+fn lock<S: Store>(state: &Mutex<State<S>>) -> MutexGuard<'_, State<S>> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why a batch was not stored.
+enum Failure {
+    /// A unit, or storing the events, failed: nothing was committed, and each unit can run again alone.
+    Unit(CoreError),
+    /// The commit itself failed, and may have happened all the same: running the units again could store them
+    /// twice or answer wrongly, so every caller is told.
+    Commit(CoreError),
 }
 
 /// The writer task: drains the queue batch by batch, then ends.
@@ -148,7 +158,7 @@ impl<S: Store> Drain<S> {
             // Let the requests already running queue their changes, so that more of them share the commit.
             tokio::task::yield_now().await;
             let batch: Queue<S> = {
-                let Ok(mut state) = self.state.lock() else { return };
+                let mut state = lock(&self.state);
                 if state.pending.is_empty() {
                     state.writing = false;
                     return;
@@ -156,22 +166,45 @@ impl<S: Store> Drain<S> {
                 let n = state.pending.len().min(MAX_BATCH);
                 state.pending.drain(..n).collect()
             };
-            self.commit(batch).await;
+            // Each batch in a task of its own: should a unit or an `after` panic, its callers hear that the writer
+            // stopped (their answer channels drop) and the writer goes on with the queue.
+            let twin = Drain {
+                store: self.store.clone(),
+                clock: self.clock.clone(),
+                chain: self.chain.clone(),
+                state: self.state.clone(),
+            };
+            if let Err(e) = tokio::spawn(async move { twin.commit(batch).await }).await {
+                tracing::error!(error = %e, "a batch of changes ended abnormally; its callers were told");
+            }
         }
     }
 
     async fn commit(&self, mut batch: Queue<S>) {
         if batch.len() > 1 {
-            if let Ok(events) = self.attempt(&mut batch).await {
-                for (unit, events) in batch.into_iter().zip(events) {
-                    unit.answer(Ok(events));
+            match self.attempt(&mut batch).await {
+                Ok(events) => {
+                    for (unit, events) in batch.into_iter().zip(events) {
+                        unit.answer(Ok(events));
+                    }
+                    return;
                 }
-                return;
+                Err(Failure::Commit(e)) => {
+                    let message = e.to_string();
+                    for unit in batch {
+                        unit.answer(Err(CoreError::Storage(message.clone())));
+                    }
+                    return;
+                }
+                Err(Failure::Unit(_)) => {}
             }
         }
         for unit in batch {
             let mut alone = vec![unit];
-            let outcome = self.attempt(&mut alone).await.map(|mut e| e.pop().unwrap_or_default());
+            let outcome = match self.attempt(&mut alone).await {
+                Ok(mut events) => Ok(events.pop().unwrap_or_default()),
+                Err(Failure::Unit(e) | Failure::Commit(e)) => Err(e),
+            };
             if let Some(unit) = alone.pop() {
                 unit.answer(outcome);
             }
@@ -179,15 +212,15 @@ impl<S: Store> Drain<S> {
     }
 
     /// Runs `units` in one transaction and chains their events in order; gives back each unit's events.
-    async fn attempt(&self, units: &mut Queue<S>) -> Result<Vec<Vec<Event>>> {
+    async fn attempt(&self, units: &mut Queue<S>) -> std::result::Result<Vec<Vec<Event>>, Failure> {
         let started = std::time::Instant::now();
-        let mut tx = self.store.begin().await?;
-        let mut head: ChainHead = tx.lock_chain(&self.chain).await?;
+        let mut tx = self.store.begin().await.map_err(Failure::Unit)?;
+        let mut head: ChainHead = tx.lock_chain(&self.chain).await.map_err(Failure::Unit)?;
         let now = self.clock.now();
         let mut per_unit = Vec::with_capacity(units.len());
         let mut all = Vec::new();
         for unit in units.iter_mut() {
-            let drafts = unit.run(&mut tx).await?;
+            let drafts = unit.run(&mut tx).await.map_err(Failure::Unit)?;
             let mut events = Vec::with_capacity(drafts.len());
             for draft in drafts {
                 let event = Event::chained(&head, unit.ctx(), now, draft);
@@ -197,8 +230,8 @@ impl<S: Store> Drain<S> {
             all.extend(events.iter().cloned());
             per_unit.push(events);
         }
-        tx.append_events(&all).await?;
-        tx.commit().await?;
+        tx.append_events(&all).await.map_err(Failure::Unit)?;
+        tx.commit().await.map_err(Failure::Commit)?;
         tracing::debug!(units = units.len(), committed_us = started.elapsed().as_micros() as u64, "changes committed");
         Ok(per_unit)
     }

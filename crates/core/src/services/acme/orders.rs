@@ -35,6 +35,35 @@ pub struct NewOrder {
     pub replaces: Option<String>,
 }
 
+/// What a challenge response's change gives back.
+struct Responded {
+    authorization: Authorization,
+    /// The validation job queued, with its id.
+    queued: Option<(i64, NewJob)>,
+    /// Whether the authorization was stored anew.
+    changed: bool,
+}
+
+/// The answer to a challenge response that changes nothing: the authorization is no longer pending (a status as
+/// of `now` is shown) or the challenge was answered before. `None` when the challenge is to be validated; an error
+/// for an authorization that can no longer be validated.
+fn unchanged(
+    authorization: &mut Authorization,
+    index: usize,
+    now: crate::clock::EpochSeconds,
+) -> Result<Option<(Authorization, Challenge)>> {
+    let status = authorization.status_at(now);
+    let pending = authorization.challenges[index].status == ChallengeStatus::Pending;
+    if status == AuthorizationStatus::Pending && pending {
+        return Ok(None);
+    }
+    if status == AuthorizationStatus::Pending || status == AuthorizationStatus::Valid || !pending {
+        authorization.status = status;
+        return Ok(Some((authorization.clone(), authorization.challenges[index].clone())));
+    }
+    Err(problem(error::MALFORMED, format!("the authorization is {}", status.as_str())))
+}
+
 /// Lowercases DNS names and checks their shape; IP addresses pass as they are.
 fn normalize(identifier: &Identifier) -> std::result::Result<Identifier, Problem> {
     match identifier {
@@ -357,6 +386,14 @@ impl<S: Store> Services<S> {
         account: &Account,
         uuid: Uuid,
     ) -> Result<Authorization> {
+        // Refusals are answered before a change is queued (the change checks again).
+        let seen = self.acme_authorization(account, uuid).await?;
+        if !matches!(seen.status, AuthorizationStatus::Pending | AuthorizationStatus::Valid) {
+            return Err(problem(
+                error::MALFORMED,
+                format!("the authorization is {}: it cannot be deactivated", seen.status.as_str()),
+            ));
+        }
         let (now, account_id) = (self.clock.now(), account.id);
         let after: Option<AfterCommit<Authorization>> = self
             .acme_recent()
@@ -403,7 +440,8 @@ impl<S: Store> Services<S> {
     }
 
     /// The client says a challenge is ready (RFC 8555 §7.5.1): it becomes `processing` and a validation job is
-    /// queued with it. Answering again for a challenge already underway or done changes nothing.
+    /// queued with it. Answering again for a challenge already underway or done changes nothing. The answer waits
+    /// a little for the validation (see [`Settings::acme_validation_wait`](crate::services::Settings)).
     pub async fn acme_respond_challenge(
         self: &std::sync::Arc<Self>,
         profile: &RaProfile,
@@ -413,6 +451,20 @@ impl<S: Store> Services<S> {
         kind: ChallengeType,
     ) -> Result<(Authorization, Challenge)> {
         let now = self.clock.now();
+        // Read first: a response for a challenge that is not pending (a retry, a stale client) is answered without
+        // queueing a change.
+        let mut current = self
+            .stored_authorization(uuid)
+            .await?
+            .filter(|a| a.account_id == account.id)
+            .ok_or_else(|| CoreError::not_found("acme.authorization_not_found", "authorization", uuid))?;
+        let index = current.challenges.iter().position(|c| c.kind == kind).ok_or_else(|| {
+            CoreError::not_found("acme.challenge_not_found", "challenge", format!("{uuid}/{}", kind.as_str()))
+        })?;
+        if let Some(answer) = unchanged(&mut current, index, now)? {
+            return Ok(answer);
+        }
+
         // Queued leased to this node, which runs it at once; should the node die, the lease runs out and any node
         // takes the job over.
         let until = now + self.settings.jobs.lease_seconds;
@@ -422,17 +474,40 @@ impl<S: Store> Services<S> {
             "authorization": uuid, "challenge": kind.as_str(), "account": account.uuid,
             "account_url": account_url, "ra_profile": profile.id,
         });
+        // After the commit, from the writer: the validation starts even if this caller has gone away meanwhile.
+        let (validated, validation_done) = tokio::sync::oneshot::channel::<()>();
+        let (recent, services) = (self.acme_recent(), self.clone());
+        let after: AfterCommit<Responded> = Box::new(move |responded: &Responded| {
+            if let (Some(recent), true) = (&recent, responded.changed) {
+                recent.keep_authorization(&responded.authorization);
+            }
+            if let Some((id, job)) = &responded.queued {
+                let leased = Job {
+                    id: *id,
+                    uuid: job.uuid,
+                    kind: job.kind.to_owned(),
+                    payload: job.payload.clone(),
+                    dedupe_key: None,
+                    state: crate::jobs::JobState::Running,
+                    attempts: 1,
+                    max_attempts: job.max_attempts,
+                    run_at: now,
+                    leased_by: Some(services.lease_owner().to_owned()),
+                    lease_until: Some(until),
+                    last_error: None,
+                    result: None,
+                    created_at: now,
+                    updated_at: now,
+                    finished_at: None,
+                };
+                tokio::spawn(async move {
+                    services.run_job(leased).await;
+                    let _ = validated.send(());
+                });
+            }
+        });
         // No audit event here (the validation's outcome has one).
         let ctx = super::account_ctx(account, profile);
-        type Responded = (Authorization, usize, Option<(i64, NewJob)>);
-        let after: Option<AfterCommit<Responded>> = self.acme_recent().map(|recent| {
-            Box::new(move |(authorization, _, queued): &Responded| {
-                // Only a queued validation changed the authorization (the others carry its status as of now).
-                if queued.is_some() {
-                    recent.keep_authorization(authorization);
-                }
-            }) as AfterCommit<_>
-        });
         let (responded, _) = self
             .writes
             .write(
@@ -447,24 +522,9 @@ impl<S: Store> Services<S> {
                             .ok_or_else(|| {
                                 CoreError::not_found("acme.authorization_not_found", "authorization", uuid)
                             })?;
-                        let index = authorization.challenges.iter().position(|c| c.kind == kind).ok_or_else(|| {
-                            CoreError::not_found(
-                                "acme.challenge_not_found",
-                                "challenge",
-                                format!("{uuid}/{}", kind.as_str()),
-                            )
-                        })?;
-                        let status = authorization.status_at(now);
-                        let pending = authorization.challenges[index].status == ChallengeStatus::Pending;
-                        if status != AuthorizationStatus::Pending || !pending {
-                            if status == AuthorizationStatus::Pending
-                                || status == AuthorizationStatus::Valid
-                                || !pending
-                            {
-                                authorization.status = status;
-                                return Ok(((authorization, index, None), Vec::new()));
-                            }
-                            return Err(problem(error::MALFORMED, format!("the authorization is {}", status.as_str())));
+                        // Changed since it was read (another response won the race): answered as it stands.
+                        if let Some((authorization, _)) = unchanged(&mut authorization, index, now)? {
+                            return Ok((Responded { authorization, queued: None, changed: false }, Vec::new()));
                         }
                         authorization.challenges[index].status = ChallengeStatus::Processing;
                         authorization.updated_at = now;
@@ -474,43 +534,21 @@ impl<S: Store> Services<S> {
                             leased_to: Some((owner, until)),
                             ..NewJob::new(kind::ACME_VALIDATE, payload, now)
                         };
-                        let id = tx.enqueue_job(&job, now).await?;
-                        Ok(((authorization, index, id.map(|id| (id, job))), Vec::new()))
+                        let queued = tx.enqueue_job(&job, now).await?.map(|id| (id, job));
+                        Ok((Responded { authorization, queued, changed: true }, Vec::new()))
                     })
                 },
-                after,
+                Some(after),
             )
             .await?;
-        let (authorization, index, queued) = responded;
-        if let Some((id, job)) = queued {
-            let leased = Job {
-                id,
-                uuid: job.uuid,
-                kind: job.kind.to_owned(),
-                payload: job.payload,
-                dedupe_key: None,
-                state: crate::jobs::JobState::Running,
-                attempts: 1,
-                max_attempts: job.max_attempts,
-                run_at: now,
-                leased_by: Some(self.lease_owner().to_owned()),
-                lease_until: Some(until),
-                last_error: None,
-                result: None,
-                created_at: now,
-                updated_at: now,
-                finished_at: None,
-            };
-            let services = self.clone();
-            let running = tokio::spawn(async move { services.run_job(leased).await });
-            // A validation that ends quickly (most do) is answered with its outcome: the client need not poll.
-            let wait = self.settings.acme_validation_wait;
-            if !wait.is_zero() && tokio::time::timeout(wait, running).await.is_ok() {
-                if let Some(mut current) = self.stored_authorization(uuid).await? {
-                    current.status = current.status_at(self.clock.now());
-                    if let Some(challenge) = current.challenges.iter().find(|c| c.kind == kind).cloned() {
-                        return Ok((current, challenge));
-                    }
+        let Responded { authorization, queued, .. } = responded;
+        // A validation that ends quickly (most do) is answered with its outcome: the client need not poll.
+        let wait = self.settings.acme_validation_wait;
+        if queued.is_some() && !wait.is_zero() && tokio::time::timeout(wait, validation_done).await.is_ok() {
+            if let Ok(Some(mut settled)) = self.stored_authorization(uuid).await {
+                settled.status = settled.status_at(self.clock.now());
+                if let Some(challenge) = settled.challenges.get(index).filter(|c| c.kind == kind).cloned() {
+                    return Ok((settled, challenge));
                 }
             }
         }
