@@ -100,6 +100,67 @@ pub(crate) fn certificate(row: &AnyRow) -> Result<CertificateRecord> {
     })
 }
 
+/// The columns of [`CERT_SELECT`] as one JSON array per row (SQLite), the DER in hex.
+const PAGE_ROW: &str = "json_array(id, uuid, serial, issuer, subject, common_name, sans, not_before, not_after, \
+     key_algorithm, signature_algorithm, fingerprint, state, origin, authority_id, ra_profile_id, key_id, hex(der), \
+     idempotency_key, created_by, created_at, owner, labels, custom_attributes)";
+
+/// A certificate from a [`PAGE_ROW`] array.
+fn certificate_of_json(row: &[serde_json::Value]) -> Result<CertificateRecord> {
+    let bad = |what: &str| CoreError::Storage(format!("inventory page: bad {what}"));
+    if row.len() != 24 {
+        return Err(bad("row"));
+    }
+    let text = |i: usize, what: &str| row[i].as_str().map(str::to_owned).ok_or_else(|| bad(what));
+    let maybe_text = |i: usize, what: &str| if row[i].is_null() { Ok(None) } else { text(i, what).map(Some) };
+    let int = |i: usize, what: &str| row[i].as_i64().ok_or_else(|| bad(what));
+    let maybe_int = |i: usize, what: &str| if row[i].is_null() { Ok(None) } else { int(i, what).map(Some) };
+    let uuid = |i: usize, what: &str| text(i, what)?.parse::<uuid::Uuid>().map_err(|_| bad(what));
+    Ok(CertificateRecord {
+        id: int(0, "id")?,
+        uuid: uuid(1, "uuid")?,
+        serial: text(2, "serial")?,
+        issuer: text(3, "issuer")?,
+        subject: text(4, "subject")?,
+        common_name: maybe_text(5, "common_name")?,
+        sans: json_text(row, 6, "sans")?,
+        not_before: int(7, "not_before")?,
+        not_after: int(8, "not_after")?,
+        key_algorithm: text(9, "key_algorithm")?,
+        signature_algorithm: text(10, "signature_algorithm")?,
+        fingerprint: text(11, "fingerprint")?,
+        state: text(12, "state")?,
+        origin: Origin::parse(&text(13, "origin")?)?,
+        authority_id: maybe_int(14, "authority_id")?,
+        ra_profile_id: maybe_int(15, "ra_profile_id")?,
+        key_id: maybe_int(16, "key_id")?,
+        der: from_hex(&text(17, "der")?).ok_or_else(|| bad("der"))?,
+        idempotency_key: maybe_text(18, "idempotency_key")?,
+        created_by: text(19, "created_by")?,
+        created_at: int(20, "created_at")?,
+        metadata: CertificateMetadata {
+            owner: maybe_text(21, "owner")?,
+            labels: json_text(row, 22, "labels")?,
+            custom_attributes: json_text(row, 23, "custom_attributes")?,
+        },
+    })
+}
+
+/// A JSON document kept as text in column `i` of a [`PAGE_ROW`] array.
+fn json_text<T: serde::de::DeserializeOwned>(row: &[serde_json::Value], i: usize, what: &str) -> Result<T> {
+    let raw = row[i].as_str().ok_or_else(|| CoreError::Storage(format!("inventory page: bad {what}")))?;
+    serde_json::from_str(raw).map_err(|e| CoreError::Storage(format!("{what}: {e}")))
+}
+
+/// Bytes from upper- or lower-case hex.
+fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let digit = |b: u8| (b as char).to_digit(16);
+    hex.as_bytes().chunks(2).map(|p| Some((digit(p[0])? * 16 + digit(p[1])?) as u8)).collect()
+}
+
 fn metadata(row: &AnyRow) -> Result<CertificateMetadata> {
     let labels: String = get(row, "labels")?;
     let attributes: String = get(row, "custom_attributes")?;
@@ -297,15 +358,43 @@ pub(crate) async fn list_certificates(
     let sql =
         format!("{CERT_SELECT} {} ORDER BY {order_by} LIMIT ${} OFFSET ${}", where_clause(&clauses), n + 1, n + 2);
     // One row more than the page tells whether another page follows.
-    let mut items = bind_all(sqlx::query(&sql), &binds)
-        .bind(i64::from(page.limit()) + 1)
-        .bind(offset)
-        .fetch_all(pool)
-        .await
-        .map_err(storage)?
-        .iter()
-        .map(certificate)
-        .collect::<Result<Vec<_>>>()?;
+    let query = bind_all(sqlx::query(&sql), &binds);
+    let mut items = match backend {
+        Backend::Postgres => query
+            .bind(i64::from(page.limit()) + 1)
+            .bind(offset)
+            .fetch_all(pool)
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(certificate)
+            .collect::<Result<Vec<_>>>()?,
+        // SQLite hands each row over from its connection's thread on its own; the page comes as one row instead,
+        // a JSON array of rows, which is several times cheaper under load.
+        Backend::Sqlite => {
+            // The page's ids are found first, from the indexes alone where the filter and order allow it; only the
+            // rows of the page are then read whole.
+            let ids = format!(
+                "SELECT id FROM certificates {} ORDER BY {order_by} LIMIT ${} OFFSET ${}",
+                where_clause(&clauses),
+                n + 1,
+                n + 2
+            );
+            let sql = format!(
+                "SELECT json_group_array({PAGE_ROW} ORDER BY {order_by}) FROM certificates WHERE id IN ({ids})"
+            );
+            let json: String = bind_all(sqlx::query(&sql), &binds)
+                .bind(i64::from(page.limit()) + 1)
+                .bind(offset)
+                .fetch_one(pool)
+                .await
+                .and_then(|r| r.try_get(0))
+                .map_err(storage)?;
+            let rows: Vec<Vec<serde_json::Value>> =
+                serde_json::from_str(&json).map_err(|e| CoreError::Storage(format!("inventory page: {e}")))?;
+            rows.iter().map(|r| certificate_of_json(r)).collect::<Result<Vec<_>>>()?
+        }
+    };
     let next = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|last| InventoryCursor::after(last, sort))
