@@ -154,7 +154,7 @@ fn json_text<T: serde::de::DeserializeOwned>(row: &[serde_json::Value], i: usize
 
 /// Bytes from upper- or lower-case hex.
 fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let digit = |b: u8| (b as char).to_digit(16);
