@@ -355,41 +355,27 @@ pub(crate) async fn list_certificates(
     let offset = if order.after.is_some() { 0 } else { i64::try_from(page.offset()).unwrap_or(i64::MAX) };
     let limit = page.limit() as usize;
     let n = binds.len();
-    let sql =
-        format!("{CERT_SELECT} {} ORDER BY {order_by} LIMIT ${} OFFSET ${}", where_clause(&clauses), n + 1, n + 2);
     // One row more than the page tells whether another page follows.
-    let query = bind_all(sqlx::query(&sql), &binds);
-    let mut items = match backend {
-        Backend::Postgres => query
-            .bind(i64::from(page.limit()) + 1)
-            .bind(offset)
-            .fetch_all(pool)
-            .await
-            .map_err(storage)?
-            .iter()
-            .map(certificate)
-            .collect::<Result<Vec<_>>>()?,
+    let page_of = |select: &str| {
+        format!("{select} {} ORDER BY {order_by} LIMIT ${} OFFSET ${}", where_clause(&clauses), n + 1, n + 2)
+    };
+    let sql = match backend {
+        Backend::Postgres => page_of(CERT_SELECT),
         // SQLite hands each row over from its connection's thread on its own; the page comes as one row instead,
-        // a JSON array of rows, which is several times cheaper under load.
+        // a JSON array of rows, which is several times cheaper under load. The page's ids are found first, from
+        // the indexes alone where the filter and order allow it; only the rows of the page are then read whole.
+        Backend::Sqlite => format!(
+            "SELECT json_group_array({PAGE_ROW} ORDER BY {order_by}) FROM certificates WHERE id IN ({})",
+            page_of("SELECT id FROM certificates")
+        ),
+    };
+    let query = bind_all(sqlx::query(&sql), &binds).bind(i64::from(page.limit()) + 1).bind(offset);
+    let mut items = match backend {
+        Backend::Postgres => {
+            query.fetch_all(pool).await.map_err(storage)?.iter().map(certificate).collect::<Result<Vec<_>>>()?
+        }
         Backend::Sqlite => {
-            // The page's ids are found first, from the indexes alone where the filter and order allow it; only the
-            // rows of the page are then read whole.
-            let ids = format!(
-                "SELECT id FROM certificates {} ORDER BY {order_by} LIMIT ${} OFFSET ${}",
-                where_clause(&clauses),
-                n + 1,
-                n + 2
-            );
-            let sql = format!(
-                "SELECT json_group_array({PAGE_ROW} ORDER BY {order_by}) FROM certificates WHERE id IN ({ids})"
-            );
-            let json: String = bind_all(sqlx::query(&sql), &binds)
-                .bind(i64::from(page.limit()) + 1)
-                .bind(offset)
-                .fetch_one(pool)
-                .await
-                .and_then(|r| r.try_get(0))
-                .map_err(storage)?;
+            let json: String = query.fetch_one(pool).await.and_then(|r| r.try_get(0)).map_err(storage)?;
             let rows: Vec<Vec<serde_json::Value>> =
                 serde_json::from_str(&json).map_err(|e| CoreError::Storage(format!("inventory page: {e}")))?;
             rows.iter().map(|r| certificate_of_json(r)).collect::<Result<Vec<_>>>()?

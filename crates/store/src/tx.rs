@@ -77,23 +77,32 @@ fn bind_event<'q>(q: AnyQuery<'q>, e: &'q Event) -> AnyQuery<'q> {
         .bind(e.hash.as_str())
 }
 
+/// `UPDATE audit_chains …` moving a chain's head from one seq to an event, its four parameters numbered from
+/// `first`.
+fn move_head_sql(first: usize) -> String {
+    let [seq, hash, chain, from] = [first, first + 1, first + 2, first + 3];
+    format!("UPDATE audit_chains SET seq = ${seq}, hash = ${hash} WHERE chain = ${chain} AND seq = ${from}")
+}
+
+/// Binds [`move_head_sql`]'s parameters: from `from_seq` to the event `to`.
+fn bind_move<'q>(q: AnyQuery<'q>, from_seq: i64, to: &'q Event) -> AnyQuery<'q> {
+    q.bind(to.seq).bind(to.hash.as_str()).bind(to.chain.as_str()).bind(from_seq)
+}
+
+fn chain_moved(chain: &str) -> CoreError {
+    CoreError::Storage(format!("audit chain '{chain}' moved while locked; the events were not appended"))
+}
+
 impl SqlTx {
     /// Moves the locked chain's head from `from_seq` to `to`; fails when the head is not where it was.
     async fn move_head(&mut self, from_seq: i64, to: &Event) -> Result<()> {
-        let moved = sqlx::query("UPDATE audit_chains SET seq = $1, hash = $2 WHERE chain = $3 AND seq = $4")
-            .bind(to.seq)
-            .bind(to.hash.as_str())
-            .bind(to.chain.as_str())
-            .bind(from_seq)
+        let moved = bind_move(sqlx::query(&move_head_sql(1)), from_seq, to)
             .execute(&mut *self.tx)
             .await
             .map_err(storage)?
             .rows_affected();
         if moved != 1 {
-            return Err(CoreError::Storage(format!(
-                "audit chain '{}' moved while locked; the event was not appended",
-                to.chain
-            )));
+            return Err(chain_moved(&to.chain));
         }
         Ok(())
     }
@@ -193,46 +202,25 @@ impl StoreTx for SqlTx {
     async fn append_events(&mut self, events: &[Event]) -> Result<()> {
         let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(()) };
         let chunks: Vec<&[Event]> = events.chunks(EVENTS_PER_INSERT).collect();
-        let Some((last_chunk, earlier)) = chunks.split_last() else { return Ok(()) };
-        for chunk in earlier {
+        // On SQLite the last insert carries the head's move (below); elsewhere every chunk is inserted alone.
+        let combined = chunks.last().copied().filter(|_| self.backend == Backend::Sqlite);
+        for chunk in &chunks[..chunks.len() - usize::from(combined.is_some())] {
             let sql = insert_events_sql(chunk.len());
             let query = chunk.iter().fold(sqlx::query(&sql), bind_event);
             query.execute(&mut *self.tx).await.map_err(storage)?;
         }
-        if self.backend != Backend::Sqlite {
-            let sql = insert_events_sql(last_chunk.len());
-            let query = last_chunk.iter().fold(sqlx::query(&sql), bind_event);
-            query.execute(&mut *self.tx).await.map_err(storage)?;
-            return self.move_head(first.seq - 1, last).await;
-        }
+        let Some(last_chunk) = combined else { return self.move_head(first.seq - 1, last).await };
         // SQLite runs both statements of one query in a single call to its connection's thread: the last insert
         // and the head's move. The inserts either add every row or fail, so one row more than inserted means the
         // head moved.
-        let n = last_chunk.len() * 14;
-        let sql = format!(
-            "{}; UPDATE audit_chains SET seq = ${}, hash = ${} WHERE chain = ${} AND seq = ${}",
-            insert_events_sql(last_chunk.len()),
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4
-        );
-        let affected = last_chunk
-            .iter()
-            .fold(sqlx::query(&sql), bind_event)
-            .bind(last.seq)
-            .bind(last.hash.as_str())
-            .bind(last.chain.as_str())
-            .bind(first.seq - 1)
+        let sql = format!("{}; {}", insert_events_sql(last_chunk.len()), move_head_sql(last_chunk.len() * 14 + 1));
+        let affected = bind_move(last_chunk.iter().fold(sqlx::query(&sql), bind_event), first.seq - 1, last)
             .execute(&mut *self.tx)
             .await
             .map_err(storage)?
             .rows_affected();
         if affected != last_chunk.len() as u64 + 1 {
-            return Err(CoreError::Storage(format!(
-                "audit chain '{}' moved while locked; the events were not appended",
-                last.chain
-            )));
+            return Err(chain_moved(&last.chain));
         }
         Ok(())
     }

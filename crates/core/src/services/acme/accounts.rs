@@ -169,24 +169,28 @@ impl<S: Store> Services<S> {
 
     /// The account a `kid` URL names, which must be valid and belong to this directory.
     pub async fn acme_account(&self, profile: &RaProfile, uuid: Uuid) -> Result<Account> {
-        let account = match self.acme.cached_account(uuid) {
-            Some(cached) => Some(cached),
-            None => {
-                let generation = self.acme.account_changes.load(std::sync::atomic::Ordering::SeqCst);
-                let read = self.store.acme_account(uuid).await?;
-                if let (Some(a), false) = (&read, self.settings.shared_store) {
-                    self.acme.cache_account(a, generation);
-                }
-                read
-            }
-        };
-        let account = account
+        let account = self
+            .stored_account(uuid)
+            .await?
             .filter(|a| a.ra_profile_id == profile.id)
             .ok_or_else(|| problem(error::ACCOUNT_DOES_NOT_EXIST, "no such account in this directory"))?;
         if account.status != AccountStatus::Valid {
             return Err(problem(error::UNAUTHORIZED, format!("the account is {}", account.status.as_str())));
         }
         Ok(account)
+    }
+
+    /// An account as stored, whatever its status: from the cache when it holds it (a single node fills it).
+    pub(crate) async fn stored_account(&self, uuid: Uuid) -> Result<Option<Account>> {
+        if let Some(cached) = self.acme.cached_account(uuid) {
+            return Ok(Some(cached));
+        }
+        let generation = self.acme.account_changes.load(std::sync::atomic::Ordering::SeqCst);
+        let read = self.store.acme_account(uuid).await?;
+        if let (Some(a), false) = (&read, self.settings.shared_store) {
+            self.acme.cache_account(a, generation);
+        }
+        Ok(read)
     }
 
     /// Updates the contacts, or deactivates the account (RFC 8555 §7.3.2, §7.3.6).

@@ -179,6 +179,14 @@ impl<S: Store> Services<S> {
         }
     }
 
+    /// An order as stored: from the cache when it holds it.
+    pub(crate) async fn stored_order(&self, uuid: uuid::Uuid) -> Result<Option<crate::acme::Order>> {
+        match self.acme_recent().and_then(|r| r.order(uuid)) {
+            Some(cached) => Ok(Some(cached)),
+            None => self.store.acme_order(uuid).await,
+        }
+    }
+
     /// The ACME settings of the profile.
     pub fn acme_policy(profile: &RaProfile) -> &AcmePolicy {
         &profile.policy.acme

@@ -64,6 +64,16 @@ fn unchanged(
     Err(problem(error::MALFORMED, format!("the authorization is {}", status.as_str())))
 }
 
+/// Only a pending or valid authorization can be deactivated (RFC 8555 §7.5.2).
+fn deactivatable(status: AuthorizationStatus) -> Result<()> {
+    match status {
+        AuthorizationStatus::Pending | AuthorizationStatus::Valid => Ok(()),
+        other => {
+            Err(problem(error::MALFORMED, format!("the authorization is {}: it cannot be deactivated", other.as_str())))
+        }
+    }
+}
+
 /// Lowercases DNS names and checks their shape; IP addresses pass as they are.
 fn normalize(identifier: &Identifier) -> std::result::Result<Identifier, Problem> {
     match identifier {
@@ -344,12 +354,9 @@ impl<S: Store> Services<S> {
 
     /// An order of this account, with its status as of now.
     pub async fn acme_order(&self, account: &Account, uuid: Uuid) -> Result<Order> {
-        let cached = self.acme_recent().and_then(|recent| recent.order(uuid));
-        let stored = match cached {
-            Some(order) => Some(order),
-            None => self.store.acme_order(uuid).await?,
-        };
-        let mut order = stored
+        let mut order = self
+            .stored_order(uuid)
+            .await?
             .filter(|o| o.account_id == account.id)
             .ok_or_else(|| CoreError::not_found("acme.order_not_found", "order", uuid))?;
         let (status, error) = self.current_status(&order).await?;
@@ -387,13 +394,7 @@ impl<S: Store> Services<S> {
         uuid: Uuid,
     ) -> Result<Authorization> {
         // Refusals are answered before a change is queued (the change checks again).
-        let seen = self.acme_authorization(account, uuid).await?;
-        if !matches!(seen.status, AuthorizationStatus::Pending | AuthorizationStatus::Valid) {
-            return Err(problem(
-                error::MALFORMED,
-                format!("the authorization is {}: it cannot be deactivated", seen.status.as_str()),
-            ));
-        }
+        deactivatable(self.acme_authorization(account, uuid).await?.status)?;
         let (now, account_id) = (self.clock.now(), account.id);
         let after: Option<AfterCommit<Authorization>> = self
             .acme_recent()
@@ -411,15 +412,7 @@ impl<S: Store> Services<S> {
                             .ok_or_else(|| {
                                 CoreError::not_found("acme.authorization_not_found", "authorization", uuid)
                             })?;
-                        match authorization.status_at(now) {
-                            AuthorizationStatus::Pending | AuthorizationStatus::Valid => {}
-                            other => {
-                                return Err(problem(
-                                    error::MALFORMED,
-                                    format!("the authorization is {}: it cannot be deactivated", other.as_str()),
-                                ))
-                            }
-                        }
+                        deactivatable(authorization.status_at(now))?;
                         authorization.status = AuthorizationStatus::Deactivated;
                         authorization.updated_at = now;
                         tx.update_acme_authorization(&authorization).await?;
@@ -580,10 +573,7 @@ impl<S: Store> Services<S> {
         if challenge.status != ChallengeStatus::Processing {
             return Ok(Some(JobEnd::Succeeded(json!({ "skipped": challenge.status.as_str() }))));
         }
-        let account = match self.acme.cached_account(account_uuid) {
-            Some(cached) => Some(cached),
-            None => self.store.acme_account(account_uuid).await?,
-        };
+        let account = self.stored_account(account_uuid).await?;
         let profile =
             self.snapshot().await?.profiles.iter().find(|p| Some(p.id) == job.payload["ra_profile"].as_i64()).cloned();
         let (Some(account), Some(profile)) = (account, profile) else {
