@@ -359,12 +359,14 @@ async fn dns01_authorizes_a_wildcard() {
     let sans = openssl(pebble.path(), &["x509", "-in", "wild.pem", "-noout", "-ext", "subjectAltName"]);
     assert!(sans.contains("DNS:*.wild.certwright.test"), "{sans}");
 
-    // The http-01 responder cannot authorize a wildcard (pebble runs with PEBBLE_AUTHZREUSE=0, so the new order
-    // needs a fresh authorization): a typed error names what was offered.
+    // The http-01 responder cannot authorize a wildcard: a typed error names what was offered. The name is new to
+    // this account, so pebble has no valid authorization it could reuse for it.
+    let other = ["*.other.certwright.test"];
+    let other_csr = csr(pebble.path(), "other", &other);
     let err =
-        client.issue(&account, &csr_der, &[Identifier::dns(names[0])], &pebble.tokens, quick()).await.unwrap_err();
+        client.issue(&account, &other_csr, &[Identifier::dns(other[0])], &pebble.tokens, quick()).await.unwrap_err();
     let AcmeError::NoSupportedChallenge { identifier, offered } = &err else { panic!("unexpected {err}") };
-    assert_eq!(identifier, "*.wild.certwright.test");
+    assert_eq!(identifier, "*.other.certwright.test");
     assert_eq!(offered, "dns-01", "pebble offers only dns-01 for a wildcard");
 }
 
