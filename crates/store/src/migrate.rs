@@ -110,6 +110,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_publication.sql"),
         postgres: include_str!("../migrations/postgres/0016_publication.sql"),
     },
+    Migration {
+        version: 17,
+        description: "label_counts",
+        sqlite: include_str!("../migrations/sqlite/0017_label_counts.sql"),
+        postgres: include_str!("../migrations/postgres/0017_label_counts.sql"),
+    },
 ];
 
 /// Number of migrations this build carries.

@@ -278,34 +278,30 @@ pub(crate) async fn list_certificates(
     // Unfiltered, the total is the sum of the per-node counts kept as certificates are stored.
     let everything = || scalar(INVENTORY_TOTAL.to_owned(), Vec::new());
     let label_only = filter.label.is_some() && certificate_filter(filter, backend, false).0.len() == 1;
-    // How many certificates carry the label, from its index alone. With no other filter it is the total. On
-    // SQLite it also chooses the plan (PostgreSQL's planner chooses by itself): a label that many carry is
-    // checked along the sort order, so that a page is found after a few rows; a rare one is looked up first.
-    // Counting stops as soon as the label proves common.
+    // How many certificates carry the label. With no other filter it is the total. On SQLite, where a trigger keeps
+    // the count per label (migration 0017), it also chooses the plan (PostgreSQL's planner chooses by itself): a
+    // label that many carry is checked along the sort order, so that a page is found after a few rows; a rare one
+    // is looked up first.
     let mut label_probe = false;
     let label_matches = match &filter.label {
-        Some((key, value)) if label_only || backend == Backend::Sqlite => {
-            let pair = vec![Bind::Text(key.clone()), Bind::Text(value.clone())];
-            let from = "FROM certificate_labels WHERE key = $1 AND value = $2";
-            let (matches, inventory) = if label_only {
-                (scalar(format!("SELECT COUNT(*) {from}"), pair).await?, None)
-            } else {
-                let inventory = everything().await?;
-                let cap = inventory / LABEL_PROBE_RATIO + 1;
-                (
-                    scalar(format!("SELECT COUNT(*) FROM (SELECT 1 {from} LIMIT {cap}) AS c"), pair).await?,
-                    Some(inventory),
-                )
-            };
-            if backend == Backend::Sqlite {
-                let inventory = match inventory {
-                    Some(n) => n,
-                    None => everything().await?,
-                };
-                label_probe = matches.saturating_mul(LABEL_PROBE_RATIO) >= inventory;
-            }
+        Some((key, value)) if backend == Backend::Sqlite => {
+            let sql = format!(
+                "SELECT COALESCE((SELECT certificates FROM label_counts WHERE key = $1 AND value = $2), 0), \
+                 ({INVENTORY_TOTAL})"
+            );
+            let row = sqlx::query(&sql).bind(key.as_str()).bind(value.as_str()).fetch_one(pool).await.map_err(storage)?;
+            let (matches, inventory): (i64, i64) =
+                (row.try_get(0).map_err(storage)?, row.try_get(1).map_err(storage)?);
+            label_probe = matches.saturating_mul(LABEL_PROBE_RATIO) >= inventory;
             Some(matches)
         }
+        Some((key, value)) if label_only => Some(
+            scalar(
+                "SELECT COUNT(*) FROM certificate_labels WHERE key = $1 AND value = $2".to_owned(),
+                vec![Bind::Text(key.clone()), Bind::Text(value.clone())],
+            )
+            .await?,
+        ),
         _ => None,
     };
     let (mut clauses, mut binds) = certificate_filter(filter, backend, label_probe);
@@ -322,6 +318,15 @@ pub(crate) async fn list_certificates(
     let sort = order.after.as_ref().map_or(order.sort, InventoryCursor::sort);
     let expression = sort_expression(sort.field, backend);
     let (direction, beyond) = if sort.descending { ("DESC", "<") } else { ("ASC", ">") };
+    // A rare label alone, in creation order (SQLite): the page's ids are read from the label's index in order
+    // rather than gathered whole and then sorted.
+    let label_driven = backend == Backend::Sqlite && label_only && !label_probe && expression.is_none();
+    let (ids_from, id) = if label_driven {
+        clauses = vec!["key = $1 AND value = $2".to_owned()];
+        ("SELECT certificate_id FROM certificate_labels", "certificate_id")
+    } else {
+        ("SELECT id FROM certificates", "id")
+    };
     if let Some(after) = &order.after {
         // Keyset: the rows past the cursor's (sort value, id), found by the index instead of skipped by OFFSET.
         let key = match &after.key {
@@ -344,29 +349,30 @@ pub(crate) async fn list_certificates(
             }
             _ => {
                 binds.push(Bind::Int(after.id));
-                clauses.push(format!("id {beyond} ${}", binds.len()));
+                clauses.push(format!("{id} {beyond} ${}", binds.len()));
             }
         }
     }
-    let order_by = match expression {
-        Some(expr) => format!("{expr} {direction}, id {direction}"),
-        None => format!("id {direction}"),
+    let order_of = |id: &str| match expression {
+        Some(expr) => format!("{expr} {direction}, {id} {direction}"),
+        None => format!("{id} {direction}"),
     };
+    let order_by = order_of("id");
     let offset = if order.after.is_some() { 0 } else { i64::try_from(page.offset()).unwrap_or(i64::MAX) };
     let limit = page.limit() as usize;
     let n = binds.len();
     // One row more than the page tells whether another page follows.
-    let page_of = |select: &str| {
-        format!("{select} {} ORDER BY {order_by} LIMIT ${} OFFSET ${}", where_clause(&clauses), n + 1, n + 2)
+    let page_of = |select: &str, id: &str| {
+        format!("{select} {} ORDER BY {} LIMIT ${} OFFSET ${}", where_clause(&clauses), order_of(id), n + 1, n + 2)
     };
     let sql = match backend {
-        Backend::Postgres => page_of(CERT_SELECT),
+        Backend::Postgres => page_of(CERT_SELECT, "id"),
         // SQLite hands each row over from its connection's thread on its own; the page comes as one row instead,
         // a JSON array of rows, which is several times cheaper under load. The page's ids are found first, from
         // the indexes alone where the filter and order allow it; only the rows of the page are then read whole.
         Backend::Sqlite => format!(
             "SELECT json_group_array({PAGE_ROW} ORDER BY {order_by}) FROM certificates WHERE id IN ({})",
-            page_of("SELECT id FROM certificates")
+            page_of(ids_from, id)
         ),
     };
     let query = bind_all(sqlx::query(&sql), &binds).bind(i64::from(page.limit()) + 1).bind(offset);

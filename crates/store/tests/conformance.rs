@@ -49,7 +49,7 @@ mod cases {
     pub async fn migrations_are_current(f: Fixture) {
         let r = f.svc.store().readiness().await.unwrap();
         assert!(r.is_current(), "{r:?}");
-        assert_eq!(r.migrations_applied, 16);
+        assert_eq!(r.migrations_applied, 17);
     }
 
     pub async fn token_is_found_by_hash_listed_and_revoked(f: Fixture) {
@@ -302,7 +302,7 @@ mod cases {
 
     pub async fn label_filters_agree_whether_the_label_is_rare_or_common(f: Fixture) {
         use certwright_core::ca::{CertificateFilter, CertificateRecord, Origin};
-        use certwright_core::inventory::{CertificateMetadata, InventoryOrder};
+        use certwright_core::inventory::{CertificateMetadata, CertificateSort, InventoryOrder, MetadataPatch};
         // 120 records stored with their labels: `tier` on every other one (common: checked row by row), `rare` on
         // one (looked up first), owners on every third. They are stored in one call, which takes several
         // multi-row statements.
@@ -316,6 +316,9 @@ mod cases {
             }
             if i == 78 {
                 labels.insert("rare".to_owned(), "yes".to_owned());
+            }
+            if i % 60 == 5 {
+                labels.insert("few".to_owned(), "yes".to_owned());
             }
             let record = CertificateRecord {
                 id: 0,
@@ -377,6 +380,38 @@ mod cases {
         let both = list(("tier", "web"), Some("ops")).await;
         assert_eq!((both.total, both.items.len()), (20, 20), "every sixth record");
         assert_eq!(list(("tier", "app"), None).await.total, 0);
+
+        // A rare label (two carriers: looked up first), one per page by cursor, newest first and oldest first: every carrier once, in order.
+        let few = CertificateFilter { label: Some(("few".to_owned(), "yes".to_owned())), ..Default::default() };
+        for (sort, expected) in [("-created_at", ["h65", "h5"]), ("created_at", ["h5", "h65"])] {
+            let mut order = InventoryOrder::new(Some(CertificateSort::parse(sort).unwrap()), None).unwrap();
+            let mut names = Vec::new();
+            while names.len() <= 3 {
+                let page = store.list_certificates(&few, &order, Page::new(Some(1), None).unwrap()).await.unwrap();
+                assert_eq!(page.total, 2, "{sort}");
+                names.extend(page.items.iter().map(|c| c.common_name.clone().unwrap()));
+                match page.next {
+                    Some(next) => order = InventoryOrder::new(None, Some(next)).unwrap(),
+                    None => break,
+                }
+            }
+            assert_eq!(names, expected, "{sort}");
+        }
+        let newest_first = InventoryOrder::default();
+        let second = store.list_certificates(&few, &newest_first, Page::new(Some(1), Some(1)).unwrap()).await.unwrap();
+        assert_eq!(second.items[0].common_name.as_deref(), Some("h5"), "by offset too");
+
+        // Relabelled: the label's total follows (on SQLite it is a count kept by trigger).
+        let h65 = records.iter().find(|r| r.common_name.as_deref() == Some("h65")).unwrap().uuid;
+        let patch = MetadataPatch { labels: Some(None), ..Default::default() };
+        f.svc.update_certificate(&Ctx::system(), h65, &patch).await.unwrap();
+        assert_eq!(list(("few", "yes"), None).await.total, 1);
+        let labels =
+            [("few".to_owned(), Some("no".to_owned())), ("tier".to_owned(), Some("web".to_owned()))].into_iter().collect();
+        let patch = MetadataPatch { labels: Some(Some(labels)), ..Default::default() };
+        f.svc.update_certificate(&Ctx::system(), h65, &patch).await.unwrap();
+        assert_eq!((list(("few", "yes"), None).await.total, list(("few", "no"), None).await.total), (1, 1));
+        assert_eq!(list(("tier", "web"), None).await.total, 61);
     }
 
     pub async fn ocsp_answers_are_kept_signed_ahead_and_dropped_on_revocation(f: Fixture) {
