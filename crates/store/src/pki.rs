@@ -289,9 +289,9 @@ pub(crate) async fn list_certificates(
                 "SELECT COALESCE((SELECT certificates FROM label_counts WHERE key = $1 AND value = $2), 0), \
                  ({INVENTORY_TOTAL})"
             );
-            let row = sqlx::query(&sql).bind(key.as_str()).bind(value.as_str()).fetch_one(pool).await.map_err(storage)?;
-            let (matches, inventory): (i64, i64) =
-                (row.try_get(0).map_err(storage)?, row.try_get(1).map_err(storage)?);
+            let row =
+                sqlx::query(&sql).bind(key.as_str()).bind(value.as_str()).fetch_one(pool).await.map_err(storage)?;
+            let (matches, inventory): (i64, i64) = (row.try_get(0).map_err(storage)?, row.try_get(1).map_err(storage)?);
             label_probe = matches.saturating_mul(LABEL_PROBE_RATIO) >= inventory;
             Some(matches)
         }

@@ -406,8 +406,9 @@ mod cases {
         let patch = MetadataPatch { labels: Some(None), ..Default::default() };
         f.svc.update_certificate(&Ctx::system(), h65, &patch).await.unwrap();
         assert_eq!(list(("few", "yes"), None).await.total, 1);
-        let labels =
-            [("few".to_owned(), Some("no".to_owned())), ("tier".to_owned(), Some("web".to_owned()))].into_iter().collect();
+        let labels = [("few".to_owned(), Some("no".to_owned())), ("tier".to_owned(), Some("web".to_owned()))]
+            .into_iter()
+            .collect();
         let patch = MetadataPatch { labels: Some(Some(labels)), ..Default::default() };
         f.svc.update_certificate(&Ctx::system(), h65, &patch).await.unwrap();
         assert_eq!((list(("few", "yes"), None).await.total, list(("few", "no"), None).await.total), (1, 1));

@@ -64,11 +64,23 @@ fn validate_profiles(profiles: &[String]) -> Result<Vec<String>> {
 impl<S: Store> Services<S> {
     /// Resolves a presented bearer secret to its caller, or fails with `auth.unauthenticated`.
     pub async fn authenticate(&self, bearer: &str) -> Result<Caller> {
-        let token = self
-            .store
-            .token_by_hash(&hash_secret(bearer))
-            .await?
-            .ok_or(CoreError::Unauthenticated("the bearer token is not known"))?;
+        let hash = hash_secret(bearer);
+        let cache = (!self.settings.shared_store).then_some(&self.tokens);
+        let token = match cache.and_then(|c| c.get(&hash)) {
+            Some(token) => token,
+            None => {
+                let generation = cache.map(KnownTokens::generation);
+                let token = self
+                    .store
+                    .token_by_hash(&hash)
+                    .await?
+                    .ok_or(CoreError::Unauthenticated("the bearer token is not known"))?;
+                if let (Some(cache), Some(generation)) = (cache, generation) {
+                    cache.insert(hash, &token, generation);
+                }
+                token
+            }
+        };
         let now = self.clock.now();
         if token.revoked_at.is_some() {
             return Err(CoreError::Unauthenticated("the bearer token has been revoked"));
@@ -188,6 +200,7 @@ impl<S: Store> Services<S> {
             "already_revoked": !newly,
         }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
+        self.tokens.forget_all();
         Ok(token)
     }
 
@@ -243,6 +256,8 @@ impl<S: Store> Services<S> {
         let draft = EventDraft::success("oauth_client.delete", "oauth_client", uuid)
             .with_details(json!({ "name": client.name }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
+        // Its access tokens were revoked with it.
+        self.tokens.forget_all();
         Ok(client)
     }
 
@@ -358,4 +373,46 @@ pub const MASTER_KEY_CHECK: &str = "master_key_check";
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Most tokens [`KnownTokens`] holds; when full it starts over.
+const KNOWN_TOKENS: usize = 4096;
+
+/// Tokens that authenticated recently, by secret hash, so that a request costs no database read to authenticate
+/// (single node only: with a shared store another node may revoke a token). Whether a token is still active is
+/// judged on every use; revoking a token here forgets them all. A read that began before a revocation does not
+/// put back what the revocation forgot: each entry is admitted only under the generation its read started in.
+#[derive(Debug, Default)]
+pub(crate) struct KnownTokens {
+    inner: std::sync::Mutex<(u64, std::collections::HashMap<String, ApiToken>)>,
+}
+
+impl KnownTokens {
+    fn generation(&self) -> u64 {
+        self.inner.lock().map_or(u64::MAX, |g| g.0)
+    }
+
+    fn get(&self, hash: &str) -> Option<ApiToken> {
+        self.inner.lock().ok()?.1.get(hash).cloned()
+    }
+
+    fn insert(&self, hash: String, token: &ApiToken, read_in: u64) {
+        if let Ok(mut g) = self.inner.lock() {
+            if g.0 != read_in || token.revoked_at.is_some() {
+                return;
+            }
+            if g.1.len() >= KNOWN_TOKENS {
+                g.1.clear();
+            }
+            g.1.insert(hash, token.clone());
+        }
+    }
+
+    /// Forgets every token, and refuses what reads begun before now would put back.
+    pub(crate) fn forget_all(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.0 = g.0.wrapping_add(1);
+            g.1.clear();
+        }
+    }
 }

@@ -133,6 +133,8 @@ pub struct Services<S: Store> {
     /// Wakes the job runner when jobs were queued.
     jobs_wake: tokio::sync::Notify,
     acme: acme::AcmeState,
+    /// Tokens that authenticated recently (single node).
+    tokens: access::KnownTokens,
 }
 
 impl<S: Store> Services<S> {
@@ -144,6 +146,7 @@ impl<S: Store> Services<S> {
             job_owner,
             jobs_wake: tokio::sync::Notify::new(),
             acme: acme::AcmeState::default(),
+            tokens: access::KnownTokens::default(),
             crl_settings: settings.crl,
             ocsp_settings: settings.ocsp,
             store,
