@@ -2,7 +2,7 @@
 # Certificate issuance over HTTP: certwright (POST /v1/certificates, each certificate committed with its audit
 # event before the 201) against cfssl 1.2 (`cfssl serve`, POST /api/v1/cfssl/sign), same CA key type, same
 # fixed P-256 CSR, same load tool (wrk) at the same concurrency, in the same run. Prints requests/s, p50, p99
-# for both and the ratio.
+# for both and the ratio, and the store's own ceiling (sqlite3 alone inserting the same rows in transactions of 4).
 #
 #   bash bench/issuance.sh [seconds] [connections] [ca-key: ecdsa-p256|rsa-2048]
 set -euo pipefail
@@ -57,6 +57,29 @@ read -r c_rps c_p50 c_p99 c_err <<< "$(measure "http://127.0.0.1:$port/v1/certif
 issued=$(curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$port/v1/certificates?limit=1&origin=request" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
 
+# The store's own ceiling, for reading the ratio: the sqlite3 shell alone storing copies of the certificates just
+# issued (same schema, indexes and triggers) in transactions of 4, the batch 8 connections give the writer.
+floor_rows=8000
+if command -v sqlite3 > /dev/null; then
+  sqlite3 cw/certwright.db ".backup floor.db"
+  python3 - "$floor_rows" > floor.sql <<'PY'
+import sys
+cols = ("uuid, serial, issuer, subject, common_name, sans, not_before, not_after, key_algorithm, signature_algorithm, "
+        "fingerprint, state, origin, authority_id, ra_profile_id, key_id, der, idempotency_key, created_by, created_at, "
+        "owner, labels, custom_attributes")
+fresh = {"uuid": "lower(hex(randomblob(16)))", "serial": "lower(hex(randomblob(16)))",
+         "fingerprint": "lower(hex(randomblob(32)))"}
+select = ", ".join(fresh.get(c, c) for c in cols.split(", "))
+print("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;")
+for _ in range(int(sys.argv[1]) // 4):
+    print(f"BEGIN IMMEDIATE; INSERT INTO certificates ({cols}) SELECT {select} FROM certificates "
+          "WHERE origin = 'request' ORDER BY id LIMIT 4; COMMIT;")
+PY
+  floor_start=$(date +%s.%N)
+  sqlite3 floor.db < floor.sql > /dev/null
+  floor_rps=$(echo "$floor_rows / ($(date +%s.%N) - $floor_start)" | bc -l)
+fi
+
 # cfssl with a CA of the same key type
 case "$ca_key" in
   ecdsa-p256) openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 3650 \
@@ -78,3 +101,7 @@ echo "issuance over HTTP, ${secs}s, $conns connections, CA key $ca_key, $(nproc)
 printf '%-11s %10s req/s  p50 %8s  p99 %8s  non-2xx %s\n' certwright "$c_rps" "$c_p50" "$c_p99" "$c_err"
 printf '%-11s %10s req/s  p50 %8s  p99 %8s  non-2xx %s\n' cfssl "$f_rps" "$f_p50" "$f_p99" "$f_err"
 printf 'ratio certwright/cfssl: %.2f   (certificates stored by certwright: %s)\n' "$(echo "$c_rps / $f_rps" | bc -l)" "$issued"
+if [ -n "${floor_rps:-}" ]; then
+  printf 'store ceiling: sqlite3 alone stores %.0f certificate rows/s in transactions of 4 (%.2f x cfssl)\n' \
+    "$floor_rps" "$(echo "$floor_rps / $f_rps" | bc -l)"
+fi
