@@ -278,8 +278,8 @@ pub(crate) async fn list_certificates(
     // Unfiltered, the total is the sum of the per-node counts kept as certificates are stored.
     let everything = || scalar(INVENTORY_TOTAL.to_owned(), Vec::new());
     let label_only = filter.label.is_some() && certificate_filter(filter, backend, false).0.len() == 1;
-    // How many certificates carry the label. With no other filter it is the total. On SQLite, where a trigger keeps
-    // the count per label (migration 0017), it also chooses the plan (PostgreSQL's planner chooses by itself): a
+    // How many certificates carry the label, kept per label as labels change (migration 0017). With no other filter
+    // it is the total. On SQLite it also chooses the plan (PostgreSQL's planner chooses by itself): a
     // label that many carry is checked along the sort order, so that a page is found after a few rows; a rare one
     // is looked up first.
     let mut label_probe = false;
@@ -295,9 +295,12 @@ pub(crate) async fn list_certificates(
             label_probe = matches.saturating_mul(LABEL_PROBE_RATIO) >= inventory;
             Some(matches)
         }
+        // PostgreSQL: the settled count and the changes not yet folded into it (migration 0017).
         Some((key, value)) if label_only => Some(
             scalar(
-                "SELECT COUNT(*) FROM certificate_labels WHERE key = $1 AND value = $2".to_owned(),
+                "SELECT CAST(COALESCE((SELECT certificates FROM label_counts WHERE key = $1 AND value = $2), 0) \
+                 + COALESCE((SELECT SUM(delta) FROM label_count_changes WHERE key = $1 AND value = $2), 0) AS BIGINT)"
+                    .to_owned(),
                 vec![Bind::Text(key.clone()), Bind::Text(value.clone())],
             )
             .await?,

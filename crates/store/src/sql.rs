@@ -109,7 +109,20 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let store = Self::connect_unmigrated(url).await?;
         crate::migrate::run(&store.pool, store.backend).await?;
+        if store.backend == Backend::Postgres {
+            tokio::spawn(fold_label_counts_in_background(store.pool.clone()));
+        }
         Ok(store)
+    }
+
+    /// Folds the label-count changes that statements appended on PostgreSQL into the settled count of each label
+    /// (migration 0017); returns how many changes were folded. Nothing to do on SQLite, whose triggers update
+    /// the counts in place. Runs every few seconds by itself; one node folds at a time.
+    pub async fn fold_label_counts(&self) -> Result<u64> {
+        match self.backend {
+            Backend::Postgres => fold_label_counts(&self.pool).await.map_err(storage),
+            Backend::Sqlite => Ok(0),
+        }
     }
 
     /// Opens an existing SQLite database without migrating it (for maintenance commands).
@@ -878,6 +891,43 @@ async fn checkpoint_in_background(pool: AnyPool, writer: SqliteWriter) {
             }
         }
     }
+}
+
+/// Folds pending label-count changes every few seconds until the pool is closed (PostgreSQL).
+async fn fold_label_counts_in_background(pool: AnyPool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        tick.tick().await;
+        if let Err(e) = fold_label_counts(&pool).await {
+            if !pool.is_closed() {
+                tracing::warn!(error = %e, "folding label counts failed; they stay exact, reads only get slower");
+            }
+        }
+    }
+}
+
+/// One fold, in one transaction: the changes are deleted and added to their labels' settled rows, or neither.
+/// The advisory lock lets one node fold at a time (another skips its turn), and the settled rows are upserted in
+/// label order.
+async fn fold_label_counts(pool: &AnyPool) -> std::result::Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let locked: bool =
+        sqlx::query("SELECT pg_try_advisory_xact_lock(7340452)").fetch_one(&mut *tx).await?.try_get(0)?;
+    if !locked {
+        return Ok(0);
+    }
+    let folded = sqlx::query(
+        "WITH moved AS (DELETE FROM label_count_changes RETURNING key, value, delta) \
+         INSERT INTO label_counts (key, value, certificates) \
+         SELECT key, value, SUM(delta) FROM moved GROUP BY key, value ORDER BY key, value \
+         ON CONFLICT (key, value) DO UPDATE SET certificates = label_counts.certificates + EXCLUDED.certificates",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(folded)
 }
 
 /// One passive checkpoint; returns how many pages the log holds.
