@@ -265,6 +265,13 @@ fn sort_expression(field: SortField, backend: Backend) -> Option<&'static str> {
     }
 }
 
+/// A filtered inventory query. On PostgreSQL it is planned for its values each time rather than prepared once: a
+/// prepared statement soon runs a generic plan, which cannot tell a label on half the inventory from one on a
+/// hundred certificates, nor a busy owner from a quiet one (a label and an owner together took 90 ms instead of 7).
+fn planned_each_time(sql: &str, backend: Backend) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(sql).persistent(backend == Backend::Sqlite)
+}
+
 pub(crate) async fn list_certificates(
     pool: &sqlx::AnyPool,
     backend: Backend,
@@ -313,7 +320,11 @@ pub(crate) async fn list_certificates(
         Some(m) if label_only => m,
         _ => {
             let sql = format!("SELECT COUNT(*) FROM certificates {}", where_clause(&clauses));
-            bind_all(sqlx::query(&sql), &binds).fetch_one(pool).await.and_then(|r| r.try_get(0)).map_err(storage)?
+            bind_all(planned_each_time(&sql, backend), &binds)
+                .fetch_one(pool)
+                .await
+                .and_then(|r| r.try_get(0))
+                .map_err(storage)?
         }
     };
 
@@ -368,17 +379,20 @@ pub(crate) async fn list_certificates(
     let page_of = |select: &str, id: &str| {
         format!("{select} {} ORDER BY {} LIMIT ${} OFFSET ${}", where_clause(&clauses), order_of(id), n + 1, n + 2)
     };
+    // The page's ids are found first, from the indexes alone where the filter and order allow it; only the rows of
+    // the page are then read whole (PostgreSQL otherwise walks the primary key reading whole rows until a filter
+    // such as an expiry window has matched a page, 20,000 rows for a one-day window of a million).
     let sql = match backend {
-        Backend::Postgres => page_of(CERT_SELECT, "id"),
+        Backend::Postgres => format!("{CERT_SELECT} WHERE id IN ({}) ORDER BY {order_by}", page_of(ids_from, id)),
         // SQLite hands each row over from its connection's thread on its own; the page comes as one row instead,
-        // a JSON array of rows, which is several times cheaper under load. The page's ids are found first, from
-        // the indexes alone where the filter and order allow it; only the rows of the page are then read whole.
+        // a JSON array of rows, which is several times cheaper under load.
         Backend::Sqlite => format!(
             "SELECT json_group_array({PAGE_ROW} ORDER BY {order_by}) FROM certificates WHERE id IN ({})",
             page_of(ids_from, id)
         ),
     };
-    let query = bind_all(sqlx::query(&sql), &binds).bind(i64::from(page.limit()) + 1).bind(offset);
+    let query = if clauses.is_empty() { sqlx::query(&sql) } else { planned_each_time(&sql, backend) };
+    let query = bind_all(query, &binds).bind(i64::from(page.limit()) + 1).bind(offset);
     let mut items = match backend {
         Backend::Postgres => {
             query.fetch_all(pool).await.map_err(storage)?.iter().map(certificate).collect::<Result<Vec<_>>>()?
