@@ -5,8 +5,10 @@
 //!
 //! The writer runs as its own task: a caller that goes away (a closed connection drops its future) cannot
 //! abort a transaction that carries other callers' certificates. A caller is answered only after the commit
-//! that holds its certificate; when a batch fails, its certificates are retried one per transaction so that
-//! one bad record (a reused idempotency key, say) fails alone.
+//! that holds its certificate; when a batch fails before its commit, its certificates are retried one per
+//! transaction so that one bad record (a reused idempotency key, say) fails alone. When the commit itself fails
+//! (it may have happened), every caller of the batch gets the error and nothing is tried again. Each batch runs
+//! on a task of its own, so a panicking batch fails only its own callers.
 
 use crate::audit::{ChainHead, Event, EventDraft};
 use crate::auth::Ctx;
@@ -101,28 +103,70 @@ impl<S: Store> Drain<S> {
                 let n = queue.pending.len().min(MAX_BATCH);
                 queue.pending.drain(..n).collect()
             };
-            self.commit(batch).await;
+            // Each batch runs as a task of its own: should it panic, its callers' answers are dropped (they hear
+            // that the writer stopped) and the writer carries on with the queue instead of stalling issuance.
+            let job = Batch { store: self.store.clone(), clock: self.clock.clone(), chain: self.chain.clone() };
+            if tokio::spawn(async move { job.commit(batch).await }).await.is_err() {
+                tracing::error!("a certificate batch failed unexpectedly; its requests were refused");
+            }
         }
     }
+}
 
+/// One batch's write, on a task of its own.
+struct Batch<S: Store> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    chain: String,
+}
+
+/// Why a batch's transaction did not commit.
+enum Failed {
+    /// Before the commit: nothing was stored, and each write may be tried again alone.
+    Before(CoreError),
+    /// At the commit itself, which may have happened: trying again could store a certificate twice.
+    Commit(CoreError),
+}
+
+impl From<CoreError> for Failed {
+    fn from(e: CoreError) -> Self {
+        Self::Before(e)
+    }
+}
+
+impl<S: Store> Batch<S> {
     async fn commit(&self, batch: Vec<Queued>) {
         if batch.len() > 1 {
             let writes: Vec<&CertificateWrite> = batch.iter().map(|q| &q.write).collect();
-            if let Ok(records) = self.write(&writes).await {
-                for (queued, record) in batch.into_iter().zip(records) {
-                    let _ = queued.done.send(Ok(record));
+            match self.write(&writes).await {
+                Ok(records) => {
+                    for (queued, record) in batch.into_iter().zip(records) {
+                        let _ = queued.done.send(Ok(record));
+                    }
+                    return;
                 }
-                return;
+                Err(Failed::Commit(e)) => {
+                    let message =
+                        format!("storing the certificate failed at the commit (it may have been stored): {e}");
+                    for queued in batch {
+                        let _ = queued.done.send(Err(CoreError::Storage(message.clone())));
+                    }
+                    return;
+                }
+                Err(Failed::Before(_)) => {}
             }
         }
         for queued in batch {
-            let result = self.write(&[&queued.write]).await.and_then(|mut r| r.pop().ok_or_else(poisoned));
+            let result = match self.write(&[&queued.write]).await {
+                Ok(mut records) => records.pop().ok_or_else(poisoned),
+                Err(Failed::Before(e) | Failed::Commit(e)) => Err(e),
+            };
             let _ = queued.done.send(result);
         }
     }
 
     /// Stores every write and its event in one transaction, the events chained in order.
-    async fn write(&self, writes: &[&CertificateWrite]) -> Result<Vec<CertificateRecord>> {
+    async fn write(&self, writes: &[&CertificateWrite]) -> std::result::Result<Vec<CertificateRecord>, Failed> {
         let started = std::time::Instant::now();
         let mut tx = self.store.begin().await?;
         let mut head: ChainHead = tx.lock_chain(&self.chain).await?;
@@ -146,7 +190,7 @@ impl<S: Store> Drain<S> {
         let stored = started.elapsed();
         tx.append_events(&events).await?;
         let chained = started.elapsed();
-        tx.commit().await?;
+        tx.commit().await.map_err(Failed::Commit)?;
         tracing::debug!(
             certificates = writes.len(),
             stored_us = stored.as_micros() as u64,
