@@ -135,6 +135,19 @@ impl Server {
         let der = certwright_pki::pem::decode(&text[start..end]).unwrap().1;
         certwright_pki::digest::hex(&certwright_pki::digest::sha256(&der))
     }
+
+    /// What the server serves once `want` has been served, or after 5 s. Right after a graceful reload an old
+    /// worker may still take a connection (the deployment saw the new certificate served, maybe by a new worker).
+    fn served_settled(&self, want: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let seen = self.served();
+            if seen == want || Instant::now() >= deadline {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for Server {
@@ -213,11 +226,8 @@ async fn install_and_roll_back(s: &TestServer, server: &Server) {
     let cert = issue(s, "default", 60).await;
     let done = deploy(s, cert["id"].as_str().unwrap()).await;
     assert_eq!(done["state"], "succeeded", "{done}");
-    assert_eq!(
-        server.served(),
-        cert["fingerprint_sha256"].as_str().unwrap(),
-        "the server serves the deployed certificate"
-    );
+    let want = cert["fingerprint_sha256"].as_str().unwrap();
+    assert_eq!(server.served_settled(want), want, "the server serves the deployed certificate");
     assert_ne!(before, server.served());
     let key_mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(server.dir.join("site/key.pem")).unwrap().permissions(),
@@ -253,7 +263,8 @@ async fn installs_rolls_back_and_redeploys_renewals(backend: Backend) {
     let auto = issue(&s, "auto", 30).await;
     let auto_id = auto["id"].as_str().unwrap().to_owned();
     assert_eq!(deploy(&s, &auto_id).await["state"], "succeeded");
-    assert_eq!(nginx.served(), auto["fingerprint_sha256"].as_str().unwrap());
+    let want = auto["fingerprint_sha256"].as_str().unwrap();
+    assert_eq!(nginx.served_settled(want), want);
     clock.advance(15 * 86_400);
     let (status, _) = call(&s, "POST", "/v1/jobs/expiry-scan", None).await;
     assert_eq!(status, 202);
@@ -271,11 +282,8 @@ async fn installs_rolls_back_and_redeploys_renewals(backend: Backend) {
     let (_, new_cert) =
         call(&s, "GET", &format!("/v1/certificates/{}", renewed["certificate"].as_str().unwrap()), None).await;
     assert_ne!(new_cert["id"].as_str().unwrap(), auto_id);
-    assert_eq!(
-        nginx.served(),
-        new_cert["fingerprint_sha256"].as_str().unwrap(),
-        "nginx serves the renewed certificate"
-    );
+    let want = new_cert["fingerprint_sha256"].as_str().unwrap();
+    assert_eq!(nginx.served_settled(want), want, "nginx serves the renewed certificate");
     let (_, history) = call(&s, "GET", &format!("/v1/certificates/{auto_id}/deployments"), None).await;
     assert_eq!(history["total"], 1, "{history}");
     s.stop().await;
