@@ -116,7 +116,8 @@ impl SqlStore {
     }
 
     /// Folds the label-count changes that statements appended on PostgreSQL into the settled count of each label
-    /// (migration 0017); returns how many changes were folded. Nothing to do on SQLite, whose triggers update
+    /// (migration 0017); returns how many labels' settled counts changed (0 also when another node of this
+    /// schema is folding at that moment). Nothing to do on SQLite, whose triggers update
     /// the counts in place. Runs every few seconds by itself; one node folds at a time.
     pub async fn fold_label_counts(&self) -> Result<u64> {
         match self.backend {
@@ -908,12 +909,14 @@ async fn fold_label_counts_in_background(pool: AnyPool) {
 }
 
 /// One fold, in one transaction: the changes are deleted and added to their labels' settled rows, or neither.
-/// The advisory lock lets one node fold at a time (another skips its turn), and the settled rows are upserted in
-/// label order.
+/// The advisory lock (one per schema) lets one node fold at a time (another skips its turn), and the settled rows
+/// are upserted in label order.
 async fn fold_label_counts(pool: &AnyPool) -> std::result::Result<u64, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let locked: bool =
-        sqlx::query("SELECT pg_try_advisory_xact_lock(7340452)").fetch_one(&mut *tx).await?.try_get(0)?;
+    let locked: bool = sqlx::query("SELECT pg_try_advisory_xact_lock(7340452, hashtext(current_schema()))")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
     if !locked {
         return Ok(0);
     }

@@ -413,10 +413,9 @@ mod cases {
         f.svc.update_certificate(&Ctx::system(), h65, &patch).await.unwrap();
         assert_eq!((list(("few", "yes"), None).await.total, list(("few", "no"), None).await.total), (1, 1));
         assert_eq!(list(("tier", "web"), None).await.total, 61);
-        // PostgreSQL folds the changes appended per statement into the settled counts; the totals stay the same.
-        let folded = store.fold_label_counts().await.unwrap();
-        assert_eq!(folded > 0, store.backend() == certwright_store::Backend::Postgres, "{folded}");
-        assert_eq!(store.fold_label_counts().await.unwrap(), 0, "nothing is left to fold");
+        // PostgreSQL folds the changes appended per statement into the settled counts (this call or the store's own
+        // background fold); the totals stay the same.
+        store.fold_label_counts().await.unwrap();
         assert_eq!((list(("few", "yes"), None).await.total, list(("few", "no"), None).await.total), (1, 1));
         assert_eq!((list(("tier", "web"), None).await.total, list(("rare", "yes"), None).await.total), (61, 1));
     }

@@ -190,6 +190,7 @@ impl<S: Store> Services<S> {
     /// Revokes an API token; it stops authenticating at once.
     pub async fn revoke_token(&self, ctx: &Ctx, uuid: Uuid) -> Result<ApiToken> {
         ctx.caller.require(Permission::ManageAccess)?;
+        let _forget = self.tokens.forget_when_done();
         let (mut tx, head) = self.begin().await?;
         let now = self.clock.now();
         let (token, newly) =
@@ -200,7 +201,6 @@ impl<S: Store> Services<S> {
             "already_revoked": !newly,
         }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
-        self.tokens.forget_all();
         Ok(token)
     }
 
@@ -248,6 +248,8 @@ impl<S: Store> Services<S> {
     /// Deletes an OAuth2 client and revokes the tokens it holds.
     pub async fn delete_oauth_client(&self, ctx: &Ctx, uuid: Uuid) -> Result<OAuthClient> {
         ctx.caller.require(Permission::ManageAccess)?;
+        // Its access tokens are revoked with it.
+        let _forget = self.tokens.forget_when_done();
         let (mut tx, head) = self.begin().await?;
         let client = tx
             .delete_oauth_client(uuid, self.clock.now())
@@ -256,8 +258,6 @@ impl<S: Store> Services<S> {
         let draft = EventDraft::success("oauth_client.delete", "oauth_client", uuid)
             .with_details(json!({ "name": client.name }));
         self.commit_with_event(tx, &head, ctx, draft).await?;
-        // Its access tokens were revoked with it.
-        self.tokens.forget_all();
         Ok(client)
     }
 
@@ -377,15 +377,22 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Most tokens [`KnownTokens`] holds; when full it starts over.
 const KNOWN_TOKENS: usize = 4096;
+/// How long a token is trusted from memory before it is read again.
+const KNOWN_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Tokens that authenticated recently, by secret hash, so that a request costs no database read to authenticate
 /// (single node only: with a shared store another node may revoke a token). Whether a token is still active is
-/// judged on every use; revoking a token here forgets them all. A read that began before a revocation does not
-/// put back what the revocation forgot: each entry is admitted only under the generation its read started in.
+/// judged on every use. A revocation forgets them all when it ends, however it ends (even abandoned by its client
+/// mid-commit); a read that began before that does not put back what was forgotten, since each entry is admitted
+/// only under the generation its read started in. Should a revocation's commit still land after it was abandoned,
+/// an entry read in between is trusted for [`KNOWN_TOKEN_TTL`] at most.
 #[derive(Debug, Default)]
 pub(crate) struct KnownTokens {
-    inner: std::sync::Mutex<(u64, std::collections::HashMap<String, ApiToken>)>,
+    inner: std::sync::Mutex<(u64, TokensByHash)>,
 }
+
+/// Tokens by secret hash, with the time each was read.
+type TokensByHash = std::collections::HashMap<String, (std::time::Instant, ApiToken)>;
 
 impl KnownTokens {
     fn generation(&self) -> u64 {
@@ -393,7 +400,9 @@ impl KnownTokens {
     }
 
     fn get(&self, hash: &str) -> Option<ApiToken> {
-        self.inner.lock().ok()?.1.get(hash).cloned()
+        let g = self.inner.lock().ok()?;
+        let (read_at, token) = g.1.get(hash)?;
+        (read_at.elapsed() < KNOWN_TOKEN_TTL).then(|| token.clone())
     }
 
     fn insert(&self, hash: String, token: &ApiToken, read_in: u64) {
@@ -404,15 +413,30 @@ impl KnownTokens {
             if g.1.len() >= KNOWN_TOKENS {
                 g.1.clear();
             }
-            g.1.insert(hash, token.clone());
+            g.1.insert(hash, (std::time::Instant::now(), token.clone()));
         }
     }
 
     /// Forgets every token, and refuses what reads begun before now would put back.
-    pub(crate) fn forget_all(&self) {
+    fn forget_all(&self) {
         if let Ok(mut g) = self.inner.lock() {
             g.0 = g.0.wrapping_add(1);
             g.1.clear();
         }
+    }
+
+    /// Forgets every token when the guard is dropped: at the end of a revocation, whether it succeeded, failed or
+    /// was abandoned.
+    fn forget_when_done(&self) -> ForgetTokens<'_> {
+        ForgetTokens(self)
+    }
+}
+
+/// See [`KnownTokens::forget_when_done`].
+pub(crate) struct ForgetTokens<'a>(&'a KnownTokens);
+
+impl Drop for ForgetTokens<'_> {
+    fn drop(&mut self) {
+        self.0.forget_all();
     }
 }

@@ -2,7 +2,9 @@
 -- the inventory may carry one). Nodes labelling certificates do not update one shared row per label, where they
 -- would queue and could deadlock: each statement that adds or removes labels appends its changes per label, by
 -- trigger, and a label's count is its settled row plus its pending changes. Each node folds the pending changes
--- into the settled rows every few seconds (one node at a time, under an advisory lock).
+-- into the settled rows every few seconds (one node at a time per schema, under an advisory lock).
+-- No label changes between the count below and the triggers (nodes of an older build may still be writing).
+LOCK TABLE certificate_labels IN SHARE ROW EXCLUSIVE MODE;
 CREATE TABLE label_counts (
     key           TEXT   NOT NULL,
     value         TEXT   NOT NULL,
