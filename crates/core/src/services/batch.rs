@@ -113,6 +113,11 @@ impl<S: Store> Drain<S> {
     }
 }
 
+/// What the callers of a batch whose commit failed are told: it may have happened.
+fn commit_failed(e: &CoreError) -> String {
+    format!("storing the certificate failed at the commit (it may have been stored): {e}")
+}
+
 /// One batch's write, on a task of its own.
 struct Batch<S: Store> {
     store: S,
@@ -146,8 +151,7 @@ impl<S: Store> Batch<S> {
                     return;
                 }
                 Err(Failed::Commit(e)) => {
-                    let message =
-                        format!("storing the certificate failed at the commit (it may have been stored): {e}");
+                    let message = commit_failed(&e);
                     for queued in batch {
                         let _ = queued.done.send(Err(CoreError::Storage(message.clone())));
                     }
@@ -159,7 +163,8 @@ impl<S: Store> Batch<S> {
         for queued in batch {
             let result = match self.write(&[&queued.write]).await {
                 Ok(mut records) => records.pop().ok_or_else(poisoned),
-                Err(Failed::Before(e) | Failed::Commit(e)) => Err(e),
+                Err(Failed::Before(e)) => Err(e),
+                Err(Failed::Commit(e)) => Err(CoreError::Storage(commit_failed(&e))),
             };
             let _ = queued.done.send(result);
         }
