@@ -64,6 +64,18 @@ fn unchanged(
     Err(problem(error::MALFORMED, format!("the authorization is {}", status.as_str())))
 }
 
+/// The account's authorization, locked for a change in `tx`; not found when it belongs to another account.
+async fn account_authorization_for_update<T: StoreTx + ?Sized>(
+    tx: &mut T,
+    uuid: Uuid,
+    account_id: i64,
+) -> Result<Authorization> {
+    tx.acme_authorization_for_update(uuid)
+        .await?
+        .filter(|a| a.account_id == account_id)
+        .ok_or_else(|| CoreError::not_found("acme.authorization_not_found", "authorization", uuid))
+}
+
 /// Only a pending or valid authorization can be deactivated (RFC 8555 §7.5.2).
 fn deactivatable(status: AuthorizationStatus) -> Result<()> {
     match status {
@@ -405,13 +417,7 @@ impl<S: Store> Services<S> {
                 super::account_ctx(account, profile),
                 move |tx| {
                     Box::pin(async move {
-                        let mut authorization = tx
-                            .acme_authorization_for_update(uuid)
-                            .await?
-                            .filter(|a| a.account_id == account_id)
-                            .ok_or_else(|| {
-                                CoreError::not_found("acme.authorization_not_found", "authorization", uuid)
-                            })?;
+                        let mut authorization = account_authorization_for_update(tx, uuid, account_id).await?;
                         deactivatable(authorization.status_at(now))?;
                         authorization.status = AuthorizationStatus::Deactivated;
                         authorization.updated_at = now;
@@ -508,13 +514,7 @@ impl<S: Store> Services<S> {
                 move |tx| {
                     let (owner, payload) = (owner.clone(), payload.clone());
                     Box::pin(async move {
-                        let mut authorization = tx
-                            .acme_authorization_for_update(uuid)
-                            .await?
-                            .filter(|a| a.account_id == account_id)
-                            .ok_or_else(|| {
-                                CoreError::not_found("acme.authorization_not_found", "authorization", uuid)
-                            })?;
+                        let mut authorization = account_authorization_for_update(tx, uuid, account_id).await?;
                         // Changed since it was read (another response won the race): answered as it stands.
                         if let Some((authorization, _)) = unchanged(&mut authorization, index, now)? {
                             return Ok((Responded { authorization, queued: None, changed: false }, Vec::new()));
