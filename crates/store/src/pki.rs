@@ -290,28 +290,22 @@ pub(crate) async fn list_certificates(
     // label that many carry is checked along the sort order, so that a page is found after a few rows; a rare one
     // is looked up first.
     let mut label_probe = false;
+    let settled = "COALESCE((SELECT certificates FROM label_counts WHERE key = $1 AND value = $2), 0)";
     let label_matches = match &filter.label {
         Some((key, value)) if backend == Backend::Sqlite => {
-            let sql = format!(
-                "SELECT COALESCE((SELECT certificates FROM label_counts WHERE key = $1 AND value = $2), 0), \
-                 ({INVENTORY_TOTAL})"
-            );
+            let sql = format!("SELECT {settled}, ({INVENTORY_TOTAL})");
             let row =
                 sqlx::query(&sql).bind(key.as_str()).bind(value.as_str()).fetch_one(pool).await.map_err(storage)?;
             let (matches, inventory): (i64, i64) = (row.try_get(0).map_err(storage)?, row.try_get(1).map_err(storage)?);
             label_probe = matches.saturating_mul(LABEL_PROBE_RATIO) >= inventory;
             Some(matches)
         }
-        // PostgreSQL: the settled count and the changes not yet folded into it (migration 0017).
-        Some((key, value)) if label_only => Some(
-            scalar(
-                "SELECT CAST(COALESCE((SELECT certificates FROM label_counts WHERE key = $1 AND value = $2), 0) \
-                 + COALESCE((SELECT SUM(delta) FROM label_count_changes WHERE key = $1 AND value = $2), 0) AS BIGINT)"
-                    .to_owned(),
-                vec![Bind::Text(key.clone()), Bind::Text(value.clone())],
-            )
-            .await?,
-        ),
+        // PostgreSQL: the settled count and the changes not yet folded into it.
+        Some((key, value)) if label_only => {
+            let pending = "COALESCE((SELECT SUM(delta) FROM label_count_changes WHERE key = $1 AND value = $2), 0)";
+            let pair = vec![Bind::Text(key.clone()), Bind::Text(value.clone())];
+            Some(scalar(format!("SELECT CAST({settled} + {pending} AS BIGINT)"), pair).await?)
+        }
         _ => None,
     };
     let (mut clauses, mut binds) = certificate_filter(filter, backend, label_probe);
